@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The two commands a fresh machine with only Python needs (see README):
+
+    python3 dev.py serve [--host H] [--port P]   # install if needed, then serve (SQLite)
+    python3 dev.py test                          # install if needed, lint, type-check, test
+
+`test` runs the suite on SQLite, and again on PostgreSQL when
+ACTIVECOMMERCE_TEST_POSTGRES_URL is set (each run makes and drops its own database).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
+
+
+def ensure_installed(extras: str) -> None:
+    stamp = VENV / f".installed-{extras or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not PY.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    target = f".[{extras}]" if extras else "."
+    print(f"Installing ActiveCommerce ({target}) ...", flush=True)
+    code = run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target)
+    if code:
+        sys.exit(code)
+    stamp.write_text(digest)
+
+
+def serve(args: list[str]) -> int:
+    ensure_installed("")
+    return run(BIN / "activecommerce", "serve", *args)
+
+
+def test(args: list[str]) -> int:
+    ensure_installed("dev")
+    for step in (
+        (BIN / "ruff", "check", "src", "tests", "bench"),
+        (BIN / "ruff", "format", "--check", "src", "tests", "bench"),
+        (BIN / "mypy", "src"),
+    ):
+        code = run(*step)
+        if code:
+            return code
+    env = dict(os.environ)
+    env.pop("ACTIVECOMMERCE_TEST_DATABASE_URL", None)
+    print("== tests on SQLite ==", flush=True)
+    code = run(PY, "-m", "pytest", *args, env=env)
+    if code:
+        return code
+    postgres = os.environ.get("ACTIVECOMMERCE_TEST_POSTGRES_URL")
+    if postgres:
+        print("== tests on PostgreSQL ==", flush=True)
+        env["ACTIVECOMMERCE_TEST_DATABASE_URL"] = postgres
+        code = run(PY, "-m", "pytest", *args, env=env)
+    return code
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("serve", "test"):
+        print(__doc__)
+        return 2
+    command, rest = sys.argv[1], sys.argv[2:]
+    return serve(rest) if command == "serve" else test(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

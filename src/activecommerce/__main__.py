@@ -1,0 +1,3 @@
+from activecommerce.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""Queries for accounts, API keys and server secrets."""
+
+from __future__ import annotations
+
+from activecommerce.kit.db import Connection, Database, Row
+
+
+async def insert_account(conn: Connection, *, name: str, plan: str, now: str) -> int:
+    row = await conn.fetchone(
+        "INSERT INTO accounts (name, plan, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id",
+        (name, plan, now, now),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+async def get_account(db: Database | Connection, account_id: int) -> Row | None:
+    return await db.fetchone("SELECT * FROM accounts WHERE id = ?", (account_id,))
+
+
+async def count_accounts(db: Database) -> int:
+    row = await db.fetchone("SELECT count(*) AS n FROM accounts")
+    return int(row["n"]) if row else 0
+
+
+async def set_plan(conn: Connection, account_id: int, plan: str, now: str) -> int:
+    return await conn.execute(
+        "UPDATE accounts SET plan = ?, updated_at = ? WHERE id = ?", (plan, now, account_id)
+    )
+
+
+async def insert_key(
+    conn: Connection, *, account_id: int, env: str, key_hash: str, prefix: str, now: str
+) -> Row:
+    row = await conn.fetchone(
+        "INSERT INTO api_keys (account_id, env, key_hash, prefix, created_at)"
+        " VALUES (?, ?, ?, ?, ?) RETURNING *",
+        (account_id, env, key_hash, prefix, now),
+    )
+    assert row is not None
+    return row
+
+
+AUTH_SQL = (
+    "SELECT k.id, k.account_id, k.env, k.last_used_at, a.plan FROM api_keys k"
+    " JOIN accounts a ON a.id = k.account_id"
+    " WHERE k.key_hash = ? AND k.revoked_at IS NULL"
+)
+
+
+async def find_active_key(db: Database, key_hash: str) -> Row | None:
+    return await db.fetchone(AUTH_SQL, (key_hash,))
+
+
+async def touch_key(conn: Connection, key_id: int, now: str) -> None:
+    await conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, key_id))
+
+
+async def get_secret(db: Database | Connection, name: str) -> str | None:
+    row = await db.fetchone("SELECT value FROM server_secrets WHERE name = ?", (name,))
+    return str(row["value"]) if row else None
+
+
+async def put_secret_if_absent(conn: Connection, name: str, value: str) -> None:
+    await conn.execute(
+        "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, value),
+    )

@@ -1,0 +1,88 @@
+"""Accounts, environments and API keys: the rules."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from activecommerce.accounts import repository as repo
+from activecommerce.accounts.plans import PLANS, has_live
+from activecommerce.kit.db import Database
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
+from activecommerce.kit.security import display_prefix, key_hash, new_api_key
+from activecommerce.kit.tables import now
+
+ENVIRONMENTS = ("live", "sandbox")
+
+
+async def server_secret(db: Database, configured: str | None) -> bytes:
+    """The key behind every HMAC: from configuration, else made once and kept in the
+    database, so that every process of a deployment shares it."""
+    if configured:
+        return configured.encode()
+    existing = await repo.get_secret(db, "hmac")
+    if existing is None:
+        async with db.transaction() as conn:
+            await repo.put_secret_if_absent(conn, "hmac", secrets.token_urlsafe(48))
+        existing = await repo.get_secret(db, "hmac")
+    assert existing is not None
+    return existing.encode()
+
+
+async def create_account(db: Database, secret: bytes, *, name: str, plan: str) -> dict[str, Any]:
+    if plan not in PLANS:
+        raise Problem(422, f"Unknown plan {plan!r}; choose one of {', '.join(PLANS)}.")
+    stamp = now()
+    keys: dict[str, str | None] = {"sandbox": None, "live": None}
+    async with db.transaction() as conn:
+        account_id = await repo.insert_account(conn, name=name, plan=plan, now=stamp)
+        for env in ENVIRONMENTS:
+            if env == "live" and not has_live(plan):
+                continue
+            raw = new_api_key(env)
+            await repo.insert_key(
+                conn,
+                account_id=account_id,
+                env=env,
+                key_hash=key_hash(secret, raw),
+                prefix=display_prefix(raw),
+                now=stamp,
+            )
+            keys[env] = raw
+    return {
+        "accountId": str(account_id),
+        "name": name,
+        "plan": plan,
+        "sandboxApiKey": keys["sandbox"],
+        "liveApiKey": keys["live"],
+    }
+
+
+class KeyAuthenticator:
+    """Turns a presented API key into a Principal.
+
+    One indexed read per request. `lastUsedAt` is written at most once a minute per key
+    and process, so that reads do not turn into writes."""
+
+    TOUCH_EVERY = 60.0
+
+    def __init__(self, db: Database, secret: bytes) -> None:
+        self._db = db
+        self._secret = secret
+        self._touched: dict[int, float] = {}
+
+    async def authenticate(self, raw_key: str) -> Principal | None:
+        if not raw_key or len(raw_key) > 200:
+            return None
+        row = await repo.find_active_key(self._db, key_hash(self._secret, raw_key))
+        if row is None:
+            return None
+        principal = Principal(int(row["account_id"]), row["env"], row["plan"], int(row["id"]))
+        monotonic = time.monotonic()
+        if monotonic - self._touched.get(principal.key_id, -1e9) > self.TOUCH_EVERY:
+            self._touched[principal.key_id] = monotonic
+            async with self._db.transaction() as conn:
+                await repo.touch_key(conn, principal.key_id, now())
+        return principal

@@ -1,0 +1,163 @@
+"""Builds the ASGI app: routers, the body limit, error handlers, the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from activecommerce import __version__
+from activecommerce.accounts.service import KeyAuthenticator, server_secret
+from activecommerce.automations.router import router as automations_router
+from activecommerce.brands.router import router as brands_router
+from activecommerce.campaigns.router import router as campaigns_router
+from activecommerce.config import Settings, get_settings
+from activecommerce.contacts.router import router as contacts_router
+from activecommerce.deals.router import router as deals_router
+from activecommerce.groups.router import router as groups_router
+from activecommerce.kit import problems
+from activecommerce.kit.db import connect
+from activecommerce.kit.problems import PROBLEM_JSON, FieldError, Problem, ProblemDetails
+from activecommerce.pipelines.router import routers as pipeline_routers
+from activecommerce.tags.router import router as tags_router
+from activecommerce.webhooks.router import router as webhooks_router
+
+DESCRIPTION = """
+The ActiveCommerce REST API: contacts, groups and tags, deal pipelines, brands, email
+campaigns and automations, webhooks.
+
+Authenticate with `Api-Token: <key>` or `Authorization: Bearer <key>`. Errors are
+`application/problem+json` (RFC 9457). Send `Idempotency-Key` on any POST to make it safe
+to retry.
+"""
+
+
+class BodyLimit:
+    """413 for a body over the limit, before any of it reaches the app.
+
+    A pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task per request). A
+    body of unknown length is read up to the limit and replayed to the app."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = Problem(413, f"The body is over the limit of {self.max_bytes} bytes.").response()
+        await response(scope, receive, send)
+
+
+def _document(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="ActiveCommerce API",
+        version=__version__,
+        openapi_version="3.1.0",
+        description=DESCRIPTION,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ProblemDetails"] = ProblemDetails.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    components["ProblemDetails"].pop("$defs", None)
+    components["FieldError"] = FieldError.model_json_schema()
+    # Every error is problem+json: FastAPI's own 422 entry describes a body we never send.
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {
+                        PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+                    }
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await connect(settings.effective_database_url)
+        secret = await server_secret(db, settings.secret_key)
+        app.state.db = db
+        app.state.authenticator = KeyAuthenticator(db, secret)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="ActiveCommerce API",
+        version=__version__,
+        openapi_url="/v3/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    for router in (
+        contacts_router,
+        groups_router,
+        tags_router,
+        *pipeline_routers,
+        deals_router,
+        brands_router,
+        campaigns_router,
+        automations_router,
+        webhooks_router,
+    ):
+        app.include_router(router)
+    app.openapi = lambda: _document(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,48 @@
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from activecommerce.campaigns.schemas import EmailContentIn, EmailContentOut
+from activecommerce.kit.fields import Input, NonNegInt32, Ref
+
+AutomationStatus = Literal["active", "paused"]
+
+
+class ContactCreatedTrigger(Input):
+    type: Literal["contact_created"]
+
+
+class TagAddedTrigger(Input):
+    type: Literal["tag_added"]
+    tagId: Ref
+
+
+class AddedToGroupTrigger(Input):
+    type: Literal["added_to_group"]
+    groupId: Ref
+
+
+class DealStageChangedTrigger(Input):
+    type: Literal["deal_stage_changed"]
+    stageId: Ref
+
+
+Trigger = Annotated[
+    ContactCreatedTrigger | TagAddedTrigger | AddedToGroupTrigger | DealStageChangedTrigger,
+    Field(discriminator="type"),
+]
+
+
+class EmailAutomationIn(EmailContentIn):
+    trigger: Trigger
+    delaySeconds: NonNegInt32 = 0
+    status: AutomationStatus = "active"
+
+
+class EmailAutomationOut(EmailContentOut):
+    trigger: dict[str, str]
+    delaySeconds: int
+    status: AutomationStatus
+    createdAt: datetime
+    updatedAt: datetime

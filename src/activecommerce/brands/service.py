@@ -1,0 +1,19 @@
+from activecommerce.brands.schemas import BrandIn, BrandOut
+from activecommerce.kit.resource import Field, Resource
+from activecommerce.kit.routes import patch_model_of
+
+brands = Resource(
+    collection="brands",
+    table="brands",
+    title="brand",
+    fields=[
+        Field("name", "name", required=True, nullable=False),
+        Field("fromEmail", "from_email"),
+        Field("fromName", "from_name"),
+        Field("postalAddress", "postal_address"),
+    ],
+    create_model=BrandIn,
+    patch_model=patch_model_of(BrandIn),
+    out_model=BrandOut,
+    sortable={"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"},
+)

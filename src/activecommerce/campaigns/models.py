@@ -1,0 +1,37 @@
+from sqlalchemy import Column, Index, String, Table, Text
+
+from activecommerce.kit.tables import (
+    id_column,
+    metadata,
+    ref_column,
+    tenant_columns,
+    timestamp_columns,
+)
+
+
+def email_content_columns() -> list[Column]:
+    """The message fields that campaigns and automations share."""
+    return [
+        Column("name", String(255), nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("from_email", String(254), nullable=False),
+        Column("from_name", String(255)),
+        Column("reply_to_email", String(254)),
+        Column("html_content", Text),
+        Column("plaintext_content", Text),
+        ref_column("brand_id", "brands", "SET NULL"),
+    ]
+
+
+email_campaigns = Table(
+    "email_campaigns",
+    metadata,
+    id_column(),
+    *tenant_columns(),
+    *email_content_columns(),
+    Column("status", String(16), nullable=False),
+    Column("scheduled_at", String(32)),
+    Column("sent_at", String(32)),
+    *timestamp_columns(),
+)
+Index("ix_email_campaigns_brand_id", email_campaigns.c.brand_id)

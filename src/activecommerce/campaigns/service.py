@@ -1,0 +1,78 @@
+"""Email campaigns: stored and validated here; sending comes with the email issue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activecommerce.brands.service import brands
+from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut
+from activecommerce.email.templates import template_error
+from activecommerce.kit.db import Connection
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem, conflict
+from activecommerce.kit.resource import Field, Resource, Rules, require_ref
+from activecommerce.kit.routes import patch_model_of
+
+TEMPLATED = ("subject", "htmlContent", "plaintextContent")
+
+EMAIL_CONTENT_FIELDS = [
+    Field("name", "name", required=True, nullable=False),
+    Field("subject", "subject", required=True, nullable=False),
+    Field("fromEmail", "from_email", required=True, nullable=False),
+    Field("fromName", "from_name"),
+    Field("replyToEmail", "reply_to_email"),
+    Field("htmlContent", "html_content"),
+    Field("plaintextContent", "plaintext_content"),
+    Field("brandId", "brand_id", kind="ref"),
+]
+NAME_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
+
+
+class EmailContentRules(Rules):
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        values: dict[str, Any],
+        current: dict[str, Any] | None,
+    ) -> None:
+        errors = []
+        for name in TEMPLATED:
+            text = values.get(name)
+            message = template_error(text) if text else None
+            if message:
+                errors.append({"field": name, "message": message})
+        if errors:
+            raise Problem(422, "The request has invalid fields.", errors=errors)
+        await require_ref(conn, principal, brands, "brandId", values.get("brandId"))
+
+
+class CampaignRules(EmailContentRules):
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        values: dict[str, Any],
+        current: dict[str, Any] | None,
+    ) -> None:
+        if current is not None and current["status"] in ("sending", "sent"):
+            raise conflict(f"This campaign is {current['status']} and can no longer be edited.")
+        await super().prepare(conn, principal, values, current)
+
+
+email_campaigns = Resource(
+    collection="emailCampaigns",
+    table="email_campaigns",
+    title="email campaign",
+    fields=[
+        *EMAIL_CONTENT_FIELDS,
+        Field("status", "status", readonly=True, insert_default="draft"),
+        Field("scheduledAt", "scheduled_at", readonly=True),
+        Field("sentAt", "sent_at", readonly=True),
+    ],
+    create_model=EmailCampaignIn,
+    patch_model=patch_model_of(EmailCampaignIn),
+    out_model=EmailCampaignOut,
+    sortable=NAME_SORTS,
+    rules=CampaignRules(),
+)

@@ -1,0 +1,111 @@
+"""Contacts and their memberships in tags and groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activecommerce.contacts.schemas import ContactIn, ContactOut, ContactStatus
+from activecommerce.groups.service import contact_groups
+from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.resource import Field, ListFilter, Resource
+from activecommerce.kit.routes import patch_model_of
+from activecommerce.kit.tables import now
+from activecommerce.tags.service import contact_tags
+
+contacts = Resource(
+    collection="contacts",
+    table="contacts",
+    title="contact",
+    fields=[
+        Field("email", "email", required=True, nullable=False),
+        Field("firstName", "first_name"),
+        Field("lastName", "last_name"),
+        Field("phone", "phone"),
+        Field("status", "status", nullable=False),
+    ],
+    create_model=ContactIn,
+    patch_model=patch_model_of(ContactIn),
+    out_model=ContactOut,
+    sortable={
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+        "email": "email",
+        "firstName": "first_name",
+        "lastName": "last_name",
+    },
+    filters=[
+        ListFilter(
+            "email",
+            "lower(email) = lower(CAST(? AS TEXT))",
+            description="Exact email, compared case-insensitively",
+        ),
+        ListFilter(
+            "groupId",
+            "id IN (SELECT contact_id FROM contact_group_members WHERE group_id = ?)",
+            kind="ref",
+            description="Contacts in this group",
+        ),
+        ListFilter(
+            "tagId",
+            "id IN (SELECT contact_id FROM contact_tag_members WHERE tag_id = ?)",
+            kind="ref",
+            description="Contacts with this tag",
+        ),
+        ListFilter("status", "status = ?", annotation=ContactStatus),
+        ListFilter(
+            "q",
+            "(lower(email) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\'"
+            " OR lower(first_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\'"
+            " OR lower(last_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\')",
+            kind="like",
+            description="Search in email, first and last name",
+        ),
+    ],
+    unique_messages={"email": "A contact with this email already exists."},
+)
+
+
+class Membership:
+    """A contact's tags or groups: idempotent add and remove, and the paginated list."""
+
+    def __init__(self, table: str, column: str, target: Resource) -> None:
+        self.table = table
+        self.column = column
+        self.target = target
+
+    async def add(self, conn: Connection, principal: Principal, contact_id: str, target_id: str) -> None:
+        contact = await contacts.get_row(conn, principal, contact_id)
+        target = await self.target.get_row(conn, principal, target_id)
+        await conn.execute(
+            f"INSERT INTO {self.table} (contact_id, {self.column}, account_id, env, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (contact["id"], target["id"], principal.account_id, principal.env, now()),
+        )
+
+    async def remove(
+        self, conn: Connection, principal: Principal, contact_id: str, target_id: str
+    ) -> None:
+        contact = await contacts.get_row(conn, principal, contact_id)
+        target = await self.target.get_row(conn, principal, target_id)
+        await conn.execute(
+            f"DELETE FROM {self.table} WHERE contact_id = ? AND {self.column} = ?",
+            (contact["id"], target["id"]),
+        )
+
+    async def list_for(
+        self, db: Database, principal: Principal, contact_id: str, **page: Any
+    ) -> dict[str, Any]:
+        contact = await contacts.get_row(db, principal, contact_id)
+        return await self.target.list_rows(
+            db,
+            principal,
+            base=f"id IN (SELECT {self.column} FROM {self.table} WHERE contact_id = ?)",
+            base_params=(contact["id"],),
+            filters={},
+            **page,
+        )
+
+
+contact_tag_membership = Membership("contact_tag_members", "tag_id", contact_tags)
+contact_group_membership = Membership("contact_group_members", "group_id", contact_groups)

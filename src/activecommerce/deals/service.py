@@ -1,0 +1,71 @@
+"""Deals: the stage and status must belong to the deal's pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activecommerce.contacts.service import contacts
+from activecommerce.deals.schemas import DealIn, DealOut
+from activecommerce.kit.db import Connection
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import invalid
+from activecommerce.kit.resource import Field, ListFilter, Resource, Rules, require_ref
+from activecommerce.kit.routes import patch_model_of
+from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
+
+
+class DealRules(Rules):
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        values: dict[str, Any],
+        current: dict[str, Any] | None,
+    ) -> None:
+        pipeline = await require_ref(conn, principal, pipelines, "pipelineId", values["pipelineId"])
+        assert pipeline is not None
+        stage = await require_ref(conn, principal, deal_stages, "stageId", values["stageId"])
+        assert stage is not None
+        if stage["pipeline_id"] != pipeline["id"]:
+            raise invalid("stageId", "belongs to another pipeline")
+        status = await require_ref(conn, principal, deal_statuses, "status", values.get("status"))
+        if status is not None and status["pipeline_id"] != pipeline["id"]:
+            raise invalid("status", "belongs to another pipeline")
+        await require_ref(conn, principal, contacts, "contact", values.get("contact"))
+        if values.get("currency") is None:
+            values["currency"] = pipeline["currency"]
+
+
+deals = Resource(
+    collection="deals",
+    table="deals",
+    title="deal",
+    fields=[
+        Field("name", "name", required=True, nullable=False),
+        Field("pipelineId", "pipeline_id", kind="ref", required=True, nullable=False),
+        Field("stageId", "stage_id", kind="ref", required=True, nullable=False),
+        Field("contact", "contact_id", kind="ref"),
+        Field("value", "value"),
+        Field("currency", "currency", nullable=False),
+        Field("closeDate", "close_date", kind="date"),
+        Field("duration", "duration"),
+        Field("status", "status_id", kind="ref"),
+    ],
+    create_model=DealIn,
+    patch_model=patch_model_of(DealIn),
+    out_model=DealOut,
+    sortable={
+        "createdAt": "created_at",
+        "updatedAt": "updated_at",
+        "name": "name",
+        "value": "value",
+        "closeDate": "close_date",
+    },
+    filters=[
+        ListFilter("pipelineId", "pipeline_id = ?", kind="ref"),
+        ListFilter("stageId", "stage_id = ?", kind="ref"),
+        ListFilter("contact", "contact_id = ?", kind="ref"),
+        ListFilter("status", "status_id = ?", kind="ref"),
+    ],
+    rules=DealRules(),
+)

@@ -1,0 +1,19 @@
+from sqlalchemy import Column, Index, String, Table
+
+from activecommerce.kit.tables import id_column, metadata, tenant_columns, timestamp_columns
+
+contact_groups = Table(
+    "contact_groups",
+    metadata,
+    id_column(),
+    *tenant_columns(),
+    Column("name", String(255), nullable=False),
+    *timestamp_columns(),
+)
+Index(
+    "uq_contact_groups_name",
+    contact_groups.c.account_id,
+    contact_groups.c.env,
+    contact_groups.c.name,
+    unique=True,
+)

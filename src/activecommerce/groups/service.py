@@ -1,0 +1,5 @@
+from activecommerce.kit.named import named_resource
+
+contact_groups = named_resource(
+    collection="contactGroups", table="contact_groups", title="contact group", model_name="ContactGroup"
+)

@@ -1,0 +1,112 @@
+"""Field types shared by every resource's schemas.
+
+Text is stored exactly as sent. What we refuse is only what cannot be stored faithfully
+(NUL, which PostgreSQL's text cannot hold, and lone surrogates, which are not UTF-8) and,
+in names and other one-line fields, control characters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+MAX_INT32 = 2_147_483_647
+MAX_INT64 = 9_223_372_036_854_775_807
+
+# ISO 4217 active codes (list maintained by SIX; no Python library ships it on its own).
+CURRENCIES = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL
+    BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP
+    DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD
+    MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB
+    PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD
+    SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS
+    VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA
+    XXX YER YOU ZAR ZMW ZWG ZWL""".split()
+)
+
+
+def storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _one_line(value: str) -> str:
+    storable(value)
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _email(value: str) -> str:
+    _one_line(value)
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not a valid email address: {exc}") from None
+    return value  # stored as sent; compared case-insensitively by the database
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise ValueError("must be an ISO 4217 currency code, such as USD")
+    return value
+
+
+def _color(value: str) -> str:
+    if not _COLOR.fullmatch(value):
+        raise ValueError("must be a color in the form #RRGGBB")
+    return value
+
+
+def _ref(value: str) -> str:
+    if not _ID.fullmatch(value):
+        raise ValueError("is not a valid id")
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_one_line)]
+ShortText = Annotated[str, StringConstraints(max_length=255), AfterValidator(_one_line)]
+LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(storable)]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email)]
+Currency = Annotated[str, AfterValidator(_currency), Field(examples=["USD"])]
+Color = Annotated[str, AfterValidator(_color), Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+Ref = Annotated[
+    str, AfterValidator(_ref), Field(description="The id of another object", examples=["1"])
+]
+NonNegInt32 = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+NonNegInt64 = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
+
+
+def parse_id(value: str) -> int | None:
+    """A path or body id as the database's integer, or None when it cannot be one."""
+    if _ID.fullmatch(value):
+        return int(value)
+    return None
+
+
+class Input(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def json_default(value: Any) -> Any:
+    raise TypeError(f"cannot encode {type(value)!r}")

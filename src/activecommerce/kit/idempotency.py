@@ -1,0 +1,124 @@
+"""Idempotency-Key on POST (SPEC §2), scoped to the account and environment.
+
+The key is claimed in its own short transaction (so a concurrent retry sees it in
+flight: 409); the work and the stored response then commit together, so a response is
+recorded exactly when its change is. A claim whose work never finished (the process was
+killed) is treated as abandoned after `ABANDONED_AFTER` and may be run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.fields import storable
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
+from activecommerce.kit.security import sha256_hex
+from activecommerce.kit.tables import now
+
+TTL = timedelta(hours=24)
+ABANDONED_AFTER = timedelta(minutes=1)
+
+Work = Callable[[Connection], Awaitable[tuple[int, dict[str, Any], str | None]]]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _respond(status: int, body: bytes, location: str | None, replayed: bool) -> Response:
+    headers = {"Location": location} if location else {}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def request_hash(path: str, payload: Any) -> str:
+    return sha256_hex(path.encode() + b"\n" + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+
+
+async def run(
+    db: Database,
+    principal: Principal,
+    key: str | None,
+    fingerprint: str,
+    work: Work,
+) -> Response:
+    if key is None:
+        async with db.transaction() as conn:
+            status, body, location = await work(conn)
+        return _respond(status, orjson.dumps(body), location, False)
+
+    if not 1 <= len(key) <= 255:
+        raise Problem(
+            422,
+            "Idempotency-Key must be 1 to 255 characters.",
+            errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}],
+        )
+    try:
+        storable(key)
+    except ValueError as exc:
+        raise Problem(
+            422,
+            "Idempotency-Key is not valid.",
+            errors=[{"field": "Idempotency-Key", "message": str(exc)}],
+        ) from None
+
+    scope = (principal.account_id, principal.env, key)
+    moment = datetime.now(UTC)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE account_id = ? AND env = ? AND key = ?"
+            " AND (created_at < ? OR (status_code IS NULL AND created_at < ?))",
+            (*scope, _stamp(moment - TTL), _stamp(moment - ABANDONED_AFTER)),
+        )
+        claimed = await conn.fetchone(
+            "INSERT INTO idempotency_keys (account_id, env, key, request_hash, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (*scope, fingerprint, now()),
+        )
+        existing = None
+        if claimed is None:
+            existing = await conn.fetchone(
+                "SELECT * FROM idempotency_keys WHERE account_id = ? AND env = ? AND key = ?",
+                scope,
+            )
+
+    if existing is not None:
+        if existing["request_hash"] != fingerprint:
+            raise Problem(
+                422,
+                "This Idempotency-Key was already used with a different request.",
+                errors=[{"field": "Idempotency-Key", "message": "reused with another body"}],
+            )
+        if existing["status_code"] is None:
+            raise Problem(409, "A request with this Idempotency-Key is still in flight.")
+        return _respond(
+            int(existing["status_code"]),
+            existing["body"].encode(),
+            existing["location"],
+            True,
+        )
+
+    assert claimed is not None
+    claim_id = claimed["id"]
+    try:
+        async with db.transaction() as conn:
+            status, body, location = await work(conn)
+            encoded = orjson.dumps(body)
+            await conn.execute(
+                "UPDATE idempotency_keys SET status_code = ?, body = ?, location = ? WHERE id = ?",
+                (status, encoded.decode(), location, claim_id),
+            )
+    except BaseException:
+        # Nothing was written: free the key so that a retry runs the request again.
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM idempotency_keys WHERE id = ?", (claim_id,))
+        raise
+    return _respond(status, encoded, location, False)

@@ -1,0 +1,170 @@
+"""One error shape everywhere: RFC 9457 problem+json.
+
+Every error the API returns is a `Problem` (or is turned into one by the handlers below),
+so clients see one shape whether the router, the validation layer or a service refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("activecommerce")
+
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        title: str | None = None,
+    ) -> None:
+        super().__init__(detail or TITLES.get(status, ""))
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.title = title or TITLES.get(status, "Error")
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://activecommerce.dev/problems/{self.status}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail or self.title,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+    def response(self) -> Response:
+        return Response(
+            orjson.dumps(self.body()),
+            status_code=self.status,
+            media_type=PROBLEM_JSON,
+            headers=self.headers,
+        )
+
+
+def not_found(what: str = "object") -> Problem:
+    return Problem(404, f"No such {what}.")
+
+
+def invalid(field: str, message: str) -> Problem:
+    return Problem(422, "The request has invalid fields.", errors=[{"field": field, "message": message}])
+
+
+def conflict(detail: str) -> Problem:
+    return Problem(409, detail)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc[1:]]
+    # pydantic names union members after their type (e.g. "function-after[...]"), which
+    # means nothing to a client: keep the path through the request only.
+    cleaned = [p for p in parts if "[" not in p and "-" not in p] or parts
+    return ".".join(cleaned) or str(loc[0])
+
+
+def is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    main = value.split(";", 1)[0].strip().lower()
+    return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))
+
+
+async def _validation_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    body_errors = [e for e in errors if e.get("loc", ("",))[0] == "body"]
+    if body_errors and not is_json_content_type(request.headers.get("content-type")):
+        return Problem(415, "Send the body as application/json.").response()
+    if any(e.get("type") == "json_invalid" for e in body_errors):
+        return Problem(400, "The body is not valid JSON.").response()
+    fields = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") == "missing" and loc == ("body",):
+            return Problem(400, "A JSON body is required.").response()
+        message = str(e.get("msg", "invalid"))
+        fields.append({"field": _field_name(loc), "message": message})
+    return Problem(422, "The request has invalid fields.", errors=fields).response()
+
+
+async def _problem_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def _http_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if status == 404:
+        detail = "No such resource."
+    return Problem(status, detail, headers=dict(exc.headers or {})).response()
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Problem(500, "Something went wrong on our side.").response()
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(Problem, _problem_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error responses, all with the problem+json body."""
+    return {
+        status: {
+            "description": TITLES.get(status, "Error"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+        }
+        for status in statuses
+    }

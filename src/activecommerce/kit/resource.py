@@ -1,0 +1,313 @@
+"""The one way a collection is stored, read, listed and changed.
+
+Each domain describes its collection once (a `Resource`: its table, its fields, how they
+sort and filter, and a `Rules` object with the domain's checks); this module holds the
+queries (always scoped by account and environment) and the create / replace / patch /
+delete flow that SPEC §2 defines for every collection alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
+from activecommerce.kit.fields import parse_id
+from activecommerce.kit.problems import Problem, invalid, not_found
+from activecommerce.kit.tables import now
+
+NO_DEFAULT: Any = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One API field and the column behind it.
+
+    kind: str | int | bool | ref (an id of another object) | json | date.
+    `default` is what PUT restores when the field is left out (NO_DEFAULT: cleared to
+    null, or for a required field a 422); `nullable=False` makes a PATCH to null a 422.
+    """
+
+    api: str
+    column: str
+    kind: str = "str"
+    required: bool = False
+    nullable: bool = True
+    fixed: bool = False
+    readonly: bool = False
+    insert_default: Any = None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A list query parameter: `sql` holds one or more `?`, all bound to the value."""
+
+    name: str
+    sql: str
+    kind: str = "str"  # str | ref | like
+    annotation: Any = str
+    description: str = ""
+
+
+class Rules:
+    """A domain's checks, called inside the write transaction. Override what applies."""
+
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        values: dict[str, Any],
+        current: dict[str, Any] | None,
+    ) -> None:
+        """Check and complete `values` (API names) before they are written."""
+
+    async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
+        """Refuse a delete (raise a Problem) when the object is still needed."""
+
+
+@dataclass
+class Resource:
+    collection: str
+    table: str
+    title: str
+    fields: Sequence[Field]
+    create_model: type[BaseModel]
+    patch_model: type[BaseModel]
+    out_model: type[BaseModel]
+    sortable: dict[str, str]
+    filters: Sequence[ListFilter] = ()
+    unique_messages: dict[str, str] = field(default_factory=dict)
+    rules: Rules = field(default_factory=Rules)
+
+    def __post_init__(self) -> None:
+        self.writable = [f for f in self.fields if not f.readonly]
+        self.by_api = {f.api: f for f in self.fields}
+        self._get_sql = f"SELECT * FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?"
+        cols = ["account_id", "env", *(f.column for f in self.fields), "created_at", "updated_at"]
+        self._insert_sql = (
+            f"INSERT INTO {self.table} ({', '.join(cols)})"
+            f" VALUES ({', '.join('?' for _ in cols)}) RETURNING *"
+        )
+        sets = ", ".join(f"{f.column} = ?" for f in self.writable)
+        self._update_sql = (
+            f"UPDATE {self.table} SET {sets}, updated_at = ?"
+            " WHERE id = ? AND account_id = ? AND env = ? RETURNING *"
+        )
+        self._delete_sql = f"DELETE FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?"
+
+    # ------------------------------------------------------------ representation
+
+    def serialize(self, row: Row) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": str(row["id"])}
+        for f in self.fields:
+            value = row[f.column]
+            if value is not None:
+                if f.kind == "ref":
+                    value = str(value)
+                elif f.kind == "json":
+                    value = orjson.loads(value)
+                elif f.kind == "bool":
+                    value = bool(value)
+            out[f.api] = value
+        out["createdAt"] = row["created_at"]
+        out["updatedAt"] = row["updated_at"]
+        return out
+
+    def location(self, object_id: Any) -> str:
+        return f"/v3/{self.collection}/{object_id}"
+
+    @staticmethod
+    def _to_column(f: Field, value: Any) -> Any:
+        if value is None:
+            return None
+        if f.kind == "ref":
+            return int(value)
+        if f.kind == "json":
+            return orjson.dumps(value).decode()
+        if f.kind == "bool":
+            return bool(value)
+        if f.kind == "date":
+            return str(value)
+        return value
+
+    # ------------------------------------------------------------ reads
+
+    async def get_row(self, db: Database | Connection, principal: Principal, object_id: str) -> Row:
+        oid = parse_id(object_id)
+        row = None
+        if oid is not None:
+            row = await db.fetchone(self._get_sql, (oid, principal.account_id, principal.env))
+        if row is None:
+            raise not_found(self.title)
+        return row
+
+    async def exists(self, conn: Connection, principal: Principal, object_id: Any) -> bool:
+        oid = parse_id(str(object_id))
+        if oid is None:
+            return False
+        row = await conn.fetchone(
+            f"SELECT 1 AS one FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?",
+            (oid, principal.account_id, principal.env),
+        )
+        return row is not None
+
+    async def list_rows(
+        self,
+        db: Database,
+        principal: Principal,
+        *,
+        page: int,
+        page_size: int,
+        sort_by: str,
+        sort_order: str,
+        filters: dict[str, Any],
+        base: str | None = None,
+        base_params: Sequence[Any] = (),
+    ) -> dict[str, Any]:
+        where = ["account_id = ?", "env = ?"]
+        params: list[Any] = [principal.account_id, principal.env]
+        if base:
+            where.append(base)
+            params.extend(base_params)
+        for flt in self.filters:
+            value = filters.get(flt.name)
+            if value is None:
+                continue
+            if flt.kind == "ref":
+                value = parse_id(str(value)) or -1  # a malformed id matches nothing
+            elif flt.kind == "like":
+                escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                value = f"%{escaped}%"
+            where.append(flt.sql)
+            params.extend([value] * flt.sql.count("?"))
+        clause = " AND ".join(where)
+        column = self.sortable[sort_by]
+        direction = "DESC" if sort_order == "desc" else "ASC"
+        # NULLs sort as the largest value on both databases (PostgreSQL's default).
+        nulls = "NULLS FIRST" if direction == "DESC" else "NULLS LAST"
+        total_row = await db.fetchone(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
+        total = int(total_row["n"]) if total_row else 0
+        rows = await db.fetchall(
+            f"SELECT * FROM {self.table} WHERE {clause}"
+            f" ORDER BY {column} {direction} {nulls}, id {direction} LIMIT ? OFFSET ?",
+            [*params, page_size, (page - 1) * page_size],
+        )
+        return {
+            "data": [self.serialize(r) for r in rows],
+            "meta": page_meta(page, page_size, total),
+        }
+
+    # ------------------------------------------------------------ writes
+
+    def _check_nulls(self, sent: dict[str, Any]) -> None:
+        errors = [
+            {"field": name, "message": "must not be null"}
+            for name, value in sent.items()
+            if value is None and not self.by_api[name].nullable
+        ]
+        if errors:
+            raise Problem(422, "The request has invalid fields.", errors=errors)
+
+    def _check_fixed(self, values: dict[str, Any], current: dict[str, Any]) -> None:
+        for f in self.writable:
+            if f.fixed and values.get(f.api) != current.get(f.api):
+                raise invalid(f.api, "is fixed at creation and cannot be changed")
+
+    async def create(
+        self, conn: Connection, principal: Principal, body: BaseModel
+    ) -> dict[str, Any]:
+        values = body.model_dump(mode="json")
+        await self.rules.prepare(conn, principal, values, None)
+        stamp = now()
+        params: list[Any] = [principal.account_id, principal.env]
+        for f in self.fields:
+            value = f.insert_default if f.readonly else values.get(f.api)
+            params.append(self._to_column(f, value))
+        params += [stamp, stamp]
+        row = await self._write(conn, self._insert_sql, params)
+        return self.serialize(row)
+
+    async def replace(
+        self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
+    ) -> dict[str, Any]:
+        current = self.serialize(await self.get_row(conn, principal, object_id))
+        values = body.model_dump(mode="json")
+        return await self._update(conn, principal, current, values)
+
+    async def patch(
+        self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
+    ) -> dict[str, Any]:
+        current = self.serialize(await self.get_row(conn, principal, object_id))
+        sent = body.model_dump(mode="json", exclude_unset=True)
+        self._check_nulls(sent)
+        values = {f.api: current[f.api] for f in self.writable} | sent
+        return await self._update(conn, principal, current, values)
+
+    async def _update(
+        self,
+        conn: Connection,
+        principal: Principal,
+        current: dict[str, Any],
+        values: dict[str, Any],
+    ) -> dict[str, Any]:
+        self._check_fixed(values, current)
+        await self.rules.prepare(conn, principal, values, current)
+        params = [self._to_column(f, values.get(f.api)) for f in self.writable]
+        params += [now(), int(current["id"]), principal.account_id, principal.env]
+        row = await self._write(conn, self._update_sql, params)
+        return self.serialize(row)
+
+    async def delete(self, conn: Connection, principal: Principal, object_id: str) -> None:
+        row = await self.get_row(conn, principal, object_id)
+        await self.rules.before_delete(conn, principal, int(row["id"]))
+        await conn.execute(self._delete_sql, (int(row["id"]), principal.account_id, principal.env))
+
+    async def _write(self, conn: Connection, sql: str, params: Sequence[Any]) -> Row:
+        try:
+            row = await conn.fetchone(sql, params)
+        except UniqueViolation as exc:
+            raise Problem(409, self._unique_message(exc.constraint)) from None
+        assert row is not None
+        return row
+
+    def _unique_message(self, constraint: str) -> str:
+        for fragment, message in self.unique_messages.items():
+            if fragment in constraint:
+                return message
+        return f"This {self.title} conflicts with an existing one."
+
+
+def page_meta(page: int, page_size: int, total: int) -> dict[str, int]:
+    return {
+        "page": page,
+        "pageSize": page_size,
+        "total": total,
+        "totalPages": (total + page_size - 1) // page_size,
+    }
+
+
+async def require_ref(
+    conn: Connection,
+    principal: Principal,
+    resource: Resource,
+    field_name: str,
+    value: Any,
+) -> Row | None:
+    """The row that a reference field names, or a 422 when it names nothing the caller has."""
+    if value is None:
+        return None
+    oid = parse_id(str(value))
+    row = None
+    if oid is not None:
+        row = await conn.fetchone(resource._get_sql, (oid, principal.account_id, principal.env))
+    if row is None:
+        raise invalid(field_name, f"no such {resource.title}")
+    return row
+
+
+Serializer = Callable[[Row], dict[str, Any]]

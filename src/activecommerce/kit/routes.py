@@ -1,0 +1,221 @@
+"""HTTP for a Resource: the six operations of SPEC §2, documented in OpenAPI.
+
+Handlers are `async def` and return the encoded JSON themselves (the response models are
+declared for the document only), because FastAPI's response validation and a thread-pool
+hop each cost more than the database read (see docs/decisions/001-database-access.md).
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the handlers' annotations,
+# and these handlers are closures over per-resource models.
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import Field as PydanticField
+from starlette.responses import Response
+
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit import idempotency
+from activecommerce.kit.problems import Problem, is_json_content_type, responses
+from activecommerce.kit.resource import Resource
+
+MAX_PAGE = 1_000_000_000
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Send the same key again to get the first response back (24 h).",
+    ),
+]
+
+
+class PageMeta(BaseModel):
+    page: int
+    pageSize: int
+    total: int
+    totalPages: int
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def list_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
+    return create_model(f"{name}List", data=(list[item], ...), meta=(PageMeta, ...))  # type: ignore[valid-type]
+
+
+def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
+    sort_fields = tuple(resource.sortable)
+    definitions: dict[str, Any] = {
+        "page": (int, PydanticField(1, ge=1, le=MAX_PAGE, description="Page number, from 1")),
+        "pageSize": (int, PydanticField(20, ge=1, le=100, description="Items per page")),
+        "sortBy": (Literal[sort_fields], PydanticField("createdAt")),  # type: ignore[valid-type]
+        "sortOrder": (Literal["asc", "desc"], PydanticField("asc")),
+    }
+    for flt in resource.filters:
+        definitions[flt.name] = (
+            flt.annotation | None,
+            PydanticField(None, description=flt.description or None),
+        )
+    return create_model(
+        f"{name}ListQuery",
+        __config__=ConfigDict(extra="ignore"),
+        **definitions,
+    )
+
+
+def page_params(query: BaseModel) -> dict[str, Any]:
+    values = query.model_dump()
+    return {
+        "page": values.pop("page"),
+        "page_size": values.pop("pageSize"),
+        "sort_by": values.pop("sortBy"),
+        "sort_order": values.pop("sortOrder"),
+        "filters": values,
+    }
+
+
+COMMON_ERRORS = (401, 429)
+
+
+async def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (checked before the body is validated)."""
+    if not is_json_content_type(request.headers.get("content-type")):
+        raise Problem(415, "Send the body as application/json.")
+
+
+JSON_BODY = [Depends(require_json)]
+
+
+def crud_router(resource: Resource, tag: str) -> APIRouter:
+    router = APIRouter(prefix=f"/v3/{resource.collection}", tags=[tag])
+    name = resource.out_model.__name__.removesuffix("Out")
+    ListOut = list_model(name, resource.out_model)
+    Query_ = list_query_model(resource, name)
+    Create = resource.create_model
+    Patch = resource.patch_model
+    title = resource.title
+
+    @router.get(
+        "",
+        response_model=ListOut,
+        summary=f"List {resource.collection}",
+        operation_id=f"list_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 422),
+    )
+    async def list_objects(
+        request: Request,
+        principal: CurrentPrincipal,
+        query: Annotated[Query_, Query()],  # type: ignore[valid-type]
+    ) -> Response:
+        db = request.app.state.db
+        result = await resource.list_rows(db, principal, **page_params(query))
+        return json_response(result)
+
+    @router.post(
+        "",
+        dependencies=JSON_BODY,
+        status_code=201,
+        response_model=resource.out_model,
+        summary=f"Create a {title}",
+        operation_id=f"create_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 400, 409, 413, 415, 422),
+    )
+    async def create_object(
+        request: Request,
+        principal: CurrentPrincipal,
+        body: Create,  # type: ignore[valid-type]
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def work(conn: Any) -> tuple[int, dict[str, Any], str | None]:
+            created = await resource.create(conn, principal, body)
+            return 201, created, resource.location(created["id"])
+
+        fingerprint = idempotency.request_hash(
+            request.url.path, body.model_dump(mode="json", exclude_unset=True)
+        )
+        return await idempotency.run(
+            request.app.state.db, principal, idempotency_key, fingerprint, work
+        )
+
+    @router.get(
+        "/{id}",
+        response_model=resource.out_model,
+        summary=f"Get a {title}",
+        operation_id=f"get_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 404),
+    )
+    async def get_object(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+        row = await resource.get_row(request.app.state.db, principal, id)
+        return json_response(resource.serialize(row))
+
+    @router.put(
+        "/{id}",
+        dependencies=JSON_BODY,
+        response_model=resource.out_model,
+        summary=f"Replace a {title}",
+        operation_id=f"replace_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
+    )
+    async def replace_object(
+        id: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        body: Create,  # type: ignore[valid-type]
+    ) -> Response:
+        async with request.app.state.db.transaction() as conn:
+            updated = await resource.replace(conn, principal, id, body)
+        return json_response(updated)
+
+    @router.patch(
+        "/{id}",
+        dependencies=JSON_BODY,
+        response_model=resource.out_model,
+        summary=f"Update part of a {title}",
+        operation_id=f"patch_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
+    )
+    async def patch_object(
+        id: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        body: Patch,  # type: ignore[valid-type]
+    ) -> Response:
+        async with request.app.state.db.transaction() as conn:
+            updated = await resource.patch(conn, principal, id, body)
+        return json_response(updated)
+
+    @router.delete(
+        "/{id}",
+        status_code=204,
+        response_class=Response,
+        summary=f"Delete a {title}",
+        operation_id=f"delete_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 404, 409),
+    )
+    async def delete_object(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+        async with request.app.state.db.transaction() as conn:
+            await resource.delete(conn, principal, id)
+        return Response(status_code=204)
+
+    return router
+
+
+def patch_model_of(create: type[BaseModel]) -> type[BaseModel]:
+    """The PATCH body: every field of the create body, none required."""
+    fields: dict[str, Any] = {}
+    for field_name, info in create.model_fields.items():
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]  # keep the constraints
+        fields[field_name] = (
+            annotation | None,
+            PydanticField(None, description=info.description, discriminator=info.discriminator),
+        )
+    return create_model(
+        create.__name__.replace("In", "Patch"),
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )

@@ -1,0 +1,27 @@
+"""Imports every table, so that the metadata (and alembic) sees the whole schema."""
+
+from activecommerce.accounts import models as accounts
+from activecommerce.automations import models as automations
+from activecommerce.brands import models as brands
+from activecommerce.campaigns import models as campaigns
+from activecommerce.contacts import models as contacts
+from activecommerce.deals import models as deals
+from activecommerce.groups import models as groups
+from activecommerce.kit.tables import metadata
+from activecommerce.pipelines import models as pipelines
+from activecommerce.tags import models as tags
+from activecommerce.webhooks import models as webhooks
+
+__all__ = [
+    "accounts",
+    "automations",
+    "brands",
+    "campaigns",
+    "contacts",
+    "deals",
+    "groups",
+    "metadata",
+    "pipelines",
+    "tags",
+    "webhooks",
+]

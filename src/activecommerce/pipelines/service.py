@@ -1,0 +1,108 @@
+"""Pipelines and the stages and statuses that belong to one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activecommerce.kit.db import Connection
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import conflict
+from activecommerce.kit.resource import Field, ListFilter, Resource, Rules, require_ref
+from activecommerce.kit.routes import patch_model_of
+from activecommerce.pipelines.schemas import (
+    DealStageIn,
+    DealStageOut,
+    DealStatusIn,
+    DealStatusOut,
+    PipelineIn,
+    PipelineOut,
+)
+
+TIMES = {"createdAt": "created_at", "updatedAt": "updated_at"}
+
+
+async def _has_deals(conn: Connection, column: str, object_id: int) -> bool:
+    row = await conn.fetchone(f"SELECT 1 AS one FROM deals WHERE {column} = ? LIMIT 1", (object_id,))
+    return row is not None
+
+
+class PipelineRules(Rules):
+    async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
+        if await _has_deals(conn, "pipeline_id", object_id):
+            raise conflict("This pipeline still has deals; move or delete them first.")
+
+
+pipelines = Resource(
+    collection="pipelines",
+    table="pipelines",
+    title="pipeline",
+    fields=[
+        Field("name", "name", required=True, nullable=False),
+        Field("currency", "currency", nullable=False),
+    ],
+    create_model=PipelineIn,
+    patch_model=patch_model_of(PipelineIn),
+    out_model=PipelineOut,
+    sortable={**TIMES, "name": "name"},
+    rules=PipelineRules(),
+)
+
+
+class PipelinePartRules(Rules):
+    """Stages and statuses: the pipeline must be the caller's."""
+
+    def __init__(self, what: str, deal_column: str) -> None:
+        self.what = what
+        self.deal_column = deal_column
+
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        values: dict[str, Any],
+        current: dict[str, Any] | None,
+    ) -> None:
+        await require_ref(conn, principal, pipelines, "pipelineId", values["pipelineId"])
+
+    async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
+        if self.deal_column == "stage_id" and await _has_deals(conn, "stage_id", object_id):
+            raise conflict(f"This {self.what} still has deals; move them first.")
+
+
+def _pipeline_filter() -> ListFilter:
+    return ListFilter("pipelineId", "pipeline_id = ?", kind="ref", description="Only this pipeline's")
+
+
+deal_stages = Resource(
+    collection="dealStages",
+    table="deal_stages",
+    title="deal stage",
+    fields=[
+        Field("pipelineId", "pipeline_id", kind="ref", required=True, nullable=False, fixed=True),
+        Field("name", "name", required=True, nullable=False),
+        Field("order", "position"),
+    ],
+    create_model=DealStageIn,
+    patch_model=patch_model_of(DealStageIn),
+    out_model=DealStageOut,
+    sortable={**TIMES, "name": "name", "order": "position"},
+    filters=[_pipeline_filter()],
+    rules=PipelinePartRules("deal stage", "stage_id"),
+)
+
+deal_statuses = Resource(
+    collection="dealStatuses",
+    table="deal_statuses",
+    title="deal status",
+    fields=[
+        Field("pipelineId", "pipeline_id", kind="ref", required=True, nullable=False, fixed=True),
+        Field("name", "name", required=True, nullable=False),
+        Field("color", "color"),
+    ],
+    create_model=DealStatusIn,
+    patch_model=patch_model_of(DealStatusIn),
+    out_model=DealStatusOut,
+    sortable={**TIMES, "name": "name"},
+    filters=[_pipeline_filter()],
+    rules=PipelinePartRules("deal status", "status_id"),
+)

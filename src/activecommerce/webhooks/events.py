@@ -1,0 +1,41 @@
+"""The event types of SPEC §6."""
+
+CRUD_COLLECTIONS = (
+    "contactGroup",
+    "contactTag",
+    "pipeline",
+    "dealStage",
+    "dealStatus",
+    "brand",
+    "emailCampaign",
+    "emailAutomation",
+    "webhook",
+)
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    [
+        *(
+            f"contact.{action}"
+            for action in (
+                "created",
+                "updated",
+                "deleted",
+                "tagged",
+                "untagged",
+                "added_to_group",
+                "removed_from_group",
+                "unsubscribed",
+            )
+        ),
+        *(
+            f"deal.{action}"
+            for action in ("created", "updated", "deleted", "stage_changed", "status_changed")
+        ),
+        *(f"{name}.{action}" for name in CRUD_COLLECTIONS for action in ("created", "updated", "deleted")),
+        "emailCampaign.sent",
+        "email.sent",
+        "email.opened",
+        "email.clicked",
+        "email.bounced",
+    ]
+)

@@ -1,0 +1,49 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from activecommerce.kit.fields import Input, LongText, Output
+from activecommerce.webhooks.events import EVENT_TYPES
+
+
+def _event(value: str) -> str:
+    if value != "*" and value not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {value!r}")
+    return value
+
+
+def _url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http or https URL with a host")
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise ValueError("must not contain spaces or control characters")
+    return value
+
+
+EventType = Annotated[str, Field(max_length=64), AfterValidator(_event)]
+WebhookUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_url)]
+
+
+class WebhookIn(Input):
+    url: WebhookUrl
+    events: Annotated[list[EventType], Field(min_length=1, max_length=100)]
+    description: LongText | None = None
+    active: Annotated[bool, Field(strict=True)] = True
+
+
+class WebhookOut(Output):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+    createdAt: datetime
+    updatedAt: datetime

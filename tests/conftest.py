@@ -1,0 +1,126 @@
+"""Fixtures: a real database per test run (a SQLite file, or a PostgreSQL database made
+for this run and dropped after it), the app with its lifespan, and fresh accounts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from activecommerce.accounts.service import create_account
+from activecommerce.app import create_app
+from activecommerce.config import Settings
+from activecommerce.kit.migrate import upgrade
+
+POSTGRES_ADMIN_URL = os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL")
+
+
+def _replace_dbname(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not POSTGRES_ADMIN_URL:
+        path = tmp_path_factory.mktemp("db") / "activecommerce.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    import psycopg
+
+    name = f"ac_test_{uuid.uuid4().hex[:12]}"
+    admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _replace_dbname(admin, name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_key="test-secret",
+        rate_limit_enabled=False,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+class Account:
+    """A fresh account with a client per environment."""
+
+    def __init__(self, app: FastAPI, info: dict[str, Any]) -> None:
+        self.info = info
+        self.id = info["accountId"]
+        transport = httpx.ASGITransport(app=app)
+        self.sandbox = httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Api-Token": info["sandboxApiKey"]},
+        )
+        self.live = httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {info['liveApiKey']}"},
+        )
+
+    async def close(self) -> None:
+        await self.sandbox.aclose()
+        await self.live.aclose()
+
+
+async def _new_account(app: FastAPI, plan: str = "plus") -> Account:
+    db = app.state.db
+    secret = app.state.authenticator._secret
+    info = await create_account(db, secret, name=f"Test {uuid.uuid4().hex[:6]}", plan=plan)
+    return Account(app, info)
+
+
+@pytest.fixture
+async def account(app: FastAPI) -> AsyncIterator[Account]:
+    acct = await _new_account(app)
+    yield acct
+    await acct.close()
+
+
+@pytest.fixture
+async def api(account: Account) -> httpx.AsyncClient:
+    """The sandbox client of a fresh account."""
+    return account.sandbox
+
+
+@pytest.fixture
+async def other(app: FastAPI) -> AsyncIterator[Account]:
+    acct = await _new_account(app)
+    yield acct
+    await acct.close()
+
+
+@pytest.fixture
+def anon(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from helpers import field_errors, problem
+
+ODD_TEXT = [
+    "O'Brien \"quoted\" \\ back",
+    "Robert'); DROP TABLE contacts;--",
+    "<script>alert(1)</script> &amp;",
+    "emoji 😀🎉 and ZWJ 👩‍👩‍👧",
+    "עברית مرحبا right-to-left",
+    "  leading and trailing spaces  ",
+    "Ünïcödé NFC vs NFD: é é",
+]
+
+
+async def test_create_get_and_location(api: httpx.AsyncClient) -> None:
+    r = await api.post("/v3/contacts", json={"email": "Ann@Example.com", "firstName": "Ann"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert isinstance(body["id"], str)
+    assert r.headers["location"] == f"/v3/contacts/{body['id']}"
+    assert body["email"] == "Ann@Example.com"
+    assert body["status"] == "active"
+    assert body["lastName"] is None
+    assert body["createdAt"].endswith("Z") and body["createdAt"] == body["updatedAt"]
+    got = await api.get(r.headers["location"])
+    assert got.status_code == 200
+    assert got.json() == body
+
+
+async def test_duplicate_email_is_case_insensitive(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/v3/contacts", json={"email": "dup@example.com"})).status_code == 201
+    r = await api.post("/v3/contacts", json={"email": "DUP@example.COM"})
+    problem(r, 409)
+    listed = (await api.get("/v3/contacts")).json()
+    assert listed["meta"]["total"] == 1
+
+
+async def test_racing_duplicates_create_one(api: httpx.AsyncClient) -> None:
+    results = await asyncio.gather(
+        *(api.post("/v3/contacts", json={"email": "RACE@x.io" if i % 2 else "race@x.io"}) for i in range(8))
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes.count(201) == 1 and codes.count(409) == 7
+
+
+async def test_text_is_stored_byte_for_byte(api: httpx.AsyncClient) -> None:
+    for i, text in enumerate(ODD_TEXT):
+        r = await api.post(
+            "/v3/contacts", json={"email": f"odd{i}@example.com", "firstName": text, "lastName": text}
+        )
+        assert r.status_code == 201, r.text
+        got = (await api.get(f"/v3/contacts/{r.json()['id']}")).json()
+        assert got["firstName"] == text and got["lastName"] == text
+    found = await api.get("/v3/contacts", params={"q": "drop table"})
+    assert [c["firstName"] for c in found.json()["data"]] == [ODD_TEXT[1]]
+
+
+async def test_control_characters_and_nul_are_refused(api: httpx.AsyncClient) -> None:
+    r = await api.post("/v3/contacts", json={"email": "c@x.io", "firstName": "a\x00b"})
+    assert field_errors(r) == {"firstName"}
+    r = await api.post("/v3/contacts", json={"email": "c@x.io", "firstName": "line\nbreak"})
+    assert field_errors(r) == {"firstName"}
+
+
+async def test_put_replaces_every_field(api: httpx.AsyncClient) -> None:
+    created = (
+        await api.post(
+            "/v3/contacts",
+            json={"email": "p@x.io", "firstName": "F", "lastName": "L", "status": "bounced"},
+        )
+    ).json()
+    r = await api.put(f"/v3/contacts/{created['id']}", json={"email": "p2@x.io"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["email"] == "p2@x.io"
+    assert body["firstName"] is None and body["lastName"] is None
+    assert body["status"] == "active"  # back to its default
+    assert body["createdAt"] == created["createdAt"]
+    assert body["updatedAt"] >= created["updatedAt"]
+    assert field_errors(await api.put(f"/v3/contacts/{created['id']}", json={"firstName": "x"})) == {
+        "email"
+    }
+
+
+async def test_patch_changes_only_what_is_sent(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v3/contacts", json={"email": "q@x.io", "firstName": "F"})).json()
+    cid = created["id"]
+    r = await api.patch(f"/v3/contacts/{cid}", json={"lastName": "L"})
+    assert r.status_code == 200
+    assert r.json()["firstName"] == "F" and r.json()["lastName"] == "L"
+    r = await api.patch(f"/v3/contacts/{cid}", json={"firstName": None})
+    assert r.json()["firstName"] is None and r.json()["lastName"] == "L"
+    assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"status": None})) == {"status"}
+    assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"email": None})) == {"email"}
+    assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"bogus": 1})) == {"bogus"}
+    assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"status": "gone"})) == {"status"}
+    assert (await api.get(f"/v3/contacts/{cid}")).json()["lastName"] == "L"
+
+
+async def test_delete_then_404(api: httpx.AsyncClient) -> None:
+    cid = (await api.post("/v3/contacts", json={"email": "d@x.io"})).json()["id"]
+    assert (await api.delete(f"/v3/contacts/{cid}")).status_code == 204
+    problem(await api.delete(f"/v3/contacts/{cid}"), 404)
+    problem(await api.get(f"/v3/contacts/{cid}"), 404)
+
+
+async def test_malformed_and_unknown_ids_are_404(api: httpx.AsyncClient) -> None:
+    for bad in ("abc", "0", "-1", "1.5", "99999999999999999999999", "%20", "1e3", "007"):
+        problem(await api.get(f"/v3/contacts/{bad}"), 404)
+        problem(await api.patch(f"/v3/contacts/{bad}", json={}), 404)
+        problem(await api.delete(f"/v3/contacts/{bad}"), 404)
+
+
+async def test_list_pagination_sorting_and_ties(api: httpx.AsyncClient) -> None:
+    for i in range(7):
+        r = await api.post(
+            "/v3/contacts", json={"email": f"user{i}@x.io", "firstName": "Same" if i % 2 else f"N{i}"}
+        )
+        assert r.status_code == 201
+    page1 = (await api.get("/v3/contacts", params={"pageSize": 3})).json()
+    assert page1["meta"] == {"page": 1, "pageSize": 3, "total": 7, "totalPages": 3}
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        data = (
+            await api.get(
+                "/v3/contacts", params={"pageSize": 3, "page": page, "sortBy": "firstName"}
+            )
+        ).json()["data"]
+        seen += [c["id"] for c in data]
+    assert len(seen) == 7 and len(set(seen)) == 7  # ties broken by id: no overlap, no gap
+    past = (await api.get("/v3/contacts", params={"page": 9})).json()
+    assert past["data"] == [] and past["meta"]["total"] == 7
+    desc = (await api.get("/v3/contacts", params={"sortBy": "email", "sortOrder": "desc"})).json()
+    emails = [c["email"] for c in desc["data"]]
+    assert emails == sorted(emails, reverse=True)
+
+
+async def test_list_filters(api: httpx.AsyncClient) -> None:
+    a = (await api.post("/v3/contacts", json={"email": "Alpha@x.io", "lastName": "Zed"})).json()
+    b = (
+        await api.post("/v3/contacts", json={"email": "beta@x.io", "status": "unsubscribed"})
+    ).json()
+    await api.post("/v3/contacts", json={"email": "gamma_1%@x.io"})
+
+    async def ids(**params: str) -> list[str]:
+        r = await api.get("/v3/contacts", params=params)
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["data"]]
+
+    assert await ids(email="ALPHA@X.IO") == [a["id"]]
+    assert await ids(status="unsubscribed") == [b["id"]]
+    assert await ids(q="zed") == [a["id"]]
+    assert len(await ids(q="%")) == 1  # wildcards are literal
+    assert await ids(q="nobody") == []
+    field_errors(await api.get("/v3/contacts", params={"status": "weird"}))
+
+    tag = (await api.post("/v3/contactTags", json={"name": "vip"})).json()
+    group = (await api.post("/v3/contactGroups", json={"name": "newsletter"})).json()
+    assert (await api.put(f"/v3/contacts/{a['id']}/tags/{tag['id']}")).status_code == 204
+    assert (await api.put(f"/v3/contacts/{b['id']}/groups/{group['id']}")).status_code == 204
+    assert await ids(tagId=tag["id"]) == [a["id"]]
+    assert await ids(groupId=group["id"]) == [b["id"]]
+    assert await ids(tagId="not-an-id") == []
+
+
+async def test_memberships_are_idempotent_and_cleaned_up(api: httpx.AsyncClient) -> None:
+    cid = (await api.post("/v3/contacts", json={"email": "m@x.io"})).json()["id"]
+    tags = [(await api.post("/v3/contactTags", json={"name": f"t{i}"})).json() for i in range(3)]
+    for tag in tags:
+        for _ in range(2):
+            assert (await api.put(f"/v3/contacts/{cid}/tags/{tag['id']}")).status_code == 204
+    listed = (await api.get(f"/v3/contacts/{cid}/tags", params={"pageSize": 2})).json()
+    assert listed["meta"]["total"] == 3 and len(listed["data"]) == 2
+    assert {t["name"] for t in listed["data"]} <= {"t0", "t1", "t2"}
+    for _ in range(2):
+        assert (await api.delete(f"/v3/contacts/{cid}/tags/{tags[0]['id']}")).status_code == 204
+    assert (await api.delete(f"/v3/contactTags/{tags[1]['id']}")).status_code == 204
+    listed = (await api.get(f"/v3/contacts/{cid}/tags")).json()
+    assert [t["id"] for t in listed["data"]] == [tags[2]["id"]]
+    problem(await api.put(f"/v3/contacts/{cid}/tags/999999"), 404)
+    problem(await api.get("/v3/contacts/999999/tags"), 404)
+
+    group = (await api.post("/v3/contactGroups", json={"name": "g"})).json()
+    assert (await api.put(f"/v3/contacts/{cid}/groups/{group['id']}")).status_code == 204
+    assert (await api.get(f"/v3/contacts/{cid}/groups")).json()["meta"]["total"] == 1
+    assert (await api.delete(f"/v3/contacts/{cid}")).status_code == 204
+    members = (await api.get("/v3/contacts", params={"groupId": group["id"]})).json()
+    assert members["meta"]["total"] == 0
