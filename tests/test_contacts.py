@@ -6,7 +6,7 @@ import httpx
 from helpers import field_errors, problem
 
 ODD_TEXT = [
-    "O'Brien \"quoted\" \\ back",
+    'O\'Brien "quoted" \\ back',
     "Robert'); DROP TABLE contacts;--",
     "<script>alert(1)</script> &amp;",
     "emoji 😀🎉 and ZWJ 👩‍👩‍👧",
@@ -41,7 +41,10 @@ async def test_duplicate_email_is_case_insensitive(api: httpx.AsyncClient) -> No
 
 async def test_racing_duplicates_create_one(api: httpx.AsyncClient) -> None:
     results = await asyncio.gather(
-        *(api.post("/v3/contacts", json={"email": "RACE@x.io" if i % 2 else "race@x.io"}) for i in range(8))
+        *(
+            api.post("/v3/contacts", json={"email": "RACE@x.io" if i % 2 else "race@x.io"})
+            for i in range(8)
+        )
     )
     codes = sorted(r.status_code for r in results)
     assert codes.count(201) == 1 and codes.count(409) == 7
@@ -50,7 +53,8 @@ async def test_racing_duplicates_create_one(api: httpx.AsyncClient) -> None:
 async def test_text_is_stored_byte_for_byte(api: httpx.AsyncClient) -> None:
     for i, text in enumerate(ODD_TEXT):
         r = await api.post(
-            "/v3/contacts", json={"email": f"odd{i}@example.com", "firstName": text, "lastName": text}
+            "/v3/contacts",
+            json={"email": f"odd{i}@example.com", "firstName": text, "lastName": text},
         )
         assert r.status_code == 201, r.text
         got = (await api.get(f"/v3/contacts/{r.json()['id']}")).json()
@@ -81,9 +85,9 @@ async def test_put_replaces_every_field(api: httpx.AsyncClient) -> None:
     assert body["status"] == "active"  # back to its default
     assert body["createdAt"] == created["createdAt"]
     assert body["updatedAt"] >= created["updatedAt"]
-    assert field_errors(await api.put(f"/v3/contacts/{created['id']}", json={"firstName": "x"})) == {
-        "email"
-    }
+    assert field_errors(
+        await api.put(f"/v3/contacts/{created['id']}", json={"firstName": "x"})
+    ) == {"email"}
 
 
 async def test_patch_changes_only_what_is_sent(api: httpx.AsyncClient) -> None:
@@ -97,7 +101,9 @@ async def test_patch_changes_only_what_is_sent(api: httpx.AsyncClient) -> None:
     assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"status": None})) == {"status"}
     assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"email": None})) == {"email"}
     assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"bogus": 1})) == {"bogus"}
-    assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"status": "gone"})) == {"status"}
+    assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"status": "gone"})) == {
+        "status"
+    }
     assert (await api.get(f"/v3/contacts/{cid}")).json()["lastName"] == "L"
 
 
@@ -118,7 +124,8 @@ async def test_malformed_and_unknown_ids_are_404(api: httpx.AsyncClient) -> None
 async def test_list_pagination_sorting_and_ties(api: httpx.AsyncClient) -> None:
     for i in range(7):
         r = await api.post(
-            "/v3/contacts", json={"email": f"user{i}@x.io", "firstName": "Same" if i % 2 else f"N{i}"}
+            "/v3/contacts",
+            json={"email": f"user{i}@x.io", "firstName": "Same" if i % 2 else f"N{i}"},
         )
         assert r.status_code == 201
     page1 = (await api.get("/v3/contacts", params={"pageSize": 3})).json()

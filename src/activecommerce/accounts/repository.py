@@ -7,7 +7,8 @@ from activecommerce.kit.db import Connection, Database, Row
 
 async def insert_account(conn: Connection, *, name: str, plan: str, now: str) -> int:
     row = await conn.fetchone(
-        "INSERT INTO accounts (name, plan, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id",
+        "INSERT INTO accounts (name, plan, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?) RETURNING id",
         (name, plan, now, now),
     )
     assert row is not None

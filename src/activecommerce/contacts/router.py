@@ -10,13 +10,12 @@ from activecommerce.contacts.service import (
     contact_tag_membership,
     contacts,
 )
-from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.problems import responses
 from activecommerce.kit.routes import MAX_PAGE, crud_router, json_response, list_model
 
 router = crud_router(contacts, "Contacts")
 
-SortBy = Literal[tuple(NAME_SORTS)]  # type: ignore[valid-type]
+SortBy = Literal["createdAt", "updatedAt", "name"]
 
 
 def _membership_routes(membership: Membership, segment: str, id_name: str) -> None:
@@ -59,7 +58,10 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         responses=responses(401, 404, 429),
     )
     async def add_member(
-        id: str, target_id: Annotated[str, Path(alias=id_name)], request: Request, principal: CurrentPrincipal
+        id: str,
+        target_id: Annotated[str, Path(alias=id_name)],
+        request: Request,
+        principal: CurrentPrincipal,
     ) -> Response:
         async with request.app.state.db.transaction() as conn:
             await membership.add(conn, principal, id, target_id)
@@ -74,7 +76,10 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         responses=responses(401, 404, 429),
     )
     async def remove_member(
-        id: str, target_id: Annotated[str, Path(alias=id_name)], request: Request, principal: CurrentPrincipal
+        id: str,
+        target_id: Annotated[str, Path(alias=id_name)],
+        request: Request,
+        principal: CurrentPrincipal,
     ) -> Response:
         async with request.app.state.db.transaction() as conn:
             await membership.remove(conn, principal, id, target_id)

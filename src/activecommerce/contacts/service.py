@@ -74,7 +74,9 @@ class Membership:
         self.column = column
         self.target = target
 
-    async def add(self, conn: Connection, principal: Principal, contact_id: str, target_id: str) -> None:
+    async def add(
+        self, conn: Connection, principal: Principal, contact_id: str, target_id: str
+    ) -> None:
         contact = await contacts.get_row(conn, principal, contact_id)
         target = await self.target.get_row(conn, principal, target_id)
         await conn.execute(

@@ -6,7 +6,6 @@ from pydantic import AfterValidator, Field
 from activecommerce.kit.fields import Currency, Input, Name, NonNegInt32, NonNegInt64, Output, Ref
 
 
-
 def _calendar_date(value: str) -> str:
     try:
         date.fromisoformat(value)

@@ -1,5 +1,8 @@
 from activecommerce.kit.named import named_resource
 
 contact_groups = named_resource(
-    collection="contactGroups", table="contact_groups", title="contact group", model_name="ContactGroup"
+    collection="contactGroups",
+    table="contact_groups",
+    title="contact group",
+    model_name="ContactGroup",
 )

@@ -93,7 +93,9 @@ def not_found(what: str = "object") -> Problem:
 
 
 def invalid(field: str, message: str) -> Problem:
-    return Problem(422, "The request has invalid fields.", errors=[{"field": field, "message": message}])
+    return Problem(
+        422, "The request has invalid fields.", errors=[{"field": field, "message": message}]
+    )
 
 
 def conflict(detail: str) -> Problem:
@@ -112,7 +114,9 @@ def is_json_content_type(value: str | None) -> bool:
     if not value:
         return False
     main = value.split(";", 1)[0].strip().lower()
-    return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))
+    return main == "application/json" or (
+        main.startswith("application/") and main.endswith("+json")
+    )
 
 
 async def _validation_handler(request: Request, exc: Exception) -> Response:

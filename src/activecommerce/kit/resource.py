@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from activecommerce.kit.principal import Principal
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.fields import parse_id
+from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.tables import now
 
@@ -190,7 +190,9 @@ class Resource:
         direction = "DESC" if sort_order == "desc" else "ASC"
         # NULLs sort as the largest value on both databases (PostgreSQL's default).
         nulls = "NULLS FIRST" if direction == "DESC" else "NULLS LAST"
-        total_row = await db.fetchone(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
+        total_row = await db.fetchone(
+            f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params
+        )
         total = int(total_row["n"]) if total_row else 0
         rows = await db.fetchall(
             f"SELECT * FROM {self.table} WHERE {clause}"

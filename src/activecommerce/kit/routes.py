@@ -39,11 +39,14 @@ class PageMeta(BaseModel):
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def list_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
-    return create_model(f"{name}List", data=(list[item], ...), meta=(PageMeta, ...))  # type: ignore[valid-type]
+    items: Any = list[item]  # type: ignore[valid-type]
+    return create_model(f"{name}List", data=(items, ...), meta=(PageMeta, ...))
 
 
 def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
@@ -51,7 +54,7 @@ def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
     definitions: dict[str, Any] = {
         "page": (int, PydanticField(1, ge=1, le=MAX_PAGE, description="Page number, from 1")),
         "pageSize": (int, PydanticField(20, ge=1, le=100, description="Items per page")),
-        "sortBy": (Literal[sort_fields], PydanticField("createdAt")),  # type: ignore[valid-type]
+        "sortBy": (Literal[sort_fields], PydanticField("createdAt")),
         "sortOrder": (Literal["asc", "desc"], PydanticField("asc")),
     }
     for flt in resource.filters:
@@ -133,8 +136,9 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
             created = await resource.create(conn, principal, body)
             return 201, created, resource.location(created["id"])
 
+        sent: BaseModel = body
         fingerprint = idempotency.request_hash(
-            request.url.path, body.model_dump(mode="json", exclude_unset=True)
+            request.url.path, sent.model_dump(mode="json", exclude_unset=True)
         )
         return await idempotency.run(
             request.app.state.db, principal, idempotency_key, fingerprint, work

@@ -14,7 +14,9 @@ def new_api_key(env: str) -> str:
 
 
 def key_hash(secret_key: bytes, api_key: str) -> str:
-    return hmac.new(secret_key, api_key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret_key, api_key.encode("utf-8", "surrogatepass"), hashlib.sha256
+    ).hexdigest()
 
 
 def display_prefix(api_key: str) -> str:

@@ -29,7 +29,12 @@ deal_stages = Table(
     Column("position", Integer),
     *timestamp_columns(),
 )
-Index("ix_deal_stages_pipeline", deal_stages.c.account_id, deal_stages.c.env, deal_stages.c.pipeline_id)
+Index(
+    "ix_deal_stages_pipeline",
+    deal_stages.c.account_id,
+    deal_stages.c.env,
+    deal_stages.c.pipeline_id,
+)
 Index("ix_deal_stages_pipeline_id", deal_stages.c.pipeline_id)
 
 deal_statuses = Table(
@@ -43,6 +48,9 @@ deal_statuses = Table(
     *timestamp_columns(),
 )
 Index(
-    "ix_deal_statuses_pipeline", deal_statuses.c.account_id, deal_statuses.c.env, deal_statuses.c.pipeline_id
+    "ix_deal_statuses_pipeline",
+    deal_statuses.c.account_id,
+    deal_statuses.c.env,
+    deal_statuses.c.pipeline_id,
 )
 Index("ix_deal_statuses_pipeline_id", deal_statuses.c.pipeline_id)

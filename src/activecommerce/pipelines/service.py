@@ -22,7 +22,9 @@ TIMES = {"createdAt": "created_at", "updatedAt": "updated_at"}
 
 
 async def _has_deals(conn: Connection, column: str, object_id: int) -> bool:
-    row = await conn.fetchone(f"SELECT 1 AS one FROM deals WHERE {column} = ? LIMIT 1", (object_id,))
+    row = await conn.fetchone(
+        f"SELECT 1 AS one FROM deals WHERE {column} = ? LIMIT 1", (object_id,)
+    )
     return row is not None
 
 
@@ -70,7 +72,9 @@ class PipelinePartRules(Rules):
 
 
 def _pipeline_filter() -> ListFilter:
-    return ListFilter("pipelineId", "pipeline_id = ?", kind="ref", description="Only this pipeline's")
+    return ListFilter(
+        "pipelineId", "pipeline_id = ?", kind="ref", description="Only this pipeline's"
+    )
 
 
 deal_stages = Resource(

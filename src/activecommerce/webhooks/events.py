@@ -31,7 +31,11 @@ EVENT_TYPES: frozenset[str] = frozenset(
             f"deal.{action}"
             for action in ("created", "updated", "deleted", "stage_changed", "status_changed")
         ),
-        *(f"{name}.{action}" for name in CRUD_COLLECTIONS for action in ("created", "updated", "deleted")),
+        *(
+            f"{name}.{action}"
+            for name in CRUD_COLLECTIONS
+            for action in ("created", "updated", "deleted")
+        ),
         "emailCampaign.sent",
         "email.sent",
         "email.opened",

@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, String, Table, Text
+from sqlalchemy import Boolean, Column, Table, Text
 
 from activecommerce.kit.tables import id_column, metadata, tenant_columns, timestamp_columns
 
