@@ -1,0 +1,70 @@
+"""The command line as operators use it: real processes, a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+from servers import CLI, cli_env, running_server
+
+
+def test_accounts_create_json(database_url: str, tmp_path: Path) -> None:
+    env = cli_env(ACTIVECOMMERCE_DATABASE_URL=database_url, ACTIVECOMMERCE_DATA_DIR=str(tmp_path))
+    for plan, live in (("free", False), ("professional", True)):
+        out = subprocess.run(
+            [*CLI, "accounts", "create", "--name", "Acme Ltd", "--plan", plan, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        info = json.loads(out.stdout)
+        assert info["plan"] == plan and isinstance(info["accountId"], str)
+        assert info["sandboxApiKey"].startswith("ac_test_")
+        if live:
+            assert info["liveApiKey"].startswith("ac_live_")
+        else:
+            assert info["liveApiKey"] is None
+        assert info["sandboxApiKey"] not in out.stderr
+
+
+def test_accounts_create_refuses_unknown_plan(tmp_path: Path) -> None:
+    env = cli_env(ACTIVECOMMERCE_DATA_DIR=str(tmp_path))
+    out = subprocess.run(
+        [*CLI, "accounts", "create", "--name", "X", "--plan", "platinum", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "platinum" in out.stderr
+    assert out.stdout == ""
+
+
+def test_serve_on_a_fresh_data_dir_prints_a_working_key(tmp_path: Path) -> None:
+    env = cli_env(ACTIVECOMMERCE_DATA_DIR=str(tmp_path / "data"))
+    with running_server(env, tmp_path / "serve.log") as (base, log):
+        text = log.read_text()
+        key = re.search(r"(ac_test_[A-Za-z0-9_-]+)", text)
+        assert key, text
+        assert f"{base}/docs" in text and f"{base}/v3" in text
+        headers = {"Api-Token": key.group(1)}
+        created = httpx.post(f"{base}/v3/contacts", json={"email": "a@b.co"}, headers=headers)
+        assert created.status_code == 201
+        listed = httpx.get(f"{base}/v3/contacts", headers=headers)
+        assert listed.json()["meta"]["total"] == 1
+    assert (tmp_path / "data" / "activecommerce.db").exists()
+    # A second start keeps the data and does not make another account.
+    with running_server(env, tmp_path / "serve2.log") as (base, log):
+        assert "ac_test_" not in log.read_text()
+        listed = httpx.get(f"{base}/v3/contacts", headers=headers)
+        assert listed.json()["meta"]["total"] == 1
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    env = cli_env(ACTIVECOMMERCE_DATA_DIR=str(tmp_path))
+    out = subprocess.run([*CLI, "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "activecommerce.db").exists()

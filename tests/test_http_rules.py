@@ -1,0 +1,132 @@
+"""SPEC §2's rules for bad input: 400, 401, 413, 415, 422, never a 5xx."""
+
+from __future__ import annotations
+
+import httpx
+from helpers import field_errors, problem
+
+
+async def test_malformed_json_is_400(api: httpx.AsyncClient) -> None:
+    for body in (b'{"email":', b"{'email': 1}", b"\xff\xfe", b'{"email": "a@b.co",}'):
+        r = await api.post(
+            "/v3/contacts", content=body, headers={"content-type": "application/json"}
+        )
+        problem(r, 400)
+
+
+async def test_empty_body_is_400(api: httpx.AsyncClient) -> None:
+    r = await api.post("/v3/contacts", content=b"", headers={"content-type": "application/json"})
+    problem(r, 400)
+
+
+async def test_json_that_is_not_an_object_is_422(api: httpx.AsyncClient) -> None:
+    for body in (b"[]", b'"x"', b"42", b"null"):
+        r = await api.post(
+            "/v3/contacts", content=body, headers={"content-type": "application/json"}
+        )
+        assert r.status_code in (400, 422), r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_wrong_content_type_is_415(api: httpx.AsyncClient) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
+        r = await api.post(
+            "/v3/contacts", content=b'{"email": "a@b.co"}', headers={"content-type": content_type}
+        )
+        problem(r, 415)
+    assert (await api.get("/v3/contacts")).json()["meta"]["total"] == 0
+    r = await api.post(
+        "/v3/contacts",
+        content=b'{"email": "a@b.co"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 201
+
+
+async def test_body_over_one_mebibyte_is_413(api: httpx.AsyncClient) -> None:
+    big = b'{"email": "a@b.co", "firstName": "' + b"x" * (1024 * 1024) + b'"}'
+    r = await api.post("/v3/contacts", content=big, headers={"content-type": "application/json"})
+    problem(r, 413)
+
+    async def chunks():  # no Content-Length: the limit still holds
+        for _ in range(20):
+            yield b"x" * 65536
+
+    r = await api.post(
+        "/v3/contacts", content=chunks(), headers={"content-type": "application/json"}
+    )
+    problem(r, 413)
+    assert (await api.get("/v3/contacts")).json()["meta"]["total"] == 0
+
+
+async def test_list_parameters_are_validated(api: httpx.AsyncClient) -> None:
+    for params, field in (
+        ({"pageSize": 0}, "pageSize"),
+        ({"pageSize": 101}, "pageSize"),
+        ({"pageSize": "many"}, "pageSize"),
+        ({"page": 0}, "page"),
+        ({"page": -3}, "page"),
+        ({"sortBy": "password"}, "sortBy"),
+        ({"sortOrder": "sideways"}, "sortOrder"),
+    ):
+        assert field in field_errors(await api.get("/v3/contacts", params=params))
+    ok = await api.get("/v3/contacts", params={"pageSize": 100, "page": 1000000000})
+    assert ok.status_code == 200 and ok.json()["data"] == []
+
+
+async def test_field_validation(api: httpx.AsyncClient) -> None:
+    for bad in ("plain", "a@", "@b.co", "a b@c.co", "x" * 250 + "@b.co", ""):
+        assert field_errors(await api.post("/v3/contacts", json={"email": bad})) == {"email"}
+    assert field_errors(await api.post("/v3/contacts", json={})) == {"email"}
+    assert field_errors(await api.post("/v3/contacts", json={"email": 5})) == {"email"}
+    r = await api.post("/v3/contacts", json={"email": "a@b.co", "unknown": True})
+    assert field_errors(r) == {"unknown"}
+    r = await api.post("/v3/pipelines", json={"name": "P", "currency": "usd"})
+    assert field_errors(r) == {"currency"}
+    r = await api.post("/v3/pipelines", json={"name": "P", "currency": "XYZ"})
+    assert field_errors(r) == {"currency"}
+    assert field_errors(await api.post("/v3/pipelines", json={"name": ""})) == {"name"}
+
+
+async def test_missing_or_unknown_credentials_are_401(anon: httpx.AsyncClient) -> None:
+    problem(await anon.get("/v3/contacts"), 401)
+    problem(await anon.get("/v3/contacts", headers={"Api-Token": "ac_test_nope"}), 401)
+    problem(await anon.get("/v3/contacts", headers={"Authorization": "Bearer ac_test_nope"}), 401)
+    problem(await anon.get("/v3/contacts", headers={"Authorization": "Basic Zm9vOmJhcg=="}), 401)
+    problem(await anon.post("/v3/contacts", json={"email": "a@b.co"}), 401)
+
+
+async def test_unknown_route_and_method(api: httpx.AsyncClient) -> None:
+    problem(await api.get("/v3/nothing-here"), 404)
+    problem(await api.delete("/v3/contacts"), 405)
+
+
+async def test_openapi_documents_every_operation(anon: httpx.AsyncClient) -> None:
+    doc = (await anon.get("/v3/openapi.json")).json()
+    assert doc["openapi"].startswith("3.1")
+    paths = doc["paths"]
+    for collection in (
+        "contacts",
+        "contactGroups",
+        "contactTags",
+        "pipelines",
+        "dealStages",
+        "dealStatuses",
+        "deals",
+        "brands",
+        "emailCampaigns",
+        "emailAutomations",
+        "webhooks",
+    ):
+        assert set(paths[f"/v3/{collection}"]) == {"get", "post"}
+        assert set(paths[f"/v3/{collection}/{{id}}"]) == {"get", "put", "patch", "delete"}
+        create = paths[f"/v3/{collection}"]["post"]
+        assert "requestBody" in create
+        for status in ("201", "400", "401", "409", "413", "415", "422", "429"):
+            assert status in create["responses"], (collection, status)
+        error = create["responses"]["422"]["content"]
+        assert list(error) == ["application/problem+json"]
+    assert "/v3/contacts/{id}/tags/{contactTagId}" in paths
+    assert "/v3/contacts/{id}/groups" in paths
+    docs = await anon.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
