@@ -96,7 +96,7 @@ class Account:
 
 async def _new_account(app: FastAPI, plan: str = "plus") -> Account:
     db = app.state.db
-    secret = app.state.authenticator._secret
+    secret = app.state.authenticator.secret
     info = await create_account(db, secret, name=f"Test {uuid.uuid4().hex[:6]}", plan=plan)
     return Account(app, info)
 

@@ -11,7 +11,9 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from activecommerce import __version__
+from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
+from activecommerce.auth.deps import RATE_STATE
 from activecommerce.automations.router import router as automations_router
 from activecommerce.brands.router import router as brands_router
 from activecommerce.campaigns.router import router as campaigns_router
@@ -23,6 +25,7 @@ from activecommerce.kit import problems
 from activecommerce.kit.db import connect
 from activecommerce.kit.problems import PROBLEM_JSON, FieldError, Problem, ProblemDetails
 from activecommerce.pipelines.router import routers as pipeline_routers
+from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
 from activecommerce.webhooks.router import router as webhooks_router
 
@@ -92,6 +95,28 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class RateLimitHeaders:
+    """Adds RateLimit-* headers to every response whose request was counted (set by the
+    auth dependency in the request state), errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = scope.get("state", {}).get(RATE_STATE)
+                if decision is not None:
+                    message["headers"] = [*message.get("headers", []), *decision.headers()]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -131,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secret = await server_secret(db, settings.secret_key)
         app.state.db = db
         app.state.authenticator = KeyAuthenticator(db, secret)
+        app.state.limiter = RateLimiter(settings)
         try:
             yield
         finally:
@@ -147,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
     for router in (
+        keys_router,
         contacts_router,
         groups_router,
         tags_router,
@@ -159,5 +186,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

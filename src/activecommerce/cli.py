@@ -17,7 +17,9 @@ app = typer.Typer(help="ActiveCommerce: a self-hosted CRM and marketing-automati
 db_app = typer.Typer(help="Database maintenance.")
 accounts_app = typer.Typer(help="Accounts and their API keys.")
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys: list, create, revoke.")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -102,19 +104,8 @@ def accounts_create(
 ) -> None:
     """Create an account with its API keys (sandbox; live too on a paid plan)."""
     from activecommerce.accounts.service import create_account
-    from activecommerce.kit.problems import Problem
 
-    if plan not in PLANS:
-        console.print(f"Unknown plan {plan!r}. Choose one of: {', '.join(PLANS)}.")
-        raise typer.Exit(2)
-    _migrate()
-    try:
-        result = asyncio.run(
-            _with_db(lambda db, secret: create_account(db, secret, name=name, plan=plan))
-        )
-    except Problem as exc:
-        console.print(exc.detail)
-        raise typer.Exit(2) from None
+    result = _run(lambda db, secret: create_account(db, secret, name=name, plan=plan))
     if json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
@@ -122,6 +113,97 @@ def accounts_create(
     console.print(f"  sandbox: {result['sandboxApiKey']}")
     if result["liveApiKey"]:
         console.print(f"  live:    {result['liveApiKey']}")
+
+
+def _run(fn: Any) -> Any:
+    """Run a service call against the configured database; a Problem ends the command
+    with its message and exit status 2."""
+    from activecommerce.kit.problems import Problem
+
+    _migrate()
+    try:
+        return asyncio.run(_with_db(fn))
+    except Problem as exc:
+        console.print(exc.detail)
+        raise typer.Exit(2) from None
+
+
+def _account_id(value: str) -> int:
+    from activecommerce.kit.fields import parse_id
+
+    parsed = parse_id(value)
+    if parsed is None:
+        console.print(f"{value!r} is not an account id.")
+        raise typer.Exit(2)
+    return parsed
+
+
+@accounts_app.command("set-plan")
+def accounts_set_plan(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    plan: Annotated[str, typer.Argument(help=f"One of: {', '.join(PLANS)}")],
+) -> None:
+    """Upgrade or downgrade an account; the new rate limit applies from the next request."""
+    from activecommerce.accounts.service import set_plan
+
+    account_id = _account_id(account)
+    _run(lambda db, secret: set_plan(db, account_id, plan))
+    console.print(f"Account {account_id} is now on plan {plan}.")
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str, typer.Option(help="Account id")],
+    json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List an account's active keys (prefixes only; secrets are never stored)."""
+    from activecommerce.accounts import repository
+    from activecommerce.accounts.service import key_view
+
+    account_id = _account_id(account)
+    rows = _run(lambda db, secret: repository.list_account_keys(db, account_id))
+    views = [key_view(r) for r in rows]
+    if json:
+        sys.stdout.write(orjson.dumps(views).decode() + "\n")
+        return
+    for v in views:
+        console.print(
+            f"{v['id']:>6}  {v['environment']:<8} {v['prefix']}…  created {v['createdAt']}"
+            f"  last used {v['lastUsedAt'] or 'never'}"
+        )
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option(help="Account id")],
+    env: Annotated[str, typer.Option(help="live or sandbox")] = "sandbox",
+    json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Create a key; it is shown only now."""
+    from activecommerce.accounts.service import create_key
+
+    account_id = _account_id(account)
+    view = _run(lambda db, secret: create_key(db, secret, account_id, env))
+    if json:
+        sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        return
+    console.print(f"Key {view['id']} ({env}), shown only now:\n  {view['key']}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id")],
+    account: Annotated[str, typer.Option(help="Account id")],
+) -> None:
+    """Revoke a key at once, in every process."""
+    from activecommerce.accounts.service import revoke_key
+
+    account_id = _account_id(account)
+    parsed = _account_id(key_id)
+    if not _run(lambda db, secret: revoke_key(db, parsed, account_id, None)):
+        console.print(f"No active key {key_id} in account {account_id}.")
+        raise typer.Exit(1)
+    console.print(f"Key {key_id} revoked.")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,23 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     max_body_bytes: int = 1024 * 1024
     rate_limit_enabled: bool = True
+    # Requests per second per account and environment; operators may override any plan,
+    # e.g. ACTIVECOMMERCE_PLAN_RATES='{"free": 5}'.
+    plan_rates: dict[str, int] = Field(default_factory=dict, validate_default=True)
+    anonymous_rate: int = 20
+    rate_limit_prefix: str = "activecommerce"
+
+    @field_validator("plan_rates")
+    @classmethod
+    def _complete_rates(cls, value: dict[str, int]) -> dict[str, int]:
+        from activecommerce.accounts.plans import PLAN_RATES
+
+        unknown = set(value) - set(PLAN_RATES)
+        if unknown:
+            raise ValueError(f"unknown plans: {sorted(unknown)}")
+        if any(rate < 1 for rate in value.values()):
+            raise ValueError("rates must be at least 1 per second")
+        return {**PLAN_RATES, **value}
 
     @property
     def effective_database_url(self) -> str:

@@ -67,3 +67,47 @@ async def put_secret_if_absent(conn: Connection, name: str, value: str) -> None:
         "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         (name, value),
     )
+
+
+KEY_COLUMNS = "id, env, prefix, created_at, last_used_at"
+
+
+async def list_keys(
+    db: Database, account_id: int, env: str, limit: int, offset: int
+) -> tuple[int, list[Row]]:
+    scope = (account_id, env)
+    where = "account_id = ? AND env = ? AND revoked_at IS NULL"
+    total = await db.fetchone(f"SELECT count(*) AS n FROM api_keys WHERE {where}", scope)
+    rows = await db.fetchall(
+        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {where}"
+        " ORDER BY created_at, id LIMIT ? OFFSET ?",
+        (*scope, limit, offset),
+    )
+    return (int(total["n"]) if total else 0), rows
+
+
+async def list_account_keys(db: Database, account_id: int) -> list[Row]:
+    return await db.fetchall(
+        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = ? AND revoked_at IS NULL"
+        " ORDER BY created_at, id",
+        (account_id,),
+    )
+
+
+async def revoke_key(
+    conn: Connection, key_id: int, account_id: int, env: str | None, now: str
+) -> int:
+    sql = (
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL"
+    )
+    params: tuple = (now, key_id, account_id)
+    if env is not None:
+        sql += " AND env = ?"
+        params += (env,)
+    return await conn.execute(sql, params)
+
+
+async def find_key(db: Database | Connection, key_id: int) -> Row | None:
+    return await db.fetchone(
+        "SELECT * FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)
+    )

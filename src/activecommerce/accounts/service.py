@@ -31,6 +31,63 @@ async def server_secret(db: Database, configured: str | None) -> bytes:
     return existing.encode()
 
 
+def key_view(row: Any, raw: str | None = None) -> dict[str, Any]:
+    view = {
+        "id": str(row["id"]),
+        "prefix": row["prefix"],
+        "environment": row["env"],
+        "createdAt": row["created_at"],
+        "lastUsedAt": row["last_used_at"],
+    }
+    if raw is not None:
+        view["key"] = raw
+    return view
+
+
+async def _insert_key(conn: Any, secret: bytes, account_id: int, env: str, stamp: str) -> tuple:
+    raw = new_api_key(env)
+    row = await repo.insert_key(
+        conn,
+        account_id=account_id,
+        env=env,
+        key_hash=key_hash(secret, raw),
+        prefix=display_prefix(raw),
+        now=stamp,
+    )
+    return row, raw
+
+
+async def create_key(db: Database, secret: bytes, account_id: int, env: str) -> dict[str, Any]:
+    """A new key, shown once. A developer account (free) gets no live key: 403."""
+    if env not in ENVIRONMENTS:
+        raise Problem(422, f"Unknown environment {env!r}; choose live or sandbox.")
+    async with db.transaction() as conn:
+        account = await repo.get_account(conn, account_id)
+        if account is None:
+            raise Problem(404, "No such account.")
+        if env == "live" and not has_live(account["plan"]):
+            raise Problem(
+                403,
+                "This is a developer account (plan free): it has the sandbox only. "
+                "Upgrade the plan to create live keys.",
+            )
+        row, raw = await _insert_key(conn, secret, account_id, env, now())
+    return key_view(row, raw)
+
+
+async def revoke_key(db: Database, key_id: int, account_id: int, env: str | None) -> bool:
+    async with db.transaction() as conn:
+        return await repo.revoke_key(conn, key_id, account_id, env, now()) > 0
+
+
+async def set_plan(db: Database, account_id: int, plan: str) -> None:
+    if plan not in PLANS:
+        raise Problem(422, f"Unknown plan {plan!r}; choose one of {', '.join(PLANS)}.")
+    async with db.transaction() as conn:
+        if await repo.set_plan(conn, account_id, plan, now()) == 0:
+            raise Problem(404, "No such account.")
+
+
 async def create_account(db: Database, secret: bytes, *, name: str, plan: str) -> dict[str, Any]:
     if plan not in PLANS:
         raise Problem(422, f"Unknown plan {plan!r}; choose one of {', '.join(PLANS)}.")
@@ -41,16 +98,7 @@ async def create_account(db: Database, secret: bytes, *, name: str, plan: str) -
         for env in ENVIRONMENTS:
             if env == "live" and not has_live(plan):
                 continue
-            raw = new_api_key(env)
-            await repo.insert_key(
-                conn,
-                account_id=account_id,
-                env=env,
-                key_hash=key_hash(secret, raw),
-                prefix=display_prefix(raw),
-                now=stamp,
-            )
-            keys[env] = raw
+            _row, keys[env] = await _insert_key(conn, secret, account_id, env, stamp)
     return {
         "accountId": str(account_id),
         "name": name,
@@ -70,13 +118,13 @@ class KeyAuthenticator:
 
     def __init__(self, db: Database, secret: bytes) -> None:
         self._db = db
-        self._secret = secret
+        self.secret = secret
         self._touched: dict[int, float] = {}
 
     async def authenticate(self, raw_key: str) -> Principal | None:
         if not raw_key or len(raw_key) > 200:
             return None
-        row = await repo.find_active_key(self._db, key_hash(self._secret, raw_key))
+        row = await repo.find_active_key(self._db, key_hash(self.secret, raw_key))
         if row is None:
             return None
         principal = Principal(int(row["account_id"]), row["env"], row["plan"], int(row["id"]))

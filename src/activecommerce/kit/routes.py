@@ -80,7 +80,7 @@ def page_params(query: BaseModel) -> dict[str, Any]:
     }
 
 
-COMMON_ERRORS = (401, 429)
+COMMON_ERRORS = (401, 403, 429)
 
 
 async def require_json(request: Request) -> None:

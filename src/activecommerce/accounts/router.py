@@ -1,0 +1,89 @@
+"""API keys of the caller's account and environment (SPEC §4)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from activecommerce.accounts import repository, service
+from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit.fields import parse_id
+from activecommerce.kit.problems import Problem, not_found, responses
+from activecommerce.kit.resource import page_meta
+from activecommerce.kit.routes import COMMON_ERRORS, JSON_BODY, MAX_PAGE, json_response, list_model
+
+router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
+
+
+@router.get(
+    "",
+    response_model=list_model("ApiKey", ApiKeyOut),
+    summary="List API keys (prefixes only)",
+    operation_id="list_apiKeys",
+    responses=responses(*COMMON_ERRORS, 422),
+)
+async def list_keys(
+    request: Request,
+    principal: CurrentPrincipal,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    pageSize: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    total, rows = await repository.list_keys(
+        request.app.state.db,
+        principal.account_id,
+        principal.env,
+        pageSize,
+        (page - 1) * pageSize,
+    )
+    return json_response(
+        {"data": [service.key_view(r) for r in rows], "meta": page_meta(page, pageSize, total)}
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=JSON_BODY,
+    response_model=ApiKeyCreated,
+    summary="Create an API key (the key is shown only in this response)",
+    operation_id="create_apiKeys",
+    responses=responses(*COMMON_ERRORS, 400, 403, 413, 415, 422),
+)
+async def create_key(request: Request, principal: CurrentPrincipal, body: ApiKeyIn) -> Response:
+    env = body.environment or principal.env
+    if env != principal.env:
+        # A sandbox key, often kept in test configuration, must not mint live keys.
+        raise Problem(
+            403,
+            f"A {principal.env} key can create {principal.env} keys only"
+            + (
+                "; this developer account (plan free) has the sandbox only."
+                if principal.plan == "free"
+                else "; use a live key or the command line."
+            ),
+        )
+    created = await service.create_key(
+        request.app.state.db,
+        request.app.state.authenticator.secret,
+        principal.account_id,
+        env,
+    )
+    return json_response(created, 201, {"Location": f"/v3/apiKeys/{created['id']}"})
+
+
+@router.delete(
+    "/{id}",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke an API key, at once",
+    operation_id="delete_apiKeys",
+    responses=responses(*COMMON_ERRORS, 404),
+)
+async def revoke_key(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    key_id = parse_id(id)
+    if key_id is None or not await service.revoke_key(
+        request.app.state.db, key_id, principal.account_id, principal.env
+    ):
+        raise not_found("API key")
+    return Response(status_code=204)

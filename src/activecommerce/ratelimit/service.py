@@ -1,0 +1,130 @@
+"""Per-plan rate limits (SPEC §4) with the `limits` library.
+
+A moving one-second window per account and environment, so that a burst is at most the
+plan's rate. Counters live in Redis when ACTIVECOMMERCE_REDIS_URL is set (shared by every
+`serve` process), else in process. If Redis fails, requests are served (fail open) and the
+failure is logged, at most once every few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from activecommerce.config import Settings
+
+log = logging.getLogger("activecommerce.ratelimit")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # whole seconds until the window frees a request
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset).encode()),
+        ]
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, self.reset)
+
+
+def _storage(settings: Settings) -> Storage:
+    if not settings.redis_url:
+        return MemoryStorage()
+    uri = settings.redis_url
+    if not uri.startswith("async+"):
+        uri = "async+" + uri
+    return RedisStorage(
+        uri,
+        implementation="redispy",
+        key_prefix=settings.rate_limit_prefix,
+        wrap_exceptions=True,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+    )
+
+
+class RateLimiter:
+    LOG_EVERY = 5.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.rates = settings.plan_rates
+        self._strategy = MovingWindowRateLimiter(_storage(settings))
+        self._items = {rate: RateLimitItemPerSecond(rate, 1) for rate in set(self.rates.values())}
+        self._anonymous = RateLimitItemPerSecond(settings.anonymous_rate, 1)
+        self._last_error_log = 0.0
+        # Addresses that failed to authenticate here lately: only for these is the
+        # shared per-address budget read before a key is checked (see `address_blocked`).
+        self._suspects: dict[str, float] = {}
+
+    def rate_for(self, plan: str) -> int:
+        return self.rates.get(plan, min(self.rates.values()))
+
+    async def hit_account(self, account_id: int, env: str, plan: str) -> Decision | None:
+        if not self.enabled:
+            return None
+        rate = self.rate_for(plan)
+        item = self._items.get(rate) or RateLimitItemPerSecond(rate, 1)
+        return await self._hit(item, "account", str(account_id), env)
+
+    async def hit_address(self, address: str) -> Decision | None:
+        """Count a request that did not authenticate, per client address."""
+        if not self.enabled:
+            return None
+        self._suspects[address] = time.monotonic()
+        if len(self._suspects) > 10_000:
+            self._suspects.clear()
+        return await self._hit(self._anonymous, "address", address)
+
+    async def address_blocked(self, address: str) -> Decision | None:
+        """Whether an address that failed lately is over its budget: then even a right key
+        is refused, so that keys cannot be guessed at speed."""
+        if not self.enabled:
+            return None
+        seen = self._suspects.get(address)
+        if seen is None or time.monotonic() - seen > 2.0:
+            return None
+        try:
+            allowed = await self._strategy.test(self._anonymous, "address", address)
+            if allowed:
+                return None
+            stats = await self._strategy.get_window_stats(self._anonymous, "address", address)
+        except Exception as exc:
+            self._storage_failed(exc)
+            return None
+        return Decision(False, self._anonymous.amount, 0, self._reset(stats.reset_time))
+
+    async def _hit(self, item: RateLimitItemPerSecond, *identifiers: str) -> Decision:
+        try:
+            allowed = await self._strategy.hit(item, *identifiers)
+            stats = await self._strategy.get_window_stats(item, *identifiers)
+        except Exception as exc:
+            self._storage_failed(exc)
+            return Decision(True, item.amount, item.amount, 1)
+        return Decision(
+            allowed, item.amount, max(0, stats.remaining), self._reset(stats.reset_time)
+        )
+
+    @staticmethod
+    def _reset(reset_time: float) -> int:
+        return max(0, math.ceil(reset_time - time.time()))
+
+    def _storage_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log > self.LOG_EVERY:
+            self._last_error_log = now
+            log.warning("rate-limit storage failed, serving without limits: %r", exc)
