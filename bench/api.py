@@ -232,6 +232,7 @@ class RunResult:
     socket_errors: int
     p50_ms: float
     p99_ms: float
+    server_cpu: float = float("nan")  # share of one core the server used during the run
 
     @property
     def rps(self) -> float:
@@ -552,6 +553,14 @@ class Server:
             tail = self.log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{self.name} server exited ({self.proc.returncode}):\n{tail}")
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server process so far (Linux; else NaN)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -636,7 +645,7 @@ def ratio(value: float, base: float) -> str:
 def print_table(results: dict[str, dict[str, RunResult]]) -> None:
     header = (
         f"{'endpoint':<30} {'server':<8} {'requests':>9} {'req/s':>9} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'sock err':>8}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'sock err':>8} {'srv CPU':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -648,7 +657,7 @@ def print_table(results: dict[str, dict[str, RunResult]]) -> None:
             print(
                 f"{label if name == 'product' else '':<30} {name:<8} {r.requests:>9} "
                 f"{r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non_2xx:>8} "
-                f"{r.socket_errors:>8}"
+                f"{r.socket_errors:>8} {r.server_cpu:>7.0f}%"
             )
         p, b = results[mode]["product"], results[mode]["bare"]
         print(
@@ -656,6 +665,7 @@ def print_table(results: dict[str, dict[str, RunResult]]) -> None:
             f"{ratio(p.p50_ms, b.p50_ms):>8} {ratio(p.p99_ms, b.p99_ms):>8}"
         )
     print("ratio = product / bare (req/s: share of the baseline; latency: times slower)")
+    print("srv CPU = CPU time of the server process / wall time of the run (100% = one core)")
 
 
 def orchestrate(args: argparse.Namespace) -> int:
@@ -766,13 +776,17 @@ def orchestrate(args: argparse.Namespace) -> int:
             for name in ("product", "bare"):
                 if args.warmup > 0:
                     load(name, mode, args.warmup, f"w{stamp}{name}")
+                server = next(x for x in servers if x.name == name)
+                cpu0, wall0 = server.cpu_seconds(), time.monotonic()
                 results[mode][name] = load(name, mode, args.seconds, f"m{stamp}{name}")
+                cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+                results[mode][name].server_cpu = cpu * 100
                 for server in servers:
                     server.check_alive()
                 r = results[mode][name]
                 print(
                     f"  {label:<30} {name:<8} {r.rps:>8.0f} req/s  p50 {r.p50_ms:.2f} ms"
-                    f"  p99 {r.p99_ms:.2f} ms  non-2xx {r.non_2xx}",
+                    f"  p99 {r.p99_ms:.2f} ms  non-2xx {r.non_2xx}  server CPU {r.server_cpu:.0f}%",
                     flush=True,
                 )
         print()

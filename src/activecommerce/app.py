@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,8 @@ from activecommerce.pipelines.router import routers as pipeline_routers
 from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
 from activecommerce.webhooks.router import router as webhooks_router
+from activecommerce.webhooks.service import configure as configure_webhooks
+from activecommerce.worker import build_worker
 
 DESCRIPTION = """
 The ActiveCommerce REST API: contacts, groups and tags, deal pipelines, brands, email
@@ -157,9 +160,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.authenticator = KeyAuthenticator(db, secret)
         app.state.limiter = RateLimiter(settings)
+        configure_webhooks(settings, secret)
+        worker = None
+        if settings.runs_embedded_worker:
+            worker = build_worker(db, settings)
+            worker_task = asyncio.create_task(worker.run())
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
+                await worker_task
+                await worker.close()
             await db.close()
 
     app = FastAPI(

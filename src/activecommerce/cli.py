@@ -89,6 +89,32 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run background work only (the scaled mode: any number of these on PostgreSQL)."""
+    import signal
+
+    from activecommerce.webhooks.service import configure
+    from activecommerce.worker import build_worker
+
+    settings = get_settings()
+    _migrate()
+
+    async def run(db: Any, secret: bytes) -> None:
+        configure(settings, secret)
+        background = build_worker(db, settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, background.stop)
+        console.print(f"Worker {background.worker_id} running. Ctrl-C stops it.")
+        try:
+            await background.run()
+        finally:
+            await background.close()
+
+    asyncio.run(_with_db(run))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""

@@ -25,6 +25,40 @@ class Settings(BaseSettings):
     anonymous_rate: int = 20
     rate_limit_prefix: str = "activecommerce"
 
+    # Background work and webhooks (SPEC §1, §6).
+    embedded_worker: bool | None = None  # default: on with SQLite, off with PostgreSQL
+    worker_concurrency: int = 32
+    job_lease_seconds: float = 30.0
+    job_poll_interval: float = 0.05
+    webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,14h,20h,24h"
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after: int = 50
+    webhook_allow_loopback: bool = False
+    webhook_allow_private: bool = False
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        return self.database_url is None or self.database_url.startswith("sqlite")
+
+    @property
+    def retry_delays(self) -> list[float]:
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        return [
+            float(part[:-1]) * units[part[-1]] for part in self.webhook_retry_schedule.split(",")
+        ]
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        import re
+
+        for part in value.split(","):
+            if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[smhd]", part.strip()):
+                raise ValueError(f"bad retry delay {part!r}: use e.g. 5s, 5m, 2h, 1d")
+        return ",".join(part.strip() for part in value.split(","))
+
     @field_validator("plan_rates")
     @classmethod
     def _complete_rates(cls, value: dict[str, int]) -> dict[str, int]:

@@ -7,6 +7,8 @@ from activecommerce.campaigns import models as campaigns
 from activecommerce.contacts import models as contacts
 from activecommerce.deals import models as deals
 from activecommerce.groups import models as groups
+from activecommerce.jobs import models as jobs
+from activecommerce.kit import events
 from activecommerce.kit.tables import metadata
 from activecommerce.pipelines import models as pipelines
 from activecommerce.tags import models as tags
@@ -19,7 +21,9 @@ __all__ = [
     "campaigns",
     "contacts",
     "deals",
+    "events",
     "groups",
+    "jobs",
     "metadata",
     "pipelines",
     "tags",

@@ -34,6 +34,7 @@ class AutomationRules(EmailContentRules):
 
 email_automations = Resource(
     collection="emailAutomations",
+    event_name="emailAutomation",
     table="email_automations",
     title="email automation",
     fields=[

@@ -4,6 +4,7 @@ from activecommerce.kit.routes import patch_model_of
 
 brands = Resource(
     collection="brands",
+    event_name="brand",
     table="brands",
     title="brand",
     fields=[

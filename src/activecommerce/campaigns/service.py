@@ -62,6 +62,7 @@ class CampaignRules(EmailContentRules):
 
 email_campaigns = Resource(
     collection="emailCampaigns",
+    event_name="emailCampaign",
     table="email_campaigns",
     title="email campaign",
     fields=[

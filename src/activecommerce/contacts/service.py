@@ -15,6 +15,7 @@ from activecommerce.tags.service import contact_tags
 
 contacts = Resource(
     collection="contacts",
+    event_name="contact",
     table="contacts",
     title="contact",
     fields=[

@@ -38,6 +38,7 @@ class DealRules(Rules):
 
 deals = Resource(
     collection="deals",
+    event_name="deal",
     table="deals",
     title="deal",
     fields=[

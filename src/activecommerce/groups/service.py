@@ -4,5 +4,6 @@ contact_groups = named_resource(
     collection="contactGroups",
     table="contact_groups",
     title="contact group",
+    event_name="contactGroup",
     model_name="ContactGroup",
 )

@@ -13,7 +13,9 @@ from activecommerce.kit.routes import patch_model_of
 NAME_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
 
 
-def named_resource(*, collection: str, table: str, title: str, model_name: str) -> Resource:
+def named_resource(
+    *, collection: str, table: str, title: str, model_name: str, event_name: str
+) -> Resource:
     create: type[BaseModel] = create_model(f"{model_name}In", __base__=Input, name=(Name, ...))
     out: type[BaseModel] = create_model(
         f"{model_name}Out",
@@ -26,6 +28,7 @@ def named_resource(*, collection: str, table: str, title: str, model_name: str) 
     return Resource(
         collection=collection,
         table=table,
+        event_name=event_name,
         title=title,
         fields=[Field("name", "name", required=True, nullable=False)],
         create_model=create,

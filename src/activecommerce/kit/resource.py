@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from activecommerce.kit import events
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
+from activecommerce.kit.events import Event
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
@@ -41,6 +43,9 @@ class Field:
     fixed: bool = False
     readonly: bool = False
     insert_default: Any = None
+    # Written once at creation from what the rules put in `values`; never shown, never
+    # updated through the generic flow (a webhook's encrypted secret).
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,30 @@ class Rules:
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         """Refuse a delete (raise a Problem) when the object is still needed."""
 
+    def present_created(self, values: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
+        """The creation response; the object itself unless the domain shows more once."""
+        return created
+
+    def events(
+        self,
+        name: str,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> list[Event]:
+        """The events a change records: `<name>.<action>` with the object as the API
+        returns it (for a deletion, as it was). Domains add their own (stage_changed...)."""
+        data = after if after is not None else before
+        assert data is not None
+        return [(f"{name}.{action}", data)]
+
 
 @dataclass
 class Resource:
     collection: str
     table: str
     title: str
+    event_name: str
     fields: Sequence[Field]
     create_model: type[BaseModel]
     patch_model: type[BaseModel]
@@ -83,9 +106,11 @@ class Resource:
     filters: Sequence[ListFilter] = ()
     unique_messages: dict[str, str] = field(default_factory=dict)
     rules: Rules = field(default_factory=Rules)
+    created_model: type[BaseModel] | None = None  # when creation shows more (a secret)
 
     def __post_init__(self) -> None:
-        self.writable = [f for f in self.fields if not f.readonly]
+        self.writable = [f for f in self.fields if not f.readonly and not f.hidden]
+        self.shown = [f for f in self.fields if not f.hidden]
         self.by_api = {f.api: f for f in self.fields}
         self._get_sql = f"SELECT * FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?"
         cols = ["account_id", "env", *(f.column for f in self.fields), "created_at", "updated_at"]
@@ -104,7 +129,7 @@ class Resource:
 
     def serialize(self, row: Row) -> dict[str, Any]:
         out: dict[str, Any] = {"id": str(row["id"])}
-        for f in self.fields:
+        for f in self.shown:
             value = row[f.column]
             if value is not None:
                 if f.kind == "ref":
@@ -231,8 +256,11 @@ class Resource:
             value = f.insert_default if f.readonly else values.get(f.api)
             params.append(self._to_column(f, value))
         params += [stamp, stamp]
-        row = await self._write(conn, self._insert_sql, params)
-        return self.serialize(row)
+        created = self.serialize(await self._write(conn, self._insert_sql, params))
+        await events.record(
+            conn, principal, self.rules.events(self.event_name, "created", None, created)
+        )
+        return created
 
     async def replace(
         self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
@@ -261,13 +289,19 @@ class Resource:
         await self.rules.prepare(conn, principal, values, current)
         params = [self._to_column(f, values.get(f.api)) for f in self.writable]
         params += [now(), int(current["id"]), principal.account_id, principal.env]
-        row = await self._write(conn, self._update_sql, params)
-        return self.serialize(row)
+        updated = self.serialize(await self._write(conn, self._update_sql, params))
+        changes = self.rules.events(self.event_name, "updated", current, updated)
+        await events.record(conn, principal, changes)
+        return updated
 
     async def delete(self, conn: Connection, principal: Principal, object_id: str) -> None:
         row = await self.get_row(conn, principal, object_id)
         await self.rules.before_delete(conn, principal, int(row["id"]))
         await conn.execute(self._delete_sql, (int(row["id"]), principal.account_id, principal.env))
+        gone = self.serialize(row)
+        await events.record(
+            conn, principal, self.rules.events(self.event_name, "deleted", gone, None)
+        )
 
     async def _write(self, conn: Connection, sql: str, params: Sequence[Any]) -> Row:
         try:

@@ -121,7 +121,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         "",
         dependencies=JSON_BODY,
         status_code=201,
-        response_model=resource.out_model,
+        response_model=resource.created_model or resource.out_model,
         summary=f"Create a {title}",
         operation_id=f"create_{resource.collection}",
         responses=responses(*COMMON_ERRORS, 400, 409, 413, 415, 422),

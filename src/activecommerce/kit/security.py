@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
+
+from cryptography.fernet import Fernet
 
 KEY_PREFIX = {"live": "ac_live_", "sandbox": "ac_test_"}
 
@@ -25,3 +28,23 @@ def display_prefix(api_key: str) -> str:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class SecretBox:
+    """Encrypts secrets that must be used again (webhook signing secrets) with a key
+    derived from the server secret (Fernet: AES-128-CBC + HMAC-SHA256)."""
+
+    def __init__(self, server_secret: bytes) -> None:
+        derived = hashlib.sha256(b"activecommerce/secret-box/" + server_secret).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def seal(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, token: str) -> str:
+        return self._fernet.decrypt(token.encode()).decode()

@@ -36,6 +36,7 @@ class PipelineRules(Rules):
 
 pipelines = Resource(
     collection="pipelines",
+    event_name="pipeline",
     table="pipelines",
     title="pipeline",
     fields=[
@@ -79,6 +80,7 @@ def _pipeline_filter() -> ListFilter:
 
 deal_stages = Resource(
     collection="dealStages",
+    event_name="dealStage",
     table="deal_stages",
     title="deal stage",
     fields=[
@@ -96,6 +98,7 @@ deal_stages = Resource(
 
 deal_statuses = Resource(
     collection="dealStatuses",
+    event_name="dealStatus",
     table="deal_statuses",
     title="deal status",
     fields=[

@@ -1,4 +1,65 @@
-from activecommerce.kit.routes import crud_router
-from activecommerce.webhooks.service import webhooks
+from typing import Annotated
 
-router = crud_router(webhooks, "Webhooks")
+from fastapi import Path, Query, Request
+from starlette.responses import Response
+
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit.problems import responses
+from activecommerce.kit.routes import (
+    COMMON_ERRORS,
+    MAX_PAGE,
+    crud_router,
+    json_response,
+    list_model,
+)
+from activecommerce.webhooks import service
+from activecommerce.webhooks.schemas import DeliveryOut, RetryOut, WebhookWithSecret
+
+router = crud_router(service.webhooks, "Webhooks")
+
+
+@router.get(
+    "/{id}/deliveries",
+    response_model=list_model("Delivery", DeliveryOut),
+    summary="List a webhook's delivery attempts, newest first",
+    operation_id="list_webhook_deliveries",
+    responses=responses(*COMMON_ERRORS, 404, 422),
+)
+async def list_deliveries(
+    id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    pageSize: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    result = await service.list_deliveries(request.app.state.db, principal, id, page, pageSize)
+    return json_response(result)
+
+
+@router.post(
+    "/{id}/deliveries/{deliveryId}/retry",
+    status_code=202,
+    response_model=RetryOut,
+    summary="Send a delivery's event again",
+    operation_id="retry_webhook_delivery",
+    responses=responses(*COMMON_ERRORS, 404, 409),
+)
+async def retry_delivery(
+    id: str,
+    delivery_id: Annotated[str, Path(alias="deliveryId")],
+    request: Request,
+    principal: CurrentPrincipal,
+) -> Response:
+    result = await service.retry_delivery(request.app.state.db, principal, id, delivery_id)
+    return json_response(result, 202)
+
+
+@router.post(
+    "/{id}/rotateSecret",
+    response_model=WebhookWithSecret,
+    summary="Replace the signing secret (the new one is shown only here)",
+    operation_id="rotate_webhook_secret",
+    responses=responses(*COMMON_ERRORS, 404),
+)
+async def rotate_secret(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    return json_response(await service.rotate_secret(request.app.state.db, principal, id))

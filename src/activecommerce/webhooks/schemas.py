@@ -45,5 +45,28 @@ class WebhookOut(Output):
     events: list[str]
     description: str | None
     active: bool
+    disabledReason: str | None = Field(description="Why the webhook was turned off, if it was")
+    consecutiveFailures: int
     createdAt: datetime
     updatedAt: datetime
+
+
+class WebhookWithSecret(WebhookOut):
+    secret: str = Field(description="The signing secret (whsec_...), shown only here")
+
+
+class DeliveryOut(Output):
+    id: str
+    eventId: str
+    eventType: str
+    attempt: int
+    statusCode: int | None
+    durationMs: int
+    error: str | None
+    createdAt: datetime
+
+
+class RetryOut(Output):
+    webhookId: str
+    eventId: str
+    status: str

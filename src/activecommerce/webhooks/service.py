@@ -1,11 +1,89 @@
-"""Webhooks: stored here; signing and delivery come with the webhooks issue."""
+"""Webhooks: endpoints with an encrypted signing secret, the fan-out of events to them,
+their delivery log, and the rules of SPEC §6."""
 
-from activecommerce.kit.resource import Field, Resource
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from activecommerce.config import Settings
+from activecommerce.jobs import queue
+from activecommerce.kit import events
+from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem, invalid, not_found
+from activecommerce.kit.resource import Field, Resource, Rules, page_meta
 from activecommerce.kit.routes import patch_model_of
-from activecommerce.webhooks.schemas import WebhookIn, WebhookOut
+from activecommerce.kit.security import SecretBox, new_webhook_secret
+from activecommerce.kit.tables import now
+from activecommerce.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
+from activecommerce.webhooks.ssrf import Policy, creation_refusal
+
+DELIVER = "webhook.deliver"
+
+
+class WebhookConfig:
+    """Set once at start-up (`configure`): the secret box and the address policy."""
+
+    box: SecretBox | None = None
+    allow_loopback = False
+    allow_private = False
+
+    def policy(self, env: str) -> Policy:
+        return Policy(
+            allow_loopback=self.allow_loopback or env == "sandbox",
+            allow_private=self.allow_private,
+        )
+
+    def sealer(self) -> SecretBox:
+        if self.box is None:
+            raise RuntimeError("webhooks.service.configure() was not called")
+        return self.box
+
+
+config = WebhookConfig()
+
+
+def configure(settings: Settings, server_secret: bytes) -> None:
+    config.box = SecretBox(server_secret)
+    config.allow_loopback = settings.webhook_allow_loopback
+    config.allow_private = settings.webhook_allow_private
+
+
+class WebhookRules(Rules):
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        values: dict[str, Any],
+        current: dict[str, Any] | None,
+    ) -> None:
+        if current is None or values["url"] != current["url"]:
+            reason = await creation_refusal(values["url"], config.policy(principal.env))
+            if reason:
+                raise invalid("url", f"is refused: {reason}")
+        if current is None:
+            secret = new_webhook_secret()
+            values["secret"] = secret
+            values["secretEncrypted"] = config.sealer().seal(secret)
+        # Turning a disabled webhook on again clears why it was off.
+        if values["active"]:
+            values["disabledReason"] = None
+            values["consecutiveFailures"] = 0
+        elif current is not None:
+            values["disabledReason"] = current["disabledReason"]
+            values["consecutiveFailures"] = current["consecutiveFailures"]
+        else:
+            values["consecutiveFailures"] = 0
+
+    def present_created(self, values: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
+        return {**created, "secret": values["secret"]}
+
 
 webhooks = Resource(
     collection="webhooks",
+    event_name="webhook",
     table="webhooks",
     title="webhook",
     fields=[
@@ -13,9 +91,102 @@ webhooks = Resource(
         Field("events", "events", kind="json", required=True, nullable=False),
         Field("description", "description"),
         Field("active", "active", kind="bool", nullable=False),
+        Field("disabledReason", "disabled_reason"),
+        Field("consecutiveFailures", "consecutive_failures"),
+        Field("secretEncrypted", "secret_encrypted", hidden=True),
     ],
     create_model=WebhookIn,
     patch_model=patch_model_of(WebhookIn),
     out_model=WebhookOut,
+    created_model=WebhookWithSecret,
     sortable={"createdAt": "created_at", "updatedAt": "updated_at"},
+    rules=WebhookRules(),
 )
+
+
+async def fan_out(
+    conn: Connection, principal: Principal, event_id: int, event_type: str, _stamp: str
+) -> None:
+    """Queue a delivery of the event to each active webhook of the same account and
+    environment that wants it (sandbox events reach sandbox webhooks only)."""
+    rows = await conn.fetchall(
+        "SELECT id, events FROM webhooks WHERE account_id = ? AND env = ? AND active = ?",
+        (principal.account_id, principal.env, True),
+    )
+    for row in rows:
+        wanted = orjson.loads(row["events"])
+        if "*" in wanted or event_type in wanted:
+            await queue.enqueue(conn, DELIVER, {"webhook_id": row["id"], "event_id": event_id})
+
+
+events.subscribe(fan_out)
+
+
+async def rotate_secret(db: Database, principal: Principal, webhook_id: str) -> dict[str, Any]:
+    secret = new_webhook_secret()
+    async with db.transaction() as conn:
+        row = await webhooks.get_row(conn, principal, webhook_id)
+        await conn.execute(
+            "UPDATE webhooks SET secret_encrypted = ?, updated_at = ? WHERE id = ?",
+            (config.sealer().seal(secret), now(), row["id"]),
+        )
+        row = await webhooks.get_row(conn, principal, webhook_id)
+    return {**webhooks.serialize(row), "secret": secret}
+
+
+DELIVERY_COLUMNS = "id, event_id, event_type, attempt, status_code, duration_ms, error, created_at"
+
+
+def delivery_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "eventId": str(row["event_id"]),
+        "eventType": row["event_type"],
+        "attempt": int(row["attempt"]),
+        "statusCode": row["status_code"],
+        "durationMs": int(row["duration_ms"]),
+        "error": row["error"],
+        "createdAt": row["created_at"],
+    }
+
+
+async def list_deliveries(
+    db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
+) -> dict[str, Any]:
+    hook = await webhooks.get_row(db, principal, webhook_id)
+    total = await db.fetchone(
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE webhook_id = ?", (hook["id"],)
+    )
+    rows = await db.fetchall(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?"
+        " ORDER BY id DESC LIMIT ? OFFSET ?",
+        (hook["id"], page_size, (page - 1) * page_size),
+    )
+    return {
+        "data": [delivery_view(r) for r in rows],
+        "meta": page_meta(page, page_size, int(total["n"]) if total else 0),
+    }
+
+
+async def retry_delivery(
+    db: Database, principal: Principal, webhook_id: str, delivery_id: str
+) -> dict[str, Any]:
+    """Send a delivery's event again, now, as a new attempt."""
+    from activecommerce.kit.fields import parse_id
+
+    async with db.transaction() as conn:
+        hook = await webhooks.get_row(conn, principal, webhook_id)
+        did = parse_id(delivery_id)
+        row = None
+        if did is not None:
+            row = await conn.fetchone(
+                f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries"
+                " WHERE id = ? AND webhook_id = ?",
+                (did, hook["id"]),
+            )
+        if row is None:
+            raise not_found("delivery")
+        if not hook["active"]:
+            raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
+        await queue.enqueue(conn, DELIVER, {"webhook_id": hook["id"], "event_id": row["event_id"]})
+    return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}

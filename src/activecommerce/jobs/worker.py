@@ -1,0 +1,78 @@
+"""Runs due jobs: inside `serve` in the embedded mode, or as `activecommerce worker`
+processes (any number) on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from activecommerce.jobs import queue
+from activecommerce.jobs.queue import Job
+from activecommerce.kit.db import Database
+
+log = logging.getLogger("activecommerce.worker")
+
+Handler = Callable[[Job, str], Awaitable[None]]
+"""Runs one claimed job; it must finish (`queue.finish`) or reschedule
+(`queue.retry_at`) the job itself, in the same transaction as what it records."""
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, Handler],
+        *,
+        concurrency: int = 32,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
+        self._stopping = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        while not self._stopping.is_set():
+            room = self.concurrency - len(self._running)
+            jobs: list[Job] = []
+            if room > 0:
+                try:
+                    jobs = await queue.claim(self.db, self.worker_id, room, self.lease_seconds)
+                except Exception:
+                    log.exception("claiming jobs failed")
+            for job in jobs:
+                task = asyncio.create_task(self._run_one(job))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            if not jobs:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+        if self._running:
+            await asyncio.wait(self._running, timeout=10)
+
+    async def _run_one(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            log.error("no handler for job kind %r; dropping job %s", job.kind, job.id)
+            async with self.db.transaction() as conn:
+                await queue.finish(conn, job, self.worker_id)
+            return
+        try:
+            await handler(job, self.worker_id)
+        except Exception:
+            # The lease expires and the job runs again: at least once.
+            log.exception("job %s (%s) failed", job.id, job.kind)

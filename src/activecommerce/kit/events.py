@@ -1,0 +1,52 @@
+"""The outbox: every change through the API records its events in the same transaction
+as the change (if the change commits, its events exist; if it rolls back, they do not).
+
+Subscribers (the webhooks domain) are called inside that transaction too, so that the
+work an event causes (a delivery job) is queued atomically with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Index, String, Table, Text
+
+from activecommerce.kit.db import Connection
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.tables import id_column, metadata, now, tenant_columns
+
+events = Table(
+    "events",
+    metadata,
+    id_column(),
+    *tenant_columns(),
+    Column("type", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+Index("ix_events_account_env", events.c.account_id, events.c.env, events.c.id)
+
+Event = tuple[str, dict[str, Any]]
+Subscriber = Callable[[Connection, Principal, int, str, str], Awaitable[None]]
+
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
+async def record(conn: Connection, principal: Principal, changes: list[Event]) -> None:
+    for event_type, data in changes:
+        stamp = now()
+        row = await conn.fetchone(
+            "INSERT INTO events (account_id, env, type, data, created_at)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (principal.account_id, principal.env, event_type, orjson.dumps(data).decode(), stamp),
+        )
+        assert row is not None
+        for subscriber in _subscribers:
+            await subscriber(conn, principal, int(row["id"]), event_type, stamp)

@@ -1,0 +1,28 @@
+"""Wires the background worker: the job kinds and their handlers."""
+
+from __future__ import annotations
+
+from activecommerce.config import Settings
+from activecommerce.jobs.worker import Worker
+from activecommerce.kit.db import Database
+from activecommerce.webhooks.delivery import Deliverer
+from activecommerce.webhooks.service import DELIVER
+
+
+class AppWorker(Worker):
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.deliverer = Deliverer(db, settings)
+        super().__init__(
+            db,
+            {DELIVER: self.deliverer},
+            concurrency=settings.worker_concurrency,
+            lease_seconds=settings.job_lease_seconds,
+            poll_interval=settings.job_poll_interval,
+        )
+
+    async def close(self) -> None:
+        await self.deliverer.close()
+
+
+def build_worker(db: Database, settings: Settings) -> AppWorker:
+    return AppWorker(db, settings)
