@@ -61,6 +61,13 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         data_dir=data_dir,
         secret_key="test-secret",
         rate_limit_enabled=False,
+        # Fast webhook retries, a short timeout and loopback receivers for the tests.
+        webhook_retry_schedule="0.2s,0.2s,0.2s,0.2s,0.2s,0.2s",
+        webhook_timeout_seconds=1.0,
+        webhook_disable_after=5,
+        webhook_allow_loopback=True,
+        job_poll_interval=0.02,
+        embedded_worker=True,  # on PostgreSQL too: the suite runs the worker in process
     )
 
 

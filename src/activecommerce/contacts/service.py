@@ -6,12 +6,35 @@ from typing import Any
 
 from activecommerce.contacts.schemas import ContactIn, ContactOut, ContactStatus
 from activecommerce.groups.service import contact_groups
-from activecommerce.kit.db import Connection, Database
+from activecommerce.kit import events
+from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.events import Event
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.resource import Field, ListFilter, Resource
+from activecommerce.kit.resource import Field, ListFilter, Resource, Rules
 from activecommerce.kit.routes import patch_model_of
 from activecommerce.kit.tables import now
 from activecommerce.tags.service import contact_tags
+
+
+class ContactRules(Rules):
+    def events(
+        self,
+        name: str,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> list[Event]:
+        changes = super().events(name, action, before, after)
+        if (
+            action == "updated"
+            and before is not None
+            and after is not None
+            and after["status"] == "unsubscribed"
+            and before["status"] != "unsubscribed"
+        ):
+            changes.append(("contact.unsubscribed", after))
+        return changes
+
 
 contacts = Resource(
     collection="contacts",
@@ -64,37 +87,53 @@ contacts = Resource(
         ),
     ],
     unique_messages={"email": "A contact with this email already exists."},
+    rules=ContactRules(),
 )
 
 
 class Membership:
     """A contact's tags or groups: idempotent add and remove, and the paginated list."""
 
-    def __init__(self, table: str, column: str, target: Resource) -> None:
+    def __init__(self, table: str, column: str, target: Resource, added: str, removed: str) -> None:
         self.table = table
         self.column = column
         self.target = target
+        self.added = added
+        self.removed = removed
 
     async def add(
         self, conn: Connection, principal: Principal, contact_id: str, target_id: str
     ) -> None:
         contact = await contacts.get_row(conn, principal, contact_id)
         target = await self.target.get_row(conn, principal, target_id)
-        await conn.execute(
+        changed = await conn.execute(
             f"INSERT INTO {self.table} (contact_id, {self.column}, account_id, env, created_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (contact["id"], target["id"], principal.account_id, principal.env, now()),
         )
+        if changed:
+            await self._record(conn, principal, self.added, contact, target)
 
     async def remove(
         self, conn: Connection, principal: Principal, contact_id: str, target_id: str
     ) -> None:
         contact = await contacts.get_row(conn, principal, contact_id)
         target = await self.target.get_row(conn, principal, target_id)
-        await conn.execute(
+        changed = await conn.execute(
             f"DELETE FROM {self.table} WHERE contact_id = ? AND {self.column} = ?",
             (contact["id"], target["id"]),
         )
+        if changed:
+            await self._record(conn, principal, self.removed, contact, target)
+
+    async def _record(
+        self, conn: Connection, principal: Principal, event_type: str, contact: Row, target: Row
+    ) -> None:
+        data = {
+            "contact": contacts.serialize(contact),
+            self.target.event_name: self.target.serialize(target),
+        }
+        await events.record(conn, principal, [(event_type, data)])
 
     async def list_for(
         self, db: Database, principal: Principal, contact_id: str, **page: Any
@@ -110,5 +149,13 @@ class Membership:
         )
 
 
-contact_tag_membership = Membership("contact_tag_members", "tag_id", contact_tags)
-contact_group_membership = Membership("contact_group_members", "group_id", contact_groups)
+contact_tag_membership = Membership(
+    "contact_tag_members", "tag_id", contact_tags, "contact.tagged", "contact.untagged"
+)
+contact_group_membership = Membership(
+    "contact_group_members",
+    "group_id",
+    contact_groups,
+    "contact.added_to_group",
+    "contact.removed_from_group",
+)

@@ -7,6 +7,7 @@ from typing import Any
 from activecommerce.contacts.service import contacts
 from activecommerce.deals.schemas import DealIn, DealOut
 from activecommerce.kit.db import Connection
+from activecommerce.kit.events import Event
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
 from activecommerce.kit.resource import Field, ListFilter, Resource, Rules, require_ref
@@ -34,6 +35,21 @@ class DealRules(Rules):
         await require_ref(conn, principal, contacts, "contact", values.get("contact"))
         if values.get("currency") is None:
             values["currency"] = pipeline["currency"]
+
+    def events(
+        self,
+        name: str,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> list[Event]:
+        changes = super().events(name, action, before, after)
+        if action == "updated" and before is not None and after is not None:
+            if before["stageId"] != after["stageId"]:
+                changes.append(("deal.stage_changed", after))
+            if before["status"] != after["status"]:
+                changes.append(("deal.status_changed", after))
+        return changes
 
 
 deals = Resource(

@@ -260,7 +260,7 @@ class Resource:
         await events.record(
             conn, principal, self.rules.events(self.event_name, "created", None, created)
         )
-        return created
+        return self.rules.present_created(values, created)
 
     async def replace(
         self, conn: Connection, principal: Principal, object_id: str, body: BaseModel

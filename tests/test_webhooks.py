@@ -1,0 +1,334 @@
+"""Events and webhooks (SPEC §6): recorded with the change, delivered signed, retried,
+disabled when the receiver says so, never sent where they must not go."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import orjson
+import pytest
+from conftest import Account
+from fastapi import FastAPI
+from helpers import field_errors, problem
+from receiver import Received, Receiver
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from activecommerce.app import create_app
+from activecommerce.config import Settings
+from activecommerce.webhooks.ssrf import Policy, UnsafeAddress, checked_address
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.02)
+
+
+async def _hook(api: httpx.AsyncClient, url: str, events: list[str] | None = None) -> dict:
+    r = await api.post("/v3/webhooks", json={"url": url, "events": events or ["*"]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def verified(secret: str, got: Received) -> dict:
+    return Webhook(secret).verify(got.body, got.headers)
+
+
+async def test_delivery_is_signed_and_carries_the_object(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    hook = await _hook(api, receiver.url, ["contact.created", "contact.updated"])
+    assert hook["secret"].startswith("whsec_")
+    shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
+    assert "secret" not in shown and "secretEncrypted" not in shown
+
+    contact = (await api.post("/v3/contacts", json={"email": "w@x.io", "firstName": "W"})).json()
+    await api.post("/v3/contactTags", json={"name": "not subscribed"})
+    await wait_for(lambda: len(receiver.received) >= 1)
+    got = receiver.received[0]
+    message = verified(hook["secret"], got)
+    assert message["type"] == "contact.created"
+    assert message["data"] == contact
+    assert message["timestamp"].endswith("Z")
+    assert got.headers["webhook-id"].startswith("evt_")
+    assert got.headers["webhook-signature"].startswith("v1,")
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(got.body, got.headers)
+
+    await api.patch(f"/v3/contacts/{contact['id']}", json={"lastName": "L"})
+    await wait_for(lambda: len(receiver.received) >= 2)
+    await asyncio.sleep(0.2)
+    types = [verified(hook["secret"], r)["type"] for r in receiver.received]
+    assert types == ["contact.created", "contact.updated"]  # the tag event was not wanted
+
+    log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()
+    assert log["meta"]["total"] == 2
+    newest = log["data"][0]
+    assert newest["eventType"] == "contact.updated" and newest["statusCode"] == 200
+    assert newest["attempt"] == 1 and newest["error"] is None and newest["durationMs"] >= 0
+
+
+async def test_special_events(api: httpx.AsyncClient, receiver: Receiver) -> None:
+    hook = await _hook(api, receiver.url)
+    contact = (await api.post("/v3/contacts", json={"email": "s@x.io"})).json()
+    tag = (await api.post("/v3/contactTags", json={"name": "t"})).json()
+    await api.put(f"/v3/contacts/{contact['id']}/tags/{tag['id']}")
+    await api.put(f"/v3/contacts/{contact['id']}/tags/{tag['id']}")  # no change, no event
+    await api.patch(f"/v3/contacts/{contact['id']}", json={"status": "unsubscribed"})
+    p = (await api.post("/v3/pipelines", json={"name": "P"})).json()
+    s1 = (await api.post("/v3/dealStages", json={"pipelineId": p["id"], "name": "A"})).json()
+    s2 = (await api.post("/v3/dealStages", json={"pipelineId": p["id"], "name": "B"})).json()
+    deal = (
+        await api.post("/v3/deals", json={"name": "D", "pipelineId": p["id"], "stageId": s1["id"]})
+    ).json()
+    await api.patch(f"/v3/deals/{deal['id']}", json={"stageId": s2["id"]})
+    await api.delete(f"/v3/contacts/{contact['id']}/tags/{tag['id']}")
+    await api.delete(f"/v3/deals/{deal['id']}")
+    expected = [
+        "webhook.created",
+        "contact.created",
+        "contactTag.created",
+        "contact.tagged",
+        "contact.updated",
+        "contact.unsubscribed",
+        "pipeline.created",
+        "dealStage.created",
+        "dealStage.created",
+        "deal.created",
+        "deal.updated",
+        "deal.stage_changed",
+        "contact.untagged",
+        "deal.deleted",
+    ]
+    await wait_for(lambda: len(receiver.received) >= len(expected))
+    await asyncio.sleep(0.2)
+    messages = sorted(
+        (verified(hook["secret"], r) for r in receiver.received),
+        key=lambda m: m["timestamp"],
+    )
+    assert sorted(m["type"] for m in messages) == sorted(expected)
+    by_type = {m["type"]: m["data"] for m in messages}
+    assert by_type["contact.tagged"]["contact"]["id"] == contact["id"]
+    assert by_type["contact.tagged"]["contactTag"]["id"] == tag["id"]
+    assert by_type["deal.stage_changed"]["stageId"] == s2["id"]
+    assert by_type["deal.deleted"]["id"] == deal["id"]
+
+
+async def test_events_exist_only_when_the_change_commits(
+    account: Account, app: FastAPI, receiver: Receiver
+) -> None:
+    api = account.sandbox
+    await _hook(api, receiver.url, ["contact.created"])
+    await api.post("/v3/contacts", json={"email": "once@x.io"})
+    problem(await api.post("/v3/contacts", json={"email": "ONCE@x.io"}), 409)
+    problem(await api.post("/v3/contacts", json={"email": "bad"}), 422)
+    rows = await app.state.db.fetchall(
+        "SELECT type FROM events WHERE account_id = ? AND type = ?",
+        (int(account.id), "contact.created"),
+    )
+    assert len(rows) == 1
+    await wait_for(lambda: len(receiver.received) >= 1)
+    await asyncio.sleep(0.3)
+    assert len(receiver.received) == 1
+
+
+async def test_sandbox_and_live_webhooks_see_their_own_events(
+    account: Account, receiver: Receiver
+) -> None:
+    sandbox_hook = await _hook(account.sandbox, receiver.url + "/sandbox", ["contact.created"])
+    live_hook = await _hook(account.live, receiver.url + "/live", ["contact.created"])
+    await account.live.post("/v3/contacts", json={"email": "live@x.io"})
+    await account.sandbox.post("/v3/contacts", json={"email": "sandbox@x.io"})
+    await wait_for(lambda: len(receiver.received) >= 2)
+    await asyncio.sleep(0.3)
+    (s,) = receiver.for_path("/hook/sandbox")
+    (v,) = receiver.for_path("/hook/live")
+    assert verified(sandbox_hook["secret"], s)["data"]["email"] == "sandbox@x.io"
+    assert verified(live_hook["secret"], v)["data"]["email"] == "live@x.io"
+
+
+async def test_retries_with_backoff_then_success(api: httpx.AsyncClient) -> None:
+    replies = {1: (500, {}, 0.0), 2: (429, {"Retry-After": "1"}, 0.0)}
+    receiver = Receiver(reply=lambda _r, n: replies.get(n, (200, {}, 0.0)))
+    try:
+        hook = await _hook(api, receiver.url, ["contactTag.created"])
+        await api.post("/v3/contactTags", json={"name": "retry"})
+        await wait_for(lambda: len(receiver.received) >= 3)
+        ids = {r.headers["webhook-id"] for r in receiver.received}
+        assert len(ids) == 1  # the same message id on every attempt
+        gap = receiver.received[2].at - receiver.received[1].at
+        assert gap >= 0.9, gap  # Retry-After: 1 was honoured
+        await asyncio.sleep(0.2)
+        log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"]
+        assert [(d["attempt"], d["statusCode"]) for d in reversed(log)] == [
+            (1, 500),
+            (2, 429),
+            (3, 200),
+        ]
+        assert log[-1]["error"] == "HTTP 500"
+        shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
+        assert shown["active"] is True and shown["consecutiveFailures"] == 0
+    finally:
+        receiver.close()
+
+
+async def test_gone_disables_the_webhook(api: httpx.AsyncClient) -> None:
+    receiver = Receiver(reply=lambda _r, _n: (410, {}, 0.0))
+    try:
+        hook = await _hook(api, receiver.url, ["contactTag.created"])
+        await api.post("/v3/contactTags", json={"name": "a"})
+        await wait_for(lambda: len(receiver.received) >= 1)
+        await asyncio.sleep(0.3)
+        shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
+        assert shown["active"] is False and "410" in shown["disabledReason"]
+        await api.post("/v3/contactTags", json={"name": "b"})
+        await asyncio.sleep(0.5)
+        assert len(receiver.received) == 1
+        again = await api.patch(f"/v3/webhooks/{hook['id']}", json={"active": True})
+        assert again.json()["active"] is True and again.json()["disabledReason"] is None
+    finally:
+        receiver.close()
+
+
+async def test_many_failures_disable_the_webhook(api: httpx.AsyncClient) -> None:
+    receiver = Receiver(reply=lambda _r, _n: (302, {"Location": "http://127.0.0.1:1/"}, 0.0))
+    try:
+        hook = await _hook(api, receiver.url, ["contactTag.created"])
+        await api.post("/v3/contactTags", json={"name": "a"})
+        await wait_for(lambda: len(receiver.received) >= 5, timeout=15)
+        await asyncio.sleep(0.5)
+        shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
+        assert shown["active"] is False
+        assert "5 consecutive failed" in shown["disabledReason"]
+        log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"]
+        assert {d["statusCode"] for d in log} == {302}  # redirects are not followed
+        problem(await api.post(f"/v3/webhooks/{hook['id']}/deliveries/{log[0]['id']}/retry"), 409)
+    finally:
+        receiver.close()
+
+
+async def test_timeouts_and_refused_connections_are_recorded(
+    api: httpx.AsyncClient,
+) -> None:
+    slow = Receiver(reply=lambda _r, n: (200, {}, 1.5 if n == 1 else 0.0))
+    try:
+        hook = await _hook(api, slow.url, ["contactTag.created"])
+        await api.post("/v3/contactTags", json={"name": "slow"})
+        await wait_for(lambda: len(slow.received) >= 2)
+        await asyncio.sleep(0.3)
+        log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"]
+        assert [d["error"] for d in reversed(log)] == ["timed out", None]
+    finally:
+        slow.close()
+    closed = await _hook(api, "http://127.0.0.1:1/nothing", ["contactGroup.created"])
+    await api.post("/v3/contactGroups", json={"name": "g"})
+    path = f"/v3/webhooks/{closed['id']}/deliveries"
+    await wait_for_async(api, path)
+    first = (await api.get(path)).json()["data"][-1]
+    assert first["statusCode"] is None and first["error"].startswith("connection failed")
+
+
+async def wait_for_async(api: httpx.AsyncClient, path: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not (await api.get(path)).json()["data"]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing at {path}")
+        await asyncio.sleep(0.05)
+
+
+async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: Receiver) -> None:
+    hook = await _hook(api, receiver.url, ["contactTag.created"])
+    await api.post("/v3/contactTags", json={"name": "one"})
+    await wait_for(lambda: len(receiver.received) >= 1)
+    rotated = await api.post(f"/v3/webhooks/{hook['id']}/rotateSecret")
+    assert rotated.status_code == 200
+    new_secret = rotated.json()["secret"]
+    assert new_secret != hook["secret"]
+    await asyncio.sleep(0.1)
+    delivery = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"][0]
+    r = await api.post(f"/v3/webhooks/{hook['id']}/deliveries/{delivery['id']}/retry")
+    assert r.status_code == 202 and r.json()["eventId"] == delivery["eventId"]
+    await wait_for(lambda: len(receiver.received) >= 2)
+    resent = receiver.received[1]
+    assert verified(new_secret, resent)["type"] == "contactTag.created"
+    with pytest.raises(WebhookVerificationError):
+        verified(hook["secret"], resent)
+    assert resent.headers["webhook-id"] == receiver.received[0].headers["webhook-id"]
+    problem(await api.post(f"/v3/webhooks/{hook['id']}/deliveries/999999/retry"), 404)
+
+
+async def test_deliveries_of_another_account_are_404(account: Account, other: Account) -> None:
+    hook = await _hook(account.sandbox, "http://127.0.0.1:1/x")
+    problem(await other.sandbox.get(f"/v3/webhooks/{hook['id']}/deliveries"), 404)
+    problem(await other.sandbox.post(f"/v3/webhooks/{hook['id']}/rotateSecret"), 404)
+
+
+@pytest.fixture(scope="module")
+async def strict_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The default address policy: loopback only in the sandbox, no private ranges."""
+    strict = settings.model_copy(update={"webhook_allow_loopback": False, "embedded_worker": False})
+    application = create_app(strict)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_private_and_metadata_addresses_are_refused(strict_app: FastAPI) -> None:
+    from conftest import _new_account
+
+    acct = await _new_account(strict_app)
+    for url in (
+        "http://10.0.0.8/hook",
+        "http://192.168.1.20:8080/hook",
+        "http://172.16.5.4/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0:8000/",
+        "http://100.64.0.1/",
+    ):
+        for client in (acct.sandbox, acct.live):
+            r = await client.post("/v3/webhooks", json={"url": url, "events": ["*"]})
+            assert field_errors(r) == {"url"}, (url, r.text)
+    # Loopback: the sandbox may, live may not (unless configured).
+    assert (
+        await acct.sandbox.post(
+            "/v3/webhooks", json={"url": "http://127.0.0.1:9/", "events": ["*"]}
+        )
+    ).status_code == 201
+    r = await acct.live.post("/v3/webhooks", json={"url": "http://localhost:9/", "events": ["*"]})
+    assert field_errors(r) == {"url"}
+    await acct.close()
+
+
+async def test_delivery_checks_the_address_again() -> None:
+    with pytest.raises(UnsafeAddress):
+        await checked_address("http://localhost:80/hook", Policy())
+    with pytest.raises(UnsafeAddress):
+        await checked_address("http://no-such-host.invalid/hook", Policy(allow_loopback=True))
+    address = await checked_address("http://localhost:80/hook", Policy(allow_loopback=True))
+    assert str(address) in ("127.0.0.1", "::1")
+
+
+def test_payload_embeds_the_stored_json() -> None:
+    from activecommerce.webhooks.delivery import payload
+
+    event = {"type": "contact.created", "created_at": "2026-01-01T00:00:00.000000Z"}
+    event["data"] = orjson.dumps({"id": "1", "firstName": 'é "q"'}).decode()
+    assert orjson.loads(payload(event)) == {
+        "type": "contact.created",
+        "timestamp": "2026-01-01T00:00:00.000000Z",
+        "data": {"id": "1", "firstName": 'é "q"'},
+    }
