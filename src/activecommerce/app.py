@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
-from activecommerce.auth.deps import RATE_STATE
+from activecommerce.auth.deps import RATE_STATE, SECURITY_SCHEMES
 from activecommerce.automations.router import router as automations_router
 from activecommerce.brands.router import router as brands_router
 from activecommerce.campaigns.router import router as campaigns_router
@@ -144,6 +144,11 @@ def _document(app: FastAPI) -> dict[str, Any]:
                     response["content"] = {
                         PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
                     }
+    schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for route_path, path in schema.get("paths", {}).items():
+        if route_path.startswith("/v3/") and route_path != "/v3/openapi.json":
+            for operation in path.values():
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema

@@ -6,17 +6,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from activecommerce.accounts.plans import has_live
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
 from activecommerce.ratelimit.service import Decision
 
-# Declared for the OpenAPI document (and /docs' Authorize button); both are async and
-# cheap, so they cost nothing on the hot path.
-api_token_header = APIKeyHeader(name="Api-Token", auto_error=False)
-bearer = HTTPBearer(auto_error=False)
+# The schemes are declared in the OpenAPI document by app._document rather than with
+# FastAPI's security dependencies: two more dependencies cost more per request than the
+# database read they guard (see docs/decisions/001-database-access.md).
+SECURITY_SCHEMES = {
+    "ApiToken": {"type": "apiKey", "in": "header", "name": "Api-Token"},
+    "Bearer": {"type": "http", "scheme": "bearer"},
+}
 
 RATE_STATE = "ratelimit"
 
@@ -48,17 +50,26 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def authenticate(
-    request: Request,
-    token: Annotated[str | None, Depends(api_token_header)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+def _presented_key(request: Request) -> str | None:
+    headers = request.headers
+    token = headers.get("api-token")
+    if token:
+        return token
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials:
+            return credentials.strip()
+    return None
+
+
+async def authenticate(request: Request) -> Principal:
     limiter = request.app.state.limiter
     blocked = await limiter.address_blocked(_address(request))
     if blocked is not None:
         request.state.ratelimit = blocked
         raise _too_many(blocked)
-    raw = token or (credentials.credentials if credentials else None)
+    raw = _presented_key(request)
     if not raw:
         raise await _refuse(request)
     principal = await request.app.state.authenticator.authenticate(raw)
@@ -75,7 +86,6 @@ async def authenticate(
             "This is a developer account (plan free): it has the sandbox only. "
             "Upgrade the plan to use live keys.",
         )
-    request.state.principal = principal
     return principal
 
 
