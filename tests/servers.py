@@ -62,3 +62,17 @@ def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, Path]]
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cli_account(env: dict[str, str], plan: str = "lite", name: str = "Test") -> dict:
+    """`activecommerce accounts create --json` in a subprocess: the account and its keys."""
+    import json
+
+    out = subprocess.run(
+        [*CLI, "accounts", "create", "--name", name, "--plan", plan, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))

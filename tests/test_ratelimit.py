@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from helpers import problem
-from servers import CLI, cli_env, running_server
+from servers import cli_account, cli_env, running_server
 
 from activecommerce.accounts.plans import PLAN_RATES
 from activecommerce.accounts.service import create_account, set_plan
@@ -134,14 +133,7 @@ def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Pa
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
         ACTIVECOMMERCE_PLAN_RATES=json.dumps({"lite": 10}),
     )
-    out = subprocess.run(
-        [*CLI, "accounts", "create", "--name", "Shared", "--plan", "lite", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    info = json.loads(out.stdout)
+    info = cli_account(env, "lite")
     with (
         running_server(env, tmp_path / "a.log") as (base_a, _),
         running_server(env, tmp_path / "b.log") as (base_b, _),
@@ -170,14 +162,7 @@ def test_redis_down_fails_open(database_url: str, tmp_path: Path) -> None:
         ACTIVECOMMERCE_REDIS_URL="redis://127.0.0.1:1/0",  # nothing listens there
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
     )
-    out = subprocess.run(
-        [*CLI, "accounts", "create", "--name", "Open", "--plan", "free", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = json.loads(out.stdout)["sandboxApiKey"]
+    key = cli_account(env, "free")["sandboxApiKey"]
     with running_server(env, tmp_path / "serve.log") as (base, log):
         codes = [
             httpx.get(f"{base}/v3/contacts", headers={"Api-Token": key}).status_code

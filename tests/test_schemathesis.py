@@ -3,9 +3,7 @@ and no response breaks the document (status codes, content types, bodies, header
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from servers import CLI, cli_env, running_server
+from servers import cli_account, cli_env, running_server
 
 CHECKS = [
     not_a_server_error,
@@ -39,14 +37,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ACTIVECOMMERCE_DATA_DIR=str(tmp),
         ACTIVECOMMERCE_SECRET_KEY="schemathesis-secret",
     )
-    out = subprocess.run(
-        [*CLI, "accounts", "create", "--name", "Fuzz", "--plan", "enterprise", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = json.loads(out.stdout)["sandboxApiKey"]
+    key = cli_account(env, "enterprise")["sandboxApiKey"]
     with running_server(env, Path(tmp) / "serve.log") as (base, _log):
         yield {"base": base, "key": key}
 

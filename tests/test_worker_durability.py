@@ -3,7 +3,6 @@ the leased jobs once their lease expires, and every event still arrives (SPEC §
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 from receiver import Receiver
-from servers import CLI, cli_env, running_server
+from servers import CLI, cli_account, cli_env, running_server
 from standardwebhooks import Webhook
 
 
@@ -53,14 +52,7 @@ def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> Non
         ACTIVECOMMERCE_WORKER_CONCURRENCY="4",
     )
     try:
-        out = subprocess.run(
-            [*CLI, "accounts", "create", "--name", "Durable", "--plan", "lite", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        headers = {"Api-Token": json.loads(out.stdout)["sandboxApiKey"]}
+        headers = {"Api-Token": cli_account(env)["sandboxApiKey"]}
         total = 40
         with running_server(env, tmp_path / "serve.log") as (base, _):
             hook = httpx.post(

@@ -1,3 +1,4 @@
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import Path, Query, Request
@@ -27,7 +28,7 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         response_model=list_model(f"Contact{segment.title()}", item),
         summary=f"List a contact's {segment}",
         operation_id=f"list_contact_{segment}",
-        responses=responses(401, 404, 422, 429),
+        responses=responses(401, 403, 404, 422, 429),
     )
     async def list_members(
         id: str,
@@ -49,41 +50,36 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         )
         return json_response(result)
 
-    @router.put(
-        f"/{{id}}/{segment}/{{{id_name}}}",
-        status_code=204,
-        response_class=Response,
-        summary=f"Add a {kind} to a contact",
-        operation_id=f"add_contact_{segment[:-1]}",
-        responses=responses(401, 404, 429),
-    )
-    async def add_member(
+    for method, change, summary, operation in (
+        ("PUT", membership.add, f"Add a {kind} to a contact", "add"),
+        ("DELETE", membership.remove, f"Remove a {kind} from a contact", "remove"),
+    ):
+        router.add_api_route(
+            f"/{{id}}/{segment}/{{{id_name}}}",
+            _membership_change(change, id_name),
+            methods=[method],
+            status_code=204,
+            response_class=Response,
+            summary=summary,
+            operation_id=f"{operation}_contact_{segment[:-1]}",
+            responses=responses(401, 403, 404, 429),
+        )
+
+
+def _membership_change(change: Callable[..., Awaitable[None]], id_name: str) -> Callable:
+    """PUT and DELETE of one membership: idempotent, 204 whether or not it existed."""
+
+    async def handler(
         id: str,
         target_id: Annotated[str, Path(alias=id_name)],
         request: Request,
         principal: CurrentPrincipal,
     ) -> Response:
         async with request.app.state.db.transaction() as conn:
-            await membership.add(conn, principal, id, target_id)
+            await change(conn, principal, id, target_id)
         return Response(status_code=204)
 
-    @router.delete(
-        f"/{{id}}/{segment}/{{{id_name}}}",
-        status_code=204,
-        response_class=Response,
-        summary=f"Remove a {kind} from a contact",
-        operation_id=f"remove_contact_{segment[:-1]}",
-        responses=responses(401, 404, 429),
-    )
-    async def remove_member(
-        id: str,
-        target_id: Annotated[str, Path(alias=id_name)],
-        request: Request,
-        principal: CurrentPrincipal,
-    ) -> Response:
-        async with request.app.state.db.transaction() as conn:
-            await membership.remove(conn, principal, id, target_id)
-        return Response(status_code=204)
+    return handler
 
 
 _membership_routes(contact_tag_membership, "tags", "contactTagId")
