@@ -435,13 +435,14 @@ class Bench:
     def run_cost(self) -> dict[str, list[base.RunResult]]:
         configs = {"off": server_env(self.data, enabled=False, unlimited=self.args.unlimited_rate)}
         configs["memory"] = server_env(self.data, enabled=True, unlimited=self.args.unlimited_rate)
+        prefix = self.prefix()
         if self.args.redis_ok:
             configs["redis"] = server_env(
                 self.data,
                 enabled=True,
                 unlimited=self.args.unlimited_rate,
                 redis_url=self.args.redis_url,
-                prefix=self.prefix(),
+                prefix=prefix,
             )
         ports = {name: self.start(f"cost-{name}", env)[1] for name, env in configs.items()}
         for name, port in ports.items():
@@ -460,6 +461,10 @@ class Bench:
                 cpu0, wall0 = server.cpu_seconds(), time.monotonic()
                 r = self.wrk(ports[name], self.args.cost_seconds)
                 r.server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0) * 100
+                if name == "redis":
+                    # At once: the key expires a second after the last request.
+                    for key, length in window_lengths(self.args.redis_url, prefix).items():
+                        self.window_lengths[f"{key} (run {rep + 1})"] = length
                 results[name].append(r)
                 for server in self.servers:
                     server.check_alive()
@@ -470,8 +475,6 @@ class Bench:
                     f"  (load {base.load_average()})",
                     flush=True,
                 )
-        if self.args.redis_ok:
-            self.window_lengths = window_lengths(self.args.redis_url, self.prefixes[-1])
         self.stop_all()
         return results
 
@@ -603,7 +606,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         )
         print_cost(cost)
         for key, length in bench.window_lengths.items():
-            print(f"Redis moving-window list {key}: {length} entries after the runs")
+            print(f"Redis moving-window list at the end of a run: {length} entries, {key}")
         print()
     print(f"load average after: {base.load_average()} (other work on the machine skews results)")
     for note in bench.notes:

@@ -237,6 +237,7 @@ class Outcome:
     failed_attempts: int = 0
     attempts: int = 0
     jobs_left: int = -1
+    send_ms: float = float("nan")  # mean duration_ms of the product's delivery attempts
     cpu: dict[str, float] = field(default_factory=dict)
     load_before: str = ""
     load_after: str = ""
@@ -271,13 +272,14 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def delivery_log(setup: str, data_dir: Path, pg_url: str | None) -> tuple[int, int, int]:
-    """(attempts, failed attempts, jobs left) from the product's own tables."""
+def delivery_log(setup: str, data_dir: Path, pg_url: str | None) -> list[float]:
+    """[attempts, failed attempts, jobs left, mean send ms] from the product's own tables."""
     queries = (
         "SELECT count(*) FROM webhook_deliveries",
         "SELECT count(*) FROM webhook_deliveries"
         " WHERE status_code IS NULL OR status_code < 200 OR status_code >= 300",
         "SELECT count(*) FROM jobs",
+        "SELECT avg(duration_ms) FROM webhook_deliveries",
     )
     if setup == "postgres" and pg_url:
         import psycopg
@@ -290,8 +292,7 @@ def delivery_log(setup: str, data_dir: Path, pg_url: str | None) -> tuple[int, i
             counts = [conn.execute(q).fetchone() for q in queries]
         finally:
             conn.close()
-    a, b, c = (int(row[0]) if row else -1 for row in counts)
-    return a, b, c
+    return [float(row[0]) if row and row[0] is not None else -1.0 for row in counts]
 
 
 def run_setup(setup: str, args: argparse.Namespace, tmp: Path, pg_url: str | None) -> Outcome:
@@ -388,8 +389,9 @@ def run_setup(setup: str, args: argparse.Namespace, tmp: Path, pg_url: str | Non
         time.sleep(0.5)  # late duplicates, and the last attempts to be recorded
         records = receiver_get(hook_port, "/records")[before:]
         with contextlib.suppress(Exception):
-            attempts = delivery_log(setup, data_dir, pg_url)
-            outcome.attempts, outcome.failed_attempts, outcome.jobs_left = attempts
+            attempts, failed, jobs_left, send_ms = delivery_log(setup, data_dir, pg_url)
+            outcome.attempts, outcome.failed_attempts = int(attempts), int(failed)
+            outcome.jobs_left, outcome.send_ms = int(jobs_left), send_ms
         for server in servers:
             server.check_alive()
         summarize(outcome, load, records)
@@ -455,7 +457,7 @@ def print_report(outcomes: list[Outcome]) -> None:
     )
     print()
     header = (
-        f"{'setup':<9} {'create s':>8} {'drain s':>8} {'min ms':>8} {'attempts':>8}"
+        f"{'setup':<9} {'create s':>8} {'drain s':>8} {'min ms':>8} {'attempts':>8} {'send ms':>7}"
         f" {'failed':>6} {'jobs left':>9} {'non-201':>7} {'errors':>6} {'unknown':>7}"
         "  CPU % of one core"
     )
@@ -465,12 +467,12 @@ def print_report(outcomes: list[Outcome]) -> None:
         cpu = " ".join(f"{name} {value:.0f}" for name, value in o.cpu.items())
         print(
             f"{o.setup:<9} {o.create_seconds:>8.2f} {o.drain_seconds:>8.2f} {o.min_ms:>8.1f}"
-            f" {o.attempts:>8} {o.failed_attempts:>6} {o.jobs_left:>9} {o.non_201:>7}"
-            f" {o.errors:>6} {o.unknown:>7}  {cpu}"
+            f" {o.attempts:>8} {o.send_ms:>7.1f} {o.failed_attempts:>6} {o.jobs_left:>9}"
+            f" {o.non_201:>7} {o.errors:>6} {o.unknown:>7}  {cpu}"
         )
     print(
-        "drain s = last arrival - last 201; attempts/failed/jobs left: the product's"
-        " webhook_deliveries and jobs tables (probe and warm-up included)"
+        "drain s = last arrival - last 201; attempts/send ms (mean duration_ms)/failed/jobs"
+        " left: the product's\nwebhook_deliveries and jobs tables (probe and warm-up included)"
     )
     print()
     for o in outcomes:

@@ -29,6 +29,8 @@ Reply = tuple[int, dict[str, str], float]  # status, headers, delay before answe
 class Receiver:
     reply: Callable[[Received, int], Reply] = lambda _r, _n: (200, {}, 0.0)
     received: list[Received] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests it was answering at once
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -48,9 +50,13 @@ class Receiver:
                 with owner._lock:
                     owner.received.append(got)
                     n = len(owner.received)
+                    owner.in_flight += 1
+                    owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
                 status, headers, delay = owner.reply(got, n)
                 if delay:
                     time.sleep(delay)
+                with owner._lock:
+                    owner.in_flight -= 1
                 try:
                     self.send_response(status)
                     for key, value in headers.items():

@@ -332,3 +332,25 @@ def test_payload_embeds_the_stored_json() -> None:
         "timestamp": "2026-01-01T00:00:00.000000Z",
         "data": {"id": "1", "firstName": 'é "q"'},
     }
+
+
+async def test_events_of_one_object_arrive_in_order(api: httpx.AsyncClient) -> None:
+    import random
+
+    receiver = Receiver(reply=lambda _r, _n: (200, {}, random.uniform(0.01, 0.03)))
+    try:
+        hook = await _hook(api, receiver.url, ["contact.updated"])
+        contact = (await api.post("/v3/contacts", json={"email": "order@x.io"})).json()
+        patches = [
+            api.patch(f"/v3/contacts/{contact['id']}", json={"lastName": f"v{i:02d}"})
+            for i in range(12)
+        ]
+        for patch in patches:  # sent back to back, so that one claim takes several
+            assert (await patch).status_code == 200
+        await wait_for(lambda: len(receiver.received) >= 12)
+        names = [verified(hook["secret"], r)["data"]["lastName"] for r in receiver.received]
+        assert names == [f"v{i:02d}" for i in range(12)]
+        # One object's deliveries are never in flight together (each waits for the last).
+        assert receiver.max_in_flight == 1
+    finally:
+        receiver.close()

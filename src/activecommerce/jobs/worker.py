@@ -38,6 +38,9 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._stopping = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        # Jobs that share an `order_key` (a webhook and one object) run one after the
+        # other in this worker, so that their effects keep the order of the events.
+        self._tails: dict[str, asyncio.Task[None]] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -53,9 +56,7 @@ class Worker:
                 except Exception:
                     log.exception("claiming jobs failed")
             for job in jobs:
-                task = asyncio.create_task(self._run_one(job))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                self._start(job)
             if not jobs:
                 try:
                     await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
@@ -64,7 +65,24 @@ class Worker:
         if self._running:
             await asyncio.wait(self._running, timeout=10)
 
-    async def _run_one(self, job: Job) -> None:
+    def _start(self, job: Job) -> None:
+        key = job.payload.get("order_key")
+        before = self._tails.get(key) if key else None
+        task = asyncio.create_task(self._run_one(job, before))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        if key:
+            self._tails[key] = task
+
+            def forget(done: asyncio.Task[None], key: str = key) -> None:
+                if self._tails.get(key) is done:
+                    del self._tails[key]
+
+            task.add_done_callback(forget)
+
+    async def _run_one(self, job: Job, before: asyncio.Task[None] | None = None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
         handler = self.handlers.get(job.kind)
         if handler is None:
             log.error("no handler for job kind %r; dropping job %s", job.kind, job.id)

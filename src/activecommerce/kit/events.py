@@ -29,6 +29,7 @@ events = Table(
 Index("ix_events_account_env", events.c.account_id, events.c.env, events.c.id)
 
 Event = tuple[str, dict[str, Any]]
+# (connection, principal, event id, event type, id of the object the event is about)
 Subscriber = Callable[[Connection, Principal, int, str, str], Awaitable[None]]
 
 _subscribers: list[Subscriber] = []
@@ -48,5 +49,6 @@ async def record(conn: Connection, principal: Principal, changes: list[Event]) -
             (principal.account_id, principal.env, event_type, orjson.dumps(data).decode(), stamp),
         )
         assert row is not None
+        about = data.get("id") or (data.get("contact") or {}).get("id") or ""
         for subscriber in _subscribers:
-            await subscriber(conn, principal, int(row["id"]), event_type, stamp)
+            await subscriber(conn, principal, int(row["id"]), event_type, str(about))

@@ -105,7 +105,7 @@ webhooks = Resource(
 
 
 async def fan_out(
-    conn: Connection, principal: Principal, event_id: int, event_type: str, _stamp: str
+    conn: Connection, principal: Principal, event_id: int, event_type: str, object_id: str
 ) -> None:
     """Queue a delivery of the event to each active webhook of the same account and
     environment that wants it (sandbox events reach sandbox webhooks only)."""
@@ -116,7 +116,12 @@ async def fan_out(
     for row in rows:
         wanted = orjson.loads(row["events"])
         if "*" in wanted or event_type in wanted:
-            await queue.enqueue(conn, DELIVER, {"webhook_id": row["id"], "event_id": event_id})
+            job = {
+                "webhook_id": row["id"],
+                "event_id": event_id,
+                "order_key": f"{row['id']}:{event_type.split('.', 1)[0]}:{object_id}",
+            }
+            await queue.enqueue(conn, DELIVER, job)
 
 
 events.subscribe(fan_out)
