@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,14h,20h,24h"
     webhook_timeout_seconds: float = 10.0
     webhook_disable_after: int = 50
+    webhook_connections_per_host: int = 8
     webhook_allow_loopback: bool = False
     webhook_allow_private: bool = False
 

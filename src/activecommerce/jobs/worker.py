@@ -41,6 +41,7 @@ class Worker:
         # Jobs that share an `order_key` (a webhook and one object) run one after the
         # other in this worker, so that their effects keep the order of the events.
         self._tails: dict[str, asyncio.Task[None]] = {}
+        self._slot_freed = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -49,28 +50,36 @@ class Worker:
         log.info("worker %s started", self.worker_id)
         while not self._stopping.is_set():
             room = self.concurrency - len(self._running)
+            if room <= 0:
+                # Full: claim again as soon as a job finishes, not after a poll interval.
+                self._slot_freed.clear()
+                await self._wait(self._slot_freed, self.poll_interval)
+                continue
             jobs: list[Job] = []
-            if room > 0:
-                try:
-                    jobs = await queue.claim(self.db, self.worker_id, room, self.lease_seconds)
-                except Exception:
-                    log.exception("claiming jobs failed")
+            try:
+                jobs = await queue.claim(self.db, self.worker_id, room, self.lease_seconds)
+            except Exception:
+                log.exception("claiming jobs failed")
             for job in jobs:
                 self._start(job)
             if not jobs:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
+                await self._wait(self._stopping, self.poll_interval)
         if self._running:
             await asyncio.wait(self._running, timeout=10)
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
 
     def _start(self, job: Job) -> None:
         key = job.payload.get("order_key")
         before = self._tails.get(key) if key else None
         task = asyncio.create_task(self._run_one(job, before))
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._finished)
         if key:
             self._tails[key] = task
 
@@ -79,6 +88,10 @@ class Worker:
                     del self._tails[key]
 
             task.add_done_callback(forget)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot_freed.set()
 
     async def _run_one(self, job: Job, before: asyncio.Task[None] | None = None) -> None:
         if before is not None:
