@@ -13,8 +13,10 @@ import math
 import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits import RateLimitItemPerSecond, WindowStats
+from limits import storage as sync_storage
+from limits import strategies as sync_strategies
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from activecommerce.config import Settings
@@ -41,10 +43,22 @@ class Decision:
         return max(1, self.reset)
 
 
-def _storage(settings: Settings) -> Storage:
-    if not settings.redis_url:
-        return MemoryStorage()
-    uri = settings.redis_url
+class InlineMemoryStorage(sync_storage.MemoryStorage):
+    """limits' in-process storage, with its expiry sweep run inline at most once a second
+    instead of on a timer thread restarted every 10 ms. That thread contends for the GIL
+    with the sqlite3 calls we make on the event loop (measured: +55 µs per request)."""
+
+    _last_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 - overrides limits'
+        moment = time.monotonic()
+        if moment - self._last_sweep >= 1.0:
+            self._last_sweep = moment
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
+def _redis(settings: Settings) -> RedisStorage:
+    uri = settings.redis_url or ""
     if not uri.startswith("async+"):
         uri = "async+" + uri
     return RedisStorage(
@@ -63,7 +77,15 @@ class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limit_enabled
         self.rates = settings.plan_rates
-        self._strategy = MovingWindowRateLimiter(_storage(settings))
+        # In process, the synchronous memory storage is called inline: a few µs. Its
+        # async twin hands expiry work to a thread on every loop turn (measured: +40% per
+        # request). With Redis, the async strategy: the counters are shared.
+        self._memory: sync_strategies.MovingWindowRateLimiter | None = None
+        self._redis: MovingWindowRateLimiter | None = None
+        if settings.redis_url:
+            self._redis = MovingWindowRateLimiter(_redis(settings))
+        else:
+            self._memory = sync_strategies.MovingWindowRateLimiter(InlineMemoryStorage())
         self._items = {rate: RateLimitItemPerSecond(rate, 1) for rate in set(self.rates.values())}
         self._anonymous = RateLimitItemPerSecond(settings.anonymous_rate, 1)
         self._last_error_log = 0.0
@@ -99,19 +121,28 @@ class RateLimiter:
         if seen is None or time.monotonic() - seen > 2.0:
             return None
         try:
-            allowed = await self._strategy.test(self._anonymous, "address", address)
-            if allowed:
-                return None
-            stats = await self._strategy.get_window_stats(self._anonymous, "address", address)
+            stats = await self._stats(self._anonymous, "address", address)
         except Exception as exc:
             self._storage_failed(exc)
             return None
+        if stats.remaining > 0:
+            return None
         return Decision(False, self._anonymous.amount, 0, self._reset(stats.reset_time))
+
+    async def _stats(self, item: RateLimitItemPerSecond, *identifiers: str) -> WindowStats:
+        if self._memory is not None:
+            return self._memory.get_window_stats(item, *identifiers)
+        assert self._redis is not None
+        return await self._redis.get_window_stats(item, *identifiers)
 
     async def _hit(self, item: RateLimitItemPerSecond, *identifiers: str) -> Decision:
         try:
-            allowed = await self._strategy.hit(item, *identifiers)
-            stats = await self._strategy.get_window_stats(item, *identifiers)
+            if self._memory is not None:
+                allowed = self._memory.hit(item, *identifiers)
+            else:
+                assert self._redis is not None
+                allowed = await self._redis.hit(item, *identifiers)
+            stats = await self._stats(item, *identifiers)
         except Exception as exc:
             self._storage_failed(exc)
             return Decision(True, item.amount, item.amount, 1)
