@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
-from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, NAME_SORTS, EmailContentRules
+from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection
+from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.resource import Field, Resource, require_ref
 from activecommerce.kit.routes import patch_model_of

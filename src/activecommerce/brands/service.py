@@ -1,4 +1,5 @@
 from activecommerce.brands.schemas import BrandIn, BrandOut
+from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.resource import Field, Resource
 from activecommerce.kit.routes import patch_model_of
 
@@ -16,5 +17,5 @@ brands = Resource(
     create_model=BrandIn,
     patch_model=patch_model_of(BrandIn),
     out_model=BrandOut,
-    sortable={"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"},
+    sortable=NAME_SORTS,
 )

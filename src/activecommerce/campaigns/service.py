@@ -8,6 +8,7 @@ from activecommerce.brands.service import brands
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut
 from activecommerce.email.templates import template_error
 from activecommerce.kit.db import Connection
+from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
 from activecommerce.kit.resource import Field, Resource, Rules, require_ref
@@ -25,7 +26,6 @@ EMAIL_CONTENT_FIELDS = [
     Field("plaintextContent", "plaintext_content"),
     Field("brandId", "brand_id", kind="ref"),
 ]
-NAME_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
 
 
 class EmailContentRules(Rules):

@@ -8,7 +8,7 @@ in names and other one-line fields, control characters.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -106,7 +106,3 @@ class Input(BaseModel):
 
 class Output(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def json_default(value: Any) -> Any:
-    raise TypeError(f"cannot encode {type(value)!r}")

@@ -8,7 +8,7 @@ delete flow that SPEC §2 defines for every collection alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,6 +344,3 @@ async def require_ref(
     if row is None:
         raise invalid(field_name, f"no such {resource.title}")
     return row
-
-
-Serializer = Callable[[Row], dict[str, Any]]
