@@ -20,6 +20,7 @@ GoodJob:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,9 +47,26 @@ class Job:
     attempts: int
 
 
+# Workers in this process, woken when a job is queued here (the embedded mode), so that
+# a delivery does not wait for the next poll. Workers in other processes poll.
+_listeners: set[asyncio.Event] = set()
+
+
+def listen(event: asyncio.Event) -> None:
+    _listeners.add(event)
+
+
+def unlisten(event: asyncio.Event) -> None:
+    _listeners.discard(event)
+
+
 async def enqueue(
     conn: Connection, kind: str, payload: dict[str, Any], delay_seconds: float = 0.0
 ) -> None:
+    # Setting the event before the commit is safe: the worker reads committed rows only,
+    # and on SQLite the write transaction does not yield to the loop before it commits.
+    for event in _listeners:
+        event.set()
     stamp_now = now()
     run_at = stamp_now if delay_seconds <= 0 else after(delay_seconds)
     await conn.execute(

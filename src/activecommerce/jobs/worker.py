@@ -42,12 +42,23 @@ class Worker:
         # other in this worker, so that their effects keep the order of the events.
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
+        self._job_added = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._job_added.set()
 
     async def run(self) -> None:
         log.info("worker %s started", self.worker_id)
+        queue.listen(self._job_added)
+        try:
+            await self._loop()
+        finally:
+            queue.unlisten(self._job_added)
+        if self._running:
+            await asyncio.wait(self._running, timeout=10)
+
+    async def _loop(self) -> None:
         while not self._stopping.is_set():
             room = self.concurrency - len(self._running)
             if room <= 0:
@@ -56,6 +67,7 @@ class Worker:
                 await self._wait(self._slot_freed, self.poll_interval)
                 continue
             jobs: list[Job] = []
+            self._job_added.clear()  # before the claim, so that no wake-up is lost
             try:
                 jobs = await queue.claim(self.db, self.worker_id, room, self.lease_seconds)
             except Exception:
@@ -63,9 +75,7 @@ class Worker:
             for job in jobs:
                 self._start(job)
             if not jobs:
-                await self._wait(self._stopping, self.poll_interval)
-        if self._running:
-            await asyncio.wait(self._running, timeout=10)
+                await self._wait(self._job_added, self.poll_interval)
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout: float) -> None:
