@@ -354,3 +354,16 @@ async def test_events_of_one_object_arrive_in_order(api: httpx.AsyncClient) -> N
         assert receiver.max_in_flight == 1
     finally:
         receiver.close()
+
+
+async def test_delivery_connects_to_the_checked_address_with_the_url_host(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    port = receiver.server.server_address[1]
+    hook = await _hook(api, f"http://localhost:{port}/named", ["contactTag.created"])
+    await api.post("/v3/contactTags", json={"name": "named"})
+    await wait_for(lambda: len(receiver.received) >= 1)
+    got = receiver.received[0]
+    assert got.path == "/named"
+    assert got.headers["host"] == f"localhost:{port}"
+    assert verified(hook["secret"], got)["type"] == "contactTag.created"

@@ -3,17 +3,17 @@ Webhooks, and records the attempt; retries with exponential backoff and jitter."
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 from standardwebhooks import Webhook
+from yarl import URL
 
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
@@ -41,35 +41,47 @@ def payload(event: Any) -> bytes:
     )
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
-    if response is None or response.status_code not in (429, 503):
+def _retry_after(status: int, value: str) -> float | None:
+    if status not in (429, 503) or not value.isdigit():
         return None
-    value = response.headers.get("retry-after", "")
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    return None
+    return min(float(value), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int | None
+    error: str | None
+    duration_ms: int
+    retry_after: float | None  # seconds, from a 429 or 503
 
 
 class Deliverer:
+    """Sends with aiohttp rather than httpx: to one local receiver with 8 requests in
+    flight, httpx's pool managed 1,300 requests/s of client CPU and aiohttp 10,900
+    (docs/decisions/005-webhook-http-client.md)."""
+
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.delays = settings.retry_delays
         self.disable_after = settings.webhook_disable_after
-        self.client = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_seconds,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-            headers={"user-agent": "ActiveCommerce-Webhooks/1"},
-        )
-        # At most this many requests in flight to one receiver. It spares receivers, and
-        # it keeps requests from queueing inside httpcore's pool, whose bookkeeping grows
-        # with queued requests times connections (measured: 8 in flight delivered 670/s,
-        # 32 in flight 240/s, to one local receiver).
+        self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
         self.per_host = settings.webhook_connections_per_host
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop (aiohttp binds to it).
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                # At most `per_host` requests in flight to one receiver, to spare it.
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=self.per_host),
+                headers={"user-agent": "ActiveCommerce-Webhooks/1"},
+                timeout=self.timeout,
+            )
+        return self._session
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def __call__(self, job: Job, worker_id: str) -> None:
         hook = await self.db.fetchone(
@@ -82,12 +94,10 @@ class Deliverer:
             async with self.db.transaction() as conn:
                 await queue.finish(conn, job, worker_id)
             return
-        status, error, duration_ms, response = await self._send(hook, event)
-        await self._record(job, worker_id, hook, event, status, error, duration_ms, response)
+        outcome = await self._send(hook, event)
+        await self._record(job, worker_id, hook, event, outcome)
 
-    async def _send(
-        self, hook: Any, event: Any
-    ) -> tuple[int | None, str | None, int, httpx.Response | None]:
+    async def _send(self, hook: Any, event: Any) -> Outcome:
         body = payload(event)
         msg_id = f"evt_{event['id']}"  # the same for every attempt, as the spec requires
         sent_at = datetime.now(UTC)
@@ -99,59 +109,41 @@ class Deliverer:
             "webhook-signature": Webhook(secret).sign(msg_id, sent_at, body.decode()),
         }
         started = time.perf_counter()
-        response = None
+        status = None
         error = None
+        retry_after = None
         try:
             address = await checked_address(hook["url"], config.policy(hook["env"]))
-            request = self._pinned_request(hook["url"], address, headers, body)
-            host = f"{address}:{request.url.port}"
-            gate = self._hosts.get(host)
-            if gate is None:
-                gate = self._hosts[host] = asyncio.Semaphore(self.per_host)
-            async with gate:
-                response = await self.client.send(request)
-                await response.aclose()
+            scheme, host, port = target(hook["url"])
+            url = URL(hook["url"])
+            # Connect to the address that was checked; keep Host and the TLS name the URL's.
+            pinned = url.with_host(str(address)).with_port(port)
+            raw_host = url.raw_host or host
+            name = f"[{raw_host}]" if ":" in raw_host else raw_host
+            headers["host"] = name if url.is_default_port() else f"{name}:{url.port}"
+            async with self.session().post(
+                pinned,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                server_hostname=host if scheme == "https" else None,
+            ) as response:
+                await response.read()
+                status = response.status
+                retry_after = _retry_after(status, response.headers.get("retry-after", ""))
         except UnsafeAddress as exc:
             error = f"refused: {exc}"
-        except httpx.TimeoutException:
+        except TimeoutError:
             error = "timed out"
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             error = f"connection failed: {type(exc).__name__}: {exc}"[:500]
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return (response.status_code if response else None), error, duration_ms, response
-
-    def _pinned_request(
-        self,
-        url: str,
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-        headers: dict[str, str],
-        body: bytes,
-    ) -> httpx.Request:
-        """Connect to the address that was checked; keep Host and TLS name the URL's."""
-        scheme, host, port = target(url)
-        original = httpx.URL(url)
-        ip_host = f"[{address}]" if address.version == 6 else str(address)
-        pinned = original.copy_with(host=ip_host.strip("[]"), port=port)
-        request = self.client.build_request(
-            "POST",
-            pinned,
-            headers={**headers, "host": original.netloc.decode("ascii")},
-            content=body,
-            extensions={"sni_hostname": host} if scheme == "https" else {},
-        )
-        return request
+        return Outcome(status, error, duration_ms, retry_after)
 
     async def _record(
-        self,
-        job: Job,
-        worker_id: str,
-        hook: Any,
-        event: Any,
-        status: int | None,
-        error: str | None,
-        duration_ms: int,
-        response: httpx.Response | None,
+        self, job: Job, worker_id: str, hook: Any, event: Any, outcome: Outcome
     ) -> None:
+        status, error = outcome.status, outcome.error
         ok = status is not None and 200 <= status < 300
         if status is not None and not ok and error is None:
             error = f"HTTP {status}"
@@ -168,7 +160,7 @@ class Deliverer:
                     event["type"],
                     job.attempts,
                     status,
-                    duration_ms,
+                    outcome.duration_ms,
                     error,
                     now(),
                 ),
@@ -200,9 +192,8 @@ class Deliverer:
                 await queue.finish(conn, job, worker_id)  # the schedule is spent
                 return
             delay = self.delays[job.attempts - 1] * random.uniform(0.9, 1.1)
-            honoured = _retry_after(response)
-            if honoured is not None:
-                delay = max(honoured, 1.0)
+            if outcome.retry_after is not None:
+                delay = max(outcome.retry_after, 1.0)
             await queue.retry_at(conn, job, worker_id, delay)
 
     @staticmethod
