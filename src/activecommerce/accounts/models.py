@@ -9,6 +9,7 @@ accounts = Table(
     Column("name", String(255), nullable=False),
     Column("plan", String(32), nullable=False),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 
 api_keys = Table(
@@ -21,6 +22,7 @@ api_keys = Table(
     Column("created_at", String(32), nullable=False),
     Column("last_used_at", String(32)),
     Column("revoked_at", String(32)),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_api_keys_account_env", api_keys.c.account_id, api_keys.c.env)
 
@@ -42,6 +44,7 @@ idempotency_keys = Table(
     Column("body", String),
     Column("location", String(255)),
     Column("created_at", String(32), nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index(
     "uq_idempotency_keys_scope",

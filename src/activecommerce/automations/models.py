@@ -13,5 +13,6 @@ email_automations = Table(
     Column("delay_seconds", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_email_automations_brand_id", email_automations.c.brand_id)

@@ -12,4 +12,5 @@ brands = Table(
     Column("from_name", String(255)),
     Column("postal_address", Text),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )

@@ -33,5 +33,6 @@ email_campaigns = Table(
     Column("scheduled_at", String(32)),
     Column("sent_at", String(32)),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_email_campaigns_brand_id", email_campaigns.c.brand_id)

@@ -19,6 +19,7 @@ contacts = Table(
     Column("phone", String(255)),
     Column("status", String(16), nullable=False),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 # The database, not a prior SELECT, refuses a duplicate email (two racing requests).
 Index(

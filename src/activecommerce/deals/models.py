@@ -23,6 +23,7 @@ deals = Table(
     Column("duration", Integer),
     ref_column("status_id", "deal_statuses", "SET NULL"),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_deals_pipeline", deals.c.account_id, deals.c.env, deals.c.pipeline_id)
 Index("ix_deals_stage_id", deals.c.stage_id)

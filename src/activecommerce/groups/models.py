@@ -9,6 +9,7 @@ contact_groups = Table(
     *tenant_columns(),
     Column("name", String(255), nullable=False),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index(
     "uq_contact_groups_name",

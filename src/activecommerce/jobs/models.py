@@ -13,6 +13,7 @@ jobs = Table(
     Column("locked_until", String(32)),
     Column("locked_by", String(64)),
     Column("created_at", String(32), nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 # Claiming reads due jobs in run_at order.
 Index("ix_jobs_due", jobs.c.run_at, jobs.c.id)

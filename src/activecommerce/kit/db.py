@@ -58,8 +58,21 @@ class Database(Protocol):
 # ---------------------------------------------------------------- SQLite
 
 
+def unicode_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """SQLite's own lower() folds ASCII only; PostgreSQL's folds every letter. The same
+    rule on both (the unique index on lower(email), the email and q filters) needs the
+    Unicode one, so every connection we open replaces it (deterministic, so the index
+    may use it)."""
+    conn.create_function("lower", 1, unicode_lower, deterministic=True)
+
+
 def _sqlite_connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    register_functions(conn)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA busy_timeout=5000")

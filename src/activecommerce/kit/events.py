@@ -25,6 +25,7 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("data", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_events_account_env", events.c.account_id, events.c.env, events.c.id)
 

@@ -87,6 +87,9 @@ Color = Annotated[str, AfterValidator(_color), Field(pattern=r"^#[0-9A-Fa-f]{6}$
 Ref = Annotated[
     str, AfterValidator(_ref), Field(description="The id of another object", examples=["1"])
 ]
+# A list filter's value: bounded (SQLite refuses LIKE patterns over 50,000 characters)
+# and storable text (PostgreSQL refuses NUL even in a parameter).
+FilterText = Annotated[str, StringConstraints(max_length=255), AfterValidator(storable)]
 NonNegInt32 = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
 NonNegInt64 = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
 

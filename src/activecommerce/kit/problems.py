@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from activecommerce.kit.db import ForeignKeyViolation, UniqueViolation
+
 log = logging.getLogger("activecommerce")
 
 PROBLEM_JSON = "application/problem+json"
@@ -151,6 +153,14 @@ async def _http_handler(request: Request, exc: Exception) -> Response:
     return Problem(status, detail, headers=dict(exc.headers or {})).response()
 
 
+async def _conflict_handler(request: Request, exc: Exception) -> Response:
+    # A constraint refused a write that the rules had allowed: another request changed or
+    # deleted a referenced object in between (two racing requests). Retrying is safe.
+    return Problem(
+        409, "The request conflicts with a concurrent change to a related object; retry it."
+    ).response()
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return Problem(500, "Something went wrong on our side.").response()
@@ -160,6 +170,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(Problem, _problem_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(UniqueViolation, _conflict_handler)
+    app.add_exception_handler(ForeignKeyViolation, _conflict_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
 
 

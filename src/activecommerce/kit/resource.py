@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from activecommerce.kit import events
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.events import Event
-from activecommerce.kit.fields import parse_id
+from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.tables import now
@@ -55,7 +55,7 @@ class ListFilter:
     name: str
     sql: str
     kind: str = "str"  # str | ref | like
-    annotation: Any = str
+    annotation: Any = FilterText
     description: str = ""
 
 

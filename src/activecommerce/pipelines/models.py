@@ -16,6 +16,7 @@ pipelines = Table(
     Column("name", String(255), nullable=False),
     Column("currency", String(3), nullable=False),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_pipelines_created", pipelines.c.account_id, pipelines.c.env, pipelines.c.created_at)
 
@@ -28,6 +29,7 @@ deal_stages = Table(
     Column("name", String(255), nullable=False),
     Column("position", Integer),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index(
     "ix_deal_stages_pipeline",
@@ -46,6 +48,7 @@ deal_statuses = Table(
     Column("name", String(255), nullable=False),
     Column("color", String(7)),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index(
     "ix_deal_statuses_pipeline",

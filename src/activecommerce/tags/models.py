@@ -9,6 +9,7 @@ contact_tags = Table(
     *tenant_columns(),
     Column("name", String(255), nullable=False),
     *timestamp_columns(),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index(
     "uq_contact_tags_name",

@@ -18,7 +18,7 @@ from yarl import URL
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
-from activecommerce.kit.db import Database
+from activecommerce.kit.db import Database, ForeignKeyViolation
 from activecommerce.kit.tables import now
 from activecommerce.webhooks.service import config
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
@@ -39,6 +39,17 @@ def payload(event: Any) -> bytes:
         + event["data"].encode()
         + b"}"
     )
+
+
+def _still_wanted(hook: Any, event: Any) -> bool:
+    """Whether the delivery should still go: the webhook exists, is on, belongs to the
+    event's account and environment, and still subscribes to its type."""
+    if hook is None or event is None or not hook["active"]:
+        return False
+    if (hook["account_id"], hook["env"]) != (event["account_id"], event["env"]):
+        return False
+    wanted = orjson.loads(hook["events"])
+    return "*" in wanted or event["type"] in wanted
 
 
 def _retry_after(status: int, value: str) -> float | None:
@@ -90,12 +101,17 @@ class Deliverer:
         event = await self.db.fetchone(
             "SELECT * FROM events WHERE id = ?", (job.payload["event_id"],)
         )
-        if hook is None or event is None or not hook["active"]:
+        if not _still_wanted(hook, event):
             async with self.db.transaction() as conn:
                 await queue.finish(conn, job, worker_id)
             return
         outcome = await self._send(hook, event)
-        await self._record(job, worker_id, hook, event, outcome)
+        try:
+            await self._record(job, worker_id, hook, event, outcome)
+        except ForeignKeyViolation:
+            # The webhook was deleted while this attempt was in flight: nothing to record.
+            async with self.db.transaction() as conn:
+                await queue.finish(conn, job, worker_id)
 
     async def _send(self, hook: Any, event: Any) -> Outcome:
         body = payload(event)

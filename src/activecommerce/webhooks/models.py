@@ -23,6 +23,7 @@ webhooks = Table(
     Column("secret_encrypted", Text),
     Column("disabled_reason", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_webhooks_account_env", webhooks.c.account_id, webhooks.c.env, webhooks.c.active)
 
@@ -39,6 +40,7 @@ webhook_deliveries = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("error", Text),
     Column("created_at", String(32), nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_webhook_deliveries_webhook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
 Index("ix_webhook_deliveries_event_id", webhook_deliveries.c.event_id)

@@ -23,7 +23,8 @@ def upgrade() -> None:
     sa.Column('plan', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts')),
+    sqlite_autoincrement=True,
     )
     op.create_table('server_secrets',
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -41,7 +42,8 @@ def upgrade() -> None:
     sa.Column('revoked_at', sa.String(length=32), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_api_keys_account_id_accounts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
-    sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash'))
+    sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.create_index('ix_api_keys_account_env', ['account_id', 'env'], unique=False)
@@ -57,7 +59,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_brands_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_brands'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_brands')),
+    sqlite_autoincrement=True,
     )
     op.create_table('contact_groups',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -67,7 +70,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_contact_groups_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_groups'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_groups')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('contact_groups', schema=None) as batch_op:
         batch_op.create_index('uq_contact_groups_name', ['account_id', 'env', 'name'], unique=True)
@@ -80,7 +84,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_contact_tags_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_tags'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_tags')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('contact_tags', schema=None) as batch_op:
         batch_op.create_index('uq_contact_tags_name', ['account_id', 'env', 'name'], unique=True)
@@ -97,7 +102,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_contacts_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index('ix_contacts_created', ['account_id', 'env', 'created_at'], unique=False)
@@ -118,7 +124,8 @@ def upgrade() -> None:
     sa.Column('location', sa.String(length=255), nullable=True),
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_idempotency_keys_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
         batch_op.create_index('uq_idempotency_keys_scope', ['account_id', 'env', 'key'], unique=True)
@@ -132,7 +139,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_pipelines_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_pipelines'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pipelines')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('pipelines', schema=None) as batch_op:
         batch_op.create_index('ix_pipelines_created', ['account_id', 'env', 'created_at'], unique=False)
@@ -148,7 +156,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_webhooks_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks')),
+    sqlite_autoincrement=True,
     )
     op.create_table('contact_group_members',
     sa.Column('contact_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -189,7 +198,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_deal_stages_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['pipeline_id'], ['pipelines.id'], name=op.f('fk_deal_stages_pipeline_id_pipelines'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_stages'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_stages')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('deal_stages', schema=None) as batch_op:
         batch_op.create_index('ix_deal_stages_pipeline', ['account_id', 'env', 'pipeline_id'], unique=False)
@@ -206,7 +216,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_deal_statuses_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['pipeline_id'], ['pipelines.id'], name=op.f('fk_deal_statuses_pipeline_id_pipelines'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_statuses'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_statuses')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('deal_statuses', schema=None) as batch_op:
         batch_op.create_index('ix_deal_statuses_pipeline', ['account_id', 'env', 'pipeline_id'], unique=False)
@@ -231,7 +242,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_email_automations_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_email_automations_brand_id_brands'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_automations'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_automations')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('email_automations', schema=None) as batch_op:
         batch_op.create_index('ix_email_automations_brand_id', ['brand_id'], unique=False)
@@ -255,7 +267,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_email_campaigns_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_email_campaigns_brand_id_brands'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_campaigns'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_campaigns')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('email_campaigns', schema=None) as batch_op:
         batch_op.create_index('ix_email_campaigns_brand_id', ['brand_id'], unique=False)
@@ -280,7 +293,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['pipeline_id'], ['pipelines.id'], name=op.f('fk_deals_pipeline_id_pipelines'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['stage_id'], ['deal_stages.id'], name=op.f('fk_deals_stage_id_deal_stages'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['status_id'], ['deal_statuses.id'], name=op.f('fk_deals_status_id_deal_statuses'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_deals'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deals')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.create_index('ix_deals_contact_id', ['contact_id'], unique=False)

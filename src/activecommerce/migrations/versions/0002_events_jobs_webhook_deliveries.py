@@ -26,7 +26,8 @@ def upgrade() -> None:
     sa.Column('locked_until', sa.String(length=32), nullable=True),
     sa.Column('locked_by', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.String(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index('ix_jobs_due', ['run_at', 'id'], unique=False)
@@ -39,7 +40,8 @@ def upgrade() -> None:
     sa.Column('data', sa.Text(), nullable=False),
     sa.Column('created_at', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_events_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_account_env', ['account_id', 'env', 'id'], unique=False)
@@ -59,7 +61,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_webhook_deliveries_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_webhook_deliveries_event_id_events'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_deliveries_event_id', ['event_id'], unique=False)
