@@ -130,3 +130,18 @@ async def test_openapi_documents_every_operation(anon: httpx.AsyncClient) -> Non
     assert "/v3/contacts/{id}/groups" in paths
     docs = await anon.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_authentication_comes_before_body_errors(
+    anon: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    for content, content_type in ((b"x", "text/plain"), (b"{", "application/json")):
+        r = await anon.post(
+            "/v3/contactTags", content=content, headers={"content-type": content_type}
+        )
+        problem(r, 401)
+    problem(await anon.post("/v3/contactTags", json={"bogus": 1}), 401)
+    r = await api.post(
+        "/v3/contactTags", content=b"{", headers={"content-type": "application/json"}
+    )
+    problem(r, 400)

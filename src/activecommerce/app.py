@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
-from activecommerce.auth.deps import RATE_STATE, SECURITY_SCHEMES
+from activecommerce.auth.deps import RATE_STATE, SECURITY_SCHEMES, authenticate_before_errors
 from activecommerce.automations.router import router as automations_router
 from activecommerce.brands.router import router as brands_router
 from activecommerce.campaigns.router import router as campaigns_router
@@ -27,6 +27,7 @@ from activecommerce.groups.router import router as groups_router
 from activecommerce.kit import problems
 from activecommerce.kit.db import connect
 from activecommerce.kit.problems import PROBLEM_JSON, FieldError, Problem, ProblemDetails
+from activecommerce.kit.security import SecretBox
 from activecommerce.pipelines.router import routers as pipeline_routers
 from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.authenticator = KeyAuthenticator(db, secret)
         app.state.limiter = RateLimiter(settings)
+        app.state.box = SecretBox(secret)
         configure_webhooks(settings, secret)
         worker = None
         if settings.runs_embedded_worker:
@@ -194,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.authenticate_before_errors = authenticate_before_errors
     problems.install(app)
     for router in (
         contacts_router,

@@ -209,7 +209,12 @@ def keys_create(
     from activecommerce.accounts.service import create_key
 
     account_id = _account_id(account)
-    view = _run(lambda db, secret: create_key(db, secret, account_id, env))
+
+    async def create(db: Any, secret: bytes) -> dict[str, Any]:
+        async with db.transaction() as conn:
+            return await create_key(conn, secret, account_id, env)
+
+    view = _run(create)
     if json:
         sys.stdout.write(orjson.dumps(view).decode() + "\n")
         return

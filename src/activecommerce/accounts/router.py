@@ -1,6 +1,6 @@
 """API keys of the caller's account and environment (SPEC §4)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -8,10 +8,20 @@ from starlette.responses import Response
 from activecommerce.accounts import repository, service
 from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem, not_found, responses
 from activecommerce.kit.resource import page_meta
-from activecommerce.kit.routes import COMMON_ERRORS, JSON_BODY, MAX_PAGE, json_response, list_model
+from activecommerce.kit.routes import (
+    COMMON_ERRORS,
+    JSON_BODY,
+    IdempotencyKey,
+    Page,
+    PageSize,
+    idempotent_post,
+    json_response,
+    list_model,
+)
 
 router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
 
@@ -26,8 +36,8 @@ router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
 async def list_keys(
     request: Request,
     principal: CurrentPrincipal,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    pageSize: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: Annotated[Page, Query()] = 1,
+    pageSize: Annotated[PageSize, Query()] = 20,
 ) -> Response:
     total, rows = await repository.list_keys(
         request.app.state.db,
@@ -50,7 +60,12 @@ async def list_keys(
     operation_id="create_apiKeys",
     responses=responses(*COMMON_ERRORS, 400, 403, 413, 415, 422),
 )
-async def create_key(request: Request, principal: CurrentPrincipal, body: ApiKeyIn) -> Response:
+async def create_key(
+    request: Request,
+    principal: CurrentPrincipal,
+    body: ApiKeyIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     env = body.environment or principal.env
     if env != principal.env:
         # A sandbox key, often kept in test configuration, must not mint live keys.
@@ -63,13 +78,13 @@ async def create_key(request: Request, principal: CurrentPrincipal, body: ApiKey
                 else "; use a live key or the command line."
             ),
         )
-    created = await service.create_key(
-        request.app.state.db,
-        request.app.state.authenticator.secret,
-        principal.account_id,
-        env,
-    )
-    return json_response(created, 201, {"Location": f"/v3/apiKeys/{created['id']}"})
+    secret = request.app.state.authenticator.secret
+
+    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
+        created = await service.create_key(conn, secret, principal.account_id, env)
+        return 201, created, f"/v3/apiKeys/{created['id']}"
+
+    return await idempotent_post(request, principal, idempotency_key, body, work)
 
 
 @router.delete(

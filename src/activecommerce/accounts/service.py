@@ -8,7 +8,7 @@ from typing import Any
 
 from activecommerce.accounts import repository as repo
 from activecommerce.accounts.plans import PLANS, has_live
-from activecommerce.kit.db import Database
+from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.security import display_prefix, key_hash, new_api_key
@@ -57,21 +57,20 @@ async def _insert_key(conn: Any, secret: bytes, account_id: int, env: str, stamp
     return row, raw
 
 
-async def create_key(db: Database, secret: bytes, account_id: int, env: str) -> dict[str, Any]:
+async def create_key(conn: Connection, secret: bytes, account_id: int, env: str) -> dict[str, Any]:
     """A new key, shown once. A developer account (free) gets no live key: 403."""
     if env not in ENVIRONMENTS:
         raise Problem(422, f"Unknown environment {env!r}; choose live or sandbox.")
-    async with db.transaction() as conn:
-        account = await repo.get_account(conn, account_id)
-        if account is None:
-            raise Problem(404, "No such account.")
-        if env == "live" and not has_live(account["plan"]):
-            raise Problem(
-                403,
-                "This is a developer account (plan free): it has the sandbox only. "
-                "Upgrade the plan to create live keys.",
-            )
-        row, raw = await _insert_key(conn, secret, account_id, env, now())
+    account = await repo.get_account(conn, account_id)
+    if account is None:
+        raise Problem(404, "No such account.")
+    if env == "live" and not has_live(account["plan"]):
+        raise Problem(
+            403,
+            "This is a developer account (plan free): it has the sandbox only. "
+            "Upgrade the plan to create live keys.",
+        )
+    row, raw = await _insert_key(conn, secret, account_id, env, now())
     return key_view(row, raw)
 
 

@@ -21,6 +21,7 @@ SECURITY_SCHEMES = {
 }
 
 RATE_STATE = "ratelimit"
+PRINCIPAL_STATE = "principal"
 
 
 def _too_many(decision: Decision) -> Problem:
@@ -86,7 +87,16 @@ async def authenticate(request: Request) -> Principal:
             "This is a developer account (plan free): it has the sandbox only. "
             "Upgrade the plan to use live keys.",
         )
+    request.scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
     return principal
+
+
+async def authenticate_before_errors(request: Request) -> None:
+    """Called by the error handlers for requests that failed before authentication ran
+    (malformed JSON is refused while FastAPI reads the body): 401 and 429 come first, and
+    the request still counts against the limits."""
+    if PRINCIPAL_STATE not in request.scope.get("state", {}):
+        await authenticate(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -12,7 +12,7 @@ from activecommerce.contacts.service import (
     contacts,
 )
 from activecommerce.kit.problems import responses
-from activecommerce.kit.routes import MAX_PAGE, crud_router, json_response, list_model
+from activecommerce.kit.routes import Page, PageSize, crud_router, json_response, list_model
 
 router = crud_router(contacts, "Contacts")
 
@@ -34,8 +34,8 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         id: str,
         request: Request,
         principal: CurrentPrincipal,
-        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-        pageSize: Annotated[int, Query(ge=1, le=100)] = 20,
+        page: Annotated[Page, Query()] = 1,
+        pageSize: Annotated[PageSize, Query()] = 20,
         sortBy: Annotated[SortBy, Query()] = "createdAt",
         sortOrder: Annotated[Literal["asc", "desc"], Query()] = "asc",
     ) -> Response:

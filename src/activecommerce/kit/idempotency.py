@@ -1,6 +1,7 @@
 """Idempotency-Key on POST (SPEC §2), scoped to the account and environment.
 
-The key is claimed in its own short transaction (so a concurrent retry sees it in
+Stored responses are encrypted (they may hold a secret shown once: an API key, a webhook
+signing secret). The key is claimed in its own short transaction (so a concurrent retry sees it in
 flight: 409); the work and the stored response then commit together, so a response is
 recorded exactly when its change is. A claim whose work never finished (the process was
 killed) is treated as abandoned after `ABANDONED_AFTER` and may be run again.
@@ -19,7 +20,7 @@ from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import storable
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
-from activecommerce.kit.security import sha256_hex
+from activecommerce.kit.security import SecretBox, sha256_hex
 from activecommerce.kit.tables import now
 
 TTL = timedelta(hours=24)
@@ -45,6 +46,7 @@ def request_hash(path: str, payload: Any) -> str:
 
 async def run(
     db: Database,
+    box: SecretBox,
     principal: Principal,
     key: str | None,
     fingerprint: str,
@@ -101,7 +103,7 @@ async def run(
             raise Problem(409, "A request with this Idempotency-Key is still in flight.")
         return _respond(
             int(existing["status_code"]),
-            existing["body"].encode(),
+            box.open(existing["body"]).encode(),
             existing["location"],
             True,
         )
@@ -114,7 +116,7 @@ async def run(
             encoded = orjson.dumps(body)
             await conn.execute(
                 "UPDATE idempotency_keys SET status_code = ?, body = ?, location = ? WHERE id = ?",
-                (status, encoded.decode(), location, claim_id),
+                (status, box.seal(encoded.decode()), location, claim_id),
             )
     except BaseException:
         # Nothing was written: free the key so that a retry runs the request again.

@@ -123,6 +123,12 @@ def is_json_content_type(value: str | None) -> bool:
 
 async def _validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    gate = getattr(request.app.state, "authenticate_before_errors", None)
+    if gate is not None:
+        try:
+            await gate(request)
+        except Problem as problem:
+            return problem.response()
     errors = exc.errors()
     body_errors = [e for e in errors if e.get("loc", ("",))[0] == "body"]
     if body_errors and not is_json_content_type(request.headers.get("content-type")):
@@ -148,9 +154,24 @@ async def _http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers or {})
     if status == 404:
         detail = "No such resource."
-    return Problem(status, detail, headers=dict(exc.headers or {})).response()
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return Problem(status, detail, headers=headers).response()
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers for this path (Starlette names only the first)."""
+    from starlette.routing import Match
+
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 async def _conflict_handler(request: Request, exc: Exception) -> Response:

@@ -11,16 +11,28 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
 from pydantic import Field as PydanticField
 from starlette.responses import Response
 
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.kit import idempotency
+from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
 from activecommerce.kit.resource import Resource
 
 MAX_PAGE = 1_000_000_000
+
+
+def _digits(value: Any) -> Any:
+    # Query values arrive as text: only plain digits count ("1_0", "+1", "1.0" do not).
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written with digits only")
+    return value
+
+
+Page = Annotated[int, BeforeValidator(_digits), PydanticField(ge=1, le=MAX_PAGE)]
+PageSize = Annotated[int, BeforeValidator(_digits), PydanticField(ge=1, le=100)]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -52,8 +64,8 @@ def list_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
 def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
     sort_fields = tuple(resource.sortable)
     definitions: dict[str, Any] = {
-        "page": (int, PydanticField(1, ge=1, le=MAX_PAGE, description="Page number, from 1")),
-        "pageSize": (int, PydanticField(20, ge=1, le=100, description="Items per page")),
+        "page": (Page, PydanticField(1, description="Page number, from 1")),
+        "pageSize": (PageSize, PydanticField(20, description="Items per page")),
         "sortBy": (Literal[sort_fields], PydanticField("createdAt")),
         "sortOrder": (Literal["asc", "desc"], PydanticField("asc")),
     }
@@ -80,11 +92,27 @@ def page_params(query: BaseModel) -> dict[str, Any]:
     }
 
 
+async def idempotent_post(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | None,
+    work: idempotency.Work,
+) -> Response:
+    """Every POST goes through here: with an Idempotency-Key, a retry gets the first
+    response back (SPEC §2)."""
+    sent = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
+    fingerprint = idempotency.request_hash(request.url.path, sent)
+    state = request.app.state
+    return await idempotency.run(state.db, state.box, principal, key, fingerprint, work)
+
+
 COMMON_ERRORS = (401, 403, 429)
 
 
-async def require_json(request: Request) -> None:
-    """415 unless the body is declared as JSON (checked before the body is validated)."""
+async def require_json(request: Request, _principal: CurrentPrincipal) -> None:
+    """415 unless the body is declared as JSON (after authentication, before the body is
+    validated)."""
     if not is_json_content_type(request.headers.get("content-type")):
         raise Problem(415, "Send the body as application/json.")
 
@@ -136,13 +164,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
             created = await resource.create(conn, principal, body)
             return 201, created, resource.location(created["id"])
 
-        sent: BaseModel = body
-        fingerprint = idempotency.request_hash(
-            request.url.path, sent.model_dump(mode="json", exclude_unset=True)
-        )
-        return await idempotency.run(
-            request.app.state.db, principal, idempotency_key, fingerprint, work
-        )
+        return await idempotent_post(request, principal, idempotency_key, body, work)
 
     @router.get(
         "/{id}",

@@ -1,14 +1,18 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit.db import Connection
 from activecommerce.kit.problems import responses
 from activecommerce.kit.routes import (
     COMMON_ERRORS,
-    MAX_PAGE,
+    IdempotencyKey,
+    Page,
+    PageSize,
     crud_router,
+    idempotent_post,
     json_response,
     list_model,
 )
@@ -29,8 +33,8 @@ async def list_deliveries(
     id: str,
     request: Request,
     principal: CurrentPrincipal,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    pageSize: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: Annotated[Page, Query()] = 1,
+    pageSize: Annotated[PageSize, Query()] = 20,
 ) -> Response:
     result = await service.list_deliveries(request.app.state.db, principal, id, page, pageSize)
     return json_response(result)
@@ -49,9 +53,12 @@ async def retry_delivery(
     delivery_id: Annotated[str, Path(alias="deliveryId")],
     request: Request,
     principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    result = await service.retry_delivery(request.app.state.db, principal, id, delivery_id)
-    return json_response(result, 202)
+    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
+        return 202, await service.retry_delivery(conn, principal, id, delivery_id), None
+
+    return await idempotent_post(request, principal, idempotency_key, None, work)
 
 
 @router.post(
@@ -61,5 +68,13 @@ async def retry_delivery(
     operation_id="rotate_webhook_secret",
     responses=responses(*COMMON_ERRORS, 404),
 )
-async def rotate_secret(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-    return json_response(await service.rotate_secret(request.app.state.db, principal, id))
+async def rotate_secret(
+    id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
+        return 200, await service.rotate_secret(conn, principal, id), None
+
+    return await idempotent_post(request, principal, idempotency_key, None, work)

@@ -104,6 +104,13 @@ webhooks = Resource(
 )
 
 
+def _delivery_job(webhook_id: int, event_id: int, event_type: str, object_id: str) -> dict:
+    job: dict[str, Any] = {"webhook_id": webhook_id, "event_id": event_id}
+    if object_id:
+        job["order_key"] = f"{webhook_id}:{event_type.split('.', 1)[0]}:{object_id}"
+    return job
+
+
 async def fan_out(
     conn: Connection, principal: Principal, event_id: int, event_type: str, object_id: str
 ) -> None:
@@ -116,26 +123,21 @@ async def fan_out(
     for row in rows:
         wanted = orjson.loads(row["events"])
         if "*" in wanted or event_type in wanted:
-            job = {
-                "webhook_id": row["id"],
-                "event_id": event_id,
-                "order_key": f"{row['id']}:{event_type.split('.', 1)[0]}:{object_id}",
-            }
+            job = _delivery_job(row["id"], event_id, event_type, object_id)
             await queue.enqueue(conn, DELIVER, job)
 
 
 events.subscribe(fan_out)
 
 
-async def rotate_secret(db: Database, principal: Principal, webhook_id: str) -> dict[str, Any]:
+async def rotate_secret(conn: Connection, principal: Principal, webhook_id: str) -> dict[str, Any]:
     secret = new_webhook_secret()
-    async with db.transaction() as conn:
-        row = await webhooks.get_row(conn, principal, webhook_id)
-        await conn.execute(
-            "UPDATE webhooks SET secret_encrypted = ?, updated_at = ? WHERE id = ?",
-            (config.sealer().seal(secret), now(), row["id"]),
-        )
-        row = await webhooks.get_row(conn, principal, webhook_id)
+    row = await webhooks.get_row(conn, principal, webhook_id)
+    await conn.execute(
+        "UPDATE webhooks SET secret_encrypted = ?, updated_at = ? WHERE id = ?",
+        (config.sealer().seal(secret), now(), row["id"]),
+    )
+    row = await webhooks.get_row(conn, principal, webhook_id)
     return {**webhooks.serialize(row), "secret": secret}
 
 
@@ -174,24 +176,22 @@ async def list_deliveries(
 
 
 async def retry_delivery(
-    db: Database, principal: Principal, webhook_id: str, delivery_id: str
+    conn: Connection, principal: Principal, webhook_id: str, delivery_id: str
 ) -> dict[str, Any]:
     """Send a delivery's event again, now, as a new attempt."""
     from activecommerce.kit.fields import parse_id
 
-    async with db.transaction() as conn:
-        hook = await webhooks.get_row(conn, principal, webhook_id)
-        did = parse_id(delivery_id)
-        row = None
-        if did is not None:
-            row = await conn.fetchone(
-                f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries"
-                " WHERE id = ? AND webhook_id = ?",
-                (did, hook["id"]),
-            )
-        if row is None:
-            raise not_found("delivery")
-        if not hook["active"]:
-            raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
-        await queue.enqueue(conn, DELIVER, {"webhook_id": hook["id"], "event_id": row["event_id"]})
+    hook = await webhooks.get_row(conn, principal, webhook_id)
+    did = parse_id(delivery_id)
+    row = None
+    if did is not None:
+        row = await conn.fetchone(
+            f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
+            (did, hook["id"]),
+        )
+    if row is None:
+        raise not_found("delivery")
+    if not hook["active"]:
+        raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
+    await queue.enqueue(conn, DELIVER, _delivery_job(hook["id"], row["event_id"], "retry", ""))
     return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}

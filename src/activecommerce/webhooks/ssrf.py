@@ -28,8 +28,13 @@ class Policy:
 
 def refusal(ip: IPAddress, policy: Policy) -> str | None:
     """Why a delivery to `ip` is refused, or None when it may go there."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo) is judged as the IPv4 it carries.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return refusal(embedded, policy)
+        if ip.is_site_local:
+            return None if policy.allow_private else "a private (site-local) address"
     if ip.is_loopback:
         return None if policy.allow_loopback else "a loopback address"
     if ip.is_link_local:
@@ -55,7 +60,8 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
 
 def target(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    # "10.0.0.1." and "localhost." name the same hosts as without the final dot.
+    host = (parts.hostname or "").rstrip(".")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme, host, port
 
