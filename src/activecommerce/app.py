@@ -144,6 +144,9 @@ def _document(app: FastAPI) -> dict[str, Any]:
     # Every error is problem+json: FastAPI's own 422 entry describes a body we never send.
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            params = operation.get("parameters", [])
+            if "requestBody" not in operation and all(p["in"] == "path" for p in params):
+                operation.get("responses", {}).pop("422", None)  # path ids are any text
             for status, response in operation.get("responses", {}).items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = {

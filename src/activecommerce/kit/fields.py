@@ -78,14 +78,47 @@ def _ref(value: str) -> str:
     return value
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_one_line)]
-ShortText = Annotated[str, StringConstraints(max_length=255), AfterValidator(_one_line)]
-LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(storable)]
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email)]
-Currency = Annotated[str, AfterValidator(_currency), Field(examples=["USD"])]
+# The JSON Schema of each type says what the validator checks, so that clients (and
+# schemathesis) can tell valid input from invalid; the validators give the messages.
+ONE_LINE = {"pattern": "^[^\\x00-\\x1f\\x7f]*$"}
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(_one_line),
+    Field(json_schema_extra=ONE_LINE),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(max_length=255),
+    AfterValidator(_one_line),
+    Field(json_schema_extra=ONE_LINE),
+]
+LongText = Annotated[
+    str,
+    StringConstraints(max_length=1_000_000),
+    AfterValidator(storable),
+    Field(json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=254),
+    AfterValidator(_email),
+    Field(json_schema_extra={"format": "email"}, examples=["ann@example.com"]),
+]
+Currency = Annotated[
+    str,
+    AfterValidator(_currency),
+    Field(examples=["USD"], json_schema_extra={"enum": sorted(CURRENCIES)}),
+]
 Color = Annotated[str, AfterValidator(_color), Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
 Ref = Annotated[
-    str, AfterValidator(_ref), Field(description="The id of another object", examples=["1"])
+    str,
+    AfterValidator(_ref),
+    Field(
+        description="The id of another object",
+        examples=["1"],
+        json_schema_extra={"pattern": "^[1-9][0-9]{0,17}$"},
+    ),
 ]
 # A list filter's value: bounded (SQLite refuses LIKE patterns over 50,000 characters)
 # and storable text (PostgreSQL refuses NUL even in a parameter).
