@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +24,18 @@ from activecommerce.accounts.service import create_account, set_plan
 from activecommerce.app import create_app
 from activecommerce.config import Settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+
+def _redis_url() -> str:
+    """CI names its Redis (ACTIVECOMMERCE_TEST_REDIS_URL) and the test must then run; on a
+    machine with only Python, the Redis test is skipped when none answers on the default."""
+    configured = os.environ.get("ACTIVECOMMERCE_TEST_REDIS_URL")
+    if configured:
+        return configured
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        pytest.skip("no Redis on 127.0.0.1:6379 (set ACTIVECOMMERCE_TEST_REDIS_URL)")
+    return "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +141,7 @@ def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Pa
         ACTIVECOMMERCE_DATABASE_URL=database_url,
         ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
         ACTIVECOMMERCE_SECRET_KEY="test-secret",
-        ACTIVECOMMERCE_REDIS_URL=REDIS_URL,
+        ACTIVECOMMERCE_REDIS_URL=_redis_url(),
         ACTIVECOMMERCE_RATE_LIMIT_PREFIX=prefix,
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
         ACTIVECOMMERCE_PLAN_RATES=json.dumps({"lite": 10}),
