@@ -89,3 +89,37 @@ def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> Non
         assert 0 <= duplicates <= 4, duplicates
     finally:
         receiver.close()
+
+
+def test_two_workers_never_run_the_same_job(database_url: str, tmp_path: Path) -> None:
+    receiver = Receiver(reply=lambda _r, _n: (200, {}, 0.01))
+    env = cli_env(
+        ACTIVECOMMERCE_DATABASE_URL=database_url,
+        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
+        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+        ACTIVECOMMERCE_EMBEDDED_WORKER="false",
+        ACTIVECOMMERCE_WORKER_CONCURRENCY="8",
+    )
+    try:
+        headers = {"Api-Token": cli_account(env)["sandboxApiKey"]}
+        total = 120
+        with running_server(env, tmp_path / "serve.log") as (base, _):
+            r = httpx.post(
+                f"{base}/v3/webhooks",
+                json={"url": receiver.url, "events": ["contactGroup.created"]},
+                headers=headers,
+            )
+            assert r.status_code == 201
+            for i in range(total):
+                r = httpx.post(f"{base}/v3/contactGroups", json={"name": f"g{i}"}, headers=headers)
+                assert r.status_code == 201
+        with (
+            worker_process(env, tmp_path / "worker-1.log"),
+            worker_process(env, tmp_path / "worker-2.log"),
+        ):
+            _wait(lambda: len(receiver.received) >= total, 60, "every event")
+            time.sleep(0.5)
+        ids = [r.headers["webhook-id"] for r in receiver.received]
+        assert len(ids) == total and len(set(ids)) == total  # each job ran exactly once
+    finally:
+        receiver.close()
