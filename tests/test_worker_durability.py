@@ -41,31 +41,45 @@ def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-unty
         time.sleep(0.05)
 
 
-def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> None:
-    receiver = Receiver(reply=lambda _r, _n: (200, {}, 0.05))
+def _queued_deliveries(
+    database_url: str, tmp_path: Path, receiver: Receiver, total: int, **settings: str
+) -> tuple[dict[str, str], str]:
+    """An API process without a worker: a webhook and `total` contact tags, whose
+    deliveries wait in the database. Returns the environment and the webhook's secret."""
     env = cli_env(
         ACTIVECOMMERCE_DATABASE_URL=database_url,
         ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
         ACTIVECOMMERCE_SECRET_KEY="test-secret",
         ACTIVECOMMERCE_EMBEDDED_WORKER="false",
-        ACTIVECOMMERCE_JOB_LEASE_SECONDS="2",
-        ACTIVECOMMERCE_WORKER_CONCURRENCY="4",
+        **settings,
     )
-    try:
-        headers = {"Api-Token": cli_account(env)["sandboxApiKey"]}
-        total = 40
-        with running_server(env, tmp_path / "serve.log") as (base, _):
-            hook = httpx.post(
-                f"{base}/v3/webhooks",
-                json={"url": receiver.url, "events": ["contactTag.created"]},
-                headers=headers,
-            ).json()
-            for i in range(total):
-                r = httpx.post(f"{base}/v3/contactTags", json={"name": f"t{i}"}, headers=headers)
-                assert r.status_code == 201
-        time.sleep(0.3)
-        assert receiver.received == []  # no worker yet: the jobs wait in the database
+    headers = {"Api-Token": cli_account(env)["sandboxApiKey"]}
+    with running_server(env, tmp_path / "serve.log") as (base, _):
+        hook = httpx.post(
+            f"{base}/v3/webhooks",
+            json={"url": receiver.url, "events": ["contactTag.created"]},
+            headers=headers,
+        ).json()
+        for i in range(total):
+            r = httpx.post(f"{base}/v3/contactTags", json={"name": f"t{i}"}, headers=headers)
+            assert r.status_code == 201
+    time.sleep(0.3)
+    assert receiver.received == []  # no worker yet: the jobs wait in the database
+    return env, hook["secret"]
 
+
+def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    receiver = Receiver(reply=lambda _r, _n: (200, {}, 0.05))
+    total = 40
+    try:
+        env, secret = _queued_deliveries(
+            database_url,
+            tmp_path,
+            receiver,
+            total,
+            ACTIVECOMMERCE_JOB_LEASE_SECONDS="2",
+            ACTIVECOMMERCE_WORKER_CONCURRENCY="4",
+        )
         with worker_process(env, tmp_path / "worker-a.log") as first:
             _wait(lambda: len(receiver.received) >= 8, 30, "the first deliveries")
             os.kill(first.pid, signal.SIGKILL)
@@ -81,7 +95,7 @@ def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> Non
             _wait(lambda: len(ids()) >= total, 60, "every event")
             time.sleep(0.5)
 
-        verifier = Webhook(hook["secret"])
+        verifier = Webhook(secret)
         names = {verifier.verify(r.body, r.headers)["data"]["name"] for r in receiver.received}
         assert names == {f"t{i}" for i in range(total)}
         # At least once: only what the killed worker held may arrive twice.
@@ -93,26 +107,11 @@ def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> Non
 
 def test_two_workers_never_run_the_same_job(database_url: str, tmp_path: Path) -> None:
     receiver = Receiver(reply=lambda _r, _n: (200, {}, 0.01))
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
-        ACTIVECOMMERCE_EMBEDDED_WORKER="false",
-        ACTIVECOMMERCE_WORKER_CONCURRENCY="8",
-    )
+    total = 120
     try:
-        headers = {"Api-Token": cli_account(env)["sandboxApiKey"]}
-        total = 120
-        with running_server(env, tmp_path / "serve.log") as (base, _):
-            r = httpx.post(
-                f"{base}/v3/webhooks",
-                json={"url": receiver.url, "events": ["contactGroup.created"]},
-                headers=headers,
-            )
-            assert r.status_code == 201
-            for i in range(total):
-                r = httpx.post(f"{base}/v3/contactGroups", json={"name": f"g{i}"}, headers=headers)
-                assert r.status_code == 201
+        env, _secret = _queued_deliveries(
+            database_url, tmp_path, receiver, total, ACTIVECOMMERCE_WORKER_CONCURRENCY="8"
+        )
         with (
             worker_process(env, tmp_path / "worker-1.log"),
             worker_process(env, tmp_path / "worker-2.log"),
