@@ -15,6 +15,8 @@ from activecommerce.kit.db import Database
 
 log = logging.getLogger("activecommerce.worker")
 
+MAX_CRASHES = 20
+
 Handler = Callable[[Job, str], Awaitable[None]]
 """Runs one claimed job; it must finish (`queue.finish`) or reschedule
 (`queue.retry_at`) the job itself, in the same transaction as what it records."""
@@ -108,12 +110,30 @@ class Worker:
             await asyncio.wait([before])
         handler = self.handlers.get(job.kind)
         if handler is None:
-            log.error("no handler for job kind %r; dropping job %s", job.kind, job.id)
+            # Perhaps a newer worker knows it (a deployment in progress): leave it for later.
+            log.warning("no handler for job kind %r here; job %s waits", job.kind, job.id)
             async with self.db.transaction() as conn:
-                await queue.finish(conn, job, self.worker_id)
+                await queue.retry_at(conn, job, self.worker_id, 60.0)
             return
         try:
             await handler(job, self.worker_id)
         except Exception:
-            # The lease expires and the job runs again: at least once.
-            log.exception("job %s (%s) failed", job.id, job.kind)
+            log.exception("job %s (%s) failed on attempt %s", job.id, job.kind, job.attempts)
+            await self._after_crash(job)
+
+    async def _after_crash(self, job: Job) -> None:
+        """A handler that raised: try again later with backoff, and give up after
+        MAX_CRASHES attempts. If even that write fails, the lease expires and the job runs
+        again anyway (at least once)."""
+        try:
+            async with self.db.transaction() as conn:
+                if job.attempts >= MAX_CRASHES:
+                    log.error(
+                        "dropping job %s (%s) after %s attempts", job.id, job.kind, job.attempts
+                    )
+                    await queue.finish(conn, job, self.worker_id)
+                else:
+                    delay = min(3600.0, 2.0**job.attempts)
+                    await queue.retry_at(conn, job, self.worker_id, delay)
+        except Exception:
+            log.exception("could not reschedule job %s", job.id)

@@ -1,0 +1,55 @@
+"""The job queue on its own database: crashes are retried with backoff, unknown kinds
+wait, finished jobs are gone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from activecommerce.jobs import queue
+from activecommerce.jobs.queue import Job
+from activecommerce.jobs.worker import Worker
+from activecommerce.kit.db import connect
+from activecommerce.kit.migrate import upgrade
+
+
+async def test_crashes_are_retried_later_and_unknown_kinds_wait(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    upgrade(url)
+    db = await connect(url)
+    ran: list[int] = []
+
+    async def crash(job: Job, worker_id: str) -> None:
+        ran.append(job.attempts)
+        raise RuntimeError("boom")
+
+    async def ok(job: Job, worker_id: str) -> None:
+        async with db.transaction() as conn:
+            await queue.finish(conn, job, worker_id)
+
+    try:
+        async with db.transaction() as conn:
+            await queue.enqueue(conn, "test.crash", {"n": 1})
+            await queue.enqueue(conn, "test.ok", {"n": 2})
+            await queue.enqueue(conn, "test.unknown", {"n": 3})
+            await queue.enqueue(conn, "test.ok", {"n": 4}, delay_seconds=3600)
+        worker = Worker(db, {"test.crash": crash, "test.ok": ok}, poll_interval=0.01)
+        task = asyncio.create_task(worker.run())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if ran and await queue.pending(db, "test.ok") == 1:
+                break
+        await asyncio.sleep(0.1)
+        worker.stop()
+        await task
+
+        assert ran == [1]  # ran once, then rescheduled with backoff rather than at once
+        rows = await db.fetchall("SELECT kind, attempts, run_at, locked_by FROM jobs ORDER BY id")
+        by_kind = {r["kind"]: r for r in rows}
+        assert set(by_kind) == {"test.crash", "test.unknown", "test.ok"}
+        assert by_kind["test.crash"]["locked_by"] is None
+        assert by_kind["test.crash"]["run_at"] > queue.after(1.0)
+        assert by_kind["test.unknown"]["run_at"] > queue.after(30.0)
+        assert by_kind["test.ok"]["attempts"] == 0  # the delayed one has not run
+    finally:
+        await db.close()
