@@ -105,9 +105,3 @@ async def revoke_key(
         sql += " AND env = ?"
         params += (env,)
     return await conn.execute(sql, params)
-
-
-async def find_key(db: Database | Connection, key_id: int) -> Row | None:
-    return await db.fetchone(
-        "SELECT * FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)
-    )

@@ -171,16 +171,6 @@ class Resource:
             raise not_found(self.title)
         return row
 
-    async def exists(self, conn: Connection, principal: Principal, object_id: Any) -> bool:
-        oid = parse_id(str(object_id))
-        if oid is None:
-            return False
-        row = await conn.fetchone(
-            f"SELECT 1 AS one FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?",
-            (oid, principal.account_id, principal.env),
-        )
-        return row is not None
-
     async def list_rows(
         self,
         db: Database,
