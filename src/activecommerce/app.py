@@ -197,6 +197,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry hooks look up the global providers (and the environment)
+        # on every request unless told they are off; they are on only when asked for.
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.settings = settings
     app.state.authenticate_before_errors = authenticate_before_errors

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     max_body_bytes: int = 1024 * 1024
     rate_limit_enabled: bool = True
+    opentelemetry: bool = False  # FastAPI's built-in traces, metrics and logs
     # Requests per second per account and environment; operators may override any plan,
     # e.g. ACTIVECOMMERCE_PLAN_RATES='{"free": 5}'.
     plan_rates: dict[str, int] = Field(default_factory=dict, validate_default=True)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
 from pydantic import Field as PydanticField
 from starlette.responses import Response
 
-from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
@@ -130,6 +130,22 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     title = resource.title
 
     @router.get(
+        "/{id}",
+        response_model=resource.out_model,
+        summary=f"Get a {title}",
+        operation_id=f"get_{resource.collection}",
+        responses=responses(*COMMON_ERRORS, 404),
+    )
+    async def get_object(id: str, request: Request) -> Response:
+        # The hottest path of the API: registered first (routes match in order), and it
+        # authenticates in the handler rather than through a dependency, since nothing
+        # here can fail first (a path id is any text) and FastAPI's dependency solving
+        # costs ~9 µs of a ~90 µs request (decision 001).
+        principal = await authenticate(request)
+        row = await resource.get_row(request.app.state.db, principal, id)
+        return json_response(resource.serialize(row))
+
+    @router.get(
         "",
         response_model=ListOut,
         summary=f"List {resource.collection}",
@@ -165,17 +181,6 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
             return 201, created, resource.location(created["id"])
 
         return await idempotent_post(request, principal, idempotency_key, body, work)
-
-    @router.get(
-        "/{id}",
-        response_model=resource.out_model,
-        summary=f"Get a {title}",
-        operation_id=f"get_{resource.collection}",
-        responses=responses(*COMMON_ERRORS, 404),
-    )
-    async def get_object(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-        row = await resource.get_row(request.app.state.db, principal, id)
-        return json_response(resource.serialize(row))
 
     @router.put(
         "/{id}",
