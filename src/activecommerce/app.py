@@ -61,6 +61,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)  # the API never reads these bodies
+            return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None:
@@ -231,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_route(OPENAPI_URL, openapi_document, include_in_schema=False)
     app.add_route("/docs", swagger_ui, include_in_schema=False)
-    app.add_middleware(RateLimitHeaders)
+    if settings.rate_limit_enabled:
+        app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
