@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activecommerce.accounts.plans import PLAN_RATES
 
 
 class Settings(BaseSettings):
@@ -54,8 +57,6 @@ class Settings(BaseSettings):
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _check_schedule(cls, value: str) -> str:
-        import re
-
         for part in value.split(","):
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[smhd]", part.strip()):
                 raise ValueError(f"bad retry delay {part!r}: use e.g. 5s, 5m, 2h, 1d")
@@ -64,8 +65,6 @@ class Settings(BaseSettings):
     @field_validator("plan_rates")
     @classmethod
     def _complete_rates(cls, value: dict[str, int]) -> dict[str, int]:
-        from activecommerce.accounts.plans import PLAN_RATES
-
         unknown = set(value) - set(PLAN_RATES)
         if unknown:
             raise ValueError(f"unknown plans: {sorted(unknown)}")

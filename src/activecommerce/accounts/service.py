@@ -44,7 +44,9 @@ def key_view(row: Any, raw: str | None = None) -> dict[str, Any]:
     return view
 
 
-async def _insert_key(conn: Any, secret: bytes, account_id: int, env: str, stamp: str) -> tuple:
+async def _insert_key(
+    conn: Connection, secret: bytes, account_id: int, env: str, stamp: str
+) -> tuple[Any, str]:
     raw = new_api_key(env)
     row = await repo.insert_key(
         conn,

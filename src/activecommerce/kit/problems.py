@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from activecommerce.kit.db import ForeignKeyViolation, UniqueViolation
 
@@ -164,8 +165,6 @@ async def _http_handler(request: Request, exc: Exception) -> Response:
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route offers for this path (Starlette names only the first)."""
-    from starlette.routing import Match
-
     routes = request.app.router.routes
     return [
         method

@@ -11,6 +11,7 @@ from activecommerce.config import Settings
 from activecommerce.jobs import queue
 from activecommerce.kit import events
 from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.fields import parse_id
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.resource import Field, Resource, Rules, page_meta
@@ -132,12 +133,11 @@ events.subscribe(fan_out)
 
 async def rotate_secret(conn: Connection, principal: Principal, webhook_id: str) -> dict[str, Any]:
     secret = new_webhook_secret()
-    row = await webhooks.get_row(conn, principal, webhook_id)
-    await conn.execute(
-        "UPDATE webhooks SET secret_encrypted = ?, updated_at = ? WHERE id = ?",
-        (config.sealer().seal(secret), now(), row["id"]),
+    current = await webhooks.get_row(conn, principal, webhook_id)
+    row = await conn.fetchone(
+        "UPDATE webhooks SET secret_encrypted = ?, updated_at = ? WHERE id = ? RETURNING *",
+        (config.sealer().seal(secret), now(), current["id"]),
     )
-    row = await webhooks.get_row(conn, principal, webhook_id)
     return {**webhooks.serialize(row), "secret": secret}
 
 
@@ -179,8 +179,6 @@ async def retry_delivery(
     conn: Connection, principal: Principal, webhook_id: str, delivery_id: str
 ) -> dict[str, Any]:
     """Send a delivery's event again, now, as a new attempt."""
-    from activecommerce.kit.fields import parse_id
-
     hook = await webhooks.get_row(conn, principal, webhook_id)
     did = parse_id(delivery_id)
     row = None
