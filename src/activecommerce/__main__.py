@@ -1,3 +1,5 @@
 from activecommerce.cli import main
 
-main()
+# Guarded: worker processes (email.templates' parser pool) import the main module again.
+if __name__ == "__main__":
+    main()

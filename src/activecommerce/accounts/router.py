@@ -84,7 +84,9 @@ async def create_key(
         created = await service.create_key(conn, secret, principal.account_id, env)
         return 201, created, f"/v3/apiKeys/{created['id']}"
 
-    return await idempotent_post(request, principal, idempotency_key, body, work)
+    return await idempotent_post(
+        request, principal, idempotency_key, body, work, shown_once=("key",)
+    )
 
 
 @router.delete(

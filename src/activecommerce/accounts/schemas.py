@@ -1,6 +1,8 @@
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from activecommerce.kit.fields import Input, Output
 
 Environment = Literal["live", "sandbox"]
@@ -19,4 +21,7 @@ class ApiKeyOut(Output):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str
+    key: str | None = Field(
+        description="The key, shown only here: null when this response is an idempotent "
+        "replay (Idempotent-Replayed: true)"
+    )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
+from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.resource import Field, Resource, require_ref
+from activecommerce.kit.problems import conflict
+from activecommerce.kit.resource import DeleteGuard, Field, Resource, require_ref
 from activecommerce.kit.routes import patch_model_of
-from activecommerce.pipelines.service import deal_stages
+from activecommerce.pipelines.service import deal_stages, pipelines
 from activecommerce.tags.service import contact_tags
 
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
@@ -49,4 +51,50 @@ email_automations = Resource(
     out_model=EmailAutomationOut,
     sortable=NAME_SORTS,
     rules=AutomationRules(),
+    stream_lists=True,
 )
+
+
+async def _automations_naming(
+    conn: Connection, principal: Principal, key: str, object_id: int
+) -> list[str]:
+    # The trigger is stored as compact JSON with string ids ({"type":...,"tagId":"5"}).
+    rows = await conn.fetchall(
+        "SELECT id, name FROM email_automations WHERE account_id = ? AND env = ?"
+        " AND trigger_spec LIKE ? ORDER BY id",
+        (principal.account_id, principal.env, f'%"{key}":"{object_id}"%'),
+    )
+    return [f"{row['id']} ({row['name']!r})" for row in rows]
+
+
+def _refuse_if_triggering(key: str, what: str) -> DeleteGuard:
+    async def guard(conn: Connection, principal: Principal, object_id: int) -> None:
+        named = await _automations_naming(conn, principal, key, object_id)
+        if named:
+            raise conflict(
+                f"This {what} is named in the trigger of email automations "
+                f"{', '.join(named)}; change their trigger or delete them first."
+            )
+
+    return guard
+
+
+async def _refuse_if_stages_trigger(conn: Connection, principal: Principal, pipeline: int) -> None:
+    """Deleting a pipeline deletes its stages: the same rule as deleting each."""
+    stages = await conn.fetchall(
+        "SELECT id FROM deal_stages WHERE pipeline_id = ? AND account_id = ? AND env = ?",
+        (pipeline, principal.account_id, principal.env),
+    )
+    for stage in stages:
+        named = await _automations_naming(conn, principal, "stageId", int(stage["id"]))
+        if named:
+            raise conflict(
+                f"Stage {stage['id']} of this pipeline is named in the trigger of email "
+                f"automations {', '.join(named)}; change their trigger or delete them first."
+            )
+
+
+for _key, _target in TRIGGER_REFS.items():
+    _target.guard_delete(_refuse_if_triggering(_key, _target.title))
+pipelines.guard_delete(_refuse_if_stages_trigger)
+brands.clear_on_delete(email_automations, "brandId")

@@ -18,4 +18,5 @@ brands = Resource(
     patch_model=patch_model_of(BrandIn),
     out_model=BrandOut,
     sortable=NAME_SORTS,
+    stream_lists=True,  # postal addresses may be long
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from activecommerce.brands.service import brands
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut
-from activecommerce.email.templates import template_error
+from activecommerce.email.templates import template_errors
 from activecommerce.kit.db import Connection
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
@@ -29,6 +29,11 @@ EMAIL_CONTENT_FIELDS = [
 
 
 class EmailContentRules(Rules):
+    async def check(self, principal: Principal, sent: dict[str, Any]) -> None:
+        errors = await template_errors({name: sent.get(name) for name in TEMPLATED})
+        if errors:
+            raise Problem(422, "The request has invalid fields.", errors=errors)
+
     async def prepare(
         self,
         conn: Connection,
@@ -36,14 +41,6 @@ class EmailContentRules(Rules):
         values: dict[str, Any],
         current: dict[str, Any] | None,
     ) -> None:
-        errors = []
-        for name in TEMPLATED:
-            text = values.get(name)
-            message = template_error(text) if text else None
-            if message:
-                errors.append({"field": name, "message": message})
-        if errors:
-            raise Problem(422, "The request has invalid fields.", errors=errors)
         await require_ref(conn, principal, brands, "brandId", values.get("brandId"))
 
 
@@ -76,4 +73,8 @@ email_campaigns = Resource(
     out_model=EmailCampaignOut,
     sortable=NAME_SORTS,
     rules=CampaignRules(),
+    stream_lists=True,
 )
+
+# A campaign whose brand is deleted keeps its content and says so in its own event.
+brands.clear_on_delete(email_campaigns, "brandId")

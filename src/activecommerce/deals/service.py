@@ -86,3 +86,7 @@ deals = Resource(
     ],
     rules=DealRules(),
 )
+
+# A deal's contact and status may go away; the deal stays and says so in its own event.
+contacts.clear_on_delete(deals, "contact")
+deal_statuses.clear_on_delete(deals, "status")

@@ -1,18 +1,87 @@
 """Personalisation templates: Jinja2 in its sandbox, so a template never reaches server
-internals (attribute access to private or unsafe members is refused at render time)."""
+internals (attribute access to private or unsafe members is refused at render time).
+
+Checking a template is bounded and isolated, because the text is the user's: a 1 MB
+`{{ a|e|e|e...}}` costs seconds of parsing, `{{ ((((...` overflows the parser's stack,
+and even one of Jinja's lexer regexes over 1 MB holds the GIL for ~80 ms, so a thread
+would still stall the event loop. So:
+
+- the work runs in a separate process (one, made on first use), never on the event loop
+  and never inside a write transaction (it is called from `Rules.check`);
+- the lexer's token stream is cut off at `MAX_TOKENS` before the parser sees it, so the
+  parse is bounded too (a real template uses a few hundred tokens; each placeholder is
+  about five);
+- a check that still takes longer than `TIMEOUT_SECONDS` is refused as too complex.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+
+from activecommerce.kit.problems import Problem
+
+MAX_TOKENS = 20_000
+TIMEOUT_SECONDS = 5.0
 
 _env = SandboxedEnvironment(autoescape=False)
 
 
 def template_error(text: str) -> str | None:
-    """Why `text` does not parse as a template, or None when it does."""
+    """Why `text` is not an acceptable template, or None when it parses. CPU-bound:
+    call `template_errors` from async code."""
     try:
+        for count, _token in enumerate(_env.lex(text), 1):
+            if count > MAX_TOKENS:
+                return f"is too complex (over {MAX_TOKENS} template tokens)"
         _env.parse(text)
     except TemplateSyntaxError as exc:
         return f"is not a valid template (line {exc.lineno}): {exc.message}"
+    except RecursionError:
+        return "is nested too deeply"
     return None
+
+
+def _errors(fields: dict[str, str]) -> list[dict[str, str]]:
+    errors = []
+    for name, text in fields.items():
+        message = template_error(text)
+        if message:
+            errors.append({"field": name, "message": message})
+    return errors
+
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        # spawn: a fresh interpreter, nothing inherited from the server's threads/sockets.
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]:
+    """Field errors for the templates among `fields` (None and "" are skipped)."""
+    global _pool
+    texts = {name: text for name, text in fields.items() if text}
+    if not texts:
+        return []
+    loop = asyncio.get_running_loop()
+    for _attempt in range(2):
+        try:
+            future = loop.run_in_executor(_executor(), _errors, texts)
+            return await asyncio.wait_for(future, TIMEOUT_SECONDS)
+        except TimeoutError:
+            return [{"field": name, "message": "is too complex to check in time"} for name in texts]
+        except BrokenProcessPool:
+            _pool = None  # the parser process died (killed, out of memory): make another
+    raise Problem(
+        503, "Templates cannot be checked right now; retry.", headers={"Retry-After": "1"}
+    )

@@ -41,6 +41,8 @@ class ForeignKeyViolation(Exception):
 
 
 class Connection(Protocol):
+    dialect: str
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
@@ -97,6 +99,8 @@ def _translate_sqlite(exc: sqlite3.IntegrityError) -> Exception:
 
 
 class _SQLiteConn:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -175,6 +179,8 @@ def _translate_pg(exc: Exception) -> Exception:
 
 
 class _PGConn:
+    dialect = "postgresql"
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 

@@ -1,10 +1,11 @@
 """Idempotency-Key on POST (SPEC §2), scoped to the account and environment.
 
-Stored responses are encrypted (they may hold a secret shown once: an API key, a webhook
-signing secret). The key is claimed in its own short transaction (so a concurrent retry sees it in
-flight: 409); the work and the stored response then commit together, so a response is
-recorded exactly when its change is. A claim whose work never finished (the process was
-killed) is treated as abandoned after `ABANDONED_AFTER` and may be run again.
+Stored responses are encrypted, and never hold a secret that is shown once (an API key,
+a webhook signing secret): a replay returns such a field as null. The key is claimed in
+its own short transaction (so a concurrent retry sees it in flight: 409); the work and
+the stored response then commit together, so a response is recorded exactly when its
+change is. A claim whose work never finished (the process was killed) is treated as
+abandoned after `ABANDONED_AFTER` and may be run again.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ async def run(
     key: str | None,
     fingerprint: str,
     work: Work,
+    shown_once: tuple[str, ...] = (),
 ) -> Response:
     if key is None:
         async with db.transaction() as conn:
@@ -114,9 +116,12 @@ async def run(
         async with db.transaction() as conn:
             status, body, location = await work(conn)
             encoded = orjson.dumps(body)
+            # A secret is shown once: the stored response, which a replay returns, has
+            # it as null (a replay after a revocation or a rotation must not show it).
+            kept = {**body, **{name: None for name in shown_once if name in body}}
             await conn.execute(
                 "UPDATE idempotency_keys SET status_code = ?, body = ?, location = ? WHERE id = ?",
-                (status, box.seal(encoded.decode()), location, claim_id),
+                (status, box.seal(orjson.dumps(kept).decode()), location, claim_id),
             )
     except BaseException:
         # Nothing was written: free the key so that a retry runs the request again.

@@ -8,7 +8,7 @@ delete flow that SPEC §2 defines for every collection alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,13 @@ class ListFilter:
 
 
 class Rules:
-    """A domain's checks, called inside the write transaction. Override what applies."""
+    """A domain's checks. Override what applies."""
+
+    async def check(self, principal: Principal, sent: dict[str, Any]) -> None:
+        """Checks that need no database but may wait or take CPU (a DNS lookup, parsing a
+        template): run before the write transaction opens, so that they never hold the
+        writer (SQLite) or a pooled connection. `sent` holds the request's fields (API
+        names). CPU-heavy work must leave the event loop (see email.templates)."""
 
     async def prepare(
         self,
@@ -72,7 +78,8 @@ class Rules:
         """Check and complete `values` (API names) before they are written."""
 
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
-        """Refuse a delete (raise a Problem) when the object is still needed."""
+        """Refuse a delete (raise a Problem) when the object is still needed. Called
+        inside the write transaction, with the object's row locked."""
 
     def present_created(self, values: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
         """The creation response; the object itself unless the domain shows more once."""
@@ -92,6 +99,17 @@ class Rules:
         return [(f"{name}.{action}", data)]
 
 
+DeleteGuard = Callable[[Connection, Principal, int], Awaitable[None]]
+
+
+def lock_clause(conn: Connection | Database, mode: str = "UPDATE") -> str:
+    """Row lock for a read inside a write transaction. PostgreSQL runs READ COMMITTED, so
+    a read-modify-write must lock what it read (else two concurrent PATCHes of one row
+    both succeed and one change is lost); SQLite has one writer (BEGIN IMMEDIATE), so
+    every write transaction already sees and holds the latest rows."""
+    return f" FOR {mode}" if conn.dialect == "postgresql" else ""
+
+
 @dataclass
 class Resource:
     collection: str
@@ -107,8 +125,15 @@ class Resource:
     unique_messages: dict[str, str] = field(default_factory=dict)
     rules: Rules = field(default_factory=Rules)
     created_model: type[BaseModel] | None = None  # when creation shows more (a secret)
+    # Lists of collections whose objects may be large (a 1 MB template) are streamed one
+    # object at a time, so that a page of them never sits in memory whole.
+    stream_lists: bool = False
 
     def __post_init__(self) -> None:
+        # Other collections' rules that a delete of one of ours must honour (see
+        # `guard_delete` and `clear_on_delete`): declared by the domain that refers here.
+        self._delete_guards: list[DeleteGuard] = []
+        self._dependents: list[tuple[Resource, Field]] = []
         self.writable = [f for f in self.fields if not f.readonly and not f.hidden]
         self.shown = [f for f in self.fields if not f.hidden]
         self.by_api = {f.api: f for f in self.fields}
@@ -162,19 +187,58 @@ class Resource:
 
     # ------------------------------------------------------------ reads
 
-    async def get_row(self, db: Database | Connection, principal: Principal, object_id: str) -> Row:
+    async def get_row(
+        self,
+        db: Database | Connection,
+        principal: Principal,
+        object_id: str,
+        *,
+        lock: bool = False,
+    ) -> Row:
+        """The caller's object; with `lock`, locked until the transaction ends (for a
+        read-modify-write)."""
         oid = parse_id(object_id)
         row = None
         if oid is not None:
-            row = await db.fetchone(self._get_sql, (oid, principal.account_id, principal.env))
+            sql = self._get_sql + lock_clause(db) if lock else self._get_sql
+            row = await db.fetchone(sql, (oid, principal.account_id, principal.env))
         if row is None:
             raise not_found(self.title)
         return row
 
-    async def list_rows(
+    async def list_rows(self, db: Database, principal: Principal, **query: Any) -> dict[str, Any]:
+        """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, and optionally
+        a `base` condition with its `base_params`) in the list envelope."""
+        meta, rows = await self._page(db, principal, "*", **query)
+        return {"data": [self.serialize(r) for r in rows], "meta": meta}
+
+    async def stream_rows(
+        self, db: Database, principal: Principal, **query: Any
+    ) -> AsyncIterator[bytes]:
+        """The same page as `list_rows`, as JSON bytes, one object at a time: the ids
+        are read first, then each object when it is sent. An object deleted in between
+        is left out."""
+        meta, ids = await self._page(db, principal, "id", **query)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b'{"data":['
+            separator = b""
+            for ref in ids:
+                row = await db.fetchone(
+                    self._get_sql, (ref["id"], principal.account_id, principal.env)
+                )
+                if row is not None:
+                    yield separator + orjson.dumps(self.serialize(row))
+                    separator = b","
+            yield b'],"meta":' + orjson.dumps(meta) + b"}"
+
+        return body()
+
+    async def _page(
         self,
         db: Database,
         principal: Principal,
+        columns: str,
         *,
         page: int,
         page_size: int,
@@ -183,7 +247,26 @@ class Resource:
         filters: dict[str, Any],
         base: str | None = None,
         base_params: Sequence[Any] = (),
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, int], list[Row]]:
+        clause, params, order = self._list_query(
+            principal, sort_by, sort_order, filters, base, base_params
+        )
+        total = await db.fetchone(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
+        rows = await db.fetchall(
+            f"SELECT {columns} FROM {self.table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, page_size, (page - 1) * page_size],
+        )
+        return page_meta(page, page_size, int(total["n"]) if total else 0), rows
+
+    def _list_query(
+        self,
+        principal: Principal,
+        sort_by: str,
+        sort_order: str,
+        filters: dict[str, Any],
+        base: str | None = None,
+        base_params: Sequence[Any] = (),
+    ) -> tuple[str, list[Any], str]:
         where = ["account_id = ?", "env = ?"]
         params: list[Any] = [principal.account_id, principal.env]
         if base:
@@ -200,24 +283,11 @@ class Resource:
                 value = f"%{escaped}%"
             where.append(flt.sql)
             params.extend([value] * flt.sql.count("?"))
-        clause = " AND ".join(where)
         column = self.sortable[sort_by]
         direction = "DESC" if sort_order == "desc" else "ASC"
         # NULLs sort as the largest value on both databases (PostgreSQL's default).
         nulls = "NULLS FIRST" if direction == "DESC" else "NULLS LAST"
-        total_row = await db.fetchone(
-            f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params
-        )
-        total = int(total_row["n"]) if total_row else 0
-        rows = await db.fetchall(
-            f"SELECT * FROM {self.table} WHERE {clause}"
-            f" ORDER BY {column} {direction} {nulls}, id {direction} LIMIT ? OFFSET ?",
-            [*params, page_size, (page - 1) * page_size],
-        )
-        return {
-            "data": [self.serialize(r) for r in rows],
-            "meta": page_meta(page, page_size, total),
-        }
+        return " AND ".join(where), params, f"{column} {direction} {nulls}, id {direction}"
 
     # ------------------------------------------------------------ writes
 
@@ -255,14 +325,14 @@ class Resource:
     async def replace(
         self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
     ) -> dict[str, Any]:
-        current = self.serialize(await self.get_row(conn, principal, object_id))
+        current = self.serialize(await self.get_row(conn, principal, object_id, lock=True))
         values = body.model_dump(mode="json")
         return await self._update(conn, principal, current, values)
 
     async def patch(
         self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
     ) -> dict[str, Any]:
-        current = self.serialize(await self.get_row(conn, principal, object_id))
+        current = self.serialize(await self.get_row(conn, principal, object_id, lock=True))
         sent = body.model_dump(mode="json", exclude_unset=True)
         self._check_nulls(sent)
         values = {f.api: current[f.api] for f in self.writable} | sent
@@ -285,13 +355,53 @@ class Resource:
         return updated
 
     async def delete(self, conn: Connection, principal: Principal, object_id: str) -> None:
-        row = await self.get_row(conn, principal, object_id)
-        await self.rules.before_delete(conn, principal, int(row["id"]))
-        await conn.execute(self._delete_sql, (int(row["id"]), principal.account_id, principal.env))
+        # Locked first, so that a concurrent write that refers to this object (a deal
+        # naming its stage, an automation naming its tag) either commits before our
+        # checks read, or waits and then finds it gone.
+        row = await self.get_row(conn, principal, object_id, lock=True)
+        oid = int(row["id"])
+        await self.rules.before_delete(conn, principal, oid)
+        for guard in self._delete_guards:
+            await guard(conn, principal, oid)
+        for dependent, ref in self._dependents:
+            await dependent.clear_references(conn, principal, ref, oid)
+        await conn.execute(self._delete_sql, (oid, principal.account_id, principal.env))
         gone = self.serialize(row)
         await events.record(
             conn, principal, self.rules.events(self.event_name, "deleted", gone, None)
         )
+
+    def guard_delete(self, guard: DeleteGuard) -> None:
+        """Another domain refuses deletes of our objects that it still needs (raises a
+        Problem); called inside the delete's transaction, the object locked."""
+        self._delete_guards.append(guard)
+
+    def clear_on_delete(self, dependent: Resource, api_field: str) -> None:
+        """`dependent.<api_field>` refers to our objects and is cleared when one is
+        deleted, through `clear_references`: each changed object records its update
+        event, which a database's ON DELETE SET NULL would skip."""
+        self._dependents.append((dependent, dependent.by_api[api_field]))
+
+    async def clear_references(
+        self, conn: Connection, principal: Principal, ref: Field, target_id: int
+    ) -> None:
+        rows = await conn.fetchall(
+            f"SELECT * FROM {self.table} WHERE {ref.column} = ? AND account_id = ? AND env = ?"
+            f" ORDER BY id{lock_clause(conn)}",
+            (target_id, principal.account_id, principal.env),
+        )
+        stamp = now()
+        for row in rows:
+            updated = await conn.fetchone(
+                f"UPDATE {self.table} SET {ref.column} = NULL, updated_at = ?"
+                " WHERE id = ? RETURNING *",
+                (stamp, row["id"]),
+            )
+            assert updated is not None
+            before, after = self.serialize(row), self.serialize(updated)
+            await events.record(
+                conn, principal, self.rules.events(self.event_name, "updated", before, after)
+            )
 
     async def _write(self, conn: Connection, sql: str, params: Sequence[Any]) -> Row:
         try:
@@ -324,13 +434,18 @@ async def require_ref(
     field_name: str,
     value: Any,
 ) -> Row | None:
-    """The row that a reference field names, or a 422 when it names nothing the caller has."""
+    """The row that a reference field names, or a 422 when it names nothing the caller has.
+    The row is share-locked until the transaction ends, so that it cannot be deleted
+    between this check and the write that refers to it."""
     if value is None:
         return None
     oid = parse_id(str(value))
     row = None
     if oid is not None:
-        row = await conn.fetchone(resource._get_sql, (oid, principal.account_id, principal.env))
+        row = await conn.fetchone(
+            resource._get_sql + lock_clause(conn, "KEY SHARE"),
+            (oid, principal.account_id, principal.env),
+        )
     if row is None:
         raise invalid(field_name, f"no such {resource.title}")
     return row

@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
 from pydantic import Field as PydanticField
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
@@ -98,16 +98,25 @@ async def idempotent_post(
     key: str | None,
     body: BaseModel | None,
     work: idempotency.Work,
+    shown_once: tuple[str, ...] = (),
 ) -> Response:
     """Every POST goes through here: with an Idempotency-Key, a retry gets the first
-    response back (SPEC §2)."""
+    response back (SPEC §2), except the `shown_once` fields (a new secret), which a
+    replay returns as null."""
     sent = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
     fingerprint = idempotency.request_hash(request.url.path, sent)
     state = request.app.state
-    return await idempotency.run(state.db, state.box, principal, key, fingerprint, work)
+    return await idempotency.run(
+        state.db, state.box, principal, key, fingerprint, work, shown_once=shown_once
+    )
 
 
 COMMON_ERRORS = (401, 403, 429)
+
+
+def sent_fields(body: BaseModel, *, partial: bool = False) -> dict[str, Any]:
+    """A body's fields by API name, as JSON values (a PATCH: only those sent)."""
+    return body.model_dump(mode="json", exclude_unset=partial)
 
 
 async def require_json(request: Request, _principal: CurrentPrincipal) -> None:
@@ -128,6 +137,11 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     Create = resource.create_model
     Patch = resource.patch_model
     title = resource.title
+    rules = resource.rules
+    shown_once: tuple[str, ...] = ()
+    if resource.created_model is not None:
+        shown = resource.out_model.model_fields
+        shown_once = tuple(f for f in resource.created_model.model_fields if f not in shown)
 
     @router.get(
         "/{id}",
@@ -158,6 +172,9 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         query: Annotated[Query_, Query()],  # type: ignore[valid-type]
     ) -> Response:
         db = request.app.state.db
+        if resource.stream_lists:
+            chunks = await resource.stream_rows(db, principal, **page_params(query))
+            return StreamingResponse(chunks, media_type="application/json")
         result = await resource.list_rows(db, principal, **page_params(query))
         return json_response(result)
 
@@ -176,11 +193,15 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         body: Create,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
+        await rules.check(principal, sent_fields(body))
+
         async def work(conn: Any) -> tuple[int, dict[str, Any], str | None]:
             created = await resource.create(conn, principal, body)
             return 201, created, resource.location(created["id"])
 
-        return await idempotent_post(request, principal, idempotency_key, body, work)
+        return await idempotent_post(
+            request, principal, idempotency_key, body, work, shown_once=shown_once
+        )
 
     @router.put(
         "/{id}",
@@ -196,6 +217,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         body: Create,  # type: ignore[valid-type]
     ) -> Response:
+        await rules.check(principal, sent_fields(body))
         async with request.app.state.db.transaction() as conn:
             updated = await resource.replace(conn, principal, id, body)
         return json_response(updated)
@@ -214,6 +236,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         body: Patch,  # type: ignore[valid-type]
     ) -> Response:
+        await rules.check(principal, sent_fields(body, partial=True))
         async with request.app.state.db.transaction() as conn:
             updated = await resource.patch(conn, principal, id, body)
         return json_response(updated)

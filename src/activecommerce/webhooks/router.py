@@ -77,4 +77,6 @@ async def rotate_secret(
     async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
         return 200, await service.rotate_secret(conn, principal, id), None
 
-    return await idempotent_post(request, principal, idempotency_key, None, work)
+    return await idempotent_post(
+        request, principal, idempotency_key, None, work, shown_once=("secret",)
+    )

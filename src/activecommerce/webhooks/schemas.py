@@ -51,7 +51,10 @@ class WebhookOut(Output):
 
 
 class WebhookWithSecret(WebhookOut):
-    secret: str = Field(description="The signing secret (whsec_...), shown only here")
+    secret: str | None = Field(
+        description="The signing secret (whsec_...), shown only here: null when this "
+        "response is an idempotent replay (Idempotent-Replayed: true)"
+    )
 
 
 class DeliveryOut(Output):

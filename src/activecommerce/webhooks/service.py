@@ -53,6 +53,13 @@ def configure(settings: Settings, server_secret: bytes) -> None:
 
 
 class WebhookRules(Rules):
+    async def check(self, principal: Principal, sent: dict[str, Any]) -> None:
+        # A DNS lookup: before the transaction, never while holding the writer.
+        if sent.get("url"):
+            reason = await creation_refusal(sent["url"], config.policy(principal.env))
+            if reason:
+                raise invalid("url", f"is refused: {reason}")
+
     async def prepare(
         self,
         conn: Connection,
@@ -60,10 +67,6 @@ class WebhookRules(Rules):
         values: dict[str, Any],
         current: dict[str, Any] | None,
     ) -> None:
-        if current is None or values["url"] != current["url"]:
-            reason = await creation_refusal(values["url"], config.policy(principal.env))
-            if reason:
-                raise invalid("url", f"is refused: {reason}")
         if current is None:
             secret = new_webhook_secret()
             values["secret"] = secret
@@ -102,6 +105,7 @@ webhooks = Resource(
     created_model=WebhookWithSecret,
     sortable={"createdAt": "created_at", "updatedAt": "updated_at"},
     rules=WebhookRules(),
+    stream_lists=True,  # descriptions may be long
 )
 
 

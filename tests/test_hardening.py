@@ -1,0 +1,333 @@
+"""Regression tests for the defects an attack review found (issue 7): lost updates,
+templates that stall the server, side effects without events, replays that show
+secrets twice, oversized answers. Each runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tracemalloc
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from conftest import Account
+from fastapi import FastAPI
+from helpers import field_errors, problem
+
+from activecommerce.campaigns.service import email_campaigns
+from activecommerce.kit.principal import Principal
+
+EMAIL = {"name": "Launch", "subject": "Hi {{ contact.firstName }}", "fromEmail": "news@shop.io"}
+
+
+async def _created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = await api.post(path, json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def _events(app: FastAPI, account: Account, *types: str) -> list[tuple[str, dict]]:
+    rows = await app.state.db.fetchall(
+        "SELECT type, data FROM events WHERE account_id = ? ORDER BY id", (int(account.id),)
+    )
+    return [(r["type"], orjson.loads(r["data"])) for r in rows if r["type"] in types]
+
+
+# ---------------------------------------------------------------- 1. lost updates
+
+
+async def test_parallel_patches_of_different_fields_all_survive(api: httpx.AsyncClient) -> None:
+    contacts = [await _created(api, "/v3/contacts", {"email": f"p{i}@race.io"}) for i in range(30)]
+
+    async def patch(contact: dict, body: dict) -> None:
+        r = await api.patch(f"/v3/contacts/{contact['id']}", json=body)
+        assert r.status_code == 200, r.text
+
+    await asyncio.gather(
+        *(
+            patch(c, body)
+            for c in contacts
+            for body in ({"status": "unsubscribed"}, {"firstName": "Ann"}, {"phone": "+1 555"})
+        )
+    )
+    for c in contacts:
+        now = (await api.get(f"/v3/contacts/{c['id']}")).json()
+        assert (now["status"], now["firstName"], now["phone"]) == ("unsubscribed", "Ann", "+1 555")
+
+
+async def test_parallel_patches_of_a_deal_all_survive(api: httpx.AsyncClient) -> None:
+    pipeline = await _created(api, "/v3/pipelines", {"name": "Sales"})
+    stage = await _created(api, "/v3/dealStages", {"pipelineId": pipeline["id"], "name": "Won"})
+    deals = [
+        await _created(
+            api,
+            "/v3/deals",
+            {"name": f"D{i}", "pipelineId": pipeline["id"], "stageId": stage["id"]},
+        )
+        for i in range(20)
+    ]
+    changes = ({"value": 500}, {"closeDate": "2027-01-31"}, {"duration": 9})
+    await asyncio.gather(
+        *(api.patch(f"/v3/deals/{d['id']}", json=body) for d in deals for body in changes)
+    )
+    for d in deals:
+        now = (await api.get(f"/v3/deals/{d['id']}")).json()
+        assert (now["value"], now["closeDate"], now["duration"]) == (500, "2027-01-31", 9)
+
+
+# ---------------------------------------------------------------- 2. templates
+
+
+async def test_a_costly_template_is_refused_without_stalling_others(
+    api: httpx.AsyncClient, other: Account
+) -> None:
+    costly = "{{ a" + "|e" * 330_000 + " }}"  # ~1 MB, seconds to parse unbounded
+    contact = await _created(other.sandbox, "/v3/contacts", {"email": "calm@other.io"})
+    latencies: list[float] = []
+    stop = asyncio.Event()
+
+    async def other_tenant() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            r = await other.sandbox.get(f"/v3/contacts/{contact['id']}")
+            assert r.status_code == 200
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.01)
+
+    reader = asyncio.create_task(other_tenant())
+    started = time.perf_counter()
+    answers = await asyncio.gather(
+        *(api.post("/v3/emailCampaigns", json={**EMAIL, "htmlContent": costly}) for _ in range(3))
+    )
+    took = time.perf_counter() - started
+    stop.set()
+    await reader
+    for r in answers:
+        body = problem(r, 422)
+        assert body["errors"][0]["field"] == "htmlContent"
+        assert "too complex" in body["errors"][0]["message"]
+    assert took < 10, took
+    assert latencies and max(latencies) < 1.0, max(latencies)
+
+
+async def test_deeply_nested_template_is_a_422(api: httpx.AsyncClient) -> None:
+    for text in ("{{ " + "(" * 70, "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"):
+        r = await api.post("/v3/emailCampaigns", json={**EMAIL, "htmlContent": text})
+        assert field_errors(r) == {"htmlContent"}
+    automation = {**EMAIL, "trigger": {"type": "contact_created"}, "subject": "{{ " + "[" * 80}
+    assert field_errors(await api.post("/v3/emailAutomations", json=automation)) == {"subject"}
+    # An ordinary large template still saves.
+    html = "<p>Hello {{ contact.firstName }}</p>\n" * 2000 + "x" * 500_000
+    campaign = await _created(api, "/v3/emailCampaigns", {**EMAIL, "htmlContent": html})
+    r = await api.patch(f"/v3/emailCampaigns/{campaign['id']}", json={"subject": "{% if %}"})
+    assert field_errors(r) == {"subject"}
+
+
+# ---------------------------------------------------------------- 9. large pages
+
+
+async def test_a_page_of_large_campaigns_is_streamed_in_bounded_memory(
+    app: FastAPI, account: Account, tmp_path: Path
+) -> None:
+    api = account.sandbox
+    big = "<p>" + "y" * 900_000 + "</p>"
+    for i in range(12):
+        await _created(api, "/v3/emailCampaigns", {**EMAIL, "name": f"C{i}", "htmlContent": big})
+    key = account.info["sandboxApiKey"]
+
+    two, chunks, _ = await _streamed_page(app, key, 2, tmp_path / "two.json")
+    twelve, chunks, page = await _streamed_page(app, key, 100, tmp_path / "all.json")
+    assert len(page["data"]) == 12 and page["meta"]["total"] == 12
+    assert all(c["htmlContent"] == big for c in page["data"])
+    assert max(chunks) < 2 * len(big)  # one object at a time
+    # Six times the objects, about the same memory: what a request holds is one object.
+    assert twelve < two + 3 * len(big), (two, twelve)
+
+    # The same page built whole, as every list was before, holds it all at once.
+    async def whole_page() -> None:
+        principal = Principal(int(account.id), "sandbox", "plus", 0)
+        query = {"sort_by": "createdAt", "sort_order": "asc", "filters": {}}
+        result = await email_campaigns.list_rows(
+            app.state.db, principal, page=1, page_size=100, **query
+        )
+        assert len(orjson.dumps(result)) > 12 * len(big)
+
+    whole = await _peak_memory(whole_page())
+    assert whole > twelve + 8 * len(big), (twelve, whole)
+
+
+async def _streamed_page(
+    app: FastAPI, key: str, page_size: int, path: Path
+) -> tuple[int, list[int], dict[str, Any]]:
+    """GET /v3/emailCampaigns through the ASGI app, the body written to a file (so that
+    the test holds none of it): the request's peak memory, its chunk sizes, the page."""
+    chunks: list[int] = []
+    requested = False
+    never = asyncio.Event()
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await never.wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    with path.open("wb") as out:
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                chunks.append(len(chunk))
+                out.write(chunk)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/v3/emailCampaigns",
+            "raw_path": b"/v3/emailCampaigns",
+            "query_string": f"pageSize={page_size}".encode(),
+            "root_path": "",
+            "headers": [(b"api-token", key.encode()), (b"host", b"test")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("test", 80),
+        }
+        peak = await _peak_memory(app(scope, receive, send))
+    return peak, chunks, orjson.loads(path.read_bytes())
+
+
+async def _peak_memory(work: Awaitable[Any]) -> int:
+    """The most memory Python held at once while `work` ran (over what it held before)."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        await work
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+# ---------------------------------------------------------------- 12. replays
+
+
+async def test_replays_never_show_a_secret_twice(account: Account) -> None:
+    api = account.live
+    once = {"Idempotency-Key": "key-once"}
+    first = await api.post("/v3/apiKeys", json={}, headers=once)
+    assert first.json()["key"].startswith("ac_live_")
+    assert (await api.delete(f"/v3/apiKeys/{first.json()['id']}")).status_code == 204
+    again = await api.post("/v3/apiKeys", json={}, headers=once)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == {**first.json(), "key": None}
+
+    hook_body = {"url": "https://hooks.example.com/x", "events": ["*"]}
+    made = await api.post("/v3/webhooks", json=hook_body, headers={"Idempotency-Key": "hook"})
+    assert made.json()["secret"].startswith("whsec_")
+    replay = await api.post("/v3/webhooks", json=hook_body, headers={"Idempotency-Key": "hook"})
+    assert replay.json() == {**made.json(), "secret": None}
+
+    path = f"/v3/webhooks/{made.json()['id']}/rotateSecret"
+    rotated = await api.post(path, headers={"Idempotency-Key": "rot"})
+    await api.post(path)  # rotated once more: the first rotation's secret is old now
+    replay = await api.post(path, headers={"Idempotency-Key": "rot"})
+    assert rotated.json()["secret"].startswith("whsec_")
+    assert replay.json()["secret"] is None and replay.json()["id"] == made.json()["id"]
+
+
+# ---------------------------------------------------------------- 13. small leaks
+
+
+async def test_many_unknown_fields_get_a_small_answer(api: httpx.AsyncClient) -> None:
+    body = {"email": "x@y.io", **{f"k{i}": 1 for i in range(60_000)}}
+    r = await api.post("/v3/contacts", content=orjson.dumps(body), headers=_json())
+    details = problem(r, 422)
+    assert len(details["errors"]) == 50
+    assert "60000" in details["detail"]
+    assert len(r.content) < 20_000
+
+
+def _json() -> dict[str, str]:
+    return {"content-type": "application/json"}
+
+
+# ---------------------------------------------------------------- 14. side effects
+
+
+async def _deal_setup(api: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
+    pipeline = await _created(api, "/v3/pipelines", {"name": "Sales"})
+    stage = await _created(api, "/v3/dealStages", {"pipelineId": pipeline["id"], "name": "Lead"})
+    status = await _created(api, "/v3/dealStatuses", {"pipelineId": pipeline["id"], "name": "Hot"})
+    contact = await _created(api, "/v3/contacts", {"email": "deal@owner.io"})
+    deal = await _created(
+        api,
+        "/v3/deals",
+        {
+            "name": "Big",
+            "pipelineId": pipeline["id"],
+            "stageId": stage["id"],
+            "status": status["id"],
+            "contact": contact["id"],
+        },
+    )
+    return pipeline, stage, status, deal
+
+
+async def test_deleting_what_a_deal_refers_to_records_its_update(
+    app: FastAPI, account: Account
+) -> None:
+    api = account.sandbox
+    _pipeline, _stage, status, deal = await _deal_setup(api)
+    assert (await api.delete(f"/v3/dealStatuses/{status['id']}")).status_code == 204
+    assert (await api.delete(f"/v3/contacts/{deal['contact']}")).status_code == 204
+    now = (await api.get(f"/v3/deals/{deal['id']}")).json()
+    assert now["status"] is None and now["contact"] is None
+    updates = await _events(app, account, "deal.updated", "deal.status_changed")
+    assert [(t, d["id"], d["status"], d["contact"]) for t, d in updates] == [
+        ("deal.updated", deal["id"], None, deal["contact"]),
+        ("deal.status_changed", deal["id"], None, deal["contact"]),
+        ("deal.updated", deal["id"], None, None),
+    ]
+
+    brand = await _created(api, "/v3/brands", {"name": "Shop"})
+    campaign = await _created(api, "/v3/emailCampaigns", {**EMAIL, "brandId": brand["id"]})
+    assert (await api.delete(f"/v3/brands/{brand['id']}")).status_code == 204
+    changed = await _events(app, account, "emailCampaign.updated")
+    assert [(d["id"], d["brandId"]) for _t, d in changed] == [(campaign["id"], None)]
+
+
+async def test_deleting_what_an_automation_trigger_names_is_a_409(api: httpx.AsyncClient) -> None:
+    pipeline, stage, _status, deal = await _deal_setup(api)
+    await api.delete(f"/v3/deals/{deal['id']}")
+    tag = await _created(api, "/v3/contactTags", {"name": "vip"})
+    group = await _created(api, "/v3/contactGroups", {"name": "newsletter"})
+    named = {}
+    for key, target in (("tagId", tag), ("groupId", group), ("stageId", stage)):
+        kind = {"tagId": "tag_added", "groupId": "added_to_group", "stageId": "deal_stage_changed"}
+        trigger = {"type": kind[key], key: target["id"]}
+        named[key] = await _created(
+            api, "/v3/emailAutomations", {**EMAIL, "name": f"On {key}", "trigger": trigger}
+        )
+    paths = {
+        "tagId": f"/v3/contactTags/{tag['id']}",
+        "groupId": f"/v3/contactGroups/{group['id']}",
+        "stageId": f"/v3/dealStages/{stage['id']}",
+    }
+    for key, path in paths.items():
+        detail = problem(await api.delete(path), 409)["detail"]
+        assert named[key]["id"] in detail and f"On {key}" in detail
+    assert (
+        named["stageId"]["id"]
+        in problem(await api.delete(f"/v3/pipelines/{pipeline['id']}"), 409)["detail"]
+    )
+
+    for key, path in paths.items():
+        assert (await api.delete(f"/v3/emailAutomations/{named[key]['id']}")).status_code == 204
+        assert (await api.delete(path)).status_code == 204
+    assert (await api.delete(f"/v3/pipelines/{pipeline['id']}")).status_code == 204
