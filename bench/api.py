@@ -30,7 +30,8 @@ Run it from the repository root:
 
     .venv/bin/python bench/api.py --seconds 10
 
-Options: --seconds (per endpoint and server), --warmup, --connections, --rows,
+Options: --seconds (per endpoint and server), --warmup, --connections, --rows, --before DIR
+(the same code before a change, served and measured interleaved in the same run),
 --loader {auto,wrk,python}, --json-out FILE, --keep (keep the temporary directory).
 """
 
@@ -455,12 +456,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bench_env(data_dir: Path) -> dict[str, str]:
+def bench_env(data_dir: Path, before: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIVECOMMERCE_")}
     env["ACTIVECOMMERCE_DATA_DIR"] = str(data_dir)
     env["ACTIVECOMMERCE_RATE_LIMIT_ENABLED"] = "false"
     env["PYTHONUNBUFFERED"] = "1"
+    if before is not None:
+        env["PYTHONPATH"] = str(before / "src")
     return env
+
+
+def server_cli(before: Path | None) -> list[str]:
+    """The product's command line: this checkout's, or (for --before) the source tree given,
+    run by this venv's Python."""
+    if before is None:
+        return [cli_path()]
+    return [sys.executable, "-m", "activecommerce"]
 
 
 def cli_path() -> str:
@@ -473,10 +484,11 @@ def cli_path() -> str:
     return found
 
 
-def seed(data_dir: Path, rows: int) -> dict[str, Any]:
+def seed(data_dir: Path, rows: int, before: Path | None = None) -> dict[str, Any]:
     out = subprocess.run(
-        [cli_path(), "accounts", "create", "--name", "Bench", "--plan", "enterprise", "--json"],
-        env=bench_env(data_dir),
+        [*server_cli(before), "accounts", "create", "--name", "Bench", "--plan", "enterprise"]
+        + ["--json"],
+        env=bench_env(data_dir, before),
         capture_output=True,
         text=True,
         timeout=120,
@@ -664,7 +676,19 @@ def print_table(results: dict[str, dict[str, RunResult]]) -> None:
             f"{'':<30} {'ratio':<8} {'':>9} {ratio(p.rps, b.rps):>9} "
             f"{ratio(p.p50_ms, b.p50_ms):>8} {ratio(p.p99_ms, b.p99_ms):>8}"
         )
+        old = results[mode].get("before")
+        if old is not None:
+            print(
+                f"{'':<30} {'before':<8} {old.requests:>9} {old.rps:>9.0f} {old.p50_ms:>8.2f}"
+                f" {old.p99_ms:>8.2f} {old.non_2xx:>8} {old.socket_errors:>8}"
+                f" {old.server_cpu:>7.0f}%"
+            )
+            print(
+                f"{'':<30} {'vs before':<8} {'':>9} {ratio(p.rps, old.rps):>9} "
+                f"{ratio(p.p50_ms, old.p50_ms):>8} {ratio(p.p99_ms, old.p99_ms):>8}"
+            )
     print("ratio = product / bare (req/s: share of the baseline; latency: times slower)")
+    print("vs before = product / the --before source tree, measured in the same run")
     print("srv CPU = CPU time of the server process / wall time of the run (100% = one core)")
 
 
@@ -680,19 +704,36 @@ def orchestrate(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         seeded = seed(product_dir, args.rows)
         copy_database(product_dir / DB_NAME, bare_dir / DB_NAME)
-        print(f"seeded {args.rows} contacts in {time.monotonic() - t0:.1f} s ({tmp})")
         key, lo, hi = seeded["key"], seeded["id_min"], seeded["id_max"]
-
+        creds = {"product": (key, lo, hi), "bare": (key, lo, hi)}
         ports = {"product": free_port(), "bare": free_port()}
-        env = bench_env(product_dir)
+        before: Path | None = Path(args.before).resolve() if args.before else None
+        if before is not None:
+            # The same code before a change, on its own copy of the same data (seeded by
+            # its own migrations), interleaved with the others in this run.
+            before_dir = tmp / "before"
+            before_dir.mkdir()
+            old = seed(before_dir, args.rows, before)
+            creds["before"] = (old["key"], old["id_min"], old["id_max"])
+            ports["before"] = free_port()
+        print(f"seeded {args.rows} contacts in {time.monotonic() - t0:.1f} s ({tmp})")
         servers.append(
             Server(
                 "product",
                 [cli_path(), "serve", "--host", HOST, "--port", str(ports["product"])],
-                env,
+                bench_env(product_dir),
                 tmp / "product.log",
             )
         )
+        if before is not None:
+            servers.append(
+                Server(
+                    "before",
+                    [*server_cli(before), "serve", "--host", HOST, "--port", str(ports["before"])],
+                    bench_env(before_dir, before),
+                    tmp / "before.log",
+                )
+            )
         servers.append(
             Server(
                 "bare",
@@ -711,8 +752,9 @@ def orchestrate(args: argparse.Namespace) -> int:
             )
         )
         for server in servers:
-            wait_ready(server, ports[server.name], key, lo)
-        notes = compare_bodies(ports, key, lo)
+            wait_ready(server, ports[server.name], creds[server.name][0], creds[server.name][1])
+        pair = {name: ports[name] for name in ("product", "bare")}
+        notes = compare_bodies(pair, key, lo)
 
         script = tmp / "bench.lua"
         script.write_text(WRK_SCRIPT)
@@ -725,6 +767,7 @@ def orchestrate(args: argparse.Namespace) -> int:
 
         def load(name: str, mode: str, seconds: int, tag: str) -> RunResult:
             port = ports[name]
+            key, lo, hi = creds[name]
             if wrk:
                 return wrk_load(
                     wrk,
@@ -770,10 +813,10 @@ def orchestrate(args: argparse.Namespace) -> int:
         stamp = int(time.time())
         for mode, label in ENDPOINTS:
             if mode == "post":
-                notes += check_post(ports, key)
+                notes += check_post(pair, key)
             results[mode] = {}
-            # Interleaved, so that drift of the machine affects both alike.
-            for name in ("product", "bare"):
+            # Interleaved, so that drift of the machine affects all alike.
+            for name in ports:
                 if args.warmup > 0:
                     load(name, mode, args.warmup, f"w{stamp}{name}")
                 server = next(x for x in servers if x.name == name)
@@ -830,6 +873,11 @@ def main() -> None:
     parser.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--json-out", help="also write the results to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--before",
+        help="a source tree of the product before a change (e.g. a `git worktree add` of the"
+        " previous commit): served too, interleaved, and compared",
+    )
     # Internal: the bare server and the Python load process run this file too.
     hidden = argparse.SUPPRESS
     parser.add_argument("--role", choices=("main", "bare", "load"), default="main", help=hidden)
