@@ -60,6 +60,11 @@ def _wanted(hook: Any, event: Any) -> bool:
     return "*" in wanted or event["type"] in wanted
 
 
+def _still_wanted(hook: Any, event: Any) -> bool:
+    """Whether the delivery should go now: wanted (above) and the webhook is on."""
+    return _wanted(hook, event) and bool(hook["active"])
+
+
 def _retry_after(status: int, value: str) -> float | None:
     if status not in (429, 503) or not value.isdigit():
         return None
@@ -116,7 +121,7 @@ class Deliverer:
             async with self.db.transaction() as conn:
                 await queue.finish(conn, job, worker_id)
             return
-        skipped = _skip_reason(hook, event)
+        skipped = None if _still_wanted(hook, event) else _skip_reason(hook, event)
         if skipped is not None:
             # Never dropped silently: listed as skipped, and can be sent again by hand.
             outcome = Outcome(None, skipped, 0, None, skipped=True)
