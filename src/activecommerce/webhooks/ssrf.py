@@ -149,6 +149,8 @@ def _is_literal(host: str) -> bool:
 
 def _dns_reason(exc: Exception) -> str:
     if isinstance(exc, aiodns.error.DNSError) and len(exc.args) >= 2:
+        if exc.args[0] == aiodns.error.ARES_ETIMEOUT:
+            return "DNS timed out"
         return str(exc.args[1])
     return str(exc)
 
