@@ -111,9 +111,12 @@ class Worker:
                 log.warning("claiming jobs works again")
             for job in jobs:
                 self._start(job)
-            if not jobs:
-                # Nothing claimable: wait for a new job, a freed slot (a chain's next job,
-                # or a lane's or account's room) or the poll interval.
+            if not jobs and self._running:
+                # Nothing claimable while jobs run: what is due may be waiting for a lane, an
+                # account or a chain to free up. Wait for a freed slot (or the poll
+                # interval), not for every new job: each claim reads past what is capped.
+                await self._wait(self._slot_freed, self.poll_interval)
+            elif not jobs:
                 await self._wait_any(self.poll_interval)
 
     async def _wait_any(self, timeout: float) -> None:
