@@ -65,6 +65,8 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         webhook_retry_schedule="0.2s,0.2s,0.2s,0.2s,0.2s,0.2s",
         webhook_timeout_seconds=1.0,
         webhook_disable_after=5,
+        # ... and failing for at least this long (a burst of failures never disables).
+        webhook_disable_after_seconds=0.5,
         webhook_allow_loopback=True,
         job_poll_interval=0.02,
         embedded_worker=True,  # on PostgreSQL too: the suite runs the worker in process

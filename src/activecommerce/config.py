@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     webhook_connections_per_host: int = 8
     webhook_allow_loopback: bool = False
     webhook_allow_private: bool = False
+    # Fair delivery, DNS, failure streaks and retention (the hooks branch).
+    worker_lane_concurrency: int = 8  # jobs of one lane (one webhook) in flight per worker
+    worker_account_concurrency: int = 16  # jobs of one account in flight per worker
+    webhook_disable_after_seconds: float = 3 * 24 * 3600.0  # a failure streak this long
+    dns_timeout_seconds: float = 2.0
+    dns_servers: str = ""  # comma-separated "ip" or "ip:port"; empty: the system's
+    event_retention_days: float = 30.0
+    event_prune_interval_seconds: float = 300.0
 
     @property
     def runs_embedded_worker(self) -> bool:

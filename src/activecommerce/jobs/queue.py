@@ -45,6 +45,8 @@ class Job:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    account_id: int | None = None
+    lane: str | None = None
 
 
 # Workers in this process, woken when a job is queued here (the embedded mode), so that
@@ -61,8 +63,19 @@ def unlisten(event: asyncio.Event) -> None:
 
 
 async def enqueue(
-    conn: Connection, kind: str, payload: dict[str, Any], delay_seconds: float = 0.0
+    conn: Connection,
+    kind: str,
+    payload: dict[str, Any],
+    delay_seconds: float = 0.0,
+    *,
+    account_id: int | None = None,
+    lane: str | None = None,
+    order_key: str | None = None,
+    event_id: int | None = None,
 ) -> None:
+    """Queue a job. `lane` (e.g. one webhook) and `account_id` let workers cap what one
+    receiver or one account holds in flight; jobs with the same `order_key` run one after
+    the other, in id order, on any number of workers."""
     # Setting the event before the commit is safe: the worker reads committed rows only,
     # and on SQLite the write transaction does not yield to the loop before it commits.
     for event in _listeners:
@@ -70,34 +83,150 @@ async def enqueue(
     stamp_now = now()
     run_at = stamp_now if delay_seconds <= 0 else after(delay_seconds)
     await conn.execute(
-        "INSERT INTO jobs (kind, payload, run_at, attempts, created_at) VALUES (?, ?, ?, 0, ?)",
-        (kind, orjson.dumps(payload).decode(), run_at, stamp_now),
+        "INSERT INTO jobs (kind, payload, run_at, attempts, created_at, account_id, lane,"
+        " order_key, event_id) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        (
+            kind,
+            orjson.dumps(payload).decode(),
+            run_at,
+            stamp_now,
+            account_id,
+            lane,
+            order_key,
+            event_id,
+        ),
     )
 
 
 _DUE = "run_at <= ? AND (locked_until IS NULL OR locked_until < ?)"
+# Only the oldest job of a chain (one webhook, one object) may run: the next waits until
+# it is finished, whichever worker holds it (an index probe on (order_key, id)).
+_HEAD = (
+    "(order_key IS NULL OR NOT EXISTS"
+    " (SELECT 1 FROM jobs older WHERE older.order_key = jobs.order_key AND older.id < jobs.id))"
+)
 
 
-async def claim(db: Database, worker_id: str, limit: int, lease_seconds: float) -> list[Job]:
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """What a worker already holds, and how much one lane and one account may hold."""
+
+    lane_limit: int
+    account_limit: int
+    lanes: dict[str, int]
+    accounts: dict[int, int]
+
+    def saturated(self) -> tuple[list[str], list[int]]:
+        return (
+            [lane for lane, n in self.lanes.items() if n >= self.lane_limit],
+            [acct for acct, n in self.accounts.items() if n >= self.account_limit],
+        )
+
+
+def _placeholders(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _pick(rows: list[Any], room: int, caps: Caps | None) -> list[int]:
+    """Due candidates in run_at order, taken while their lane and account have room."""
+    if caps is None:
+        return [int(r["id"]) for r in rows[:room]]
+    lanes = dict(caps.lanes)
+    accounts = dict(caps.accounts)
+    chosen: list[int] = []
+    for r in rows:
+        if len(chosen) >= room:
+            break
+        lane, acct = r["lane"], r["account_id"]
+        if lane is not None and lanes.get(lane, 0) >= caps.lane_limit:
+            continue
+        if acct is not None and accounts.get(acct, 0) >= caps.account_limit:
+            continue
+        if lane is not None:
+            lanes[lane] = lanes.get(lane, 0) + 1
+        if acct is not None:
+            accounts[acct] = accounts.get(acct, 0) + 1
+        chosen.append(int(r["id"]))
+    return chosen
+
+
+async def claim(
+    db: Database, worker_id: str, limit: int, lease_seconds: float, caps: Caps | None = None
+) -> list[Job]:
+    """Lease up to `limit` due jobs: heads of their chains, in run_at order, leaving out
+    lanes and accounts that already hold their share of this worker (`caps`), so that a
+    backlog of one account's or one receiver's jobs cannot fill every claim.
+
+    A read picks the candidates without the write lock (SQLite has one writer); the update
+    then leases those still due (another worker may have taken some: SKIP LOCKED and the
+    re-checked condition leave them out)."""
     moment = now()
-    # A cheap read first, so that an idle worker does not take the write lock to find
-    # nothing (SQLite has one writer).
-    if await db.fetchone(f"SELECT id FROM jobs WHERE {_DUE} LIMIT 1", (moment, moment)) is None:
+    where = f"{_DUE} AND {_HEAD}"
+    params: list[Any] = [moment, moment]
+    if caps is not None:
+        full_lanes, full_accounts = caps.saturated()
+        if full_lanes:
+            where += f" AND (lane IS NULL OR lane NOT IN ({_placeholders(full_lanes)}))"
+            params += full_lanes
+        if full_accounts:
+            where += (
+                f" AND (account_id IS NULL OR account_id NOT IN ({_placeholders(full_accounts)}))"
+            )
+            params += full_accounts
+    # More candidates than room, so that capped ones do not leave the claim short.
+    rows = await db.fetchall(
+        f"SELECT id, lane, account_id FROM jobs WHERE {where} ORDER BY run_at, id LIMIT ?",
+        (*params, limit * 4),
+    )
+    chosen = _pick(rows, limit, caps)
+    if not chosen:
         return []
+    ids = _placeholders(chosen)
     skip_locked = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
     async with db.transaction() as conn:
-        rows = await conn.fetchall(
+        taken = await conn.fetchall(
             "UPDATE jobs SET locked_until = ?, locked_by = ?, attempts = attempts + 1"
-            f" WHERE id IN (SELECT id FROM jobs WHERE {_DUE}"
-            f" ORDER BY run_at, id LIMIT ?{skip_locked})"
-            " RETURNING id, kind, payload, attempts",
-            (after(lease_seconds), worker_id, moment, moment, limit),
+            f" WHERE id IN (SELECT id FROM jobs WHERE id IN ({ids}) AND {_DUE}{skip_locked})"
+            f" AND {_DUE}"
+            " RETURNING id, kind, payload, attempts, account_id, lane",
+            (after(lease_seconds), worker_id, *chosen, moment, moment, moment, moment),
         )
     jobs = [
-        Job(int(r["id"]), r["kind"], orjson.loads(r["payload"]), int(r["attempts"])) for r in rows
+        Job(
+            int(r["id"]),
+            r["kind"],
+            orjson.loads(r["payload"]),
+            int(r["attempts"]),
+            None if r["account_id"] is None else int(r["account_id"]),
+            r["lane"],
+        )
+        for r in taken
     ]
     jobs.sort(key=lambda job: job.id)
     return jobs
+
+
+async def extend_leases(
+    db: Database, worker_id: str, job_ids: list[int], lease_seconds: float
+) -> int:
+    """Push back the lease of jobs this worker is still running (a heartbeat), so that
+    a slow job is not taken by another worker, or by this one, while it runs."""
+    if not job_ids:
+        return 0
+    async with db.transaction() as conn:
+        return await conn.execute(
+            f"UPDATE jobs SET locked_until = ? WHERE id IN ({_placeholders(job_ids)})"
+            " AND locked_by = ?",
+            (after(lease_seconds), *job_ids, worker_id),
+        )
+
+
+async def owns(db: Database, job: Job, worker_id: str) -> bool:
+    """Whether this worker still holds the job's lease (not expired and taken by another)."""
+    row = await db.fetchone(
+        "SELECT 1 AS held FROM jobs WHERE id = ? AND locked_by = ?", (job.id, worker_id)
+    )
+    return row is not None
 
 
 async def finish(conn: Connection, job: Job, worker_id: str) -> None:

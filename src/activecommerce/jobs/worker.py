@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
@@ -22,6 +23,10 @@ Handler = Callable[[Job, str], Awaitable[None]]
 (`queue.retry_at`) the job itself, in the same transaction as what it records."""
 
 
+Periodic = tuple[float, Callable[[], Awaitable[None]]]
+"""Housekeeping the worker runs every so many seconds (e.g. pruning old events)."""
+
+
 class Worker:
     def __init__(
         self,
@@ -31,20 +36,28 @@ class Worker:
         concurrency: int = 32,
         lease_seconds: float = 30.0,
         poll_interval: float = 0.05,
+        lane_concurrency: int | None = None,
+        account_concurrency: int | None = None,
+        periodic: list[Periodic] | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
+        # A lane (one receiver) and an account hold at most this many of the slots, so
+        # that a slow or dead receiver, or one account's backlog, cannot take them all.
+        self.lane_concurrency = lane_concurrency or concurrency
+        self.account_concurrency = account_concurrency or concurrency
+        self.periodic = periodic or []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._stopping = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
-        # Jobs that share an `order_key` (a webhook and one object) run one after the
-        # other in this worker, so that their effects keep the order of the events.
-        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[asyncio.Task[None], Job] = {}
+        self._lanes: dict[str, int] = {}
+        self._accounts: dict[int, int] = {}
         self._slot_freed = asyncio.Event()
         self._job_added = asyncio.Event()
+        self._claim_failing = False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -53,12 +66,22 @@ class Worker:
     async def run(self) -> None:
         log.info("worker %s started", self.worker_id)
         queue.listen(self._job_added)
+        helpers = [asyncio.create_task(self._heartbeat())]
+        helpers += [asyncio.create_task(self._every(every, work)) for every, work in self.periodic]
         try:
             await self._loop()
         finally:
             queue.unlisten(self._job_added)
-        if self._running:
-            await asyncio.wait(self._running, timeout=10)
+            if self._running:
+                await asyncio.wait(list(self._running), timeout=10)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    def caps(self) -> queue.Caps:
+        return queue.Caps(
+            self.lane_concurrency, self.account_concurrency, self._lanes, self._accounts
+        )
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -70,14 +93,42 @@ class Worker:
                 continue
             jobs: list[Job] = []
             self._job_added.clear()  # before the claim, so that no wake-up is lost
+            self._slot_freed.clear()
             try:
-                jobs = await queue.claim(self.db, self.worker_id, room, self.lease_seconds)
+                jobs = await queue.claim(
+                    self.db, self.worker_id, room, self.lease_seconds, self.caps()
+                )
             except Exception:
-                log.exception("claiming jobs failed")
+                # Once when claiming starts failing (the database is down), once when it
+                # works again: not a traceback every poll.
+                if not self._claim_failing:
+                    self._claim_failing = True
+                    log.exception("claiming jobs failed; retrying quietly until it works")
+                await self._wait(self._stopping, max(self.poll_interval, 0.5))
+                continue
+            if self._claim_failing:
+                self._claim_failing = False
+                log.warning("claiming jobs works again")
             for job in jobs:
                 self._start(job)
-            if not jobs:
-                await self._wait(self._job_added, self.poll_interval)
+            if not jobs and self._running:
+                # Nothing claimable while jobs run: what is due may be waiting for a lane, an
+                # account or a chain to free up. Wait for a freed slot (or the poll
+                # interval), not for every new job: each claim reads past what is capped.
+                await self._wait(self._slot_freed, self.poll_interval)
+            elif not jobs:
+                await self._wait_any(self.poll_interval)
+
+    async def _wait_any(self, timeout: float) -> None:
+        waiters = [
+            asyncio.ensure_future(self._job_added.wait()),
+            asyncio.ensure_future(self._slot_freed.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -86,28 +137,46 @@ class Worker:
         except TimeoutError:
             pass
 
+    async def _heartbeat(self) -> None:
+        """Every lease/3, extend the leases of the jobs still running here."""
+        failing = False
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            ids = [job.id for job in self._running.values()]
+            try:
+                await queue.extend_leases(self.db, self.worker_id, ids, self.lease_seconds)
+            except Exception:
+                if not failing:
+                    log.exception("extending leases failed")
+                failing = True
+            else:
+                failing = False
+
+    async def _every(self, every: float, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await work()
+            except Exception:
+                log.exception("periodic work %s failed", getattr(work, "__name__", work))
+            await asyncio.sleep(every)
+
     def _start(self, job: Job) -> None:
-        key = job.payload.get("order_key")
-        before = self._tails.get(key) if key else None
-        task = asyncio.create_task(self._run_one(job, before))
-        self._running.add(task)
+        task = asyncio.create_task(self._run_one(job))
+        self._running[task] = job
+        if job.lane is not None:
+            self._lanes[job.lane] = self._lanes.get(job.lane, 0) + 1
+        if job.account_id is not None:
+            self._accounts[job.account_id] = self._accounts.get(job.account_id, 0) + 1
         task.add_done_callback(self._finished)
-        if key:
-            self._tails[key] = task
-
-            def forget(done: asyncio.Task[None], key: str = key) -> None:
-                if self._tails.get(key) is done:
-                    del self._tails[key]
-
-            task.add_done_callback(forget)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        job = self._running.pop(task, None)
+        if job is not None:
+            _decrement(self._lanes, job.lane)
+            _decrement(self._accounts, job.account_id)
         self._slot_freed.set()
 
-    async def _run_one(self, job: Job, before: asyncio.Task[None] | None = None) -> None:
-        if before is not None:
-            await asyncio.wait([before])
+    async def _run_one(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:
             # Perhaps a newer worker knows it (a deployment in progress): leave it for later.
@@ -137,3 +206,13 @@ class Worker:
                     await queue.retry_at(conn, job, self.worker_id, delay)
         except Exception:
             log.exception("could not reschedule job %s", job.id)
+
+
+def _decrement(counts: dict[Any, int], key: Any) -> None:
+    if key is None:
+        return
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

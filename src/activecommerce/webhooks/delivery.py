@@ -41,15 +41,28 @@ def payload(event: Any) -> bytes:
     )
 
 
-def _still_wanted(hook: Any, event: Any) -> bool:
-    """Whether the delivery should still go: the webhook exists, is on, belongs to the
+def _skip_reason(hook: Any, event: Any) -> str | None:
+    """Why the delivery is not sent but recorded as skipped: the webhook is off."""
+    if hook["active"]:
+        return None
+    why = hook["disabled_reason"] or "turned off"
+    return f"skipped: the webhook was disabled ({why})"[:500]
+
+
+def _wanted(hook: Any, event: Any) -> bool:
+    """Whether the event is for this webhook at all: the webhook exists, belongs to the
     event's account and environment, and still subscribes to its type."""
-    if hook is None or event is None or not hook["active"]:
+    if hook is None or event is None:
         return False
     if (hook["account_id"], hook["env"]) != (event["account_id"], event["env"]):
         return False
     wanted = orjson.loads(hook["events"])
     return "*" in wanted or event["type"] in wanted
+
+
+def _still_wanted(hook: Any, event: Any) -> bool:
+    """Whether the delivery should go now: wanted (above) and the webhook is on."""
+    return _wanted(hook, event) and bool(hook["active"])
 
 
 def _retry_after(status: int, value: str) -> float | None:
@@ -64,6 +77,7 @@ class Outcome:
     error: str | None
     duration_ms: int
     retry_after: float | None  # seconds, from a 429 or 503
+    skipped: bool = False  # not sent: the webhook is off
 
 
 class Deliverer:
@@ -75,6 +89,7 @@ class Deliverer:
         self.db = db
         self.delays = settings.retry_delays
         self.disable_after = settings.webhook_disable_after
+        self.disable_after_seconds = settings.webhook_disable_after_seconds
         self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
         self.per_host = settings.webhook_connections_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -101,11 +116,27 @@ class Deliverer:
         event = await self.db.fetchone(
             "SELECT * FROM events WHERE id = ?", (job.payload["event_id"],)
         )
-        if not _still_wanted(hook, event):
+        if not _wanted(hook, event):
+            # Deleted webhook (its deliveries went with it) or a type it no longer wants.
             async with self.db.transaction() as conn:
                 await queue.finish(conn, job, worker_id)
             return
+        skipped = None if _still_wanted(hook, event) else _skip_reason(hook, event)
+        if skipped is not None:
+            # Never dropped silently: listed as skipped, and can be sent again by hand.
+            outcome = Outcome(None, skipped, 0, None, skipped=True)
+            await self._write(job, worker_id, hook, event, outcome)
+            return
+        if not await queue.owns(self.db, job, worker_id):
+            # The lease ran out and another worker (or this one) took the job again.
+            log.warning("job %s is no longer held by %s; not sending", job.id, worker_id)
+            return
         outcome = await self._send(hook, event)
+        await self._write(job, worker_id, hook, event, outcome)
+
+    async def _write(
+        self, job: Job, worker_id: str, hook: Any, event: Any, outcome: Outcome
+    ) -> None:
         try:
             await self._record(job, worker_id, hook, event, outcome)
         except ForeignKeyViolation:
@@ -161,13 +192,26 @@ class Deliverer:
     ) -> None:
         status, error = outcome.status, outcome.error
         ok = status is not None and 200 <= status < 300
+        skipped = outcome.skipped
         if status is not None and not ok and error is None:
             error = f"HTTP {status}"
+        result = "delivered" if ok else "skipped" if skipped else "failed"
+        moment = now()
         async with self.db.transaction() as conn:
+            # Only what this worker still holds: a job whose lease was lost is recorded
+            # by the worker that holds it now.
+            # (An update, so that PostgreSQL locks the row until this commits.)
+            held = await conn.execute(
+                "UPDATE jobs SET locked_by = locked_by WHERE id = ? AND locked_by = ?",
+                (job.id, worker_id),
+            )
+            if not held:
+                log.warning("job %s was taken over; its attempt is not recorded here", job.id)
+                return
             await conn.execute(
                 "INSERT INTO webhook_deliveries (account_id, env, webhook_id, event_id,"
-                " event_type, attempt, status_code, duration_ms, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " event_type, attempt, status_code, duration_ms, error, created_at, outcome)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     hook["account_id"],
                     hook["env"],
@@ -178,13 +222,19 @@ class Deliverer:
                     status,
                     outcome.duration_ms,
                     error,
-                    now(),
+                    moment,
+                    result,
                 ),
             )
+            if skipped:
+                await queue.finish(conn, job, worker_id)
+                return
             if ok:
-                if hook["consecutive_failures"]:
+                if hook["consecutive_failures"] or hook["failing_since"]:
                     await conn.execute(
-                        "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?", (hook["id"],)
+                        "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL"
+                        " WHERE id = ?",
+                        (hook["id"],),
                     )
                 await queue.finish(conn, job, worker_id)
                 return
@@ -192,17 +242,25 @@ class Deliverer:
                 await self._disable(conn, hook["id"], "The endpoint answered 410 Gone.")
                 await queue.finish(conn, job, worker_id)
                 return
+            # A streak of failures: how many, and since when (a success ends it).
             row = await conn.fetchone(
-                "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1"
-                " WHERE id = ? RETURNING consecutive_failures",
-                (hook["id"],),
+                "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1,"
+                " failing_since = COALESCE(failing_since, ?)"
+                " WHERE id = ? RETURNING consecutive_failures, failing_since",
+                (moment, hook["id"]),
             )
             failures = int(row["consecutive_failures"]) if row else 0
-            if failures >= self.disable_after:
+            since = row["failing_since"] if row else moment
+            streak = _seconds_between(since, moment)
+            if failures >= self.disable_after and streak >= self.disable_after_seconds:
+                # Failing steadily for long (Stripe-like), not a burst of one short outage.
                 await self._disable(
-                    conn, hook["id"], f"Disabled after {failures} consecutive failed deliveries."
+                    conn,
+                    hook["id"],
+                    f"Disabled after {failures} consecutive failed deliveries"
+                    f" over {_duration(streak)}.",
                 )
-                await queue.finish(conn, job, worker_id)
+                await queue.finish(conn, job, worker_id)  # recorded above: retry by hand
                 return
             if job.attempts > len(self.delays):
                 await queue.finish(conn, job, worker_id)  # the schedule is spent
@@ -219,3 +277,19 @@ class Deliverer:
             "UPDATE webhooks SET active = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
             (False, reason, now(), webhook_id),
         )
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    return (_parse(later) - _parse(earlier)).total_seconds()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds:.1f} seconds"

@@ -23,6 +23,8 @@ webhooks = Table(
     Column("secret_encrypted", Text),
     Column("disabled_reason", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    # When the current streak of failed attempts began (None: the last attempt worked).
+    Column("failing_since", String(32)),
     sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_webhooks_account_env", webhooks.c.account_id, webhooks.c.env, webhooks.c.active)
@@ -40,6 +42,8 @@ webhook_deliveries = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("error", Text),
     Column("created_at", String(32), nullable=False),
+    # "delivered" | "failed" | "skipped" (the webhook was off when the event came up).
+    Column("outcome", String(16)),
     sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_webhook_deliveries_webhook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)

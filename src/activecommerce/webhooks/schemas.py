@@ -1,5 +1,7 @@
+import ipaddress
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
@@ -24,7 +26,37 @@ def _url(value: str) -> str:
         raise ValueError("must be an http or https URL with a host")
     if any(ch.isspace() or ord(ch) < 32 for ch in value):
         raise ValueError("must not contain spaces or control characters")
+    reason = _host_problem(parts.hostname)
+    if reason:
+        raise ValueError(f"has a bad host: {reason}")
     return value
+
+
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why the URL's host cannot be a host name or an IP literal, if it cannot."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host  # "example.com." is absolute
+    if not name:
+        return "it is empty"
+    try:
+        encoded = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "it is not a valid (IDNA) host name: labels must be 1 to 63 characters"
+    if len(encoded) > 253:
+        return "it is longer than 253 characters"
+    for label in encoded.split("."):
+        if not 1 <= len(label) <= 63:
+            return "a label must be 1 to 63 characters"
+        if not _LABEL.fullmatch(label.lower()):
+            return f"the label {label!r} has a bad character or starts or ends with '-'"
+    return None
 
 
 EventType = Annotated[str, Field(max_length=64), AfterValidator(_event)]
@@ -65,6 +97,9 @@ class DeliveryOut(Output):
     statusCode: int | None
     durationMs: int
     error: str | None
+    outcome: Literal["delivered", "failed", "skipped"] = Field(
+        description="delivered (2xx), failed, or skipped (the webhook was off; retry by hand)"
+    )
     createdAt: datetime
 
 

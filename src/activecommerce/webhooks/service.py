@@ -18,6 +18,7 @@ from activecommerce.kit.resource import Field, Resource, Rules, page_meta
 from activecommerce.kit.routes import patch_model_of
 from activecommerce.kit.security import SecretBox, new_webhook_secret
 from activecommerce.kit.tables import now
+from activecommerce.webhooks import ssrf
 from activecommerce.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from activecommerce.webhooks.ssrf import Policy, creation_refusal
 
@@ -50,6 +51,8 @@ def configure(settings: Settings, server_secret: bytes) -> None:
     config.box = SecretBox(server_secret)
     config.allow_loopback = settings.webhook_allow_loopback
     config.allow_private = settings.webhook_allow_private
+    servers = [part.strip() for part in settings.dns_servers.split(",") if part.strip()]
+    ssrf.resolver.configure(settings.dns_timeout_seconds, servers)
 
 
 class WebhookRules(Rules):
@@ -109,27 +112,40 @@ webhooks = Resource(
 )
 
 
-def _delivery_job(webhook_id: int, event_id: int, event_type: str, object_id: str) -> dict:
-    job: dict[str, Any] = {"webhook_id": webhook_id, "event_id": event_id}
-    if object_id:
-        job["order_key"] = f"{webhook_id}:{event_type.split('.', 1)[0]}:{object_id}"
-    return job
+async def _queue_delivery(
+    conn: Connection, account_id: int, webhook_id: int, event_id: int, order_key: str | None
+) -> None:
+    await queue.enqueue(
+        conn,
+        DELIVER,
+        {"webhook_id": webhook_id, "event_id": event_id},
+        account_id=account_id,
+        # One webhook is one receiver: a worker gives it at most its share of the slots.
+        lane=f"webhook:{webhook_id}",
+        order_key=order_key,
+        event_id=event_id,
+    )
 
 
 async def fan_out(
     conn: Connection, principal: Principal, event_id: int, event_type: str, object_id: str
 ) -> None:
-    """Queue a delivery of the event to each active webhook of the same account and
-    environment that wants it (sandbox events reach sandbox webhooks only)."""
+    """Queue a delivery of the event to each webhook of the same account and environment
+    that wants it (sandbox events reach sandbox webhooks only). A disabled webhook gets
+    one too: it is recorded as skipped, so that no event is dropped silently, and can be
+    sent by hand once the webhook is on again."""
     rows = await conn.fetchall(
-        "SELECT id, events FROM webhooks WHERE account_id = ? AND env = ? AND active = ?",
-        (principal.account_id, principal.env, True),
+        "SELECT id, events FROM webhooks WHERE account_id = ? AND env = ?",
+        (principal.account_id, principal.env),
     )
     for row in rows:
         wanted = orjson.loads(row["events"])
         if "*" in wanted or event_type in wanted:
-            job = _delivery_job(row["id"], event_id, event_type, object_id)
-            await queue.enqueue(conn, DELIVER, job)
+            # One object's events reach one webhook in order (one chain per pair).
+            order_key = None
+            if object_id:
+                order_key = f"{row['id']}:{event_type.split('.', 1)[0]}:{object_id}"
+            await _queue_delivery(conn, principal.account_id, row["id"], event_id, order_key)
 
 
 events.subscribe(fan_out)
@@ -145,7 +161,16 @@ async def rotate_secret(conn: Connection, principal: Principal, webhook_id: str)
     return {**webhooks.serialize(row), "secret": secret}
 
 
-DELIVERY_COLUMNS = "id, event_id, event_type, attempt, status_code, duration_ms, error, created_at"
+DELIVERY_COLUMNS = (
+    "id, event_id, event_type, attempt, status_code, duration_ms, error, created_at, outcome"
+)
+
+
+def _outcome(row: Any) -> str:
+    if row["outcome"]:
+        return str(row["outcome"])
+    status = row["status_code"]
+    return "delivered" if status is not None and 200 <= status < 300 else "failed"
 
 
 def delivery_view(row: Any) -> dict[str, Any]:
@@ -157,6 +182,7 @@ def delivery_view(row: Any) -> dict[str, Any]:
         "statusCode": row["status_code"],
         "durationMs": int(row["duration_ms"]),
         "error": row["error"],
+        "outcome": _outcome(row),
         "createdAt": row["created_at"],
     }
 
@@ -195,5 +221,5 @@ async def retry_delivery(
         raise not_found("delivery")
     if not hook["active"]:
         raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
-    await queue.enqueue(conn, DELIVER, _delivery_job(hook["id"], row["event_id"], "retry", ""))
+    await _queue_delivery(conn, hook["account_id"], hook["id"], row["event_id"], None)
     return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}

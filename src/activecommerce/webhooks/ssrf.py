@@ -13,6 +13,9 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import aiodns
+import aiodns.error
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -48,14 +51,65 @@ def refusal(ip: IPAddress, policy: Policy) -> str | None:
     return None
 
 
+class Resolver:
+    """Names are resolved with c-ares (aiodns): asynchronous and cancellable, with its own
+    timeout, so that names whose DNS never answers hold no thread and cannot starve other
+    lookups (the loop's getaddrinfo runs in the default thread pool, where an abandoned
+    lookup keeps its thread). /etc/hosts is honoured; IP literals are never resolved."""
+
+    def __init__(self) -> None:
+        self.timeout = 2.0
+        self.servers: list[str] = []  # empty: the system's (resolv.conf)
+        self._resolver: aiodns.DNSResolver | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def configure(self, timeout: float, servers: list[str]) -> None:
+        self.timeout = timeout
+        self.servers = servers
+        self._resolver = None  # made again, with these settings, on next use
+
+    def _current(self) -> aiodns.DNSResolver:
+        loop = asyncio.get_running_loop()
+        if self._resolver is None or self._loop is not loop:
+            self._resolver = aiodns.DNSResolver(
+                nameservers=self.servers or None, loop=loop, timeout=self.timeout, tries=1
+            )
+            self._loop = loop
+        return self._resolver
+
+    async def addresses(self, host: str, port: int) -> list[IPAddress]:
+        try:
+            # The name on the wire: IDNA, labels of 1..63 characters (a bad name is never
+            # sent to the resolver and never raises anything but UnsafeAddress).
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UnsafeAddress(f"{host!r} is not a valid host name") from None
+        # A margin over c-ares's own timeout; cancelling drops the query's callback.
+        async with asyncio.timeout(self.timeout + 1.0):
+            result = await self._current().getaddrinfo(
+                ascii_host, port=port, type=socket.SOCK_STREAM
+            )
+        found = [_address(node.addr[0]) for node in result.nodes]
+        if not found:
+            raise OSError(f"no address for {host}")
+        # IPv4 first: many servers have no working IPv6 route.
+        return sorted(found, key=lambda ip: ip.version)
+
+
+def _address(value: bytes | str) -> IPAddress:
+    text = value.decode() if isinstance(value, bytes) else value
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
+resolver = Resolver()
+
+
 async def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
-    loop = asyncio.get_running_loop()
-    infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=5)
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    return await resolver.addresses(host, port)
 
 
 def target(url: str) -> tuple[str, str, int]:
@@ -71,13 +125,34 @@ async def checked_address(url: str, policy: Policy) -> IPAddress:
     _scheme, host, port = target(url)
     try:
         addresses = await resolve(host, port)
-    except (OSError, TimeoutError) as exc:
-        raise UnsafeAddress(f"{host} does not resolve ({exc})") from None
+    except TimeoutError:
+        raise UnsafeAddress(f"{host} does not resolve (DNS timed out)") from None
+    except (OSError, aiodns.error.DNSError) as exc:
+        raise UnsafeAddress(f"{host} does not resolve ({_dns_reason(exc)})") from None
     for ip in addresses:
         reason = refusal(ip, policy)
         if reason:
-            raise UnsafeAddress(f"{host} resolves to {ip}, {reason}")
+            # Never the address a name resolves to: that would map a private network.
+            raise UnsafeAddress(
+                f"{host} is {reason}" if _is_literal(host) else f"{host} resolves to {reason}"
+            )
     return addresses[0]
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_reason(exc: Exception) -> str:
+    if isinstance(exc, aiodns.error.DNSError) and len(exc.args) >= 2:
+        if exc.args[0] == aiodns.error.ARES_ETIMEOUT:
+            return "DNS timed out"
+        return str(exc.args[1])
+    return str(exc)
 
 
 async def creation_refusal(url: str, policy: Policy) -> str | None:
