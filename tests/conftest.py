@@ -4,6 +4,7 @@ for this run and dropped after it), the app with its lifespan, and fresh account
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from activecommerce.accounts.service import create_account
 from activecommerce.app import create_app
 from activecommerce.config import Settings
 from activecommerce.kit.migrate import upgrade
+from activecommerce.webhooks import ssrf
 
 POSTGRES_ADMIN_URL = os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL")
 
@@ -133,3 +135,20 @@ async def other(app: FastAPI) -> AsyncIterator[Account]:
 @pytest.fixture
 def anon(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+def blackhole_dns() -> Iterator[str]:
+    """A nameserver that reads queries and never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield f"127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+@pytest.fixture
+def dns_via(blackhole_dns: str, settings: Settings) -> Iterator[str]:
+    """The process's webhook resolver pointed at the blackhole (1 s timeout), then back."""
+    ssrf.resolver.configure(1.0, [blackhole_dns])
+    yield blackhole_dns
+    ssrf.resolver.configure(settings.dns_timeout_seconds, [])

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -54,23 +53,6 @@ async def _deliveries(api: httpx.AsyncClient, hook_id: str) -> list[dict]:
     r = await api.get(f"/v3/webhooks/{hook_id}/deliveries", params={"pageSize": 100})
     assert r.status_code == 200, r.text
     return list(reversed(r.json()["data"]))  # oldest first
-
-
-@pytest.fixture
-def blackhole_dns() -> Iterator[str]:
-    """A nameserver that reads queries and never answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield f"127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
-
-
-@pytest.fixture
-def dns_via(blackhole_dns: str, settings: Settings) -> Iterator[str]:
-    """The process's webhook resolver pointed at the blackhole (1 s timeout), then back."""
-    ssrf.resolver.configure(1.0, [blackhole_dns])
-    yield blackhole_dns
-    ssrf.resolver.configure(settings.dns_timeout_seconds, [])
 
 
 @asynccontextmanager
