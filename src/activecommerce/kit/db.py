@@ -100,7 +100,7 @@ class Availability:
                 "%s unavailable, answering 503 until it recovers: %s: %s",
                 self.name,
                 type(cause).__name__,
-                str(cause)[:200],
+                str(cause)[:200] or "no answer in time",
             )
         self._probe_at = now + self.window
         return DatabaseUnavailable(self.retry_after)
@@ -398,7 +398,7 @@ class PostgresDatabase:
     async def connect(
         cls,
         url: str,
-        min_size: int = 1,
+        min_size: int = 0,
         max_size: int = 10,
         *,
         acquire_timeout: float = 2.0,
@@ -414,6 +414,11 @@ class PostgresDatabase:
             timeout=acquire_timeout,  # opening a connection
             command_timeout=statement_timeout,
         )
+        # No floor of idle connections (min_size 0): asyncpg restores a floor in the
+        # background and logs a traceback for every failed attempt during an outage.
+        # Connections open on demand; this one checks the URL at start-up.
+        async with pool.acquire(timeout=acquire_timeout) as conn:
+            await conn.fetchval("SELECT 1")
         return cls(pool, acquire_timeout, retry_after)
 
     @asynccontextmanager
@@ -431,7 +436,8 @@ class PostgresDatabase:
             # Gone or frozen: close it now rather than wait in release for the pool to
             # reset it (or for asyncpg to cancel the statement on a server that does not
             # answer); the pool opens a new one when the server is back.
-            conn.terminate()
+            with contextlib.suppress(Exception):  # the pool may have dropped it already
+                conn.terminate()
             raise
         finally:
             # A connection that cannot be reset is closed by the pool; that is no error of
