@@ -331,3 +331,25 @@ async def test_deleting_what_an_automation_trigger_names_is_a_409(api: httpx.Asy
         assert (await api.delete(f"/v3/emailAutomations/{named[key]['id']}")).status_code == 204
         assert (await api.delete(path)).status_code == 204
     assert (await api.delete(f"/v3/pipelines/{pipeline['id']}")).status_code == 204
+
+
+# ---------------------------------------------------------------- 3. DNS outside transactions
+
+
+async def test_webhook_dns_is_resolved_outside_the_transaction(
+    api: httpx.AsyncClient, other: Account, dns_via: str
+) -> None:
+    """Twelve webhooks to a name whose DNS never answers (more than the PostgreSQL pool
+    holds; on SQLite each would hold the one writer) while another tenant creates a
+    contact: the contact is not kept waiting."""
+    body = {"url": "https://never-answers.example.com/hook", "events": ["*"]}
+    hooks = [asyncio.create_task(api.post("/v3/webhooks", json=body)) for _ in range(12)]
+    await asyncio.sleep(0.2)  # the lookups are under way
+    started = time.perf_counter()
+    r = await other.sandbox.post("/v3/contacts", json={"email": "not@kept-waiting.io"})
+    waited = time.perf_counter() - started
+    assert r.status_code == 201, r.text
+    assert waited < 0.5, waited
+    for answer in await asyncio.gather(*hooks):
+        # A name that does not resolve yet is accepted; it is checked at every delivery.
+        assert answer.status_code == 201, answer.text

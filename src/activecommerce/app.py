@@ -16,7 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
-from activecommerce.auth.deps import RATE_STATE, SECURITY_SCHEMES, authenticate_before_errors
+from activecommerce.auth.deps import (
+    RATE_STATE,
+    SECURITY_SCHEMES,
+    authenticate_before_errors,
+    count_unrouted,
+)
 from activecommerce.automations.router import router as automations_router
 from activecommerce.brands.router import router as brands_router
 from activecommerce.campaigns.router import router as campaigns_router
@@ -171,7 +176,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = await connect(settings.effective_database_url)
+        db = await connect(
+            settings.effective_database_url,
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            statement_timeout=settings.db_statement_timeout_seconds,
+            retry_after=settings.db_retry_after_seconds,
+        )
         secret = await server_secret(db, settings.secret_key)
         app.state.db = db
         app.state.authenticator = KeyAuthenticator(db, secret)
@@ -210,6 +220,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.authenticate_before_errors = authenticate_before_errors
+    app.state.count_unrouted = count_unrouted
+    app.state.trusted_proxies = settings.trusted_networks()
     problems.install(app)
     for router in (
         contacts_router,
@@ -232,6 +244,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def swagger_ui(request: Request) -> Response:
         return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="ActiveCommerce API")
 
+    async def healthz(request: Request) -> Response:
+        """The process is up (no database, no credentials)."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        """The database answers a trivial query in time (else 503 problem+json)."""
+        await request.app.state.db.ping()
+        return JSONResponse({"status": "ready"})
+
+    # Probes for load balancers and orchestrators: outside /v3, without credentials and
+    # not rate limited, and not in the API's document.
+    app.add_route("/healthz", healthz, include_in_schema=False)
+    app.add_route("/readyz", readyz, include_in_schema=False)
     app.add_route(OPENAPI_URL, openapi_document, include_in_schema=False)
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     if settings.rate_limit_enabled:

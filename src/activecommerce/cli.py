@@ -34,7 +34,12 @@ async def _with_db(fn: Any) -> Any:
     from activecommerce.kit.db import connect
 
     settings = get_settings()
-    db = await connect(settings.effective_database_url)
+    db = await connect(
+        settings.effective_database_url,
+        acquire_timeout=settings.db_acquire_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
+        retry_after=settings.db_retry_after_seconds,
+    )
     try:
         secret = await server_secret(db, settings.secret_key)
         return await fn(db, secret)
@@ -54,6 +59,7 @@ def serve(
     from activecommerce.accounts import repository
     from activecommerce.accounts.service import create_account
     from activecommerce.app import create_app
+    from activecommerce.server import http_protocol
 
     settings = get_settings()
     _migrate()
@@ -86,6 +92,13 @@ def serve(
         port=port,
         access_log=access_log,
         log_level="info" if access_log else "warning",
+        # Timeouts and the connection limit: see activecommerce/server.py.
+        http=http_protocol(settings),
+        timeout_keep_alive=settings.http_keepalive_seconds,
+        timeout_graceful_shutdown=10,
+        # X-Forwarded-For is read by the app, from ACTIVECOMMERCE_TRUSTED_PROXIES only
+        # (uvicorn's own handling trusts loopback by default).
+        proxy_headers=False,
     )
 
 

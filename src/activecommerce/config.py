@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,19 @@ class Settings(BaseSettings):
     plan_rates: dict[str, int] = Field(default_factory=dict, validate_default=True)
     anonymous_rate: int = 20
     rate_limit_prefix: str = "activecommerce"
+    # Peers whose X-Forwarded-For is believed: comma-separated IPs or CIDRs, none by default.
+    trusted_proxies: str = ""
+
+    # The database: bounded waits, then 503 with Retry-After (kit/db.py).
+    db_acquire_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_retry_after_seconds: float = Field(default=2.0, gt=0)
+
+    # HTTP connections (`serve`, see server.py).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_keepalive_seconds: int = Field(default=5, gt=0)
+    http_max_connections: int = Field(default=1000, gt=0)
 
     # Background work and webhooks (SPEC §1, §6).
     embedded_worker: bool | None = None  # default: on with SQLite, off with PostgreSQL
@@ -69,6 +83,24 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[smhd]", part.strip()):
                 raise ValueError(f"bad retry delay {part!r}: use e.g. 5s, 5m, 2h, 1d")
         return ",".join(part.strip() for part in value.split(","))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR: {part!r}") from None
+        return ",".join(parts)
+
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
 
     @field_validator("plan_rates")
     @classmethod

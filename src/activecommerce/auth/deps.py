@@ -3,13 +3,15 @@ applied here, where the account is first known."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from activecommerce.accounts.plans import has_live
+from activecommerce.kit.db import DatabaseUnavailable
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
+from activecommerce.kit.problems import Problem, unavailable
 from activecommerce.ratelimit.service import Decision
 
 # The schemes are declared in the OpenAPI document by app._document rather than with
@@ -47,8 +49,42 @@ async def _refuse(request: Request) -> Problem:
     )
 
 
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _trusted(address: str, networks: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(peer: str, forwarded_for: list[bytes], trusted: Networks) -> str:
+    """The client's address: the peer's, unless the peer is a trusted proxy
+    (ACTIVECOMMERCE_TRUSTED_PROXIES); then X-Forwarded-For is read from the right, and
+    the first address that is not a trusted proxy is the client. Entries left of it were
+    written by whoever sent the request and are never believed."""
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.decode("latin-1").split(",")]
+    address = peer
+    for hop in reversed(hops):
+        if not hop:
+            continue
+        address = hop[:64]
+        if not _trusted(address, trusted):
+            break
+    return address
+
+
 def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else "unknown"
+    trusted: Networks = request.app.state.trusted_proxies
+    if not trusted:
+        return peer
+    forwarded = [value for name, value in request.scope["headers"] if name == b"x-forwarded-for"]
+    return client_address(peer, forwarded, trusted)
 
 
 def _presented_key(request: Request) -> str | None:
@@ -70,11 +106,11 @@ def _presented_key(request: Request) -> str | None:
 
 
 async def authenticate(request: Request) -> Principal:
+    # Failed attempts are counted per address (`_refuse`), but they never block a right
+    # key: keys carry ~240 random bits, so the address budget bounds what wrong attempts
+    # cost us rather than being what keeps keys secret, and an address shared by many
+    # clients (or spoofed) must not lock out their valid keys.
     limiter = request.app.state.limiter
-    blocked = await limiter.address_blocked(_address(request))
-    if blocked is not None:
-        request.state.ratelimit = blocked
-        raise _too_many(blocked)
     raw = _presented_key(request)
     if not raw:
         raise await _refuse(request)
@@ -101,7 +137,24 @@ async def authenticate_before_errors(request: Request) -> None:
     (malformed JSON is refused while FastAPI reads the body): 401 and 429 come first, and
     the request still counts against the limits."""
     if PRINCIPAL_STATE not in request.scope.get("state", {}):
-        await authenticate(request)
+        try:
+            await authenticate(request)
+        except DatabaseUnavailable as exc:  # raised inside an error handler: render here
+            raise unavailable(exc) from exc
+
+
+async def count_unrouted(request: Request) -> None:
+    """Called for requests no route matched (404, 405): without a key, counted against
+    the address's budget (429 when over it); with one, authenticated like any request
+    (401 for a wrong key, counted per address; a right one counts against its account)."""
+    if _presented_key(request) is None:
+        decision = await request.app.state.limiter.hit_address(_address(request))
+        if decision is not None:
+            request.state.ratelimit = decision
+            if not decision.allowed:
+                raise _too_many(decision)
+        return
+    await authenticate_before_errors(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

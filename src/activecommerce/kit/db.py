@@ -12,13 +12,24 @@ layers cost more than asyncpg's round trip:
 
 Queries are written once with `?` placeholders; for asyncpg they are rewritten to `$n`
 (cached). Values are always bound, never interpolated.
+
+A database that does not answer (down, frozen, refusing connections, locked by another
+process, out of disk) raises `DatabaseUnavailable` (503 with Retry-After) rather than a
+driver error: waits are bounded (pool acquire or the SQLite write lock, and, on
+PostgreSQL, every statement), the outage is logged once when it starts and once when it
+ends, and while it lasts calls fail at once, except one probe per `retry_after` window
+that finds out whether it is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import math
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -26,6 +37,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
+
+log = logging.getLogger("activecommerce.db")
 
 
 class UniqueViolation(Exception):
@@ -40,6 +53,66 @@ class ForeignKeyViolation(Exception):
     pass
 
 
+class ConcurrentChange(Exception):
+    """The database aborted the transaction because of a concurrent one (a deadlock or a
+    serialization failure): retrying is safe."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer in time or refused us; retry after `retry_after` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("the database is unavailable")
+        self.retry_after = retry_after
+
+
+class Availability:
+    """Whether the database answers, as seen by the calls made through one connection
+    (SQLite) or one pool (PostgreSQL).
+
+    The first failure logs one line and opens a fail-fast window of `retry_after` seconds
+    in which calls raise at once instead of each waiting for a timeout; after it, one call
+    goes through as a probe (the others keep failing fast for another window). The first
+    success logs the recovery."""
+
+    def __init__(self, name: str, retry_after: float) -> None:
+        self.name = name
+        self.window = retry_after
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.down_since: float | None = None
+        self._probe_at = 0.0
+
+    def check(self) -> None:
+        if self.down_since is None:
+            return
+        now = time.monotonic()
+        if now < self._probe_at:
+            raise DatabaseUnavailable(self.retry_after)
+        self._probe_at = now + self.window  # this call is the probe
+
+    def failed(self, cause: BaseException) -> DatabaseUnavailable:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+            # The class and message only: driver messages name hosts and users, never
+            # passwords, and no traceback (one line per outage, not per request).
+            log.error(
+                "%s unavailable, answering 503 until it recovers: %s: %s",
+                self.name,
+                type(cause).__name__,
+                str(cause)[:200] or "no answer in time",
+            )
+        self._probe_at = now + self.window
+        return DatabaseUnavailable(self.retry_after)
+
+    def ok(self) -> None:
+        if self.down_since is not None:
+            log.warning(
+                "%s available again after %.1f s", self.name, time.monotonic() - self.down_since
+            )
+            self.down_since = None
+
+
 class Connection(Protocol):
     dialect: str
 
@@ -51,6 +124,7 @@ class Connection(Protocol):
 class Database(Protocol):
     dialect: str
 
+    async def ping(self) -> None: ...
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def transaction(self) -> Any: ...
@@ -77,7 +151,9 @@ def _sqlite_connect(path: str) -> sqlite3.Connection:
     register_functions(conn)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    # No busy wait inside SQLite: it would block the event loop (these connections are
+    # called inline). A busy database is retried with asyncio sleeps instead (_retrying).
+    conn.execute("PRAGMA busy_timeout=0")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
@@ -98,59 +174,132 @@ def _translate_sqlite(exc: sqlite3.IntegrityError) -> Exception:
     return exc
 
 
+# SQLite result codes (the primary code, the low byte of the extended one) that mean the
+# database cannot answer now rather than that the statement is wrong.
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_DOWN = {
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_READONLY,
+}
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int:
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
 class _SQLiteConn:
+    """One held sqlite3 connection. Calls run inline; a busy database (another process
+    holds the write lock) is retried with asyncio sleeps until the deadline, then is
+    `DatabaseUnavailable`, as are I/O errors and a full disk."""
+
     dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, availability: Availability, timeout: float):
         self._conn = conn
+        self.availability = availability
+        self.timeout = timeout
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        try:
-            return self._conn.execute(sql, params).fetchone()
-        except sqlite3.IntegrityError as exc:
-            raise _translate_sqlite(exc) from exc
+        return await self.run(lambda: self._conn.execute(sql, params).fetchone())
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.IntegrityError as exc:
-            raise _translate_sqlite(exc) from exc
+        return await self.run(lambda: self._conn.execute(sql, params).fetchall())
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self.run(lambda: self._conn.execute(sql, params).rowcount)
+
+    async def run(self, call: Any, deadline: float | None = None, gate: bool = True) -> Any:
+        availability = self.availability
+        if gate and availability.down_since is not None:
+            availability.check()
         try:
-            return self._conn.execute(sql, params).rowcount
-        except sqlite3.IntegrityError as exc:
-            raise _translate_sqlite(exc) from exc
+            result = call()
+        except sqlite3.Error as exc:
+            return await self._retry(call, exc, deadline)
+        if availability.down_since is not None:
+            availability.ok()
+        return result
+
+    async def _retry(self, call: Any, exc: sqlite3.Error, deadline: float | None) -> Any:
+        deadline = deadline or time.monotonic() + self.timeout
+        delay = 0.002
+        while True:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise _translate_sqlite(exc) from exc
+            code = _sqlite_code(exc)
+            if code in _DOWN or (code in _BUSY and time.monotonic() >= deadline):
+                raise self.availability.failed(exc) from exc
+            if code not in _BUSY:
+                raise exc
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.05)
+            try:
+                result = call()
+            except sqlite3.Error as again:
+                exc = again
+                continue
+            self.availability.ok()
+            return result
 
 
 class SQLiteDatabase:
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, acquire_timeout: float = 2.0, retry_after: float = 2.0):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._reader = _sqlite_connect(path)
         self._writer = _sqlite_connect(path)
-        self._read = _SQLiteConn(self._reader)
-        self._write = _SQLiteConn(self._writer)
+        # Reads (WAL snapshots) go on while another process holds the write lock: the two
+        # connections keep separate accounts of whether the database answers.
+        self._read = _SQLiteConn(
+            self._reader, Availability("SQLite (reads)", retry_after), acquire_timeout
+        )
+        self._write = _SQLiteConn(
+            self._writer, Availability("SQLite (writes)", retry_after), acquire_timeout
+        )
         self._write_lock = asyncio.Lock()
 
+    async def ping(self) -> None:
+        await self._read.fetchone("SELECT 1 FROM sqlite_master LIMIT 1")
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return self._reader.execute(sql, params).fetchone()
+        return await self._read.fetchone(sql, params)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._reader.execute(sql, params).fetchall()
+        return await self._read.fetchall(sql, params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+        write = self._write
+        if write.availability.down_since is not None:
+            write.availability.check()
+        # One deadline for waiting on this process's writers and on other processes'.
+        deadline = time.monotonic() + write.timeout
+        if self._write_lock.locked():
             try:
-                yield self._write
+                async with asyncio.timeout(write.timeout):
+                    await self._write_lock.acquire()
+            except TimeoutError as exc:
+                raise write.availability.failed(exc) from exc
+        else:
+            await self._write_lock.acquire()
+        try:
+            # Not gated again: the check above let this call through (as the probe).
+            await write.run(lambda: self._writer.execute("BEGIN IMMEDIATE"), deadline, False)
+            try:
+                yield write
+                await write.run(lambda: self._writer.execute("COMMIT"))
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                if self._writer.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._writer.execute("ROLLBACK")
                 raise
-            else:
-                self._writer.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     async def close(self) -> None:
         self._reader.close()
@@ -168,70 +317,174 @@ def to_dollar(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
 
 
-def _translate_pg(exc: Exception) -> Exception:
+def _pg_unavailable(exc: BaseException) -> bool:
+    """Whether a driver error means the server cannot answer now (down, frozen, starting
+    or shutting down, out of connections, our statement timeout) rather than that the
+    statement is wrong."""
+    import asyncpg
+
+    if isinstance(exc, asyncpg.InterfaceError):
+        return not isinstance(exc, ValueError)  # bad arguments are the caller's error
+    return isinstance(
+        exc,
+        (
+            OSError,  # refused, reset, unreachable
+            TimeoutError,  # pool acquire, connect or statement (command_timeout)
+            asyncpg.PostgresConnectionError,  # class 08, ConnectionDoesNotExistError
+            asyncpg.exceptions.OperatorInterventionError,  # 57: canceled, shutdown, starting
+            asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk
+        ),
+    )
+
+
+def _translate_pg(exc: BaseException, availability: Availability) -> BaseException:
     import asyncpg
 
     if isinstance(exc, asyncpg.UniqueViolationError):
         return UniqueViolation(getattr(exc, "constraint_name", None) or str(exc))
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return ForeignKeyViolation(str(exc))
+    if isinstance(exc, asyncpg.exceptions.TransactionRollbackError):
+        return ConcurrentChange(str(exc))  # 40P01 deadlock, 40001 serialization failure
+    if _pg_unavailable(exc):
+        return availability.failed(exc)
     return exc
 
 
 class _PGConn:
     dialect = "postgresql"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, availability: Availability) -> None:
         self._conn = conn
+        self._availability = availability
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         try:
-            return await self._conn.fetchrow(to_dollar(sql), *params)
+            row = await self._conn.fetchrow(to_dollar(sql), *params)
         except Exception as exc:
-            raise _translate_pg(exc) from exc
+            raise _translate_pg(exc, self._availability) from exc
+        if self._availability.down_since is not None:
+            self._availability.ok()
+        return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
-            return list(await self._conn.fetch(to_dollar(sql), *params))
+            rows = list(await self._conn.fetch(to_dollar(sql), *params))
         except Exception as exc:
-            raise _translate_pg(exc) from exc
+            raise _translate_pg(exc, self._availability) from exc
+        if self._availability.down_since is not None:
+            self._availability.ok()
+        return rows
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
             status = await self._conn.execute(to_dollar(sql), *params)
         except Exception as exc:
-            raise _translate_pg(exc) from exc
+            raise _translate_pg(exc, self._availability) from exc
+        if self._availability.down_since is not None:
+            self._availability.ok()
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
 
 class PostgresDatabase:
+    """An asyncpg pool. Every wait is bounded: acquiring a connection (which may mean
+    opening one) by `acquire_timeout`, every statement by `statement_timeout` (asyncpg's
+    client-side command_timeout, which also holds when the server is frozen rather than
+    gone; asyncpg then cancels the statement on the server)."""
+
     dialect = "postgresql"
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, acquire_timeout: float, retry_after: float) -> None:
         self._pool = pool
-        self._plain = _PGConn(pool)
+        self._acquire_timeout = acquire_timeout
+        self.availability = Availability("PostgreSQL", retry_after)
 
     @classmethod
-    async def connect(cls, url: str, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
+    async def connect(
+        cls,
+        url: str,
+        min_size: int = 0,
+        max_size: int = 10,
+        *,
+        acquire_timeout: float = 2.0,
+        statement_timeout: float = 5.0,
+        retry_after: float = 2.0,
+    ) -> PostgresDatabase:
         import asyncpg
 
-        pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=min_size, max_size=max_size)
-        return cls(pool)
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(url),
+            min_size=min_size,
+            max_size=max_size,
+            timeout=acquire_timeout,  # opening a connection
+            command_timeout=statement_timeout,
+        )
+        # No floor of idle connections (min_size 0): asyncpg restores a floor in the
+        # background and logs a traceback for every failed attempt during an outage.
+        # Connections open on demand; this one checks the URL at start-up.
+        async with pool.acquire(timeout=acquire_timeout) as conn:
+            await conn.fetchval("SELECT 1")
+        return cls(pool, acquire_timeout, retry_after)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        availability = self.availability
+        if availability.down_since is not None:
+            availability.check()
+        try:
+            conn = await self._pool.acquire(timeout=self._acquire_timeout)
+        except Exception as exc:
+            raise _translate_pg(exc, availability) from exc
+        try:
+            yield conn
+        except DatabaseUnavailable:
+            # Gone or frozen: close it now rather than wait in release for the pool to
+            # reset it (or for asyncpg to cancel the statement on a server that does not
+            # answer); the pool opens a new one when the server is back.
+            with contextlib.suppress(Exception):  # the pool may have dropped it already
+                conn.terminate()
+            raise
+        finally:
+            # A connection that cannot be reset is closed by the pool; that is no error of
+            # this request.
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn, timeout=self._acquire_timeout)
+
+    async def ping(self) -> None:
+        async with self._connection() as conn:
+            await _PGConn(conn, self.availability).fetchone("SELECT 1")
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return await self._plain.fetchone(sql, params)
+        async with self._connection() as conn:
+            return await _PGConn(conn, self.availability).fetchone(sql, params)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return await self._plain.fetchall(sql, params)
+        async with self._connection() as conn:
+            return await _PGConn(conn, self.availability).fetchall(sql, params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PGConn(conn)
+        async with self._connection() as conn:
+            pg = _PGConn(conn, self.availability)
+            await pg.execute("BEGIN")
+            try:
+                yield pg
+                await pg.execute("COMMIT")
+            except DatabaseUnavailable:
+                raise  # the connection is dropped (see _connection)
+            except BaseException:
+                if not conn.is_closed() and conn.is_in_transaction():
+                    # On a broken connection this fails too; the pool then drops it.
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
 
     async def close(self) -> None:
-        await self._pool.close()
+        try:
+            await asyncio.wait_for(self._pool.close(), self._acquire_timeout)
+        except (TimeoutError, OSError):
+            self._pool.terminate()  # the server does not answer: do not wait for it
 
 
 # ---------------------------------------------------------------- URLs
@@ -259,7 +512,23 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + asyncpg_dsn(url)[len("postgresql://") :]
 
 
-async def connect(url: str) -> SQLiteDatabase | PostgresDatabase:
+async def connect(
+    url: str,
+    *,
+    acquire_timeout: float = 2.0,
+    statement_timeout: float = 5.0,
+    retry_after: float = 2.0,
+) -> SQLiteDatabase | PostgresDatabase:
+    """`acquire_timeout` bounds the wait for a connection (PostgreSQL) or the write lock
+    (SQLite), `statement_timeout` every PostgreSQL statement; after a failure, calls fail
+    fast for `retry_after` seconds (see `Availability`)."""
     if is_sqlite(url):
-        return SQLiteDatabase(sqlite_path(url))
-    return await PostgresDatabase.connect(url)
+        return SQLiteDatabase(
+            sqlite_path(url), acquire_timeout=acquire_timeout, retry_after=retry_after
+        )
+    return await PostgresDatabase.connect(
+        url,
+        acquire_timeout=acquire_timeout,
+        statement_timeout=statement_timeout,
+        retry_after=retry_after,
+    )

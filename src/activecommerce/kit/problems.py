@@ -17,7 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from activecommerce.kit.db import ForeignKeyViolation, UniqueViolation
+from activecommerce.kit.db import (
+    ConcurrentChange,
+    DatabaseUnavailable,
+    ForeignKeyViolation,
+    UniqueViolation,
+)
 
 log = logging.getLogger("activecommerce")
 
@@ -41,6 +46,7 @@ TITLES = {
     422: "Unprocessable Content",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -163,6 +169,15 @@ async def _problem_handler(request: Request, exc: Exception) -> Response:
 async def _http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status in (404, 405):
+        # No route took the request, so no authentication counted it: count it here
+        # (a Problem for a wrong key or an address over its budget).
+        gate = getattr(request.app.state, "count_unrouted", None)
+        if gate is not None:
+            try:
+                await gate(request)
+            except Problem as problem:
+                return problem.response()
     detail = exc.detail if isinstance(exc.detail, str) else None
     headers = dict(exc.headers or {})
     if status == 404:
@@ -190,6 +205,26 @@ async def _conflict_handler(request: Request, exc: Exception) -> Response:
     ).response()
 
 
+async def _concurrent_change_handler(request: Request, exc: Exception) -> Response:
+    # PostgreSQL aborted the transaction for a concurrent one (deadlock, serialization
+    # failure): nothing was written, and retrying is safe.
+    return Problem(409, "The request conflicts with a concurrent change; retry it.").response()
+
+
+def unavailable(exc: DatabaseUnavailable) -> Problem:
+    return Problem(
+        503,
+        "The database is not answering; retry later.",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+async def _unavailable_handler(request: Request, exc: Exception) -> Response:
+    # Logged once per outage by kit.db.Availability, not here once per request.
+    assert isinstance(exc, DatabaseUnavailable)
+    return unavailable(exc).response()
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return Problem(500, "Something went wrong on our side.").response()
@@ -201,6 +236,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(UniqueViolation, _conflict_handler)
     app.add_exception_handler(ForeignKeyViolation, _conflict_handler)
+    app.add_exception_handler(ConcurrentChange, _concurrent_change_handler)
+    app.add_exception_handler(DatabaseUnavailable, _unavailable_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
 
 

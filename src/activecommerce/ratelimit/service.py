@@ -89,9 +89,6 @@ class RateLimiter:
         self._items = {rate: RateLimitItemPerSecond(rate, 1) for rate in set(self.rates.values())}
         self._anonymous = RateLimitItemPerSecond(settings.anonymous_rate, 1)
         self._last_error_log = 0.0
-        # Addresses that failed to authenticate here lately: only for these is the
-        # shared per-address budget read before a key is checked (see `address_blocked`).
-        self._suspects: dict[str, float] = {}
 
     def rate_for(self, plan: str) -> int:
         return self.rates.get(plan, min(self.rates.values()))
@@ -104,30 +101,13 @@ class RateLimiter:
         return await self._hit(item, "account", str(account_id), env)
 
     async def hit_address(self, address: str) -> Decision | None:
-        """Count a request that did not authenticate, per client address."""
+        """Count a request that did not authenticate (or that no route matched), per
+        client address. Over the budget, such requests get 429; a right key from the same
+        address is still served (keys carry ~240 random bits: this budget bounds the cost
+        of wrong attempts, it is not what keeps keys secret)."""
         if not self.enabled:
             return None
-        self._suspects[address] = time.monotonic()
-        if len(self._suspects) > 10_000:
-            self._suspects.clear()
         return await self._hit(self._anonymous, "address", address)
-
-    async def address_blocked(self, address: str) -> Decision | None:
-        """Whether an address that failed lately is over its budget: then even a right key
-        is refused, so that keys cannot be guessed at speed."""
-        if not self.enabled:
-            return None
-        seen = self._suspects.get(address)
-        if seen is None or time.monotonic() - seen > 2.0:
-            return None
-        try:
-            stats = await self._stats(self._anonymous, "address", address)
-        except Exception as exc:
-            self._storage_failed(exc)
-            return None
-        if stats.remaining > 0:
-            return None
-        return Decision(False, self._anonymous.amount, 0, self._reset(stats.reset_time))
 
     async def _stats(self, item: RateLimitItemPerSecond, *identifiers: str) -> WindowStats:
         if self._memory is not None:

@@ -1,0 +1,145 @@
+"""The HTTP protocol `activecommerce serve` runs: uvicorn's httptools protocol with the
+read timeouts and the connection limit uvicorn does not have.
+
+uvicorn 0.54 closes idle keep-alive connections (`timeout_keep_alive`, armed only after a
+response) but has no timeout for reading a request: a client that connects and sends
+nothing, or half a request line, or headers and then part of the body, holds its
+connection (and a file descriptor) forever. Its `limit_concurrency` answers 503 only once
+a request's headers are complete, so the same clients are never refused, and it logs one
+line per refused request. The smallest sound fix is this subclass, passed as `http=`:
+
+- a header timer armed when a connection opens and when a request's first byte arrives,
+  cancelled when its headers are complete (then 408 and close);
+- a body timer from the end of the headers to the end of the body (then close: the
+  application sees a disconnect), so a body dripped a byte at a time is bounded too;
+- the connection limit checked when a connection opens: over it, a canned 503 and close,
+  logged at most once every few seconds however many are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from activecommerce.config import Settings
+from activecommerce.kit.problems import PROBLEM_JSON, Problem
+
+log = logging.getLogger("activecommerce.server")
+
+LOG_EVERY = 10.0
+
+
+def _raw_problem(status: int, reason: str, detail: str, extra: bytes = b"") -> bytes:
+    body = orjson.dumps(Problem(status, detail).body())
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {PROBLEM_JSON}\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n".encode()
+        + extra
+        + b"\r\n"
+        + body
+    )
+
+
+TIMED_OUT = _raw_problem(408, "Request Timeout", "The request was not sent in time.")
+REFUSED = _raw_problem(
+    503,
+    "Service Unavailable",
+    "The server has too many open connections; retry later.",
+    b"retry-after: 1\r\n",
+)
+
+
+class _Limit:
+    """The connection limit's log state, shared by the connections of one server."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self.logged_at = -LOG_EVERY
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    header_timeout = 10.0
+    body_timeout = 30.0
+    max_connections = 1000
+    limit = _Limit()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self._refuse()
+            return
+        self._arm(self.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._read_timer is None:  # a later request on a kept-alive connection
+            self._arm(self.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._arm(self.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def _arm(self, delay: float) -> None:
+        self._disarm()
+        self._read_timer = self.loop.call_later(delay, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _timed_out(self) -> None:
+        self._read_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.write(TIMED_OUT)  # headers were not complete: nothing answered
+        self.transport.close()
+
+    def _refuse(self) -> None:
+        limit = self.limit
+        limit.refused += 1
+        now = time.monotonic()
+        if now - limit.logged_at >= LOG_EVERY:
+            log.warning(
+                "connection limit of %d reached: refused %d connection(s) with 503 "
+                "(logged at most every %.0f s)",
+                self.max_connections,
+                limit.refused,
+                LOG_EVERY,
+            )
+            limit.logged_at = now
+            limit.refused = 0
+        self.transport.write(REFUSED)
+        self.transport.close()
+
+
+def http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class with this server's timeouts and limit."""
+    return type(
+        "ActiveCommerceHttpProtocol",
+        (GuardedHttpToolsProtocol,),
+        {
+            "header_timeout": settings.http_header_timeout_seconds,
+            "body_timeout": settings.http_body_timeout_seconds,
+            "max_connections": settings.http_max_connections,
+            "limit": _Limit(),
+        },
+    )
