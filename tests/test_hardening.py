@@ -13,12 +13,16 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from conftest import Account
 from fastapi import FastAPI
 from helpers import field_errors, problem
 
 from activecommerce.campaigns.service import email_campaigns
+from activecommerce.config import Settings
+from activecommerce.kit.db import Availability, DatabaseUnavailable
 from activecommerce.kit.principal import Principal
+from activecommerce.webhooks import ssrf
 
 EMAIL = {"name": "Launch", "subject": "Hi {{ contact.firstName }}", "fromEmail": "news@shop.io"}
 
@@ -111,6 +115,24 @@ async def test_a_costly_template_is_refused_without_stalling_others(
         assert "too complex" in body["errors"][0]["message"]
     assert took < 10, took
     assert latencies and max(latencies) < 1.0, max(latencies)
+
+
+async def test_a_burst_of_large_templates_waits_its_turn(api: httpx.AsyncClient) -> None:
+    """At most four template checks wait for the parser at once: a burst of large ones
+    gets 503 + Retry-After for the rest instead of a queue that delays everyone."""
+    html = "<p>" + "z" * 900_000 + "</p>"
+    answers = await asyncio.gather(
+        *(
+            api.post("/v3/emailCampaigns", json={**EMAIL, "name": f"B{i}", "htmlContent": html})
+            for i in range(10)
+        )
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) == {201, 503}, statuses
+    assert statuses.count(201) >= 4
+    busy = next(r for r in answers if r.status_code == 503)
+    assert problem(busy, 503)["detail"] and busy.headers["Retry-After"] == "1"
+    assert (await api.post("/v3/emailCampaigns", json=EMAIL)).status_code == 201
 
 
 async def test_deeply_nested_template_is_a_422(api: httpx.AsyncClient) -> None:
@@ -353,3 +375,96 @@ async def test_webhook_dns_is_resolved_outside_the_transaction(
     for answer in await asyncio.gather(*hooks):
         # A name that does not resolve yet is accepted; it is checked at every delivery.
         assert answer.status_code == 201, answer.text
+
+
+async def test_turning_a_webhook_on_starts_a_new_failure_streak(
+    app: FastAPI, account: Account
+) -> None:
+    api = account.sandbox
+    hook = await _created(api, "/v3/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["*"]})
+    async with app.state.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE webhooks SET active = ?, disabled_reason = 'failing',"
+            " consecutive_failures = 60, failing_since = '2026-01-01T00:00:00.000000Z'"
+            " WHERE id = ?",
+            (False, int(hook["id"])),
+        )
+    edited = (await api.patch(f"/v3/webhooks/{hook['id']}", json={"description": "x"})).json()
+    assert (edited["active"], edited["consecutiveFailures"]) == (False, 60)
+    assert edited["failingSince"].startswith("2026-01-01")
+    on = (await api.patch(f"/v3/webhooks/{hook['id']}", json={"active": True})).json()
+    assert on["active"] and on["disabledReason"] is None
+    assert (on["consecutiveFailures"], on["failingSince"]) == (0, None)
+
+
+# ---------------------------------------------------------------- 10. the file limit
+
+
+def test_connection_limit_stays_under_the_file_limit() -> None:
+    """With a soft limit of 512 open files and no room to raise it, the server accepts
+    fewer connections than configured, leaving descriptors for the database and
+    deliveries; with room, it raises the soft limit to the hard one first."""
+    import resource
+    import subprocess
+    import sys
+
+    probe = (
+        "import resource; from activecommerce.server import connection_budget as b; "
+        "print(b(1000), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+
+    def run(soft: int, hard: int) -> tuple[int, int]:
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+        out = subprocess.run(
+            [sys.executable, "-c", probe], preexec_fn=limit, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        budget, now = out.stdout.split()
+        return int(budget), int(now)
+
+    assert run(512, 512) == (256, 512)
+    budget, soft = run(512, 4096)
+    assert (budget, soft) == (1000, 4096)
+
+
+# ---------------------------------------------------------------- review follow-ups
+
+
+def test_a_busy_database_is_not_an_outage() -> None:
+    """A timeout while other calls succeed is a 503 for that request alone; only when
+    nothing has succeeded for a whole window does every request fail fast (frozen)."""
+    availability = Availability("test", retry_after=0.2)
+    availability.ok()
+    refused = availability.timed_out(TimeoutError())
+    assert isinstance(refused, DatabaseUnavailable) and availability.down_since is None
+    availability.check()  # nothing is failing fast
+    time.sleep(0.25)
+    availability.timed_out(TimeoutError())
+    assert availability.down_since is not None
+    with pytest.raises(DatabaseUnavailable):
+        availability.check()
+    time.sleep(0.25)
+    availability.check()  # the probe goes through
+    availability.ok()
+    assert availability.down_since is None
+
+
+async def test_a_replay_does_not_run_the_checks_again(
+    api: httpx.AsyncClient, blackhole_dns: str, settings: Settings
+) -> None:
+    body = {"url": "https://replayed.example.com/hook", "events": ["*"]}
+    key = {"Idempotency-Key": "hook-replay"}
+    first = await api.post("/v3/webhooks", json=body, headers=key)
+    assert first.status_code == 201, first.text
+    ssrf.resolver.configure(2.0, [blackhole_dns])  # a lookup now takes 2 s
+    try:
+        started = time.perf_counter()
+        again = await api.post("/v3/webhooks", json=body, headers=key)
+        took = time.perf_counter() - started
+    finally:
+        ssrf.resolver.configure(settings.dns_timeout_seconds, [])
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert took < 1.0, took

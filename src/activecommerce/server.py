@@ -131,6 +131,39 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+# Descriptors kept for what is not a client connection: database files or connections,
+# webhook deliveries, DNS, the parser process, logs.
+RESERVED_FILES = 256
+
+
+def connection_budget(configured: int) -> int:
+    """How many client connections this process may hold: the configured limit, within
+    the open-file limit minus a reserve, so that accepting clients never starves the
+    database or the deliveries of descriptors. The soft file limit is raised to the hard
+    one first (often 1,024 soft for 1,048,576 hard)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return configured
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    budget = min(configured, max(16, soft - RESERVED_FILES))
+    if budget < configured:
+        log.warning(
+            "open-file limit %d: serving at most %d connections (configured %d)",
+            soft,
+            budget,
+            configured,
+        )
+    return budget
+
+
 def http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
     """The protocol class with this server's timeouts and limit."""
     return type(
@@ -139,7 +172,7 @@ def http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
         {
             "header_timeout": settings.http_header_timeout_seconds,
             "body_timeout": settings.http_body_timeout_seconds,
-            "max_connections": settings.http_max_connections,
+            "max_connections": connection_budget(settings.http_max_connections),
             "limit": _Limit(),
         },
     )

@@ -30,9 +30,13 @@ class AutomationRules(EmailContentRules):
     ) -> None:
         await super().prepare(conn, principal, values, current)
         trigger = values["trigger"]
+        before = current["trigger"] if current is not None else {}
         for key, target in TRIGGER_REFS.items():
             if key in trigger:
-                await require_ref(conn, principal, target, f"trigger.{key}", trigger[key])
+                same = before.get(key) == trigger[key]
+                await require_ref(
+                    conn, principal, target, f"trigger.{key}", trigger[key], unchanged=same
+                )
 
 
 email_automations = Resource(

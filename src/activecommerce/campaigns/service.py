@@ -11,7 +11,7 @@ from activecommerce.kit.db import Connection
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
-from activecommerce.kit.resource import Field, Resource, Rules, require_ref
+from activecommerce.kit.resource import Field, Resource, Rules, require_ref, unchanged
 from activecommerce.kit.routes import patch_model_of
 
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
@@ -41,7 +41,8 @@ class EmailContentRules(Rules):
         values: dict[str, Any],
         current: dict[str, Any] | None,
     ) -> None:
-        await require_ref(conn, principal, brands, "brandId", values.get("brandId"))
+        same = unchanged(current, values, "brandId")
+        await require_ref(conn, principal, brands, "brandId", values.get("brandId"), unchanged=same)
 
 
 class CampaignRules(EmailContentRules):

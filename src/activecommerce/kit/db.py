@@ -73,7 +73,13 @@ class Availability:
     The first failure logs one line and opens a fail-fast window of `retry_after` seconds
     in which calls raise at once instead of each waiting for a timeout; after it, one call
     goes through as a probe (the others keep failing fast for another window). The first
-    success logs the recovery."""
+    success logs the recovery.
+
+    A timeout is different from a refused or broken connection: it may only mean that the
+    database is busy (a burst, one tenant's slow query). While other calls still succeed
+    (`busy`: a success within the last window), a timeout is a 503 for its own request
+    only; the window opens only when nothing has succeeded for that long (a frozen server),
+    so that one tenant's load never turns every tenant's requests into 503s."""
 
     def __init__(self, name: str, retry_after: float) -> None:
         self.name = name
@@ -81,6 +87,12 @@ class Availability:
         self.retry_after = max(1, math.ceil(retry_after))
         self.down_since: float | None = None
         self._probe_at = 0.0
+        self.last_ok = time.monotonic()
+
+    def timed_out(self, cause: BaseException) -> DatabaseUnavailable:
+        if time.monotonic() - self.last_ok < self.window and self.down_since is None:
+            return DatabaseUnavailable(self.retry_after)
+        return self.failed(cause)
 
     def check(self) -> None:
         if self.down_since is None:
@@ -106,6 +118,7 @@ class Availability:
         return DatabaseUnavailable(self.retry_after)
 
     def ok(self) -> None:
+        self.last_ok = time.monotonic()
         if self.down_since is not None:
             log.warning(
                 "%s available again after %.1f s", self.name, time.monotonic() - self.down_since
@@ -127,6 +140,7 @@ class Database(Protocol):
     async def ping(self) -> None: ...
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def transaction(self) -> Any: ...
     async def close(self) -> None: ...
 
@@ -220,8 +234,7 @@ class _SQLiteConn:
             result = call()
         except sqlite3.Error as exc:
             return await self._retry(call, exc, deadline)
-        if availability.down_since is not None:
-            availability.ok()
+        availability.ok()
         return result
 
     async def _retry(self, call: Any, exc: sqlite3.Error, deadline: float | None) -> Any:
@@ -231,8 +244,10 @@ class _SQLiteConn:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise _translate_sqlite(exc) from exc
             code = _sqlite_code(exc)
-            if code in _DOWN or (code in _BUSY and time.monotonic() >= deadline):
+            if code in _DOWN:
                 raise self.availability.failed(exc) from exc
+            if code in _BUSY and time.monotonic() >= deadline:
+                raise self.availability.timed_out(exc) from exc
             if code not in _BUSY:
                 raise exc
             await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -262,6 +277,10 @@ class SQLiteDatabase:
             self._writer, Availability("SQLite (writes)", retry_after), acquire_timeout
         )
         self._write_lock = asyncio.Lock()
+        # For reads that may take milliseconds (background work scanning a backlog): run in
+        # a thread, where sqlite3 releases the GIL while SQLite steps, one at a time.
+        self._scanner = _sqlite_connect(path)
+        self._scan_lock = asyncio.Lock()
 
     async def ping(self) -> None:
         await self._read.fetchone("SELECT 1 FROM sqlite_master LIMIT 1")
@@ -284,7 +303,7 @@ class SQLiteDatabase:
                 async with asyncio.timeout(write.timeout):
                     await self._write_lock.acquire()
             except TimeoutError as exc:
-                raise write.availability.failed(exc) from exc
+                raise write.availability.timed_out(exc) from exc
         else:
             await self._write_lock.acquire()
         try:
@@ -301,9 +320,24 @@ class SQLiteDatabase:
         finally:
             self._write_lock.release()
 
+    async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """A read that may take longer than the event loop should wait (not for request
+        paths): off the loop. Errors are the reader's (503 when the database is down)."""
+        async with self._scan_lock:
+            try:
+                return await asyncio.to_thread(
+                    lambda: self._scanner.execute(sql, params).fetchall()
+                )
+            except sqlite3.Error as exc:
+                code = _sqlite_code(exc)
+                if code in _DOWN or code in _BUSY:
+                    raise self._read.availability.failed(exc) from exc
+                raise
+
     async def close(self) -> None:
         self._reader.close()
         self._writer.close()
+        self._scanner.close()
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -346,6 +380,8 @@ def _translate_pg(exc: BaseException, availability: Availability) -> BaseExcepti
         return ForeignKeyViolation(str(exc))
     if isinstance(exc, asyncpg.exceptions.TransactionRollbackError):
         return ConcurrentChange(str(exc))  # 40P01 deadlock, 40001 serialization failure
+    if isinstance(exc, TimeoutError):  # pool acquire or statement: busy, or frozen
+        return availability.timed_out(exc)
     if _pg_unavailable(exc):
         return availability.failed(exc)
     return exc
@@ -363,8 +399,7 @@ class _PGConn:
             row = await self._conn.fetchrow(to_dollar(sql), *params)
         except Exception as exc:
             raise _translate_pg(exc, self._availability) from exc
-        if self._availability.down_since is not None:
-            self._availability.ok()
+        self._availability.ok()
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -372,8 +407,7 @@ class _PGConn:
             rows = list(await self._conn.fetch(to_dollar(sql), *params))
         except Exception as exc:
             raise _translate_pg(exc, self._availability) from exc
-        if self._availability.down_since is not None:
-            self._availability.ok()
+        self._availability.ok()
         return rows
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -381,8 +415,7 @@ class _PGConn:
             status = await self._conn.execute(to_dollar(sql), *params)
         except Exception as exc:
             raise _translate_pg(exc, self._availability) from exc
-        if self._availability.down_since is not None:
-            self._availability.ok()
+        self._availability.ok()
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
@@ -462,6 +495,9 @@ class PostgresDatabase:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._connection() as conn:
             return await _PGConn(conn, self.availability).fetchall(sql, params)
+
+    async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self.fetchall(sql, params)  # asyncpg never blocks the loop
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

@@ -28,6 +28,10 @@ TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=1)
 
 Work = Callable[[Connection], Awaitable[tuple[int, dict[str, Any], str | None]]]
+# What must pass before the work's transaction opens (a DNS lookup, a template parse).
+# It runs after the key is claimed, so that a replay returns the stored response without
+# running it again.
+Check = Callable[[], Awaitable[None]]
 
 
 def _stamp(moment: datetime) -> str:
@@ -53,8 +57,11 @@ async def run(
     fingerprint: str,
     work: Work,
     shown_once: tuple[str, ...] = (),
+    check: Check | None = None,
 ) -> Response:
     if key is None:
+        if check is not None:
+            await check()
         async with db.transaction() as conn:
             status, body, location = await work(conn)
         return _respond(status, orjson.dumps(body), location, False)
@@ -113,6 +120,8 @@ async def run(
     assert claimed is not None
     claim_id = claimed["id"]
     try:
+        if check is not None:
+            await check()
         async with db.transaction() as conn:
             status, body, location = await work(conn)
             encoded = orjson.dumps(body)

@@ -102,6 +102,11 @@ class Rules:
 DeleteGuard = Callable[[Connection, Principal, int], Awaitable[None]]
 
 
+def unchanged(current: dict[str, Any] | None, values: dict[str, Any], name: str) -> bool:
+    """Whether an update leaves the field `name` as it was."""
+    return current is not None and current.get(name) == values.get(name)
+
+
 def lock_clause(conn: Connection | Database, mode: str = "UPDATE") -> str:
     """Row lock for a read inside a write transaction. PostgreSQL runs READ COMMITTED, so
     a read-modify-write must lock what it read (else two concurrent PATCHes of one row
@@ -433,18 +438,22 @@ async def require_ref(
     resource: Resource,
     field_name: str,
     value: Any,
+    *,
+    unchanged: bool = False,
 ) -> Row | None:
     """The row that a reference field names, or a 422 when it names nothing the caller has.
-    The row is share-locked until the transaction ends, so that it cannot be deleted
-    between this check and the write that refers to it."""
+    A new reference is share-locked until the transaction ends, so that its object cannot
+    be deleted between this check and the write. An `unchanged` one is not locked (the
+    database's own foreign-key check skips unchanged keys too): a delete of its object
+    locks it first and then clears it, so locking it here would only deadlock with that."""
     if value is None:
         return None
     oid = parse_id(str(value))
     row = None
     if oid is not None:
+        lock = "" if unchanged else lock_clause(conn, "KEY SHARE")
         row = await conn.fetchone(
-            resource._get_sql + lock_clause(conn, "KEY SHARE"),
-            (oid, principal.account_id, principal.env),
+            resource._get_sql + lock, (oid, principal.account_id, principal.env)
         )
     if row is None:
         raise invalid(field_name, f"no such {resource.title}")

@@ -7,7 +7,14 @@ from typing import Any
 from activecommerce.kit.db import Connection
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
-from activecommerce.kit.resource import Field, ListFilter, Resource, Rules, require_ref
+from activecommerce.kit.resource import (
+    Field,
+    ListFilter,
+    Resource,
+    Rules,
+    require_ref,
+    unchanged,
+)
 from activecommerce.kit.routes import patch_model_of
 from activecommerce.pipelines.schemas import (
     DealStageIn,
@@ -65,7 +72,10 @@ class PipelinePartRules(Rules):
         values: dict[str, Any],
         current: dict[str, Any] | None,
     ) -> None:
-        await require_ref(conn, principal, pipelines, "pipelineId", values["pipelineId"])
+        same = unchanged(current, values, "pipelineId")
+        await require_ref(
+            conn, principal, pipelines, "pipelineId", values["pipelineId"], unchanged=same
+        )
 
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         if self.deal_column == "stage_id" and await _has_deals(conn, "stage_id", object_id):

@@ -78,6 +78,9 @@ class WebhookOut(Output):
     active: bool
     disabledReason: str | None = Field(description="Why the webhook was turned off, if it was")
     consecutiveFailures: int
+    failingSince: datetime | None = Field(
+        description="When the current streak of failed deliveries began (null: none)"
+    )
     createdAt: datetime
     updatedAt: datetime
 

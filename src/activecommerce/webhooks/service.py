@@ -74,15 +74,15 @@ class WebhookRules(Rules):
             secret = new_webhook_secret()
             values["secret"] = secret
             values["secretEncrypted"] = config.sealer().seal(secret)
-        # Turning a disabled webhook on again clears why it was off.
-        if values["active"]:
+        # Turning a webhook on clears why it was off and starts a new failure streak (a
+        # streak counted from days ago would disable it again at the first blip).
+        if current is None or (values["active"] and not current["active"]):
             values["disabledReason"] = None
             values["consecutiveFailures"] = 0
-        elif current is not None:
-            values["disabledReason"] = current["disabledReason"]
-            values["consecutiveFailures"] = current["consecutiveFailures"]
+            values["failingSince"] = None
         else:
-            values["consecutiveFailures"] = 0
+            for name in ("disabledReason", "consecutiveFailures", "failingSince"):
+                values[name] = current[name]
 
     def present_created(self, values: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
         return {**created, "secret": values["secret"]}
@@ -100,6 +100,7 @@ webhooks = Resource(
         Field("active", "active", kind="bool", nullable=False),
         Field("disabledReason", "disabled_reason"),
         Field("consecutiveFailures", "consecutive_failures"),
+        Field("failingSince", "failing_since"),
         Field("secretEncrypted", "secret_encrypted", hidden=True),
     ],
     create_model=WebhookIn,

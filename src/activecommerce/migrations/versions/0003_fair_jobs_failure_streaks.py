@@ -37,14 +37,12 @@ def upgrade() -> None:
     )
 
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index(
-            'ix_events_account_env_created_at', ['account_id', 'env', 'created_at'], unique=False
-        )
+        batch_op.create_index('ix_events_created_at', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_account_env_created_at')
+        batch_op.drop_index('ix_events_created_at')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_column('outcome')
     with op.batch_alter_table('webhooks', schema=None) as batch_op:
