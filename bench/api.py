@@ -812,6 +812,8 @@ def orchestrate(args: argparse.Namespace) -> int:
         results: dict[str, dict[str, RunResult]] = {}
         stamp = int(time.time())
         for mode, label in ENDPOINTS:
+            if args.only and mode not in args.only.split(","):
+                continue
             if mode == "post":
                 notes += check_post(pair, key)
             results[mode] = {}
@@ -873,6 +875,7 @@ def main() -> None:
     parser.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--json-out", help="also write the results to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--only", help="comma-separated endpoints to run: get,list,post")
     parser.add_argument(
         "--before",
         help="a source tree of the product before a change (e.g. a `git worktree add` of the"
