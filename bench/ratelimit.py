@@ -544,7 +544,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     args.wrk = shutil.which("wrk")
     if not args.wrk and not args.skip_cost:
         raise SystemExit("wrk is not installed (needed for the cost part; or --skip-cost)")
-    from activecommerce.accounts.plans import PLAN_RATES
+    from activecommerce.config import DEFAULT_PLAN_RATES as PLAN_RATES
 
     args.rates = dict(PLAN_RATES)
     args.plan_list = [p.strip() for p in args.plans.split(",") if p.strip()]

@@ -28,9 +28,9 @@ from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
 from activecommerce.jobs.retention import prune_events
 from activecommerce.jobs.worker import Worker
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import connect
 from activecommerce.kit.migrate import upgrade
-from activecommerce.kit.tables import now
 from activecommerce.webhooks import ssrf
 from activecommerce.webhooks.ssrf import Policy, UnsafeAddress, checked_address
 

@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from helpers import problem
 from servers import cli_account, cli_env, running_server
 
-from activecommerce.accounts.plans import PLAN_RATES
 from activecommerce.accounts.service import create_account, set_plan
 from activecommerce.app import create_app
+from activecommerce.config import DEFAULT_PLAN_RATES as PLAN_RATES
 from activecommerce.config import Settings
 
 

@@ -10,7 +10,16 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activecommerce.accounts.plans import PLAN_RATES
+# Requests per second per account and environment, by plan (SPEC §4); operators may
+# override any of them (ACTIVECOMMERCE_PLAN_RATES). The keys are the plans of
+# accounts.plans.PLANS.
+DEFAULT_PLAN_RATES: dict[str, int] = {
+    "free": 10,
+    "lite": 30,
+    "plus": 60,
+    "professional": 120,
+    "enterprise": 240,
+}
 
 
 class Settings(BaseSettings):
@@ -105,12 +114,12 @@ class Settings(BaseSettings):
     @field_validator("plan_rates")
     @classmethod
     def _complete_rates(cls, value: dict[str, int]) -> dict[str, int]:
-        unknown = set(value) - set(PLAN_RATES)
+        unknown = set(value) - set(DEFAULT_PLAN_RATES)
         if unknown:
             raise ValueError(f"unknown plans: {sorted(unknown)}")
         if any(rate < 1 for rate in value.values()):
             raise ValueError("rates must be at least 1 per second")
-        return {**PLAN_RATES, **value}
+        return {**DEFAULT_PLAN_RATES, **value}
 
     @property
     def effective_database_url(self) -> str:

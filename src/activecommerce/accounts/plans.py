@@ -1,14 +1,7 @@
-"""Plans and their request rates (requests per second, per account and environment)."""
+"""The plans an account may have. Their request rates are configuration
+(`config.DEFAULT_PLAN_RATES`, ACTIVECOMMERCE_PLAN_RATES)."""
 
-PLAN_RATES: dict[str, int] = {
-    "free": 10,
-    "lite": 30,
-    "plus": 60,
-    "professional": 120,
-    "enterprise": 240,
-}
-
-PLANS = tuple(PLAN_RATES)
+PLANS = ("free", "lite", "plus", "professional", "enterprise")
 
 
 def has_live(plan: str) -> bool:

@@ -7,21 +7,19 @@ from starlette.responses import Response
 
 from activecommerce.accounts import repository, service
 from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
-from activecommerce.auth.deps import CurrentPrincipal
-from activecommerce.kit.db import Connection
-from activecommerce.kit.fields import parse_id
-from activecommerce.kit.problems import Problem, not_found, responses
-from activecommerce.kit.resource import page_meta
-from activecommerce.kit.routes import (
+from activecommerce.api.routes import (
     COMMON_ERRORS,
     JSON_BODY,
     IdempotencyKey,
-    Page,
-    PageSize,
     idempotent_post,
     json_response,
     list_model,
 )
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit.db import Connection
+from activecommerce.kit.fields import parse_id
+from activecommerce.kit.pagination import Page, PageSize, envelope, offset
+from activecommerce.kit.problems import Problem, not_found, responses
 
 router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
 
@@ -44,11 +42,9 @@ async def list_keys(
         principal.account_id,
         principal.env,
         pageSize,
-        (page - 1) * pageSize,
+        offset(page, pageSize),
     )
-    return json_response(
-        {"data": [service.key_view(r) for r in rows], "meta": page_meta(page, pageSize, total)}
-    )
+    return json_response(envelope([service.key_view(r) for r in rows], page, pageSize, total))
 
 
 @router.post(

@@ -8,11 +8,11 @@ from typing import Any
 
 from activecommerce.accounts import repository as repo
 from activecommerce.accounts.plans import PLANS, has_live
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.security import display_prefix, key_hash, new_api_key
-from activecommerce.kit.tables import now
 
 ENVIRONMENTS = ("live", "sandbox")
 

@@ -9,11 +9,11 @@ from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
 from activecommerce.kit.resource import DeleteGuard, Field, Resource, require_ref
-from activecommerce.kit.routes import patch_model_of
 from activecommerce.pipelines.service import deal_stages, pipelines
 from activecommerce.tags.service import contact_tags
 

@@ -1,4 +1,4 @@
+from activecommerce.api.routes import crud_router
 from activecommerce.brands.service import brands
-from activecommerce.kit.routes import crud_router
 
 router = crud_router(brands, "Brands")

@@ -1,7 +1,7 @@
 from activecommerce.brands.schemas import BrandIn, BrandOut
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.resource import Field, Resource
-from activecommerce.kit.routes import patch_model_of
 
 brands = Resource(
     collection="brands",

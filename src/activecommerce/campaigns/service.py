@@ -8,11 +8,11 @@ from activecommerce.brands.service import brands
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut
 from activecommerce.email.templates import template_errors
 from activecommerce.kit.db import Connection
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
 from activecommerce.kit.resource import Field, Resource, Rules, require_ref, unchanged
-from activecommerce.kit.routes import patch_model_of
 
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
 

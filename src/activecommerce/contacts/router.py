@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
+from activecommerce.api.routes import crud_router, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.contacts.service import (
     Membership,
@@ -11,8 +12,8 @@ from activecommerce.contacts.service import (
     contact_tag_membership,
     contacts,
 )
+from activecommerce.kit.pagination import Page, PageSize
 from activecommerce.kit.problems import responses
-from activecommerce.kit.routes import Page, PageSize, crud_router, json_response, list_model
 
 router = crud_router(contacts, "Contacts")
 

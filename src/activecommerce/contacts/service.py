@@ -7,12 +7,12 @@ from typing import Any
 from activecommerce.contacts.schemas import ContactIn, ContactOut, ContactStatus
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.resource import Field, ListFilter, Resource, Rules
-from activecommerce.kit.routes import patch_model_of
-from activecommerce.kit.tables import now
 from activecommerce.tags.service import contact_tags
 
 

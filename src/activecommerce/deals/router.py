@@ -1,4 +1,4 @@
+from activecommerce.api.routes import crud_router
 from activecommerce.deals.service import deals
-from activecommerce.kit.routes import crud_router
 
 router = crud_router(deals, "Deals")

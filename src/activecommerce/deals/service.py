@@ -8,6 +8,7 @@ from activecommerce.contacts.service import contacts
 from activecommerce.deals.schemas import DealIn, DealOut
 from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.events import Event
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
 from activecommerce.kit.resource import (
@@ -18,7 +19,6 @@ from activecommerce.kit.resource import (
     require_ref,
     unchanged,
 )
-from activecommerce.kit.routes import patch_model_of
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 
 

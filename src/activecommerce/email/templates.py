@@ -21,6 +21,7 @@ import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -31,7 +32,18 @@ MAX_TOKENS = 20_000
 TIMEOUT_SECONDS = 5.0
 MAX_CHECKING = 4
 
+# Subjects and plain-text parts are text: nothing to escape. HTML parts escape every
+# value they insert (a contact named "<script>" arrives as text), unless a template marks
+# a value safe on purpose.
 _env = SandboxedEnvironment(autoescape=False)
+_html_env = SandboxedEnvironment(autoescape=True)
+
+
+def render(text: str, context: dict[str, Any], *, html: bool) -> str:
+    """`text` rendered with `context` (`contact`, `unsubscribe_url`, ...), escaped for
+    HTML when `html`. Templates were checked when saved (`template_errors`)."""
+    env = _html_env if html else _env
+    return env.from_string(text).render(context)
 
 
 def template_error(text: str) -> str | None:

@@ -22,21 +22,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database
-from activecommerce.kit.tables import now
-
-
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def after(seconds: float) -> str:
-    return stamp(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True, slots=True)

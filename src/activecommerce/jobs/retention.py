@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
 
-from activecommerce.jobs.queue import stamp
+from activecommerce.kit.clock import after
 from activecommerce.kit.db import Database
 
 log = logging.getLogger("activecommerce.worker")
@@ -19,7 +18,7 @@ log = logging.getLogger("activecommerce.worker")
 
 async def prune_events(db: Database, older_than_days: float, batch: int = 20) -> int:
     """Delete events older than `older_than_days` that no job needs; returns how many."""
-    cutoff = stamp(datetime.now(UTC) - timedelta(days=older_than_days))
+    cutoff = after(-older_than_days * 86400)
     pruned = 0
     while True:
         async with db.transaction() as conn:

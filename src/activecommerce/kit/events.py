@@ -13,9 +13,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Column, Index, String, Table, Text
 
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.tables import id_column, metadata, now, tenant_columns
+from activecommerce.kit.tables import id_column, metadata, tenant_columns
 
 events = Table(
     "events",

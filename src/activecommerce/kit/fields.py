@@ -8,10 +8,10 @@ in names and other one-line fields, control characters.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -142,3 +142,21 @@ class Input(BaseModel):
 
 class Output(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def patch_model_of(create: type[BaseModel]) -> type[BaseModel]:
+    """The PATCH body: every field of the create body, none required."""
+    fields: dict[str, Any] = {}
+    for field_name, info in create.model_fields.items():
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]  # keep the constraints
+        fields[field_name] = (
+            annotation | None,
+            Field(None, description=info.description, discriminator=info.discriminator),
+        )
+    return create_model(
+        create.__name__.replace("In", "Patch"),
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )

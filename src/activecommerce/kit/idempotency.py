@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from activecommerce.kit.clock import now, stamp
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import storable
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.security import SecretBox, sha256_hex
-from activecommerce.kit.tables import now
 
 TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=1)
@@ -32,10 +32,6 @@ Work = Callable[[Connection], Awaitable[tuple[int, dict[str, Any], str | None]]]
 # It runs after the key is claimed, so that a replay returns the stored response without
 # running it again.
 Check = Callable[[], Awaitable[None]]
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _respond(status: int, body: bytes, location: str | None, replayed: bool) -> Response:
@@ -87,7 +83,7 @@ async def run(
         await conn.execute(
             "DELETE FROM idempotency_keys WHERE account_id = ? AND env = ? AND key = ?"
             " AND (created_at < ? OR (status_code IS NULL AND created_at < ?))",
-            (*scope, _stamp(moment - TTL), _stamp(moment - ABANDONED_AFTER)),
+            (*scope, stamp(moment - TTL), stamp(moment - ABANDONED_AFTER)),
         )
         claimed = await conn.fetchone(
             "INSERT INTO idempotency_keys (account_id, env, key, request_hash, created_at)"

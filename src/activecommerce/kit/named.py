@@ -6,9 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, create_model
 
-from activecommerce.kit.fields import Input, Name, Output
+from activecommerce.kit.fields import Input, Name, Output, patch_model_of
 from activecommerce.kit.resource import Field, Resource
-from activecommerce.kit.routes import patch_model_of
 
 NAME_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
 

@@ -16,12 +16,13 @@ import orjson
 from pydantic import BaseModel
 
 from activecommerce.kit import events
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import FilterText, parse_id
+from activecommerce.kit.pagination import offset, page_meta
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
-from activecommerce.kit.tables import now
 
 NO_DEFAULT: Any = object()
 
@@ -259,7 +260,7 @@ class Resource:
         total = await db.fetchone(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
         rows = await db.fetchall(
             f"SELECT {columns} FROM {self.table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, page_size, (page - 1) * page_size],
+            [*params, page_size, offset(page, page_size)],
         )
         return page_meta(page, page_size, int(total["n"]) if total else 0), rows
 
@@ -421,15 +422,6 @@ class Resource:
             if fragment in constraint:
                 return message
         return f"This {self.title} conflicts with an existing one."
-
-
-def page_meta(page: int, page_size: int, total: int) -> dict[str, int]:
-    return {
-        "page": page,
-        "pageSize": page_size,
-        "total": total,
-        "totalPages": (total + page_size - 1) // page_size,
-    }
 
 
 async def require_ref(

@@ -7,8 +7,6 @@ sharded by account.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, MetaData, String, Text
 
 metadata = MetaData(
@@ -49,8 +47,4 @@ def ref_column(name: str, table: str, ondelete: str, nullable: bool = True) -> C
     return Column(name, IdType, ForeignKey(f"{table}.id", ondelete=ondelete), nullable=nullable)
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-__all__ = ["Column", "Text", "String", "Integer", "BigInteger", "metadata", "now"]
+__all__ = ["Column", "Text", "String", "Integer", "BigInteger", "metadata"]

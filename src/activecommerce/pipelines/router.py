@@ -1,4 +1,4 @@
-from activecommerce.kit.routes import crud_router
+from activecommerce.api.routes import crud_router
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 
 routers = [

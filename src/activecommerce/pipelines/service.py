@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from activecommerce.kit.db import Connection
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
 from activecommerce.kit.resource import (
@@ -15,7 +16,6 @@ from activecommerce.kit.resource import (
     require_ref,
     unchanged,
 )
-from activecommerce.kit.routes import patch_model_of
 from activecommerce.pipelines.schemas import (
     DealStageIn,
     DealStageOut,

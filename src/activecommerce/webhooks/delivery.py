@@ -18,8 +18,8 @@ from yarl import URL
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
+from activecommerce.kit.clock import now, parse
 from activecommerce.kit.db import Database, ForeignKeyViolation
-from activecommerce.kit.tables import now
 from activecommerce.webhooks.service import config
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
 
@@ -279,12 +279,8 @@ class Deliverer:
         )
 
 
-def _parse(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
 def _seconds_between(earlier: str, later: str) -> float:
-    return (_parse(later) - _parse(earlier)).total_seconds()
+    return (parse(later) - parse(earlier)).total_seconds()
 
 
 def _duration(seconds: float) -> str:

@@ -3,19 +3,18 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
-from activecommerce.auth.deps import CurrentPrincipal
-from activecommerce.kit.db import Connection
-from activecommerce.kit.problems import responses
-from activecommerce.kit.routes import (
+from activecommerce.api.routes import (
     COMMON_ERRORS,
     IdempotencyKey,
-    Page,
-    PageSize,
     crud_router,
     idempotent_post,
     json_response,
     list_model,
 )
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.kit.db import Connection
+from activecommerce.kit.pagination import Page, PageSize
+from activecommerce.kit.problems import responses
 from activecommerce.webhooks import service
 from activecommerce.webhooks.schemas import DeliveryOut, RetryOut, WebhookWithSecret
 

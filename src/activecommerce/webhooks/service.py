@@ -10,14 +10,14 @@ import orjson
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
 from activecommerce.kit import events
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database
-from activecommerce.kit.fields import parse_id
+from activecommerce.kit.fields import parse_id, patch_model_of
+from activecommerce.kit.pagination import envelope, offset
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
-from activecommerce.kit.resource import Field, Resource, Rules, page_meta
-from activecommerce.kit.routes import patch_model_of
+from activecommerce.kit.resource import Field, Resource, Rules
 from activecommerce.kit.security import SecretBox, new_webhook_secret
-from activecommerce.kit.tables import now
 from activecommerce.webhooks import ssrf
 from activecommerce.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from activecommerce.webhooks.ssrf import Policy, creation_refusal
@@ -198,12 +198,10 @@ async def list_deliveries(
     rows = await db.fetchall(
         f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?"
         " ORDER BY id DESC LIMIT ? OFFSET ?",
-        (hook["id"], page_size, (page - 1) * page_size),
+        (hook["id"], page_size, offset(page, page_size)),
     )
-    return {
-        "data": [delivery_view(r) for r in rows],
-        "meta": page_meta(page, page_size, int(total["n"]) if total else 0),
-    }
+    count = int(total["n"]) if total else 0
+    return envelope([delivery_view(r) for r in rows], page, page_size, count)
 
 
 async def retry_delivery(

@@ -11,28 +11,16 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 from pydantic import Field as PydanticField
 from starlette.responses import Response, StreamingResponse
 
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
+from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
 from activecommerce.kit.resource import Resource, Rules
-
-MAX_PAGE = 1_000_000_000
-
-
-def _digits(value: Any) -> Any:
-    # Query values arrive as text: only plain digits count ("1_0", "+1", "1.0" do not).
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-        raise ValueError("must be a whole number written with digits only")
-    return value
-
-
-Page = Annotated[int, BeforeValidator(_digits), PydanticField(ge=1, le=MAX_PAGE)]
-PageSize = Annotated[int, BeforeValidator(_digits), PydanticField(ge=1, le=100)]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -65,7 +53,7 @@ def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
     sort_fields = tuple(resource.sortable)
     definitions: dict[str, Any] = {
         "page": (Page, PydanticField(1, description="Page number, from 1")),
-        "pageSize": (PageSize, PydanticField(20, description="Items per page")),
+        "pageSize": (PageSize, PydanticField(DEFAULT_PAGE_SIZE, description="Items per page")),
         "sortBy": (Literal[sort_fields], PydanticField("createdAt")),
         "sortOrder": (Literal["asc", "desc"], PydanticField("asc")),
     }
@@ -262,21 +250,3 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         return Response(status_code=204)
 
     return router
-
-
-def patch_model_of(create: type[BaseModel]) -> type[BaseModel]:
-    """The PATCH body: every field of the create body, none required."""
-    fields: dict[str, Any] = {}
-    for field_name, info in create.model_fields.items():
-        annotation: Any = info.annotation
-        if info.metadata:
-            annotation = Annotated[(annotation, *info.metadata)]  # keep the constraints
-        fields[field_name] = (
-            annotation | None,
-            PydanticField(None, description=info.description, discriminator=info.discriminator),
-        )
-    return create_model(
-        create.__name__.replace("In", "Patch"),
-        __config__=ConfigDict(extra="forbid"),
-        **fields,
-    )
