@@ -46,7 +46,7 @@ email_automations = Resource(
     title="email automation",
     fields=[
         *EMAIL_CONTENT_FIELDS,
-        Field("trigger", "trigger_spec", kind="json", required=True, nullable=False),
+        Field("trigger", "trigger_spec", kind="json", nullable=False),
         Field("delaySeconds", "delay_seconds", nullable=False),
         Field("status", "status", nullable=False),
     ],

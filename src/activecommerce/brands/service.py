@@ -9,7 +9,7 @@ brands = Resource(
     table="brands",
     title="brand",
     fields=[
-        Field("name", "name", required=True, nullable=False),
+        Field("name", "name", nullable=False),
         Field("fromEmail", "from_email"),
         Field("fromName", "from_name"),
         Field("postalAddress", "postal_address"),

@@ -17,9 +17,9 @@ from activecommerce.kit.resource import Field, Resource, Rules, require_ref, unc
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
 
 EMAIL_CONTENT_FIELDS = [
-    Field("name", "name", required=True, nullable=False),
-    Field("subject", "subject", required=True, nullable=False),
-    Field("fromEmail", "from_email", required=True, nullable=False),
+    Field("name", "name", nullable=False),
+    Field("subject", "subject", nullable=False),
+    Field("fromEmail", "from_email", nullable=False),
     Field("fromName", "from_name"),
     Field("replyToEmail", "reply_to_email"),
     Field("htmlContent", "html_content"),

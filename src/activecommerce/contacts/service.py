@@ -42,7 +42,7 @@ contacts = Resource(
     table="contacts",
     title="contact",
     fields=[
-        Field("email", "email", required=True, nullable=False),
+        Field("email", "email", nullable=False),
         Field("firstName", "first_name"),
         Field("lastName", "last_name"),
         Field("phone", "phone"),

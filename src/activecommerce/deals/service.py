@@ -71,9 +71,9 @@ deals = Resource(
     table="deals",
     title="deal",
     fields=[
-        Field("name", "name", required=True, nullable=False),
-        Field("pipelineId", "pipeline_id", kind="ref", required=True, nullable=False),
-        Field("stageId", "stage_id", kind="ref", required=True, nullable=False),
+        Field("name", "name", nullable=False),
+        Field("pipelineId", "pipeline_id", kind="ref", nullable=False),
+        Field("stageId", "stage_id", kind="ref", nullable=False),
         Field("contact", "contact_id", kind="ref"),
         Field("value", "value"),
         Field("currency", "currency", nullable=False),

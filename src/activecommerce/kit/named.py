@@ -29,7 +29,7 @@ def named_resource(
         table=table,
         event_name=event_name,
         title=title,
-        fields=[Field("name", "name", required=True, nullable=False)],
+        fields=[Field("name", "name", nullable=False)],
         create_model=create,
         patch_model=patch_model_of(create),
         out_model=out,

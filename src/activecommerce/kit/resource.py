@@ -39,7 +39,6 @@ class Field:
     api: str
     column: str
     kind: str = "str"
-    required: bool = False
     nullable: bool = True
     fixed: bool = False
     readonly: bool = False

@@ -47,7 +47,7 @@ pipelines = Resource(
     table="pipelines",
     title="pipeline",
     fields=[
-        Field("name", "name", required=True, nullable=False),
+        Field("name", "name", nullable=False),
         Field("currency", "currency", nullable=False),
     ],
     create_model=PipelineIn,
@@ -94,8 +94,8 @@ deal_stages = Resource(
     table="deal_stages",
     title="deal stage",
     fields=[
-        Field("pipelineId", "pipeline_id", kind="ref", required=True, nullable=False, fixed=True),
-        Field("name", "name", required=True, nullable=False),
+        Field("pipelineId", "pipeline_id", kind="ref", nullable=False, fixed=True),
+        Field("name", "name", nullable=False),
         Field("order", "position"),
     ],
     create_model=DealStageIn,
@@ -112,8 +112,8 @@ deal_statuses = Resource(
     table="deal_statuses",
     title="deal status",
     fields=[
-        Field("pipelineId", "pipeline_id", kind="ref", required=True, nullable=False, fixed=True),
-        Field("name", "name", required=True, nullable=False),
+        Field("pipelineId", "pipeline_id", kind="ref", nullable=False, fixed=True),
+        Field("name", "name", nullable=False),
         Field("color", "color"),
     ],
     create_model=DealStatusIn,

@@ -48,6 +48,9 @@ config = WebhookConfig()
 
 
 def configure(settings: Settings, server_secret: bytes) -> None:
+    """Called by the composition roots (`create_app`, the `worker` command): the secret
+    box, the address policy, the resolver, and the fan-out of events to webhooks."""
+    events.subscribe(fan_out)
     config.box = SecretBox(server_secret)
     config.allow_loopback = settings.webhook_allow_loopback
     config.allow_private = settings.webhook_allow_private
@@ -94,8 +97,8 @@ webhooks = Resource(
     table="webhooks",
     title="webhook",
     fields=[
-        Field("url", "url", required=True, nullable=False),
-        Field("events", "events", kind="json", required=True, nullable=False),
+        Field("url", "url", nullable=False),
+        Field("events", "events", kind="json", nullable=False),
         Field("description", "description"),
         Field("active", "active", kind="bool", nullable=False),
         Field("disabledReason", "disabled_reason"),
@@ -147,9 +150,6 @@ async def fan_out(
             if object_id:
                 order_key = f"{row['id']}:{event_type.split('.', 1)[0]}:{object_id}"
             await _queue_delivery(conn, principal.account_id, row["id"], event_id, order_key)
-
-
-events.subscribe(fan_out)
 
 
 async def rotate_secret(conn: Connection, principal: Principal, webhook_id: str) -> dict[str, Any]:
