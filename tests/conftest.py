@@ -106,8 +106,8 @@ class Account:
 
 
 async def _new_account(app: FastAPI, plan: str = "plus") -> Account:
-    db = app.state.db
-    secret = app.state.authenticator.secret
+    db = app.state.services.db
+    secret = app.state.services.authenticator.secret
     info = await create_account(db, secret, name=f"Test {uuid.uuid4().hex[:6]}", plan=plan)
     return Account(app, info)
 

@@ -265,7 +265,7 @@ async def test_short_outage_loses_no_event(settings: Settings, tmp_path: Path) -
                     await wait_for(lambda: time.monotonic() > down_until, 5.0, "the outage")
                     shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
                     assert shown["active"] is True  # a burst of failures does not disable
-                    failed = await application.state.db.fetchone(
+                    failed = await application.state.services.db.fetchone(
                         "SELECT count(*) AS n FROM webhook_deliveries"
                         " WHERE webhook_id = ? AND outcome = ?",
                         (int(hook["id"]), "failed"),
@@ -365,7 +365,7 @@ async def test_bad_webhook_hosts_are_422(api: httpx.AsyncClient) -> None:
 async def test_old_events_are_pruned_recent_and_needed_ones_kept(
     app: FastAPI, account: Account
 ) -> None:
-    db = app.state.db
+    db = app.state.services.db
     acct = int(account.id)
     old = "2020-01-01T00:00:00.000000Z"
 

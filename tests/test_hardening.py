@@ -34,7 +34,7 @@ async def _created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> d
 
 
 async def _events(app: FastAPI, account: Account, *types: str) -> list[tuple[str, dict]]:
-    rows = await app.state.db.fetchall(
+    rows = await app.state.services.db.fetchall(
         "SELECT type, data FROM events WHERE account_id = ? ORDER BY id", (int(account.id),)
     )
     return [(r["type"], orjson.loads(r["data"])) for r in rows if r["type"] in types]
@@ -173,7 +173,7 @@ async def test_a_page_of_large_campaigns_is_streamed_in_bounded_memory(
         principal = Principal(int(account.id), "sandbox", "plus", 0)
         query = {"sort_by": "createdAt", "sort_order": "asc", "filters": {}}
         result = await email_campaigns.list_rows(
-            app.state.db, principal, page=1, page_size=100, **query
+            app.state.services.db, principal, page=1, page_size=100, **query
         )
         assert len(orjson.dumps(result)) > 12 * len(big)
 
@@ -382,7 +382,7 @@ async def test_turning_a_webhook_on_starts_a_new_failure_streak(
 ) -> None:
     api = account.sandbox
     hook = await _created(api, "/v3/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["*"]})
-    async with app.state.db.transaction() as conn:
+    async with app.state.services.db.transaction() as conn:
         await conn.execute(
             "UPDATE webhooks SET active = ?, disabled_reason = 'failing',"
             " consecutive_failures = 60, failing_since = '2026-01-01T00:00:00.000000Z'"

@@ -33,7 +33,7 @@ async def test_list_create_revoke(account: Account, anon: httpx.AsyncClient, app
     assert len(keys) == 2 and all("key" not in k for k in keys)
 
     # Stored only as a keyed hash: the key is in no column of any row.
-    rows = await app.state.db.fetchall(
+    rows = await app.state.services.db.fetchall(
         "SELECT * FROM api_keys WHERE account_id = ?", (int(account.id),)
     )
     for row in rows:
@@ -96,9 +96,9 @@ async def test_live_key_of_downgraded_account_is_403(account: Account, app: Fast
     from activecommerce.accounts.service import set_plan
 
     assert (await account.live.get("/v3/contacts")).status_code == 200
-    await set_plan(app.state.db, int(account.id), "free")
+    await set_plan(app.state.services.db, int(account.id), "free")
     body = problem(await account.live.get("/v3/contacts"), 403)
     assert "sandbox only" in body["detail"]
     assert (await account.sandbox.get("/v3/contacts")).status_code == 200
-    await set_plan(app.state.db, int(account.id), "plus")
+    await set_plan(app.state.services.db, int(account.id), "plus")
     assert (await account.live.get("/v3/contacts")).status_code == 200

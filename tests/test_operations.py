@@ -58,7 +58,9 @@ def _from(app: FastAPI, address: str, key: str | None = None) -> httpx.AsyncClie
 
 
 async def _key(app: FastAPI, plan: str = "lite") -> str:
-    info = await create_account(app.state.db, app.state.authenticator.secret, name="O", plan=plan)
+    info = await create_account(
+        app.state.services.db, app.state.services.authenticator.secret, name="O", plan=plan
+    )
     return str(info["sandboxApiKey"])
 
 
@@ -78,7 +80,7 @@ async def test_valid_key_from_address_over_failure_budget_is_served(limited: Fas
     assert int(refused.headers["retry-after"]) >= 1
     right = await _from(limited, "10.7.0.1", key).get("/v3/contacts")
     assert right.status_code == 200, right.text
-    assert right.headers["ratelimit-limit"] == str(limited.state.limiter.rate_for("lite"))
+    assert right.headers["ratelimit-limit"] == str(limited.state.services.limiter.rate_for("lite"))
 
 
 async def test_trusted_proxy_forwarded_address_is_used(behind_proxy: FastAPI) -> None:
@@ -161,7 +163,9 @@ async def test_unknown_path_with_key_is_authenticated(limited: FastAPI) -> None:
     right = _from(limited, "10.13.0.3", key)
     missing = await right.get("/v3/nothing")
     problem(missing, 404)
-    assert missing.headers["ratelimit-limit"] == str(limited.state.limiter.rate_for("lite"))
+    assert missing.headers["ratelimit-limit"] == str(
+        limited.state.services.limiter.rate_for("lite")
+    )
     assert int(missing.headers["ratelimit-remaining"]) < int(missing.headers["ratelimit-limit"])
     again = await right.get("/v3/nothing")
     assert int(again.headers["ratelimit-remaining"]) < int(missing.headers["ratelimit-remaining"])

@@ -53,7 +53,9 @@ async def limited(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 async def _client(app: FastAPI, plan: str, address: str = "10.0.0.1") -> httpx.AsyncClient:
-    info = await create_account(app.state.db, app.state.authenticator.secret, name="R", plan=plan)
+    info = await create_account(
+        app.state.services.db, app.state.services.authenticator.secret, name="R", plan=plan
+    )
     transport = httpx.ASGITransport(app=app, client=(address, 1234))
     client = httpx.AsyncClient(
         transport=transport, base_url="http://test", headers={"Api-Token": info["sandboxApiKey"]}
@@ -93,7 +95,7 @@ async def test_accounts_do_not_share_a_budget(limited: FastAPI) -> None:
 async def test_new_plan_applies_from_the_next_request(limited: FastAPI) -> None:
     api = await _client(limited, "lite")
     assert (await api.get("/v3/contacts")).headers["ratelimit-limit"] == "5"
-    await set_plan(limited.state.db, int(api.account_id), "plus")  # type: ignore[attr-defined]
+    await set_plan(limited.state.services.db, int(api.account_id), "plus")  # type: ignore[attr-defined]
     assert (await api.get("/v3/contacts")).headers["ratelimit-limit"] == "8"
 
 

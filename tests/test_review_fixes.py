@@ -94,7 +94,7 @@ async def test_every_post_honours_idempotency_keys(account: Account, app: FastAP
     assert r2.json() == {**r1.json(), "secret": None}
 
     # What is kept for replays is encrypted: no secret shown once is readable at rest.
-    rows = await app.state.db.fetchall(
+    rows = await app.state.services.db.fetchall(
         "SELECT body FROM idempotency_keys WHERE account_id = ?", (int(account.id),)
     )
     assert rows

@@ -134,7 +134,7 @@ async def test_events_exist_only_when_the_change_commits(
     await api.post("/v3/contacts", json={"email": "once@x.io"})
     problem(await api.post("/v3/contacts", json={"email": "ONCE@x.io"}), 409)
     problem(await api.post("/v3/contacts", json={"email": "bad"}), 422)
-    rows = await app.state.db.fetchall(
+    rows = await app.state.services.db.fetchall(
         "SELECT type FROM events WHERE account_id = ? AND type = ?",
         (int(account.id), "contact.created"),
     )

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
+from activecommerce.api.deps import Services, services
 from activecommerce.auth.deps import (
     RATE_STATE,
     SECURITY_SCHEMES,
@@ -183,10 +184,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retry_after=settings.db_retry_after_seconds,
         )
         secret = await server_secret(db, settings.secret_key)
-        app.state.db = db
-        app.state.authenticator = KeyAuthenticator(db, secret)
-        app.state.limiter = RateLimiter(settings)
-        app.state.box = SecretBox(secret)
+        app.state.services = Services(
+            settings=settings,
+            db=db,
+            authenticator=KeyAuthenticator(db, secret),
+            limiter=RateLimiter(settings),
+            box=SecretBox(secret),
+            trusted_proxies=settings.trusted_networks(),
+        )
         configure_webhooks(settings, secret)
         worker = None
         if settings.runs_embedded_worker:
@@ -218,11 +223,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "logs": settings.opentelemetry,
         },
     )
-    app.state.settings = settings
-    app.state.authenticate_before_errors = authenticate_before_errors
-    app.state.count_unrouted = count_unrouted
-    app.state.trusted_proxies = settings.trusted_networks()
-    problems.install(app)
+    problems.install(
+        app,
+        authenticate_before_errors=authenticate_before_errors,
+        count_unrouted=count_unrouted,
+    )
     for router in (
         contacts_router,
         keys_router,
@@ -250,7 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def readyz(request: Request) -> Response:
         """The database answers a trivial query in time (else 503 problem+json)."""
-        await request.app.state.db.ping()
+        await services(request).db.ping()
         return JSONResponse({"status": "ready"})
 
     # Probes for load balancers and orchestrators: outside /v3, without credentials and

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from activecommerce.accounts import repository, service
 from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
+from activecommerce.api.deps import services
 from activecommerce.api.routes import (
     COMMON_ERRORS,
     JSON_BODY,
@@ -38,7 +39,7 @@ async def list_keys(
     pageSize: Annotated[PageSize, Query()] = 20,
 ) -> Response:
     total, rows = await repository.list_keys(
-        request.app.state.db,
+        services(request).db,
         principal.account_id,
         principal.env,
         pageSize,
@@ -74,7 +75,7 @@ async def create_key(
                 else "; use a live key or the command line."
             ),
         )
-    secret = request.app.state.authenticator.secret
+    secret = services(request).authenticator.secret
 
     async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
         created = await service.create_key(conn, secret, principal.account_id, env)
@@ -96,7 +97,7 @@ async def create_key(
 async def revoke_key(id: str, request: Request, principal: CurrentPrincipal) -> Response:
     key_id = parse_id(id)
     if key_id is None or not await service.revoke_key(
-        request.app.state.db, key_id, principal.account_id, principal.env
+        services(request).db, key_id, principal.account_id, principal.env
     ):
         raise not_found("API key")
     return Response(status_code=204)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from pydantic import Field as PydanticField
 from starlette.responses import Response, StreamingResponse
 
+from activecommerce.api.deps import services
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
 from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize
@@ -94,7 +95,7 @@ async def idempotent_post(
     replay returns as null."""
     sent = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
     fingerprint = idempotency.request_hash(request.url.path, sent)
-    state = request.app.state
+    state = services(request)
     return await idempotency.run(
         state.db, state.box, principal, key, fingerprint, work, shown_once=shown_once, check=check
     )
@@ -147,7 +148,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         # here can fail first (a path id is any text) and FastAPI's dependency solving
         # costs ~9 µs of a ~90 µs request (decision 001).
         principal = await authenticate(request)
-        row = await resource.get_row(request.app.state.db, principal, id)
+        row = await resource.get_row(services(request).db, principal, id)
         return json_response(resource.serialize(row))
 
     @router.get(
@@ -162,7 +163,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         query: Annotated[Query_, Query()],  # type: ignore[valid-type]
     ) -> Response:
-        db = request.app.state.db
+        db = services(request).db
         if resource.stream_lists:
             chunks = await resource.stream_rows(db, principal, **page_params(query))
             return StreamingResponse(chunks, media_type="application/json")
@@ -212,7 +213,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     ) -> Response:
         if checks:
             await rules.check(principal, sent_fields(body))
-        async with request.app.state.db.transaction() as conn:
+        async with services(request).db.transaction() as conn:
             updated = await resource.replace(conn, principal, id, body)
         return json_response(updated)
 
@@ -232,7 +233,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     ) -> Response:
         if checks:
             await rules.check(principal, sent_fields(body, partial=True))
-        async with request.app.state.db.transaction() as conn:
+        async with services(request).db.transaction() as conn:
             updated = await resource.patch(conn, principal, id, body)
         return json_response(updated)
 
@@ -245,7 +246,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         responses=responses(*COMMON_ERRORS, 404, 409),
     )
     async def delete_object(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-        async with request.app.state.db.transaction() as conn:
+        async with services(request).db.transaction() as conn:
             await resource.delete(conn, principal, id)
         return Response(status_code=204)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from activecommerce.accounts.plans import has_live
+from activecommerce.api.deps import Networks, services
 from activecommerce.kit.db import DatabaseUnavailable
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, unavailable
@@ -37,7 +38,7 @@ def _too_many(decision: Decision) -> Problem:
 
 async def _refuse(request: Request) -> Problem:
     """401 for a missing or unknown key, counted against the client's address."""
-    decision = await request.app.state.limiter.hit_address(_address(request))
+    decision = await services(request).limiter.hit_address(_address(request))
     if decision is not None:
         request.state.ratelimit = decision
         if not decision.allowed:
@@ -47,9 +48,6 @@ async def _refuse(request: Request) -> Problem:
         "Send a valid API key in the Api-Token header or as Authorization: Bearer.",
         headers={"WWW-Authenticate": 'Bearer realm="activecommerce"'},
     )
-
-
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
 def _trusted(address: str, networks: Networks) -> bool:
@@ -80,7 +78,7 @@ def client_address(peer: str, forwarded_for: list[bytes], trusted: Networks) -> 
 
 def _address(request: Request) -> str:
     peer = request.client.host if request.client else "unknown"
-    trusted: Networks = request.app.state.trusted_proxies
+    trusted: Networks = services(request).trusted_proxies
     if not trusted:
         return peer
     forwarded = [value for name, value in request.scope["headers"] if name == b"x-forwarded-for"]
@@ -110,11 +108,11 @@ async def authenticate(request: Request) -> Principal:
     # key: keys carry ~240 random bits, so the address budget bounds what wrong attempts
     # cost us rather than being what keeps keys secret, and an address shared by many
     # clients (or spoofed) must not lock out their valid keys.
-    limiter = request.app.state.limiter
+    limiter = services(request).limiter
     raw = _presented_key(request)
     if not raw:
         raise await _refuse(request)
-    principal = await request.app.state.authenticator.authenticate(raw)
+    principal = await services(request).authenticator.authenticate(raw)
     if principal is None:
         raise await _refuse(request)
     decision = await limiter.hit_account(principal.account_id, principal.env, principal.plan)
@@ -148,7 +146,7 @@ async def count_unrouted(request: Request) -> None:
     the address's budget (429 when over it); with one, authenticated like any request
     (401 for a wrong key, counted per address; a right one counts against its account)."""
     if _presented_key(request) is None:
-        decision = await request.app.state.limiter.hit_address(_address(request))
+        decision = await services(request).limiter.hit_address(_address(request))
         if decision is not None:
             request.state.ratelimit = decision
             if not decision.allowed:

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
+from activecommerce.api.deps import services
 from activecommerce.api.routes import crud_router, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.contacts.service import (
@@ -41,7 +42,7 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         sortOrder: Annotated[Literal["asc", "desc"], Query()] = "asc",
     ) -> Response:
         result = await membership.list_for(
-            request.app.state.db,
+            services(request).db,
             principal,
             id,
             page=page,
@@ -76,7 +77,7 @@ def _membership_change(change: Callable[..., Awaitable[None]], id_name: str) -> 
         request: Request,
         principal: CurrentPrincipal,
     ) -> Response:
-        async with request.app.state.db.transaction() as conn:
+        async with services(request).db.transaction() as conn:
             await change(conn, principal, id, target_id)
         return Response(status_code=204)
 

@@ -7,6 +7,7 @@ so clients see one shape whether the router, the validation layer or a service r
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -133,9 +134,13 @@ def is_json_content_type(value: str | None) -> bool:
     )
 
 
-async def _validation_handler(request: Request, exc: Exception) -> Response:
+Gate = Callable[[Request], Awaitable[None]]
+"""Authentication for a request that failed before its route authenticated it (raises a
+Problem: 401, 429): given by the app to `install`, since kit knows no domain."""
+
+
+async def _validation_handler(request: Request, exc: Exception, gate: Gate | None) -> Response:
     assert isinstance(exc, RequestValidationError)
-    gate = getattr(request.app.state, "authenticate_before_errors", None)
     if gate is not None:
         try:
             await gate(request)
@@ -166,13 +171,12 @@ async def _problem_handler(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-async def _http_handler(request: Request, exc: Exception) -> Response:
+async def _http_handler(request: Request, exc: Exception, gate: Gate | None) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     if status in (404, 405):
         # No route took the request, so no authentication counted it: count it here
         # (a Problem for a wrong key or an address over its budget).
-        gate = getattr(request.app.state, "count_unrouted", None)
         if gate is not None:
             try:
                 await gate(request)
@@ -230,10 +234,24 @@ async def _unexpected_handler(request: Request, exc: Exception) -> Response:
     return Problem(500, "Something went wrong on our side.").response()
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_handler)
+def install(
+    app: FastAPI,
+    *,
+    authenticate_before_errors: Gate | None = None,
+    count_unrouted: Gate | None = None,
+) -> None:
+    """The error handlers. `authenticate_before_errors` runs before a validation error is
+    answered (401 and 429 come first); `count_unrouted` for requests no route matched."""
+
+    async def validation(request: Request, exc: Exception) -> Response:
+        return await _validation_handler(request, exc, authenticate_before_errors)
+
+    async def http(request: Request, exc: Exception) -> Response:
+        return await _http_handler(request, exc, count_unrouted)
+
+    app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(Problem, _problem_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(UniqueViolation, _conflict_handler)
     app.add_exception_handler(ForeignKeyViolation, _conflict_handler)
     app.add_exception_handler(ConcurrentChange, _concurrent_change_handler)

@@ -3,6 +3,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
+from activecommerce.api.deps import services
 from activecommerce.api.routes import (
     COMMON_ERRORS,
     IdempotencyKey,
@@ -35,7 +36,7 @@ async def list_deliveries(
     page: Annotated[Page, Query()] = 1,
     pageSize: Annotated[PageSize, Query()] = 20,
 ) -> Response:
-    result = await service.list_deliveries(request.app.state.db, principal, id, page, pageSize)
+    result = await service.list_deliveries(services(request).db, principal, id, page, pageSize)
     return json_response(result)
 
 
