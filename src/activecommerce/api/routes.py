@@ -7,6 +7,7 @@ hop each cost more than the database read (see docs/decisions/001-database-acces
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations,
 # and these handlers are closures over per-resource models.
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -18,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from activecommerce.api.deps import services
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
+from activecommerce.kit.db import Connection
 from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
@@ -197,6 +199,22 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
             request, principal, idempotency_key, body, work, shown_once=shown_once, check=check
         )
 
+    async def change(
+        request: Request,
+        principal: Principal,
+        id: str,
+        body: BaseModel,
+        write: Callable[[Connection, Principal, str, BaseModel], Awaitable[dict[str, Any]]],
+        *,
+        partial: bool,
+    ) -> Response:
+        """PUT and PATCH: the checks before the transaction, then the write."""
+        if checks:
+            await rules.check(principal, sent_fields(body, partial=partial))
+        async with services(request).db.transaction() as conn:
+            updated = await write(conn, principal, id, body)
+        return json_response(updated)
+
     @router.put(
         "/{id}",
         dependencies=JSON_BODY,
@@ -211,11 +229,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         body: Create,  # type: ignore[valid-type]
     ) -> Response:
-        if checks:
-            await rules.check(principal, sent_fields(body))
-        async with services(request).db.transaction() as conn:
-            updated = await resource.replace(conn, principal, id, body)
-        return json_response(updated)
+        return await change(request, principal, id, body, resource.replace, partial=False)
 
     @router.patch(
         "/{id}",
@@ -231,11 +245,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         body: Patch,  # type: ignore[valid-type]
     ) -> Response:
-        if checks:
-            await rules.check(principal, sent_fields(body, partial=True))
-        async with services(request).db.transaction() as conn:
-            updated = await resource.patch(conn, principal, id, body)
-        return json_response(updated)
+        return await change(request, principal, id, body, resource.patch, partial=True)
 
     @router.delete(
         "/{id}",
