@@ -485,9 +485,9 @@ def cli_path() -> str:
 
 
 def seed(data_dir: Path, rows: int, before: Path | None = None) -> dict[str, Any]:
+    create = ["accounts", "create", "--name", "Bench", "--plan", "enterprise", "--json"]
     out = subprocess.run(
-        [*server_cli(before), "accounts", "create", "--name", "Bench", "--plan", "enterprise"]
-        + ["--json"],
+        [*server_cli(before), *create],
         env=bench_env(data_dir, before),
         capture_output=True,
         text=True,
@@ -550,7 +550,7 @@ class Server:
     def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path) -> None:
         self.name = name
         self.log_path = log
-        self._log = open(log, "wb")  # closed in stop()
+        self._log = open(log, "wb")  # noqa: SIM115 - held for the server's life, closed in stop()
         self.proc = subprocess.Popen(
             command,
             env=env,

@@ -67,7 +67,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import api as base  # noqa: E402  (bench/api.py: seeding, servers, wrk)
+import api as base
 
 HOST = base.HOST
 LIST_PATH = "/v3/contacts?pageSize=1"

@@ -69,7 +69,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import api as base  # noqa: E402
+import api as base
 
 HOST = base.HOST
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -156,7 +156,13 @@ class Load:
     notes: list[str] = field(default_factory=list)
 
 
-async def drive(port: int, key: str, emails: list[str], concurrency: int, timeout: float) -> Load:
+async def drive(
+    port: int,
+    key: str,
+    emails: list[str],
+    concurrency: int,
+    timeout: float,  # noqa: ASYNC109
+) -> Load:
     """POSTs one contact per email over `concurrency` keep-alive connections."""
     load = Load({}, time.time(), 0.0)
     todo = iter(emails)

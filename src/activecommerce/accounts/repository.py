@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from activecommerce.kit.db import Connection, Database, Row
 
 
@@ -100,7 +102,7 @@ async def revoke_key(
     sql = (
         "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL"
     )
-    params: tuple = (now, key_id, account_id)
+    params: tuple[Any, ...] = (now, key_id, account_id)
     if env is not None:
         sql += " AND env = ?"
         params += (env,)

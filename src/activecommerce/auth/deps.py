@@ -88,7 +88,8 @@ def _address(request: Request) -> str:
 def _presented_key(request: Request) -> str | None:
     # Read from the raw ASGI headers: building Starlette's Headers for two lookups costs
     # more on the hottest path than the scan.
-    token = authorization = None
+    token: bytes | None = None
+    authorization: bytes | None = None
     for name, value in request.scope["headers"]:
         if name == b"api-token":
             token = value

@@ -1,3 +1,5 @@
+from typing import Any
+
 from sqlalchemy import Column, Index, String, Table, Text
 
 from activecommerce.kit.tables import (
@@ -9,7 +11,7 @@ from activecommerce.kit.tables import (
 )
 
 
-def email_content_columns() -> list[Column]:
+def email_content_columns() -> list[Column[Any]]:
     """The message fields that campaigns and automations share."""
     return [
         Column("name", String(255), nullable=False),

@@ -68,7 +68,9 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         )
 
 
-def _membership_change(change: Callable[..., Awaitable[None]], id_name: str) -> Callable:
+def _membership_change(
+    change: Callable[..., Awaitable[None]], id_name: str
+) -> Callable[..., Awaitable[Response]]:
     """PUT and DELETE of one membership: idempotent, 204 whether or not it existed."""
 
     async def handler(

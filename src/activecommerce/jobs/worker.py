@@ -4,6 +4,7 @@ processes (any number) on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -119,23 +120,21 @@ class Worker:
             elif not jobs:
                 await self._wait_any(self.poll_interval)
 
-    async def _wait_any(self, timeout: float) -> None:
+    async def _wait_any(self, seconds: float) -> None:
         waiters = [
             asyncio.ensure_future(self._job_added.wait()),
             asyncio.ensure_future(self._slot_freed.wait()),
         ]
         try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
 
     @staticmethod
-    async def _wait(event: asyncio.Event, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+    async def _wait(event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
 
     async def _heartbeat(self) -> None:
         """Every lease/3, extend the leases of the jobs still running here."""

@@ -30,15 +30,17 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
 
 log = logging.getLogger("activecommerce.db")
+
+T = TypeVar("T")
 
 
 class UniqueViolation(Exception):
@@ -141,7 +143,7 @@ class Database(Protocol):
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-    def transaction(self) -> Any: ...
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
     async def close(self) -> None: ...
 
 
@@ -226,7 +228,9 @@ class _SQLiteConn:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self.run(lambda: self._conn.execute(sql, params).rowcount)
 
-    async def run(self, call: Any, deadline: float | None = None, gate: bool = True) -> Any:
+    async def run(
+        self, call: Callable[[], T], deadline: float | None = None, gate: bool = True
+    ) -> T:
         availability = self.availability
         if gate and availability.down_since is not None:
             availability.check()
@@ -237,7 +241,7 @@ class _SQLiteConn:
         availability.ok()
         return result
 
-    async def _retry(self, call: Any, exc: sqlite3.Error, deadline: float | None) -> Any:
+    async def _retry(self, call: Callable[[], T], exc: sqlite3.Error, deadline: float | None) -> T:
         deadline = deadline or time.monotonic() + self.timeout
         delay = 0.002
         while True:

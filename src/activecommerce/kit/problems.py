@@ -174,14 +174,13 @@ async def _problem_handler(request: Request, exc: Exception) -> Response:
 async def _http_handler(request: Request, exc: Exception, gate: Gate | None) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
-    if status in (404, 405):
+    if status in (404, 405) and gate is not None:
         # No route took the request, so no authentication counted it: count it here
         # (a Problem for a wrong key or an address over its budget).
-        if gate is not None:
-            try:
-                await gate(request)
-            except Problem as problem:
-                return problem.response()
+        try:
+            await gate(request)
+        except Problem as problem:
+            return problem.response()
     detail = exc.detail if isinstance(exc.detail, str) else None
     headers = dict(exc.headers or {})
     if status == 404:

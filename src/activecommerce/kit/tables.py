@@ -7,6 +7,8 @@ sharded by account.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, MetaData, String, Text
 
 metadata = MetaData(
@@ -23,18 +25,18 @@ metadata = MetaData(
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def id_column() -> Column:
+def id_column() -> Column[Any]:
     return Column("id", IdType, primary_key=True, autoincrement=True)
 
 
-def tenant_columns() -> list[Column]:
+def tenant_columns() -> list[Column[Any]]:
     return [
         Column("account_id", IdType, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
         Column("env", String(8), nullable=False),
     ]
 
 
-def timestamp_columns() -> list[Column]:
+def timestamp_columns() -> list[Column[Any]]:
     # RFC 3339 text in UTC with fixed width, so that text order is time order on both
     # databases and the API returns it untouched.
     return [
@@ -43,8 +45,8 @@ def timestamp_columns() -> list[Column]:
     ]
 
 
-def ref_column(name: str, table: str, ondelete: str, nullable: bool = True) -> Column:
+def ref_column(name: str, table: str, ondelete: str, nullable: bool = True) -> Column[Any]:
     return Column(name, IdType, ForeignKey(f"{table}.id", ondelete=ondelete), nullable=nullable)
 
 
-__all__ = ["Column", "Text", "String", "Integer", "BigInteger", "metadata"]
+__all__ = ["BigInteger", "Column", "Integer", "String", "Text", "metadata"]

@@ -50,7 +50,7 @@ class InlineMemoryStorage(sync_storage.MemoryStorage):
 
     _last_sweep = 0.0
 
-    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 - overrides limits'
+    def _MemoryStorage__schedule_expiry(self) -> None:
         moment = time.monotonic()
         if moment - self._last_sweep >= 1.0:
             self._last_sweep = moment

@@ -30,13 +30,14 @@ MAX_RETRY_AFTER = 24 * 3600.0
 
 def payload(event: Any) -> bytes:
     # The stored event data is already the API's JSON: embed it without re-encoding.
+    data: str = event["data"]
     return (
         b'{"type":'
         + orjson.dumps(event["type"])
         + b',"timestamp":'
         + orjson.dumps(event["created_at"])
         + b',"data":'
-        + event["data"].encode()
+        + data.encode()
         + b"}"
     )
 
@@ -265,7 +266,7 @@ class Deliverer:
             if job.attempts > len(self.delays):
                 await queue.finish(conn, job, worker_id)  # the schedule is spent
                 return
-            delay = self.delays[job.attempts - 1] * random.uniform(0.9, 1.1)
+            delay = self.delays[job.attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
             if outcome.retry_after is not None:
                 delay = max(outcome.retry_after, 1.0)
             await queue.retry_at(conn, job, worker_id, delay)
