@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from activecommerce.automations import repository
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
 from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
@@ -14,7 +15,7 @@ from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
 from activecommerce.kit.resource import DeleteGuard, Field, Resource, require_ref
-from activecommerce.pipelines.service import deal_stages, pipelines
+from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.tags.service import contact_tags
 
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
@@ -62,12 +63,7 @@ email_automations = Resource(
 async def _automations_naming(
     conn: Connection, principal: Principal, key: str, object_id: int
 ) -> list[str]:
-    # The trigger is stored as compact JSON with string ids ({"type":...,"tagId":"5"}).
-    rows = await conn.fetchall(
-        "SELECT id, name FROM email_automations WHERE account_id = ? AND env = ?"
-        " AND trigger_spec LIKE ? ORDER BY id",
-        (principal.account_id, principal.env, f'%"{key}":"{object_id}"%'),
-    )
+    rows = await repository.naming_in_trigger(conn, principal, key, object_id)
     return [f"{row['id']} ({row['name']!r})" for row in rows]
 
 
@@ -85,15 +81,11 @@ def _refuse_if_triggering(key: str, what: str) -> DeleteGuard:
 
 async def _refuse_if_stages_trigger(conn: Connection, principal: Principal, pipeline: int) -> None:
     """Deleting a pipeline deletes its stages: the same rule as deleting each."""
-    stages = await conn.fetchall(
-        "SELECT id FROM deal_stages WHERE pipeline_id = ? AND account_id = ? AND env = ?",
-        (pipeline, principal.account_id, principal.env),
-    )
-    for stage in stages:
-        named = await _automations_naming(conn, principal, "stageId", int(stage["id"]))
+    for stage in await stage_ids(conn, principal, pipeline):
+        named = await _automations_naming(conn, principal, "stageId", stage)
         if named:
             raise conflict(
-                f"Stage {stage['id']} of this pipeline is named in the trigger of email "
+                f"Stage {stage} of this pipeline is named in the trigger of email "
                 f"automations {', '.join(named)}; change their trigger or delete them first."
             )
 

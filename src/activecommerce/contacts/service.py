@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from activecommerce.contacts import repository
 from activecommerce.contacts.schemas import ContactIn, ContactOut, ContactStatus
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
@@ -107,12 +108,9 @@ class Membership:
         # Locked like any write of the contact: its events keep the order of the commits.
         contact = await contacts.get_row(conn, principal, contact_id, lock=True)
         target = await self.target.get_row(conn, principal, target_id)
-        changed = await conn.execute(
-            f"INSERT INTO {self.table} (contact_id, {self.column}, account_id, env, created_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (contact["id"], target["id"], principal.account_id, principal.env, now()),
-        )
-        if changed:
+        if await repository.add_member(
+            conn, principal, self.table, self.column, contact["id"], target["id"], now()
+        ):
             await self._record(conn, principal, self.added, contact, target)
 
     async def remove(
@@ -121,11 +119,9 @@ class Membership:
         # Locked like any write of the contact: its events keep the order of the commits.
         contact = await contacts.get_row(conn, principal, contact_id, lock=True)
         target = await self.target.get_row(conn, principal, target_id)
-        changed = await conn.execute(
-            f"DELETE FROM {self.table} WHERE contact_id = ? AND {self.column} = ?",
-            (contact["id"], target["id"]),
-        )
-        if changed:
+        if await repository.remove_member(
+            conn, self.table, self.column, contact["id"], target["id"]
+        ):
             await self._record(conn, principal, self.removed, contact, target)
 
     async def _record(
@@ -144,7 +140,7 @@ class Membership:
         return await self.target.list_rows(
             db,
             principal,
-            base=f"id IN (SELECT {self.column} FROM {self.table} WHERE contact_id = ?)",
+            base=repository.members_of(self.table, self.column),
             base_params=(contact["id"],),
             filters={},
             **page,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from activecommerce.contacts.service import contacts
+from activecommerce.deals import repository
 from activecommerce.deals.schemas import DealIn, DealOut
 from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import invalid
+from activecommerce.kit.problems import conflict, invalid
 from activecommerce.kit.resource import (
+    DeleteGuard,
     Field,
     ListFilter,
     Resource,
@@ -100,6 +102,22 @@ deals = Resource(
     rules=DealRules(),
 )
 
-# A deal's contact and status may go away; the deal stays and says so in its own event.
+
+def _refuse_while_deals(column: str, message: str) -> DeleteGuard:
+    async def guard(conn: Connection, principal: Principal, object_id: int) -> None:
+        if await repository.any_with(conn, principal, column, object_id):
+            raise conflict(message)
+
+    return guard
+
+
+# A pipeline or stage with deals stays; a deal's contact and status may go away, and the
+# deal stays and says so in its own event.
+pipelines.guard_delete(
+    _refuse_while_deals("pipeline_id", "This pipeline still has deals; move or delete them first.")
+)
+deal_stages.guard_delete(
+    _refuse_while_deals("stage_id", "This deal stage still has deals; move them first.")
+)
 contacts.clear_on_delete(deals, "contact")
 deal_statuses.clear_on_delete(deals, "status")

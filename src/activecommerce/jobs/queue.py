@@ -225,6 +225,17 @@ async def owns(db: Database, job: Job, worker_id: str) -> bool:
     return row is not None
 
 
+async def hold(conn: Connection, job: Job, worker_id: str) -> bool:
+    """Inside a transaction: whether this worker still holds the job, locking its row (on
+    PostgreSQL) until the transaction ends, so that what it records cannot race a worker
+    that took the job over."""
+    held = await conn.execute(
+        "UPDATE jobs SET locked_by = locked_by WHERE id = ? AND locked_by = ?",
+        (job.id, worker_id),
+    )
+    return held > 0
+
+
 async def finish(conn: Connection, job: Job, worker_id: str) -> None:
     await conn.execute("DELETE FROM jobs WHERE id = ? AND locked_by = ?", (job.id, worker_id))
 

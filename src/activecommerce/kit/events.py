@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import Column, Index, String, Table, Text
 
 from activecommerce.kit.clock import now
-from activecommerce.kit.db import Connection
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.tables import id_column, metadata, tenant_columns
 
@@ -54,3 +54,7 @@ async def record(conn: Connection, principal: Principal, changes: list[Event]) -
         about = data.get("id") or (data.get("contact") or {}).get("id") or ""
         for subscriber in _subscribers:
             await subscriber(conn, principal, int(row["id"]), event_type, str(about))
+
+
+async def by_id(db: Database, event_id: int) -> Row | None:
+    return await db.fetchone("SELECT * FROM events WHERE id = ?", (event_id,))

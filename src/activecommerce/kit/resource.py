@@ -23,6 +23,7 @@ from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.pagination import offset, page_meta
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
+from activecommerce.kit.repository import TENANT, lock_clause, tenant
 
 NO_DEFAULT: Any = object()
 
@@ -107,14 +108,6 @@ def unchanged(current: dict[str, Any] | None, values: dict[str, Any], name: str)
     return current is not None and current.get(name) == values.get(name)
 
 
-def lock_clause(conn: Connection | Database, mode: str = "UPDATE") -> str:
-    """Row lock for a read inside a write transaction. PostgreSQL runs READ COMMITTED, so
-    a read-modify-write must lock what it read (else two concurrent PATCHes of one row
-    both succeed and one change is lost); SQLite has one writer (BEGIN IMMEDIATE), so
-    every write transaction already sees and holds the latest rows."""
-    return f" FOR {mode}" if conn.dialect == "postgresql" else ""
-
-
 @dataclass
 class Resource:
     collection: str
@@ -142,7 +135,7 @@ class Resource:
         self.writable = [f for f in self.fields if not f.readonly and not f.hidden]
         self.shown = [f for f in self.fields if not f.hidden]
         self.by_api = {f.api: f for f in self.fields}
-        self._get_sql = f"SELECT * FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?"
+        self._get_sql = f"SELECT * FROM {self.table} WHERE id = ? AND {TENANT}"
         cols = ["account_id", "env", *(f.column for f in self.fields), "created_at", "updated_at"]
         self._insert_sql = (
             f"INSERT INTO {self.table} ({', '.join(cols)})"
@@ -150,10 +143,9 @@ class Resource:
         )
         sets = ", ".join(f"{f.column} = ?" for f in self.writable)
         self._update_sql = (
-            f"UPDATE {self.table} SET {sets}, updated_at = ?"
-            " WHERE id = ? AND account_id = ? AND env = ? RETURNING *"
+            f"UPDATE {self.table} SET {sets}, updated_at = ? WHERE id = ? AND {TENANT} RETURNING *"
         )
-        self._delete_sql = f"DELETE FROM {self.table} WHERE id = ? AND account_id = ? AND env = ?"
+        self._delete_sql = f"DELETE FROM {self.table} WHERE id = ? AND {TENANT}"
 
     # ------------------------------------------------------------ representation
 
@@ -206,7 +198,7 @@ class Resource:
         row = None
         if oid is not None:
             sql = self._get_sql + lock_clause(db) if lock else self._get_sql
-            row = await db.fetchone(sql, (oid, principal.account_id, principal.env))
+            row = await db.fetchone(sql, (oid, *tenant(principal)))
         if row is None:
             raise not_found(self.title)
         return row
@@ -229,9 +221,7 @@ class Resource:
             yield b'{"data":['
             separator = b""
             for ref in ids:
-                row = await db.fetchone(
-                    self._get_sql, (ref["id"], principal.account_id, principal.env)
-                )
+                row = await db.fetchone(self._get_sql, (ref["id"], *tenant(principal)))
                 if row is not None:
                     yield separator + orjson.dumps(self.serialize(row))
                     separator = b","
@@ -272,8 +262,8 @@ class Resource:
         base: str | None = None,
         base_params: Sequence[Any] = (),
     ) -> tuple[str, list[Any], str]:
-        where = ["account_id = ?", "env = ?"]
-        params: list[Any] = [principal.account_id, principal.env]
+        where = [TENANT]
+        params: list[Any] = [*tenant(principal)]
         if base:
             where.append(base)
             params.extend(base_params)
@@ -316,7 +306,7 @@ class Resource:
         values = body.model_dump(mode="json")
         await self.rules.prepare(conn, principal, values, None)
         stamp = now()
-        params: list[Any] = [principal.account_id, principal.env]
+        params: list[Any] = [*tenant(principal)]
         for f in self.fields:
             value = f.insert_default if f.readonly else values.get(f.api)
             params.append(self._to_column(f, value))
@@ -353,7 +343,7 @@ class Resource:
         self._check_fixed(values, current)
         await self.rules.prepare(conn, principal, values, current)
         params = [self._to_column(f, values.get(f.api)) for f in self.writable]
-        params += [now(), int(current["id"]), principal.account_id, principal.env]
+        params += [now(), int(current["id"]), *tenant(principal)]
         updated = self.serialize(await self._write(conn, self._update_sql, params))
         changes = self.rules.events(self.event_name, "updated", current, updated)
         await events.record(conn, principal, changes)
@@ -370,7 +360,7 @@ class Resource:
             await guard(conn, principal, oid)
         for dependent, ref in self._dependents:
             await dependent.clear_references(conn, principal, ref, oid)
-        await conn.execute(self._delete_sql, (oid, principal.account_id, principal.env))
+        await conn.execute(self._delete_sql, (oid, *tenant(principal)))
         gone = self.serialize(row)
         await events.record(
             conn, principal, self.rules.events(self.event_name, "deleted", gone, None)
@@ -391,9 +381,9 @@ class Resource:
         self, conn: Connection, principal: Principal, ref: Field, target_id: int
     ) -> None:
         rows = await conn.fetchall(
-            f"SELECT * FROM {self.table} WHERE {ref.column} = ? AND account_id = ? AND env = ?"
+            f"SELECT * FROM {self.table} WHERE {ref.column} = ? AND {TENANT}"
             f" ORDER BY id{lock_clause(conn)}",
-            (target_id, principal.account_id, principal.env),
+            (target_id, *tenant(principal)),
         )
         stamp = now()
         for row in rows:
@@ -443,9 +433,7 @@ async def require_ref(
     row = None
     if oid is not None:
         lock = "" if unchanged else lock_clause(conn, "KEY SHARE")
-        row = await conn.fetchone(
-            resource._get_sql + lock, (oid, principal.account_id, principal.env)
-        )
+        row = await conn.fetchone(resource._get_sql + lock, (oid, *tenant(principal)))
     if row is None:
         raise invalid(field_name, f"no such {resource.title}")
     return row

@@ -7,7 +7,6 @@ from typing import Any
 from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import conflict
 from activecommerce.kit.resource import (
     Field,
     ListFilter,
@@ -16,6 +15,7 @@ from activecommerce.kit.resource import (
     require_ref,
     unchanged,
 )
+from activecommerce.pipelines import repository
 from activecommerce.pipelines.schemas import (
     DealStageIn,
     DealStageOut,
@@ -26,19 +26,6 @@ from activecommerce.pipelines.schemas import (
 )
 
 TIMES = {"createdAt": "created_at", "updatedAt": "updated_at"}
-
-
-async def _has_deals(conn: Connection, column: str, object_id: int) -> bool:
-    row = await conn.fetchone(
-        f"SELECT 1 AS one FROM deals WHERE {column} = ? LIMIT 1", (object_id,)
-    )
-    return row is not None
-
-
-class PipelineRules(Rules):
-    async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
-        if await _has_deals(conn, "pipeline_id", object_id):
-            raise conflict("This pipeline still has deals; move or delete them first.")
 
 
 pipelines = Resource(
@@ -54,16 +41,11 @@ pipelines = Resource(
     patch_model=patch_model_of(PipelineIn),
     out_model=PipelineOut,
     sortable={**TIMES, "name": "name"},
-    rules=PipelineRules(),
 )
 
 
 class PipelinePartRules(Rules):
     """Stages and statuses: the pipeline must be the caller's."""
-
-    def __init__(self, what: str, deal_column: str) -> None:
-        self.what = what
-        self.deal_column = deal_column
 
     async def prepare(
         self,
@@ -76,10 +58,6 @@ class PipelinePartRules(Rules):
         await require_ref(
             conn, principal, pipelines, "pipelineId", values["pipelineId"], unchanged=same
         )
-
-    async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
-        if self.deal_column == "stage_id" and await _has_deals(conn, "stage_id", object_id):
-            raise conflict(f"This {self.what} still has deals; move them first.")
 
 
 def _pipeline_filter() -> ListFilter:
@@ -103,7 +81,7 @@ deal_stages = Resource(
     out_model=DealStageOut,
     sortable={**TIMES, "name": "name", "order": "position"},
     filters=[_pipeline_filter()],
-    rules=PipelinePartRules("deal stage", "stage_id"),
+    rules=PipelinePartRules(),
 )
 
 deal_statuses = Resource(
@@ -121,5 +99,10 @@ deal_statuses = Resource(
     out_model=DealStatusOut,
     sortable={**TIMES, "name": "name"},
     filters=[_pipeline_filter()],
-    rules=PipelinePartRules("deal status", "status_id"),
+    rules=PipelinePartRules(),
 )
+
+
+async def stage_ids(conn: Connection, principal: Principal, pipeline_id: int) -> list[int]:
+    """The ids of a pipeline's stages (deleting the pipeline deletes them)."""
+    return await repository.stage_ids(conn, principal, pipeline_id)

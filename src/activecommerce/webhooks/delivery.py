@@ -18,8 +18,10 @@ from yarl import URL
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
+from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
 from activecommerce.kit.db import Database, ForeignKeyViolation
+from activecommerce.webhooks import repository
 from activecommerce.webhooks.service import config
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
 
@@ -111,12 +113,8 @@ class Deliverer:
             await self._session.close()
 
     async def __call__(self, job: Job, worker_id: str) -> None:
-        hook = await self.db.fetchone(
-            "SELECT * FROM webhooks WHERE id = ?", (job.payload["webhook_id"],)
-        )
-        event = await self.db.fetchone(
-            "SELECT * FROM events WHERE id = ?", (job.payload["event_id"],)
-        )
+        hook = await repository.by_id(self.db, job.payload["webhook_id"])
+        event = await events.by_id(self.db, job.payload["event_id"])
         if not _wanted(hook, event):
             # Deleted webhook (its deliveries went with it) or a type it no longer wants.
             async with self.db.transaction() as conn:
@@ -201,42 +199,26 @@ class Deliverer:
         async with self.db.transaction() as conn:
             # Only what this worker still holds: a job whose lease was lost is recorded
             # by the worker that holds it now.
-            # (An update, so that PostgreSQL locks the row until this commits.)
-            held = await conn.execute(
-                "UPDATE jobs SET locked_by = locked_by WHERE id = ? AND locked_by = ?",
-                (job.id, worker_id),
-            )
-            if not held:
+            if not await queue.hold(conn, job, worker_id):
                 log.warning("job %s was taken over; its attempt is not recorded here", job.id)
                 return
-            await conn.execute(
-                "INSERT INTO webhook_deliveries (account_id, env, webhook_id, event_id,"
-                " event_type, attempt, status_code, duration_ms, error, created_at, outcome)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    hook["account_id"],
-                    hook["env"],
-                    hook["id"],
-                    event["id"],
-                    event["type"],
-                    job.attempts,
-                    status,
-                    outcome.duration_ms,
-                    error,
-                    moment,
-                    result,
-                ),
+            await repository.insert_delivery(
+                conn,
+                hook,
+                event,
+                attempt=job.attempts,
+                status_code=status,
+                duration_ms=outcome.duration_ms,
+                error=error,
+                created_at=moment,
+                outcome=result,
             )
             if skipped:
                 await queue.finish(conn, job, worker_id)
                 return
             if ok:
                 if hook["consecutive_failures"] or hook["failing_since"]:
-                    await conn.execute(
-                        "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL"
-                        " WHERE id = ?",
-                        (hook["id"],),
-                    )
+                    await repository.end_failure_streak(conn, hook["id"])
                 await queue.finish(conn, job, worker_id)
                 return
             if status == 410:
@@ -244,14 +226,7 @@ class Deliverer:
                 await queue.finish(conn, job, worker_id)
                 return
             # A streak of failures: how many, and since when (a success ends it).
-            row = await conn.fetchone(
-                "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1,"
-                " failing_since = COALESCE(failing_since, ?)"
-                " WHERE id = ? RETURNING consecutive_failures, failing_since",
-                (moment, hook["id"]),
-            )
-            failures = int(row["consecutive_failures"]) if row else 0
-            since = row["failing_since"] if row else moment
+            failures, since = await repository.count_failure(conn, hook["id"], moment)
             streak = _seconds_between(since, moment)
             if failures >= self.disable_after and streak >= self.disable_after_seconds:
                 # Failing steadily for long (Stripe-like), not a burst of one short outage.
@@ -274,10 +249,7 @@ class Deliverer:
     @staticmethod
     async def _disable(conn: Any, webhook_id: int, reason: str) -> None:
         log.warning("webhook %s disabled: %s", webhook_id, reason)
-        await conn.execute(
-            "UPDATE webhooks SET active = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
-            (False, reason, now(), webhook_id),
-        )
+        await repository.disable(conn, webhook_id, reason, now())
 
 
 def _seconds_between(earlier: str, later: str) -> float:

@@ -13,12 +13,12 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import parse_id, patch_model_of
-from activecommerce.kit.pagination import envelope, offset
+from activecommerce.kit.pagination import envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.resource import Field, Resource, Rules
 from activecommerce.kit.security import SecretBox, new_webhook_secret
-from activecommerce.webhooks import ssrf
+from activecommerce.webhooks import repository, ssrf
 from activecommerce.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from activecommerce.webhooks.ssrf import Policy, creation_refusal
 
@@ -138,11 +138,7 @@ async def fan_out(
     that wants it (sandbox events reach sandbox webhooks only). A disabled webhook gets
     one too: it is recorded as skipped, so that no event is dropped silently, and can be
     sent by hand once the webhook is on again."""
-    rows = await conn.fetchall(
-        "SELECT id, events FROM webhooks WHERE account_id = ? AND env = ?",
-        (principal.account_id, principal.env),
-    )
-    for row in rows:
+    for row in await repository.subscribers(conn, principal):
         wanted = orjson.loads(row["events"])
         if "*" in wanted or event_type in wanted:
             # One object's events reach one webhook in order (one chain per pair).
@@ -155,16 +151,8 @@ async def fan_out(
 async def rotate_secret(conn: Connection, principal: Principal, webhook_id: str) -> dict[str, Any]:
     secret = new_webhook_secret()
     current = await webhooks.get_row(conn, principal, webhook_id)
-    row = await conn.fetchone(
-        "UPDATE webhooks SET secret_encrypted = ?, updated_at = ? WHERE id = ? RETURNING *",
-        (config.sealer().seal(secret), now(), current["id"]),
-    )
+    row = await repository.set_secret(conn, current["id"], config.sealer().seal(secret), now())
     return {**webhooks.serialize(row), "secret": secret}
-
-
-DELIVERY_COLUMNS = (
-    "id, event_id, event_type, attempt, status_code, duration_ms, error, created_at, outcome"
-)
 
 
 def _outcome(row: Any) -> str:
@@ -192,15 +180,7 @@ async def list_deliveries(
     db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
 ) -> dict[str, Any]:
     hook = await webhooks.get_row(db, principal, webhook_id)
-    total = await db.fetchone(
-        "SELECT count(*) AS n FROM webhook_deliveries WHERE webhook_id = ?", (hook["id"],)
-    )
-    rows = await db.fetchall(
-        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?"
-        " ORDER BY id DESC LIMIT ? OFFSET ?",
-        (hook["id"], page_size, offset(page, page_size)),
-    )
-    count = int(total["n"]) if total else 0
+    count, rows = await repository.deliveries(db, hook["id"], page, page_size)
     return envelope([delivery_view(r) for r in rows], page, page_size, count)
 
 
@@ -212,10 +192,7 @@ async def retry_delivery(
     did = parse_id(delivery_id)
     row = None
     if did is not None:
-        row = await conn.fetchone(
-            f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
-            (did, hook["id"]),
-        )
+        row = await repository.delivery(conn, hook["id"], did)
     if row is None:
         raise not_found("delivery")
     if not hook["active"]:

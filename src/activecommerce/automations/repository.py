@@ -1,0 +1,20 @@
+"""Automations' own queries (the table itself goes through the generic flow)."""
+
+from __future__ import annotations
+
+from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import TENANT, tenant
+
+
+async def naming_in_trigger(
+    conn: Connection, principal: Principal, key: str, object_id: int
+) -> list[Row]:
+    """The automations whose trigger names `object_id` under `key` (tagId, groupId,
+    stageId). Triggers are stored as compact JSON with string ids, and ids have no
+    leading zeros, so the pattern matches that id only."""
+    return await conn.fetchall(
+        f"SELECT id, name FROM email_automations WHERE {TENANT} AND trigger_spec LIKE ?"
+        " ORDER BY id",
+        (*tenant(principal), f'%"{key}":"{object_id}"%'),
+    )
