@@ -72,6 +72,11 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         webhook_allow_loopback=True,
         job_poll_interval=0.02,
         embedded_worker=True,  # on PostgreSQL too: the suite runs the worker in process
+        # Synchronous tests block this session's event loop for many seconds; a query of
+        # the embedded worker in flight meanwhile must not "time out" when the loop
+        # resumes (the outage tests set short timeouts on servers of their own).
+        db_acquire_timeout_seconds=120.0,
+        db_statement_timeout_seconds=120.0,
     )
 
 
