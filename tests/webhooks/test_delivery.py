@@ -1,24 +1,23 @@
-"""Events and webhooks (SPEC §6): recorded with the change, delivered signed, retried,
-disabled when the receiver says so, never sent where they must not go."""
+"""Webhook delivery (SPEC §6): events recorded with the change, delivered signed, retried,
+disabled when the receiver says so, one object's events in order."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import orjson
 import pytest
 from conftest import Account
 from fastapi import FastAPI
-from helpers import field_errors, problem
+from helpers import new_hook as _hook
+from helpers import problem, wait_for
 from receiver import Received, Receiver
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from activecommerce.app import create_app
-from activecommerce.config import Settings
-from activecommerce.webhooks.ssrf import Policy, UnsafeAddress, checked_address
+from activecommerce.webhooks.delivery import _still_wanted
 
 
 @pytest.fixture
@@ -26,20 +25,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
-
-
-async def _hook(api: httpx.AsyncClient, url: str, events: list[str] | None = None) -> dict:
-    r = await api.post("/v3/webhooks", json={"url": url, "events": events or ["*"]})
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def verified(secret: str, got: Received) -> dict:
@@ -276,59 +261,6 @@ async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: 
     problem(await api.post(f"/v3/webhooks/{hook['id']}/deliveries/999999/retry"), 404)
 
 
-async def test_deliveries_of_another_account_are_404(account: Account, other: Account) -> None:
-    hook = await _hook(account.sandbox, "http://127.0.0.1:1/x")
-    problem(await other.sandbox.get(f"/v3/webhooks/{hook['id']}/deliveries"), 404)
-    problem(await other.sandbox.post(f"/v3/webhooks/{hook['id']}/rotateSecret"), 404)
-
-
-@pytest.fixture(scope="module")
-async def strict_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The default address policy: loopback only in the sandbox, no private ranges."""
-    strict = settings.model_copy(update={"webhook_allow_loopback": False, "embedded_worker": False})
-    application = create_app(strict)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-async def test_private_and_metadata_addresses_are_refused(strict_app: FastAPI) -> None:
-    from conftest import _new_account
-
-    acct = await _new_account(strict_app)
-    for url in (
-        "http://10.0.0.8/hook",
-        "http://192.168.1.20:8080/hook",
-        "http://172.16.5.4/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[fd00:ec2::254]/",
-        "http://[::ffff:10.0.0.1]/",
-        "http://224.0.0.1/",
-        "http://0.0.0.0:8000/",
-        "http://100.64.0.1/",
-    ):
-        for client in (acct.sandbox, acct.live):
-            r = await client.post("/v3/webhooks", json={"url": url, "events": ["*"]})
-            assert field_errors(r) == {"url"}, (url, r.text)
-    # Loopback: the sandbox may, live may not (unless configured).
-    assert (
-        await acct.sandbox.post(
-            "/v3/webhooks", json={"url": "http://127.0.0.1:9/", "events": ["*"]}
-        )
-    ).status_code == 201
-    r = await acct.live.post("/v3/webhooks", json={"url": "http://localhost:9/", "events": ["*"]})
-    assert field_errors(r) == {"url"}
-    await acct.close()
-
-
-async def test_delivery_checks_the_address_again() -> None:
-    with pytest.raises(UnsafeAddress):
-        await checked_address("http://localhost:80/hook", Policy())
-    with pytest.raises(UnsafeAddress):
-        await checked_address("http://no-such-host.invalid/hook", Policy(allow_loopback=True))
-    address = await checked_address("http://localhost:80/hook", Policy(allow_loopback=True))
-    assert str(address) in ("127.0.0.1", "::1")
-
-
 def test_payload_embeds_the_stored_json() -> None:
     from activecommerce.webhooks.delivery import payload
 
@@ -374,3 +306,14 @@ async def test_delivery_connects_to_the_checked_address_with_the_url_host(
     assert got.path == "/named"
     assert got.headers["host"] == f"localhost:{port}"
     assert verified(hook["secret"], got)["type"] == "contactTag.created"
+
+
+def test_deliveries_go_only_where_they_are_wanted() -> None:
+    hook = {"active": True, "account_id": 1, "env": "sandbox", "events": '["contact.created"]'}
+    event = {"account_id": 1, "env": "sandbox", "type": "contact.created"}
+    assert _still_wanted(hook, event)
+    assert not _still_wanted({**hook, "account_id": 2}, event)
+    assert not _still_wanted({**hook, "env": "live"}, event)
+    assert not _still_wanted({**hook, "events": '["deal.created"]'}, event)
+    assert not _still_wanted({**hook, "active": False}, event)
+    assert not _still_wanted(None, event)
