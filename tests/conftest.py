@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from contract import asgi_client
 from fastapi import FastAPI
 
 from activecommerce.accounts.service import create_account
@@ -88,17 +89,9 @@ class Account:
     def __init__(self, app: FastAPI, info: dict[str, Any]) -> None:
         self.info = info
         self.id = info["accountId"]
-        transport = httpx.ASGITransport(app=app)
-        self.sandbox = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Api-Token": info["sandboxApiKey"]},
-        )
-        self.live = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {info['liveApiKey']}"},
-        )
+        # Every response is checked against the OpenAPI document (tests/contract.py).
+        self.sandbox = asgi_client(app, headers={"Api-Token": info["sandboxApiKey"]})
+        self.live = asgi_client(app, headers={"Authorization": f"Bearer {info['liveApiKey']}"})
 
     async def close(self) -> None:
         await self.sandbox.aclose()
@@ -134,7 +127,7 @@ async def other(app: FastAPI) -> AsyncIterator[Account]:
 
 @pytest.fixture
 def anon(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return asgi_client(app)
 
 
 @pytest.fixture

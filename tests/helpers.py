@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+from contract import asgi_client
 from fastapi import FastAPI
 
 EMAIL = {"name": "Launch", "subject": "Hi {{ contact.firstName }}", "fromEmail": "news@shop.io"}
@@ -127,11 +128,7 @@ async def recorded_events(app: FastAPI, account: Any, *types: str) -> list[tuple
 
 def client_from(app: FastAPI, address: str, key: str | None = None) -> httpx.AsyncClient:
     """A client of `app` whose requests come from `address` (with this key, if any)."""
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, client=(address, 4321)),
-        base_url="http://test",
-        headers={"Api-Token": key} if key else {},
-    )
+    return asgi_client(app, headers={"Api-Token": key} if key else {}, client=(address, 4321))
 
 
 async def new_key(app: FastAPI, plan: str = "lite") -> str:

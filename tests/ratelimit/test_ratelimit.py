@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from contract import asgi_client
 from fastapi import FastAPI
 from helpers import problem
 from servers import cli_account, cli_env, running_server
@@ -54,10 +55,7 @@ async def limited(settings: Settings) -> AsyncIterator[FastAPI]:
 
 async def _client(app: FastAPI, plan: str, address: str = "10.0.0.1") -> httpx.AsyncClient:
     info = await create_account(app.state.db, app.state.authenticator.secret, name="R", plan=plan)
-    transport = httpx.ASGITransport(app=app, client=(address, 1234))
-    client = httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers={"Api-Token": info["sandboxApiKey"]}
-    )
+    client = asgi_client(app, headers={"Api-Token": info["sandboxApiKey"]}, client=(address, 1234))
     client.account_id = info["accountId"]  # type: ignore[attr-defined]
     return client
 
@@ -99,10 +97,7 @@ async def test_new_plan_applies_from_the_next_request(limited: FastAPI) -> None:
 
 async def test_failed_authentication_is_limited_per_address(limited: FastAPI) -> None:
     api = await _client(limited, "lite", address="10.9.9.9")
-    guesser = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited, client=("10.9.9.9", 999)),
-        base_url="http://test",
-    )
+    guesser = asgi_client(limited, client=("10.9.9.9", 999))
     codes = [
         (await guesser.get("/v3/contacts", headers={"Api-Token": f"ac_test_guess{i}"})).status_code
         for i in range(8)
