@@ -22,7 +22,8 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["status"] == status
-    assert body["title"] and body["type"]
+    assert body["type"] == f"https://activecommerce.dev/problems/{status}", body
+    assert isinstance(body["title"], str) and body["title"]
     return body
 
 

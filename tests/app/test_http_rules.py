@@ -26,8 +26,7 @@ async def test_json_that_is_not_an_object_is_422(api: httpx.AsyncClient) -> None
         r = await api.post(
             "/v3/contacts", content=body, headers={"content-type": "application/json"}
         )
-        assert r.status_code in (400, 422), r.text
-        assert r.headers["content-type"].startswith("application/problem+json")
+        assert field_errors(r) == {"body"}, r.text
 
 
 async def test_wrong_content_type_is_415(api: httpx.AsyncClient) -> None:
@@ -71,7 +70,7 @@ async def test_list_parameters_are_validated(api: httpx.AsyncClient) -> None:
         ({"sortBy": "password"}, "sortBy"),
         ({"sortOrder": "sideways"}, "sortOrder"),
     ):
-        assert field in field_errors(await api.get("/v3/contacts", params=params))
+        assert field_errors(await api.get("/v3/contacts", params=params)) == {field}
     ok = await api.get("/v3/contacts", params={"pageSize": 100, "page": 1000000000})
     assert ok.status_code == 200 and ok.json()["data"] == []
 
@@ -124,8 +123,9 @@ async def test_openapi_documents_every_operation(anon: httpx.AsyncClient) -> Non
         assert set(paths[f"/v3/{collection}/{{id}}"]) == {"get", "put", "patch", "delete"}
         create = paths[f"/v3/{collection}"]["post"]
         assert "requestBody" in create
-        for status in ("201", "400", "401", "409", "413", "415", "422", "429"):
-            assert status in create["responses"], (collection, status)
+        assert set(create["responses"]) == {
+            *("201", "400", "401", "403", "409", "413", "415", "422", "429")
+        }, collection
         error = create["responses"]["422"]["content"]
         assert list(error) == ["application/problem+json"]
     assert "/v3/contacts/{id}/tags/{contactTagId}" in paths
@@ -159,9 +159,9 @@ async def test_405_names_every_allowed_method(api: httpx.AsyncClient) -> None:
 
 async def test_paging_takes_plain_digits_only(api: httpx.AsyncClient) -> None:
     for bad in ("1_0", "+1", "1.0", " 1", "١"):
-        assert "page" in field_errors(await api.get("/v3/contacts", params={"page": bad}))
+        assert field_errors(await api.get("/v3/contacts", params={"page": bad})) == {"page"}
     for path in ("/v3/apiKeys", "/v3/contactTags"):
-        assert "pageSize" in field_errors(await api.get(path, params={"pageSize": "2_0"}))
+        assert field_errors(await api.get(path, params={"pageSize": "2_0"})) == {"pageSize"}
 
 
 async def test_many_unknown_fields_get_a_small_answer(api: httpx.AsyncClient) -> None:

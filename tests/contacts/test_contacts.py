@@ -166,7 +166,7 @@ async def test_list_filters(api: httpx.AsyncClient) -> None:
     assert await ids(q="zed") == [a["id"]]
     assert len(await ids(q="%")) == 1  # wildcards are literal
     assert await ids(q="nobody") == []
-    field_errors(await api.get("/v3/contacts", params={"status": "weird"}))
+    assert field_errors(await api.get("/v3/contacts", params={"status": "weird"})) == {"status"}
 
     tag = (await api.post("/v3/contactTags", json={"name": "vip"})).json()
     group = (await api.post("/v3/contactGroups", json={"name": "newsletter"})).json()
@@ -190,7 +190,7 @@ async def test_filter_values_are_checked(api: httpx.AsyncClient) -> None:
     await api.post("/v3/contacts", json={"email": "f@filter.io"})
     for params in ({"q": "\x00"}, {"email": "a\x00b"}, {"q": "a" * 300}, {"q": "%" * 300}):
         r = await api.get("/v3/contacts", params=params)
-        assert r.status_code == 422, (params, r.status_code)
+        assert field_errors(r) == set(params), (params, r.status_code)
     assert (await api.get("/v3/contacts", params={"q": "f@filter"})).json()["meta"]["total"] == 1
 
 

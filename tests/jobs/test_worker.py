@@ -35,7 +35,12 @@ async def test_claim_failures_are_logged_once_and_recovery_once(
     try:
         async with db.transaction() as conn:  # the queue "goes down"
             await conn.execute("ALTER TABLE jobs RENAME TO jobs_away")
-        await asyncio.sleep(1.6)  # several failed polls
+
+        def failures() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if "claiming jobs failed" in r.getMessage()]
+
+        await wait_for(lambda: bool(failures()), 5.0, "the first failed claim")
+        await asyncio.sleep(1.1)  # the scenario: more failed polls (0.5 s apart), not logged
         async with db.transaction() as conn:
             await conn.execute("ALTER TABLE jobs_away RENAME TO jobs")
             await queue.enqueue(conn, "test.ok", {})

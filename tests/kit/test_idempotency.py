@@ -31,7 +31,7 @@ async def test_same_key_other_body_is_422(api: httpx.AsyncClient) -> None:
         await api.post("/v3/contactTags", json={"name": "a"}, headers=headers)
     ).status_code == 201
     r = await api.post("/v3/contactTags", json={"name": "b"}, headers=headers)
-    assert "Idempotency-Key" in field_errors(r)
+    assert field_errors(r) == {"Idempotency-Key"}
     r = await api.post("/v3/contactGroups", json={"name": "a"}, headers=headers)
     problem(r, 422)  # another endpoint is another request
 
@@ -63,7 +63,7 @@ async def test_bad_key_is_422(api: httpx.AsyncClient) -> None:
     r = await api.post(
         "/v3/contactTags", json={"name": "x"}, headers={"Idempotency-Key": "k" * 300}
     )
-    assert "Idempotency-Key" in field_errors(r)
+    assert field_errors(r) == {"Idempotency-Key"}
 
 
 async def test_every_post_honours_idempotency_keys(account: Account, app: FastAPI) -> None:
@@ -89,7 +89,7 @@ async def test_every_post_honours_idempotency_keys(account: Account, app: FastAP
     rows = await app.state.db.fetchall(
         "SELECT body FROM idempotency_keys WHERE account_id = ?", (int(account.id),)
     )
-    assert rows
+    assert len(rows) == 2  # the key minted and the secret rotated, each kept once
     for row in rows:
         for secret in (first.json()["key"], r1.json()["secret"]):
             assert secret not in row["body"]

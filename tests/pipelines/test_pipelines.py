@@ -31,7 +31,7 @@ async def test_stages_belong_to_one_pipeline(api: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.json()["order"] is None and r.json()["name"] == "Won"
     assert field_errors(
         await api.post("/v3/dealStages", json={"pipelineId": "999999", "name": "x"})
-    )
+    ) == {"pipelineId"}
     r = await api.post("/v3/dealStages", json={"pipelineId": p1["id"], "name": "x", "order": -1})
     assert field_errors(r) == {"order"}
     await _stage(api, p2["id"], "Other")

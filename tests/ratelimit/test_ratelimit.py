@@ -75,7 +75,7 @@ async def test_headers_and_429_with_honest_retry_after(limited: FastAPI) -> None
     retry_after = int(refused.headers["retry-after"])
     assert retry_after >= 1
     assert refused.headers["ratelimit-remaining"] == "0"
-    await asyncio.sleep(retry_after)
+    await asyncio.sleep(retry_after)  # the scenario: Retry-After is honest
     assert (await api.get("/v3/contacts")).status_code == 200
     # Errors of an authenticated request carry the headers too.
     missing = await api.get("/v3/contacts/999999999")
@@ -123,7 +123,7 @@ def _accepted_at_double_rate(bases: list[str], key: str, rate: int, seconds: flo
             assert r.status_code in (200, 429), r.text
             accepted += r.status_code == 200
             n += 1
-            time.sleep(max(0.0, start + n * interval - time.monotonic()))
+            time.sleep(max(0.0, start + n * interval - time.monotonic()))  # the pace
         assert n >= 2 * rate * seconds * 0.8, "the sender could not keep the pace"
     finally:
         for c in clients:
@@ -154,7 +154,7 @@ def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Pa
         assert 10 * seconds * 0.8 <= accepted <= 10 * (seconds + 1), accepted
 
         # A key revoked through one process is refused at once by the other.
-        time.sleep(1.1)
+        time.sleep(1.1)  # the scenario: a fresh one-second window
         headers = {"Api-Token": info["sandboxApiKey"]}
         made = httpx.post(f"{base_a}/v3/apiKeys", json={}, headers=headers).json()
         new = {"Api-Token": made["key"]}

@@ -4,7 +4,6 @@ disabled when the receiver says so, one object's events in order."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -54,10 +53,15 @@ async def test_delivery_is_signed_and_carries_the_object(
 
     await api.patch(f"/v3/contacts/{contact['id']}", json={"lastName": "L"})
     await wait_for(lambda: len(receiver.received) >= 2)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # the scenario: time for the unwanted tag event to show up
     types = [verified(hook["secret"], r)["type"] for r in receiver.received]
     assert types == ["contact.created", "contact.updated"]  # the tag event was not wanted
 
+    async def logged() -> bool:
+        r = await api.get(f"/v3/webhooks/{hook['id']}/deliveries")
+        return bool(r.json()["meta"]["total"] >= 2)
+
+    await wait_for(logged, what="both deliveries in the log")
     log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()
     assert log["meta"]["total"] == 2
     newest = log["data"][0]
@@ -98,12 +102,10 @@ async def test_special_events(api: httpx.AsyncClient, receiver: Receiver) -> Non
         "deal.deleted",
     ]
     await wait_for(lambda: len(receiver.received) >= len(expected))
-    await asyncio.sleep(0.2)
-    messages = sorted(
-        (verified(hook["secret"], r) for r in receiver.received),
-        key=lambda m: m["timestamp"],
-    )
-    assert sorted(m["type"] for m in messages) == sorted(expected)
+    await asyncio.sleep(0.2)  # the scenario: time for an unexpected event to show up
+    in_order = sorted(receiver.received, key=lambda r: int(r.headers["webhook-id"][4:]))
+    messages = [verified(hook["secret"], r) for r in in_order]  # in the order recorded
+    assert [m["type"] for m in messages] == expected
     by_type = {m["type"]: m["data"] for m in messages}
     assert by_type["contact.tagged"]["contact"]["id"] == contact["id"]
     assert by_type["contact.tagged"]["contactTag"]["id"] == tag["id"]
@@ -125,7 +127,7 @@ async def test_events_exist_only_when_the_change_commits(
     )
     assert len(rows) == 1
     await wait_for(lambda: len(receiver.received) >= 1)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # the scenario: time for a second (wrong) delivery to show up
     assert len(receiver.received) == 1
 
 
@@ -137,7 +139,7 @@ async def test_sandbox_and_live_webhooks_see_their_own_events(
     await account.live.post("/v3/contacts", json={"email": "live@x.io"})
     await account.sandbox.post("/v3/contacts", json={"email": "sandbox@x.io"})
     await wait_for(lambda: len(receiver.received) >= 2)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # the scenario: time for a delivery to the wrong hook to show up
     (s,) = receiver.for_path("/hook/sandbox")
     (v,) = receiver.for_path("/hook/live")
     assert verified(sandbox_hook["secret"], s)["data"]["email"] == "sandbox@x.io"
@@ -155,8 +157,13 @@ async def test_retries_with_backoff_then_success(api: httpx.AsyncClient) -> None
         assert len(ids) == 1  # the same message id on every attempt
         gap = receiver.received[2].at - receiver.received[1].at
         assert gap >= 0.9, gap  # Retry-After: 1 was honoured
-        await asyncio.sleep(0.2)
-        log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"]
+        path = f"/v3/webhooks/{hook['id']}/deliveries"
+
+        async def three_logged() -> bool:
+            return len((await api.get(path)).json()["data"]) >= 3
+
+        await wait_for(three_logged, what="three attempts in the log")
+        log = (await api.get(path)).json()["data"]
         assert [(d["attempt"], d["statusCode"]) for d in reversed(log)] == [
             (1, 500),
             (2, 429),
@@ -175,11 +182,15 @@ async def test_gone_disables_the_webhook(api: httpx.AsyncClient) -> None:
         hook = await _hook(api, receiver.url, ["contactTag.created"])
         await api.post("/v3/contactTags", json={"name": "a"})
         await wait_for(lambda: len(receiver.received) >= 1)
-        await asyncio.sleep(0.3)
+
+        async def disabled() -> bool:
+            return not (await api.get(f"/v3/webhooks/{hook['id']}")).json()["active"]
+
+        await wait_for(disabled, what="the webhook disabled")
         shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
         assert shown["active"] is False and "410" in shown["disabledReason"]
         await api.post("/v3/contactTags", json={"name": "b"})
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the scenario: time for a (wrong) delivery to show up
         assert len(receiver.received) == 1
         again = await api.patch(f"/v3/webhooks/{hook['id']}", json={"active": True})
         assert again.json()["active"] is True and again.json()["disabledReason"] is None
@@ -196,10 +207,12 @@ async def test_many_failures_disable_the_webhook(api: httpx.AsyncClient) -> None
         hook = await _hook(api, receiver.url, ["contactTag.created"])
         await api.post("/v3/contactTags", json={"name": "a"})
         await wait_for(lambda: len(receiver.received) >= 5, timeout=15)
-        deadline = time.monotonic() + 10
-        while (shown := (await api.get(f"/v3/webhooks/{hook['id']}")).json())["active"]:
-            assert time.monotonic() < deadline, shown
-            await asyncio.sleep(0.05)
+
+        async def disabled() -> bool:
+            return not (await api.get(f"/v3/webhooks/{hook['id']}")).json()["active"]
+
+        await wait_for(disabled, what="the webhook disabled")
+        shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
         assert "consecutive failed deliveries over" in shown["disabledReason"]
         assert receiver.received[-1].at - receiver.received[0].at >= 0.5
         log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"]
@@ -219,25 +232,26 @@ async def test_timeouts_and_refused_connections_are_recorded(
         hook = await _hook(api, slow.url, ["contactTag.created"])
         await api.post("/v3/contactTags", json={"name": "slow"})
         await wait_for(lambda: len(slow.received) >= 2)
-        await asyncio.sleep(0.3)
-        log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"]
+        path = f"/v3/webhooks/{hook['id']}/deliveries"
+
+        async def both_logged() -> bool:
+            return len((await api.get(path)).json()["data"]) >= 2
+
+        await wait_for(both_logged, what="both attempts in the log")
+        log = (await api.get(path)).json()["data"]
         assert [d["error"] for d in reversed(log)] == ["timed out", None]
     finally:
         slow.close()
     closed = await _hook(api, "http://127.0.0.1:1/nothing", ["contactGroup.created"])
     await api.post("/v3/contactGroups", json={"name": "g"})
     path = f"/v3/webhooks/{closed['id']}/deliveries"
-    await wait_for_async(api, path)
+
+    async def logged() -> bool:
+        return bool((await api.get(path)).json()["data"])
+
+    await wait_for(logged, what=f"a delivery at {path}")
     first = (await api.get(path)).json()["data"][-1]
     assert first["statusCode"] is None and first["error"].startswith("connection failed")
-
-
-async def wait_for_async(api: httpx.AsyncClient, path: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not (await api.get(path)).json()["data"]:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing at {path}")
-        await asyncio.sleep(0.05)
 
 
 async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: Receiver) -> None:
@@ -248,8 +262,13 @@ async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: 
     assert rotated.status_code == 200
     new_secret = rotated.json()["secret"]
     assert new_secret != hook["secret"]
-    await asyncio.sleep(0.1)
-    delivery = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()["data"][0]
+    path = f"/v3/webhooks/{hook['id']}/deliveries"
+
+    async def logged() -> bool:
+        return bool((await api.get(path)).json()["data"])
+
+    await wait_for(logged, what="the delivery in the log")
+    delivery = (await api.get(path)).json()["data"][0]
     r = await api.post(f"/v3/webhooks/{hook['id']}/deliveries/{delivery['id']}/retry")
     assert r.status_code == 202 and r.json()["eventId"] == delivery["eventId"]
     await wait_for(lambda: len(receiver.received) >= 2)
