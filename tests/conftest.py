@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from contract import asgi_client
 from fastapi import FastAPI
 
 from activecommerce.accounts.service import create_account
@@ -93,17 +94,9 @@ class Account:
     def __init__(self, app: FastAPI, info: dict[str, Any]) -> None:
         self.info = info
         self.id = info["accountId"]
-        transport = httpx.ASGITransport(app=app)
-        self.sandbox = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Api-Token": info["sandboxApiKey"]},
-        )
-        self.live = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {info['liveApiKey']}"},
-        )
+        # Every response is checked against the OpenAPI document (tests/contract.py).
+        self.sandbox = asgi_client(app, headers={"Api-Token": info["sandboxApiKey"]})
+        self.live = asgi_client(app, headers={"Authorization": f"Bearer {info['liveApiKey']}"})
 
     async def close(self) -> None:
         await self.sandbox.aclose()
@@ -139,20 +132,46 @@ async def other(app: FastAPI) -> AsyncIterator[Account]:
 
 @pytest.fixture
 def anon(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return asgi_client(app)
+
+
+class Blackhole(str):
+    """ "host:port" of a nameserver that reads queries and never answers; it tells how
+    many lookups of a name have reached it (so that a test waits for them, not a while)."""
+
+    sock: socket.socket
+    seen: list[str]
+
+    def lookups(self, name: str) -> int:
+        """How many lookups of `name` (A queries: one per lookup) have arrived so far."""
+        while True:
+            try:
+                packet = self.sock.recv(4096)
+            except BlockingIOError:
+                break
+            at, labels = 12, []  # the question follows the 12-byte header
+            while packet[at]:
+                labels.append(packet[at + 1 : at + 1 + packet[at]].decode())
+                at += packet[at] + 1
+            if int.from_bytes(packet[at + 1 : at + 3], "big") == 1:  # QTYPE A
+                self.seen.append(".".join(labels))
+        return self.seen.count(name)
 
 
 @pytest.fixture
-def blackhole_dns() -> Iterator[str]:
+def blackhole_dns() -> Iterator[Blackhole]:
     """A nameserver that reads queries and never answers."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    yield f"127.0.0.1:{sock.getsockname()[1]}"
+    sock.setblocking(False)
+    blackhole = Blackhole(f"127.0.0.1:{sock.getsockname()[1]}")
+    blackhole.sock, blackhole.seen = sock, []
+    yield blackhole
     sock.close()
 
 
 @pytest.fixture
-def dns_via(blackhole_dns: str, settings: Settings) -> Iterator[str]:
+def dns_via(blackhole_dns: Blackhole, settings: Settings) -> Iterator[Blackhole]:
     """The process's webhook resolver pointed at the blackhole (1 s timeout), then back."""
     ssrf.resolver.configure(1.0, [blackhole_dns])
     yield blackhole_dns

@@ -1,10 +1,19 @@
-"""Assertions shared by the tests."""
+"""Assertions and small steps shared by the tests."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import orjson
+from contract import asgi_client
+from fastapi import FastAPI
+
+EMAIL = {"name": "Launch", "subject": "Hi {{ contact.firstName }}", "fromEmail": "news@shop.io"}
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -13,9 +22,121 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["status"] == status
-    assert body["title"] and body["type"]
+    assert body["type"] == f"https://activecommerce.dev/problems/{status}", body
+    assert isinstance(body["title"], str) and body["title"]
     return body
 
 
 def field_errors(response: httpx.Response) -> set[str]:
     return {e["field"] for e in problem(response, 422)["errors"]}
+
+
+# ---------------------------------------------------------------- waiting
+
+
+async def wait_for(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    interval: float = 0.02,
+) -> None:
+    """Poll `predicate` (plain or async) until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = predicate()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    interval: float = 0.05,
+) -> None:
+    """`wait_for` for synchronous tests (real processes, threads)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- making things
+
+
+async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST `body` to `path`, assert a 201, and return the object."""
+    r = await api.post(path, json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def new_hook(api: httpx.AsyncClient, url: str, events: list[str] | None = None) -> dict:
+    r = await api.post("/v3/webhooks", json={"url": url, "events": events or ["*"]})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def new_pipeline(api: httpx.AsyncClient, name: str = "Sales", **extra: object) -> dict:
+    r = await api.post("/v3/pipelines", json={"name": name, **extra})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def new_stage(
+    api: httpx.AsyncClient, pipeline_id: str, name: str = "Lead", order: int = 0
+) -> dict:
+    r = await api.post(
+        "/v3/dealStages", json={"pipelineId": pipeline_id, "name": name, "order": order}
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def deal_setup(api: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
+    """A pipeline, a stage, a status, and a deal in them that names a contact."""
+    pipeline = await created(api, "/v3/pipelines", {"name": "Sales"})
+    stage = await created(api, "/v3/dealStages", {"pipelineId": pipeline["id"], "name": "Lead"})
+    status = await created(api, "/v3/dealStatuses", {"pipelineId": pipeline["id"], "name": "Hot"})
+    contact = await created(api, "/v3/contacts", {"email": "deal@owner.io"})
+    deal = await created(
+        api,
+        "/v3/deals",
+        {
+            "name": "Big",
+            "pipelineId": pipeline["id"],
+            "stageId": stage["id"],
+            "status": status["id"],
+            "contact": contact["id"],
+        },
+    )
+    return pipeline, stage, status, deal
+
+
+async def recorded_events(app: FastAPI, account: Any, *types: str) -> list[tuple[str, dict]]:
+    """The account's events of these types, oldest first, as (type, data)."""
+    rows = await app.state.services.db.fetchall(
+        "SELECT type, data FROM events WHERE account_id = ? ORDER BY id", (int(account.id),)
+    )
+    return [(r["type"], orjson.loads(r["data"])) for r in rows if r["type"] in types]
+
+
+def client_from(app: FastAPI, address: str, key: str | None = None) -> httpx.AsyncClient:
+    """A client of `app` whose requests come from `address` (with this key, if any)."""
+    return asgi_client(app, headers={"Api-Token": key} if key else {}, client=(address, 4321))
+
+
+async def new_key(app: FastAPI, plan: str = "lite") -> str:
+    """The sandbox key of a new account on this plan."""
+    from activecommerce.accounts.service import create_account
+
+    info = await create_account(
+        app.state.services.db, app.state.services.authenticator.secret, name="O", plan=plan
+    )
+    return str(info["sandboxApiKey"])

@@ -54,7 +54,7 @@ class Receiver:
                     owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
                 status, headers, delay = owner.reply(got, n)
                 if delay:
-                    time.sleep(delay)
+                    time.sleep(delay)  # the scenario: a receiver that answers slowly
                 with owner._lock:
                     owner.in_flight -= 1
                 try:

@@ -53,7 +53,7 @@ def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, Path]]
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start: {log.read_text()}")
-            time.sleep(0.1)
+            time.sleep(0.1)  # a poll with a deadline (and the process's exit checked)
         yield base, log
     finally:
         proc.terminate()

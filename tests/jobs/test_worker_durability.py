@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from helpers import wait_until
 from receiver import Receiver
 from servers import CLI, cli_account, cli_env, running_server
 from standardwebhooks import Webhook
@@ -31,14 +32,6 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _queued_deliveries(
@@ -63,7 +56,7 @@ def _queued_deliveries(
         for i in range(total):
             r = httpx.post(f"{base}/v3/contactTags", json={"name": f"t{i}"}, headers=headers)
             assert r.status_code == 201
-    time.sleep(0.3)
+    time.sleep(0.3)  # the scenario: time for a (wrong) delivery to show up
     assert receiver.received == []  # no worker yet: the jobs wait in the database
     return env, hook["secret"]
 
@@ -81,7 +74,7 @@ def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> Non
             ACTIVECOMMERCE_WORKER_CONCURRENCY="4",
         )
         with worker_process(env, tmp_path / "worker-a.log") as first:
-            _wait(lambda: len(receiver.received) >= 8, 30, "the first deliveries")
+            wait_until(lambda: len(receiver.received) >= 8, 30, "the first deliveries")
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
         killed_at = len(receiver.received)
@@ -92,8 +85,8 @@ def test_kill_minus_nine_loses_nothing(database_url: str, tmp_path: Path) -> Non
             worker_process(env, tmp_path / "worker-c.log"),
         ):
             ids = lambda: {r.headers["webhook-id"] for r in receiver.received}  # noqa: E731
-            _wait(lambda: len(ids()) >= total, 60, "every event")
-            time.sleep(0.5)
+            wait_until(lambda: len(ids()) >= total, 60, "every event")
+            time.sleep(0.5)  # the scenario: time for any duplicate to show up
 
         verifier = Webhook(secret)
         names = {verifier.verify(r.body, r.headers)["data"]["name"] for r in receiver.received}
@@ -116,8 +109,8 @@ def test_two_workers_never_run_the_same_job(database_url: str, tmp_path: Path) -
             worker_process(env, tmp_path / "worker-1.log"),
             worker_process(env, tmp_path / "worker-2.log"),
         ):
-            _wait(lambda: len(receiver.received) >= total, 60, "every event")
-            time.sleep(0.5)
+            wait_until(lambda: len(receiver.received) >= total, 60, "every event")
+            time.sleep(0.5)  # the scenario: time for any duplicate to show up
         ids = [r.headers["webhook-id"] for r in receiver.received]
         assert len(ids) == total and len(set(ids)) == total  # each job ran exactly once
     finally:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from helpers import wait_for
+
 from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
 from activecommerce.jobs.worker import Worker
@@ -35,11 +37,19 @@ async def test_crashes_are_retried_later_and_unknown_kinds_wait(tmp_path: Path) 
             await queue.enqueue(conn, "test.ok", {"n": 4}, delay_seconds=3600)
         worker = Worker(db, {"test.crash": crash, "test.ok": ok}, poll_interval=0.01)
         task = asyncio.create_task(worker.run())
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if ran and await queue.pending(db, "test.ok") == 1:
-                break
-        await asyncio.sleep(0.1)
+
+        async def settled() -> bool:
+            rows = await db.fetchall("SELECT kind, run_at, locked_by FROM jobs")
+            by_kind = {r["kind"]: r for r in rows}
+            return (
+                bool(ran)
+                and await queue.pending(db, "test.ok") == 1
+                and by_kind["test.crash"]["locked_by"] is None
+                and by_kind["test.unknown"]["run_at"] > queue.after(30.0)
+            )
+
+        await wait_for(settled, 5.0, "the crash rescheduled, the ok job done, the unknown put off")
+        await asyncio.sleep(0.1)  # the scenario: ten polls in which the crashed job must not rerun
         worker.stop()
         await task
 

@@ -1,8 +1,11 @@
+"""Contacts: create, read, replace, patch, delete, list, filter; ids, case, concurrency."""
+
 from __future__ import annotations
 
 import asyncio
 
 import httpx
+from helpers import created as _created
 from helpers import field_errors, problem
 
 ODD_TEXT = [
@@ -163,7 +166,7 @@ async def test_list_filters(api: httpx.AsyncClient) -> None:
     assert await ids(q="zed") == [a["id"]]
     assert len(await ids(q="%")) == 1  # wildcards are literal
     assert await ids(q="nobody") == []
-    field_errors(await api.get("/v3/contacts", params={"status": "weird"}))
+    assert field_errors(await api.get("/v3/contacts", params={"status": "weird"})) == {"status"}
 
     tag = (await api.post("/v3/contactTags", json={"name": "vip"})).json()
     group = (await api.post("/v3/contactGroups", json={"name": "newsletter"})).json()
@@ -174,26 +177,45 @@ async def test_list_filters(api: httpx.AsyncClient) -> None:
     assert await ids(tagId="not-an-id") == []
 
 
-async def test_memberships_are_idempotent_and_cleaned_up(api: httpx.AsyncClient) -> None:
-    cid = (await api.post("/v3/contacts", json={"email": "m@x.io"})).json()["id"]
-    tags = [(await api.post("/v3/contactTags", json={"name": f"t{i}"})).json() for i in range(3)]
-    for tag in tags:
-        for _ in range(2):
-            assert (await api.put(f"/v3/contacts/{cid}/tags/{tag['id']}")).status_code == 204
-    listed = (await api.get(f"/v3/contacts/{cid}/tags", params={"pageSize": 2})).json()
-    assert listed["meta"]["total"] == 3 and len(listed["data"]) == 2
-    assert {t["name"] for t in listed["data"]} <= {"t0", "t1", "t2"}
-    for _ in range(2):
-        assert (await api.delete(f"/v3/contacts/{cid}/tags/{tags[0]['id']}")).status_code == 204
-    assert (await api.delete(f"/v3/contactTags/{tags[1]['id']}")).status_code == 204
-    listed = (await api.get(f"/v3/contacts/{cid}/tags")).json()
-    assert [t["id"] for t in listed["data"]] == [tags[2]["id"]]
-    problem(await api.put(f"/v3/contacts/{cid}/tags/999999"), 404)
-    problem(await api.get("/v3/contacts/999999/tags"), 404)
+async def test_ids_are_never_reused(api: httpx.AsyncClient) -> None:
+    first = (await api.post("/v3/contacts", json={"email": "a@reuse.io"})).json()
+    assert (await api.delete(f"/v3/contacts/{first['id']}")).status_code == 204
+    second = (await api.post("/v3/contacts", json={"email": "b@reuse.io"})).json()
+    assert second["id"] != first["id"]
+    problem(await api.delete(f"/v3/contacts/{first['id']}"), 404)
+    assert (await api.get(f"/v3/contacts/{second['id']}")).status_code == 200
 
-    group = (await api.post("/v3/contactGroups", json={"name": "g"})).json()
-    assert (await api.put(f"/v3/contacts/{cid}/groups/{group['id']}")).status_code == 204
-    assert (await api.get(f"/v3/contacts/{cid}/groups")).json()["meta"]["total"] == 1
-    assert (await api.delete(f"/v3/contacts/{cid}")).status_code == 204
-    members = (await api.get("/v3/contacts", params={"groupId": group["id"]})).json()
-    assert members["meta"]["total"] == 0
+
+async def test_filter_values_are_checked(api: httpx.AsyncClient) -> None:
+    await api.post("/v3/contacts", json={"email": "f@filter.io"})
+    for params in ({"q": "\x00"}, {"email": "a\x00b"}, {"q": "a" * 300}, {"q": "%" * 300}):
+        r = await api.get("/v3/contacts", params=params)
+        assert field_errors(r) == set(params), (params, r.status_code)
+    assert (await api.get("/v3/contacts", params={"q": "f@filter"})).json()["meta"]["total"] == 1
+
+
+async def test_email_case_is_folded_beyond_ascii(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/v3/contacts", json={"email": "Änn@example.com"})).status_code == 201
+    problem(await api.post("/v3/contacts", json={"email": "änn@example.com"}), 409)
+    found = await api.get("/v3/contacts", params={"email": "äNN@EXAMPLE.com"})
+    assert [c["email"] for c in found.json()["data"]] == ["Änn@example.com"]
+    assert (await api.get("/v3/contacts", params={"q": "ÄNN"})).json()["meta"]["total"] == 1
+
+
+async def test_parallel_patches_of_different_fields_all_survive(api: httpx.AsyncClient) -> None:
+    contacts = [await _created(api, "/v3/contacts", {"email": f"p{i}@race.io"}) for i in range(30)]
+
+    async def patch(contact: dict, body: dict) -> None:
+        r = await api.patch(f"/v3/contacts/{contact['id']}", json=body)
+        assert r.status_code == 200, r.text
+
+    await asyncio.gather(
+        *(
+            patch(c, body)
+            for c in contacts
+            for body in ({"status": "unsubscribed"}, {"firstName": "Ann"}, {"phone": "+1 555"})
+        )
+    )
+    for c in contacts:
+        now = (await api.get(f"/v3/contacts/{c['id']}")).json()
+        assert (now["status"], now["firstName"], now["phone"]) == ("unsubscribed", "Ann", "+1 555")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from contract import asgi_client
 from fastapi import FastAPI
 from helpers import problem
 from servers import cli_account, cli_env, running_server
@@ -56,10 +57,7 @@ async def _client(app: FastAPI, plan: str, address: str = "10.0.0.1") -> httpx.A
     info = await create_account(
         app.state.services.db, app.state.services.authenticator.secret, name="R", plan=plan
     )
-    transport = httpx.ASGITransport(app=app, client=(address, 1234))
-    client = httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers={"Api-Token": info["sandboxApiKey"]}
-    )
+    client = asgi_client(app, headers={"Api-Token": info["sandboxApiKey"]}, client=(address, 1234))
     client.account_id = info["accountId"]  # type: ignore[attr-defined]
     return client
 
@@ -79,7 +77,7 @@ async def test_headers_and_429_with_honest_retry_after(limited: FastAPI) -> None
     retry_after = int(refused.headers["retry-after"])
     assert retry_after >= 1
     assert refused.headers["ratelimit-remaining"] == "0"
-    await asyncio.sleep(retry_after)
+    await asyncio.sleep(retry_after)  # the scenario: Retry-After is honest
     assert (await api.get("/v3/contacts")).status_code == 200
     # Errors of an authenticated request carry the headers too.
     missing = await api.get("/v3/contacts/999999999")
@@ -101,10 +99,7 @@ async def test_new_plan_applies_from_the_next_request(limited: FastAPI) -> None:
 
 async def test_failed_authentication_is_limited_per_address(limited: FastAPI) -> None:
     api = await _client(limited, "lite", address="10.9.9.9")
-    guesser = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited, client=("10.9.9.9", 999)),
-        base_url="http://test",
-    )
+    guesser = asgi_client(limited, client=("10.9.9.9", 999))
     codes = [
         (await guesser.get("/v3/contacts", headers={"Api-Token": f"ac_test_guess{i}"})).status_code
         for i in range(8)
@@ -130,7 +125,7 @@ def _accepted_at_double_rate(bases: list[str], key: str, rate: int, seconds: flo
             assert r.status_code in (200, 429), r.text
             accepted += r.status_code == 200
             n += 1
-            time.sleep(max(0.0, start + n * interval - time.monotonic()))
+            time.sleep(max(0.0, start + n * interval - time.monotonic()))  # the pace
         assert n >= 2 * rate * seconds * 0.8, "the sender could not keep the pace"
     finally:
         for c in clients:
@@ -161,7 +156,7 @@ def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Pa
         assert 10 * seconds * 0.8 <= accepted <= 10 * (seconds + 1), accepted
 
         # A key revoked through one process is refused at once by the other.
-        time.sleep(1.1)
+        time.sleep(1.1)  # the scenario: a fresh one-second window
         headers = {"Api-Token": info["sandboxApiKey"]}
         made = httpx.post(f"{base_a}/v3/apiKeys", json={}, headers=headers).json()
         new = {"Api-Token": made["key"]}
