@@ -19,7 +19,6 @@ from activecommerce.accounts.service import create_account
 from activecommerce.app import create_app
 from activecommerce.config import Settings
 from activecommerce.kit.migrate import upgrade
-from activecommerce.webhooks import ssrf
 
 POSTGRES_ADMIN_URL = os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL")
 
@@ -171,8 +170,9 @@ def blackhole_dns() -> Iterator[Blackhole]:
 
 
 @pytest.fixture
-def dns_via(blackhole_dns: Blackhole, settings: Settings) -> Iterator[Blackhole]:
-    """The process's webhook resolver pointed at the blackhole (1 s timeout), then back."""
-    ssrf.resolver.configure(1.0, [blackhole_dns])
+def dns_via(blackhole_dns: Blackhole, settings: Settings, app: FastAPI) -> Iterator[Blackhole]:
+    """The app's webhook resolver pointed at the blackhole (1 s timeout), then back."""
+    resolver = app.state.services.webhooks.resolver
+    resolver.configure(1.0, [blackhole_dns])
     yield blackhole_dns
-    ssrf.resolver.configure(settings.dns_timeout_seconds, [])
+    resolver.configure(settings.dns_timeout_seconds, [])

@@ -37,8 +37,8 @@ from activecommerce.kit.security import SecretBox
 from activecommerce.pipelines.router import routers as pipeline_routers
 from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
-from activecommerce.webhooks.router import router as webhooks_router
-from activecommerce.webhooks.service import configure as configure_webhooks
+from activecommerce.webhooks.router import build_router as webhooks_router
+from activecommerce.webhooks.service import WebhookConfig, WebhookService
 from activecommerce.worker import build_worker
 
 OPENAPI_URL = "/v3/openapi.json"
@@ -175,6 +175,9 @@ def _document(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
+    # Made now (the routes need it), completed at start-up (the secret is in the database).
+    webhooks = WebhookConfig()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = await connect(
@@ -191,11 +194,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=RateLimiter(settings),
             box=SecretBox(secret),
             trusted_proxies=settings.trusted_networks(),
+            webhooks=webhooks,
         )
-        configure_webhooks(settings, secret)
+        webhooks.configure(settings, secret)
         worker = None
         if settings.runs_embedded_worker:
-            worker = build_worker(db, settings)
+            worker = build_worker(db, settings, webhooks)
             worker_task = asyncio.create_task(worker.run())
         try:
             yield
@@ -238,7 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         brands_router,
         campaigns_router,
         automations_router,
-        webhooks_router,
+        webhooks_router(WebhookService(webhooks)),
     ):
         app.include_router(router)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]

@@ -107,15 +107,16 @@ def worker() -> None:
     """Run background work only (the scaled mode: any number of these on PostgreSQL)."""
     import signal
 
-    from activecommerce.webhooks.service import configure
+    from activecommerce.webhooks.service import WebhookConfig
     from activecommerce.worker import build_worker
 
     settings = get_settings()
     _migrate()
 
     async def run(db: Any, secret: bytes) -> None:
-        configure(settings, secret)
-        background = build_worker(db, settings)
+        webhooks = WebhookConfig()
+        webhooks.configure(settings, secret)
+        background = build_worker(db, settings, webhooks)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, background.stop)

@@ -7,12 +7,12 @@ from activecommerce.jobs.retention import prune_events
 from activecommerce.jobs.worker import Worker
 from activecommerce.kit.db import Database
 from activecommerce.webhooks.delivery import Deliverer
-from activecommerce.webhooks.service import DELIVER
+from activecommerce.webhooks.service import DELIVER, WebhookConfig
 
 
 class AppWorker(Worker):
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.deliverer = Deliverer(db, settings)
+    def __init__(self, db: Database, settings: Settings, webhooks: WebhookConfig) -> None:
+        self.deliverer = Deliverer(db, settings, webhooks)
         retention = settings.event_retention_days
 
         async def prune() -> None:
@@ -33,5 +33,5 @@ class AppWorker(Worker):
         await self.deliverer.close()
 
 
-def build_worker(db: Database, settings: Settings) -> AppWorker:
-    return AppWorker(db, settings)
+def build_worker(db: Database, settings: Settings, webhooks: WebhookConfig) -> AppWorker:
+    return AppWorker(db, settings, webhooks)

@@ -90,15 +90,18 @@ async def test_delivery_checks_the_address_again() -> None:
 
 
 async def test_blackhole_dns_times_out_on_its_own_and_blocks_no_other_lookup(
-    dns_via: Blackhole,
+    blackhole_dns: Blackhole,
 ) -> None:
+    resolver = ssrf.Resolver()
+    resolver.configure(1.0, [blackhole_dns])
+    policy = Policy(resolver=resolver)
     started = time.monotonic()
     lookups = [
-        asyncio.ensure_future(checked_address(f"http://n{i}.blackhole.test/", Policy()))
+        asyncio.ensure_future(checked_address(f"http://n{i}.blackhole.test/", policy))
         for i in range(60)
     ]
     await wait_for(
-        lambda: all(dns_via.lookups(f"n{i}.blackhole.test") for i in range(60)),
+        lambda: all(blackhole_dns.lookups(f"n{i}.blackhole.test") for i in range(60)),
         1.0,
         "the 60 lookups under way",
     )
@@ -106,7 +109,7 @@ async def test_blackhole_dns_times_out_on_its_own_and_blocks_no_other_lookup(
     local = await checked_address("http://localhost:80/", Policy(allow_loopback=True))
     assert str(local) == "127.0.0.1"
     assert time.monotonic() - started < 0.5
-    assert str(await checked_address("http://8.8.4.4/", Policy())) == "8.8.4.4"
+    assert str(await checked_address("http://8.8.4.4/", policy)) == "8.8.4.4"
     results = await asyncio.gather(*lookups, return_exceptions=True)
     elapsed = time.monotonic() - started
     assert all(isinstance(r, UnsafeAddress) for r in results), results[:3]

@@ -17,6 +17,7 @@ from activecommerce.config import Settings
 from activecommerce.kit.db import Database
 from activecommerce.kit.security import SecretBox
 from activecommerce.ratelimit.service import RateLimiter
+from activecommerce.webhooks.service import WebhookConfig
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
@@ -29,6 +30,7 @@ class Services:
     limiter: RateLimiter
     box: SecretBox  # seals stored idempotent responses
     trusted_proxies: Networks  # whose X-Forwarded-For is believed
+    webhooks: WebhookConfig  # the address policy, resolver and secret box of webhooks
 
 
 def services(request: Request) -> Services:

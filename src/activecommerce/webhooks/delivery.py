@@ -22,7 +22,7 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
 from activecommerce.kit.db import Database, ForeignKeyViolation
 from activecommerce.webhooks import repository
-from activecommerce.webhooks.service import config
+from activecommerce.webhooks.service import WebhookConfig
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
 
 log = logging.getLogger("activecommerce.webhooks")
@@ -88,8 +88,9 @@ class Deliverer:
     flight, httpx's pool managed 1,300 requests/s of client CPU and aiohttp 10,900
     (docs/decisions/005-webhook-http-client.md)."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, config: WebhookConfig) -> None:
         self.db = db
+        self.config = config
         self.delays = settings.retry_delays
         self.disable_after = settings.webhook_disable_after
         self.disable_after_seconds = settings.webhook_disable_after_seconds
@@ -147,7 +148,7 @@ class Deliverer:
         body = payload(event)
         msg_id = f"evt_{event['id']}"  # the same for every attempt, as the spec requires
         sent_at = datetime.now(UTC)
-        secret = config.sealer().open(hook["secret_encrypted"])
+        secret = self.config.sealer().open(hook["secret_encrypted"])
         headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,
@@ -159,7 +160,7 @@ class Deliverer:
         error = None
         retry_after = None
         try:
-            address = await checked_address(hook["url"], config.policy(hook["env"]))
+            address = await checked_address(hook["url"], self.config.policy(hook["env"]))
             scheme, host, port = target(hook["url"])
             url = URL(hook["url"])
             # Connect to the address that was checked; keep Host and the TLS name the URL's.

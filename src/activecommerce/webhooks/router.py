@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from activecommerce.api.deps import services
@@ -19,64 +19,66 @@ from activecommerce.kit.problems import responses
 from activecommerce.webhooks import service
 from activecommerce.webhooks.schemas import DeliveryOut, RetryOut, WebhookWithSecret
 
-router = crud_router(service.webhooks, "Webhooks")
 
+def build_router(webhooks: service.WebhookService) -> APIRouter:
+    """The webhooks endpoints of one process (its configuration is in `webhooks`)."""
+    router = crud_router(webhooks.resource, "Webhooks")
 
-@router.get(
-    "/{id}/deliveries",
-    response_model=list_model("Delivery", DeliveryOut),
-    summary="List a webhook's delivery attempts, newest first",
-    operation_id="list_webhook_deliveries",
-    responses=responses(*COMMON_ERRORS, 404, 422),
-)
-async def list_deliveries(
-    id: str,
-    request: Request,
-    principal: CurrentPrincipal,
-    page: Annotated[Page, Query()] = 1,
-    pageSize: Annotated[PageSize, Query()] = 20,
-) -> Response:
-    result = await service.list_deliveries(services(request).db, principal, id, page, pageSize)
-    return json_response(result)
-
-
-@router.post(
-    "/{id}/deliveries/{deliveryId}/retry",
-    status_code=202,
-    response_model=RetryOut,
-    summary="Send a delivery's event again",
-    operation_id="retry_webhook_delivery",
-    responses=responses(*COMMON_ERRORS, 404, 409),
-)
-async def retry_delivery(
-    id: str,
-    delivery_id: Annotated[str, Path(alias="deliveryId")],
-    request: Request,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
-        return 202, await service.retry_delivery(conn, principal, id, delivery_id), None
-
-    return await idempotent_post(request, principal, idempotency_key, None, work)
-
-
-@router.post(
-    "/{id}/rotateSecret",
-    response_model=WebhookWithSecret,
-    summary="Replace the signing secret (the new one is shown only here)",
-    operation_id="rotate_webhook_secret",
-    responses=responses(*COMMON_ERRORS, 404),
-)
-async def rotate_secret(
-    id: str,
-    request: Request,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
-    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
-        return 200, await service.rotate_secret(conn, principal, id), None
-
-    return await idempotent_post(
-        request, principal, idempotency_key, None, work, shown_once=("secret",)
+    @router.get(
+        "/{id}/deliveries",
+        response_model=list_model("Delivery", DeliveryOut),
+        summary="List a webhook's delivery attempts, newest first",
+        operation_id="list_webhook_deliveries",
+        responses=responses(*COMMON_ERRORS, 404, 422),
     )
+    async def list_deliveries(
+        id: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        page: Annotated[Page, Query()] = 1,
+        pageSize: Annotated[PageSize, Query()] = 20,
+    ) -> Response:
+        result = await webhooks.list_deliveries(services(request).db, principal, id, page, pageSize)
+        return json_response(result)
+
+    @router.post(
+        "/{id}/deliveries/{deliveryId}/retry",
+        status_code=202,
+        response_model=RetryOut,
+        summary="Send a delivery's event again",
+        operation_id="retry_webhook_delivery",
+        responses=responses(*COMMON_ERRORS, 404, 409),
+    )
+    async def retry_delivery(
+        id: str,
+        delivery_id: Annotated[str, Path(alias="deliveryId")],
+        request: Request,
+        principal: CurrentPrincipal,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
+            return 202, await webhooks.retry_delivery(conn, principal, id, delivery_id), None
+
+        return await idempotent_post(request, principal, idempotency_key, None, work)
+
+    @router.post(
+        "/{id}/rotateSecret",
+        response_model=WebhookWithSecret,
+        summary="Replace the signing secret (the new one is shown only here)",
+        operation_id="rotate_webhook_secret",
+        responses=responses(*COMMON_ERRORS, 404),
+    )
+    async def rotate_secret(
+        id: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
+            return 200, await webhooks.rotate_secret(conn, principal, id), None
+
+        return await idempotent_post(
+            request, principal, idempotency_key, None, work, shown_once=("secret",)
+        )
+
+    return router

@@ -26,43 +26,46 @@ DELIVER = "webhook.deliver"
 
 
 class WebhookConfig:
-    """Set once at start-up (`configure`): the secret box and the address policy."""
+    """What webhooks need from their process, made by its composition root (`create_app`,
+    the `worker` command) and handed to the rules, the routes and the deliverer: the
+    address policy, a resolver of its own, and the secret box (from the server secret,
+    known once the database is open: `configure`)."""
 
-    box: SecretBox | None = None
-    allow_loopback = False
-    allow_private = False
+    def __init__(self) -> None:
+        self.box: SecretBox | None = None
+        self.allow_loopback = False
+        self.allow_private = False
+        self.resolver = ssrf.Resolver()
+
+    def configure(self, settings: Settings, server_secret: bytes) -> None:
+        events.subscribe(fan_out)
+        self.box = SecretBox(server_secret)
+        self.allow_loopback = settings.webhook_allow_loopback
+        self.allow_private = settings.webhook_allow_private
+        servers = [part.strip() for part in settings.dns_servers.split(",") if part.strip()]
+        self.resolver.configure(settings.dns_timeout_seconds, servers)
 
     def policy(self, env: str) -> Policy:
         return Policy(
             allow_loopback=self.allow_loopback or env == "sandbox",
             allow_private=self.allow_private,
+            resolver=self.resolver,
         )
 
     def sealer(self) -> SecretBox:
         if self.box is None:
-            raise RuntimeError("webhooks.service.configure() was not called")
+            raise RuntimeError("WebhookConfig.configure() was not called")
         return self.box
 
 
-config = WebhookConfig()
-
-
-def configure(settings: Settings, server_secret: bytes) -> None:
-    """Called by the composition roots (`create_app`, the `worker` command): the secret
-    box, the address policy, the resolver, and the fan-out of events to webhooks."""
-    events.subscribe(fan_out)
-    config.box = SecretBox(server_secret)
-    config.allow_loopback = settings.webhook_allow_loopback
-    config.allow_private = settings.webhook_allow_private
-    servers = [part.strip() for part in settings.dns_servers.split(",") if part.strip()]
-    ssrf.resolver.configure(settings.dns_timeout_seconds, servers)
-
-
 class WebhookRules(Rules):
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+
     async def check(self, principal: Principal, sent: dict[str, Any]) -> None:
         # A DNS lookup: before the transaction, never while holding the writer.
         if sent.get("url"):
-            reason = await creation_refusal(sent["url"], config.policy(principal.env))
+            reason = await creation_refusal(sent["url"], self.config.policy(principal.env))
             if reason:
                 raise invalid("url", f"is refused: {reason}")
 
@@ -76,7 +79,7 @@ class WebhookRules(Rules):
         if current is None:
             secret = new_webhook_secret()
             values["secret"] = secret
-            values["secretEncrypted"] = config.sealer().seal(secret)
+            values["secretEncrypted"] = self.config.sealer().seal(secret)
         # Turning a webhook on clears why it was off and starts a new failure streak (a
         # streak counted from days ago would disable it again at the first blip).
         if current is None or (values["active"] and not current["active"]):
@@ -91,29 +94,31 @@ class WebhookRules(Rules):
         return {**created, "secret": values["secret"]}
 
 
-webhooks = Resource(
-    collection="webhooks",
-    event_name="webhook",
-    table="webhooks",
-    title="webhook",
-    fields=[
-        Field("url", "url", nullable=False),
-        Field("events", "events", kind="json", nullable=False),
-        Field("description", "description"),
-        Field("active", "active", kind="bool", nullable=False),
-        Field("disabledReason", "disabled_reason"),
-        Field("consecutiveFailures", "consecutive_failures"),
-        Field("failingSince", "failing_since"),
-        Field("secretEncrypted", "secret_encrypted", hidden=True),
-    ],
-    create_model=WebhookIn,
-    patch_model=patch_model_of(WebhookIn),
-    out_model=WebhookOut,
-    created_model=WebhookWithSecret,
-    sortable={"createdAt": "created_at", "updatedAt": "updated_at"},
-    rules=WebhookRules(),
-    stream_lists=True,  # descriptions may be long
-)
+def webhooks_resource(config: WebhookConfig) -> Resource:
+    """The webhooks collection with the rules of one process's configuration."""
+    return Resource(
+        collection="webhooks",
+        event_name="webhook",
+        table="webhooks",
+        title="webhook",
+        fields=[
+            Field("url", "url", nullable=False),
+            Field("events", "events", kind="json", nullable=False),
+            Field("description", "description"),
+            Field("active", "active", kind="bool", nullable=False),
+            Field("disabledReason", "disabled_reason"),
+            Field("consecutiveFailures", "consecutive_failures"),
+            Field("failingSince", "failing_since"),
+            Field("secretEncrypted", "secret_encrypted", hidden=True),
+        ],
+        create_model=WebhookIn,
+        patch_model=patch_model_of(WebhookIn),
+        out_model=WebhookOut,
+        created_model=WebhookWithSecret,
+        sortable={"createdAt": "created_at", "updatedAt": "updated_at"},
+        rules=WebhookRules(config),
+        stream_lists=True,  # descriptions may be long
+    )
 
 
 async def _queue_delivery(
@@ -148,13 +153,6 @@ async def fan_out(
             await _queue_delivery(conn, principal.account_id, row["id"], event_id, order_key)
 
 
-async def rotate_secret(conn: Connection, principal: Principal, webhook_id: str) -> dict[str, Any]:
-    secret = new_webhook_secret()
-    current = await webhooks.get_row(conn, principal, webhook_id)
-    row = await repository.set_secret(conn, current["id"], config.sealer().seal(secret), now())
-    return {**webhooks.serialize(row), "secret": secret}
-
-
 def _outcome(row: Any) -> str:
     if row["outcome"]:
         return str(row["outcome"])
@@ -176,26 +174,43 @@ def delivery_view(row: Any) -> dict[str, Any]:
     }
 
 
-async def list_deliveries(
-    db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
-) -> dict[str, Any]:
-    hook = await webhooks.get_row(db, principal, webhook_id)
-    count, rows = await repository.deliveries(db, hook["id"], page, page_size)
-    return envelope([delivery_view(r) for r in rows], page, page_size, count)
+class WebhookService:
+    """The webhooks of one process: the collection with its rules, and the actions on it
+    (rotate a secret, read and retry deliveries)."""
 
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self.resource = webhooks_resource(config)
 
-async def retry_delivery(
-    conn: Connection, principal: Principal, webhook_id: str, delivery_id: str
-) -> dict[str, Any]:
-    """Send a delivery's event again, now, as a new attempt."""
-    hook = await webhooks.get_row(conn, principal, webhook_id)
-    did = parse_id(delivery_id)
-    row = None
-    if did is not None:
-        row = await repository.delivery(conn, hook["id"], did)
-    if row is None:
-        raise not_found("delivery")
-    if not hook["active"]:
-        raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
-    await _queue_delivery(conn, hook["account_id"], hook["id"], row["event_id"], None)
-    return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}
+    async def rotate_secret(
+        self, conn: Connection, principal: Principal, webhook_id: str
+    ) -> dict[str, Any]:
+        secret = new_webhook_secret()
+        current = await self.resource.get_row(conn, principal, webhook_id)
+        row = await repository.set_secret(
+            conn, current["id"], self.config.sealer().seal(secret), now()
+        )
+        return {**self.resource.serialize(row), "secret": secret}
+
+    async def list_deliveries(
+        self, db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
+    ) -> dict[str, Any]:
+        hook = await self.resource.get_row(db, principal, webhook_id)
+        count, rows = await repository.deliveries(db, hook["id"], page, page_size)
+        return envelope([delivery_view(r) for r in rows], page, page_size, count)
+
+    async def retry_delivery(
+        self, conn: Connection, principal: Principal, webhook_id: str, delivery_id: str
+    ) -> dict[str, Any]:
+        """Send a delivery's event again, now, as a new attempt."""
+        hook = await self.resource.get_row(conn, principal, webhook_id)
+        did = parse_id(delivery_id)
+        row = None
+        if did is not None:
+            row = await repository.delivery(conn, hook["id"], did)
+        if row is None:
+            raise not_found("delivery")
+        if not hook["active"]:
+            raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
+        await _queue_delivery(conn, hook["account_id"], hook["id"], row["event_id"], None)
+        return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}

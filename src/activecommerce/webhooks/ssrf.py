@@ -27,6 +27,8 @@ class UnsafeAddress(Exception):
 class Policy:
     allow_loopback: bool = False
     allow_private: bool = False
+    # The process's resolver (its timeout and nameservers); None: the system's, 2 s.
+    resolver: Resolver | None = None
 
 
 def refusal(ip: IPAddress, policy: Policy) -> str | None:
@@ -101,15 +103,15 @@ def _address(value: bytes | str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])
 
 
-resolver = Resolver()
+_SYSTEM = Resolver()
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
+async def resolve(host: str, port: int, resolver: Resolver | None = None) -> list[IPAddress]:
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
-    return await resolver.addresses(host, port)
+    return await (resolver or _SYSTEM).addresses(host, port)
 
 
 def target(url: str) -> tuple[str, str, int]:
@@ -124,7 +126,7 @@ async def checked_address(url: str, policy: Policy) -> IPAddress:
     """The address to connect to for `url`; UnsafeAddress if any answer is refused."""
     _scheme, host, port = target(url)
     try:
-        addresses = await resolve(host, port)
+        addresses = await resolve(host, port, policy.resolver)
     except TimeoutError:
         raise UnsafeAddress(f"{host} does not resolve (DNS timed out)") from None
     except (OSError, aiodns.error.DNSError) as exc:
