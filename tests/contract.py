@@ -27,15 +27,7 @@ UNDOCUMENTED = {"/healthz", "/readyz", "/docs", "/v3/openapi.json"}
 # Responses the product gives that its document does not declare: real drift, reported,
 # and allowed here only until the document (src/, not the tests) declares them.
 # Each entry: (method or "*", path template or "*", status).
-KNOWN_DRIFT: set[tuple[str, str, int]] = {
-    # 503 + Retry-After (the database is not answering, or the template checks are busy)
-    # can answer any operation, and no operation declares it. Found by this hook.
-    ("*", "*", 503),
-    # 409 "conflicts with a concurrent change" (the app-wide handlers for constraint races
-    # and PostgreSQL deadlocks) answered a racing tag membership PUT on PostgreSQL; the
-    # operation declares no 409. Found by this hook (deals/test_deals.py, the race test).
-    ("PUT", "/v3/contacts/{id}/tags/{contactTagId}", 409),
-}
+KNOWN_DRIFT: set[tuple[str, str, int]] = set()  # none now: 503 and 409 are declared
 
 
 class ContractViolation(AssertionError):

@@ -162,10 +162,23 @@ def _document(app: FastAPI) -> dict[str, Any]:
                         PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
                     }
     schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
     for route_path, path in schema.get("paths", {}).items():
         if route_path.startswith("/v3/") and route_path != "/v3/openapi.json":
-            for operation in path.values():
+            for method, operation in path.items():
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+                answers = operation.setdefault("responses", {})
+                # Any operation may meet a database that does not answer (503 with
+                # Retry-After); any write may race another one on the same objects (409,
+                # safe to retry).
+                answers.setdefault(
+                    "503", {"description": "Service Unavailable: retry", "content": problem}
+                )
+                if method in ("post", "put", "patch", "delete"):
+                    answers.setdefault(
+                        "409",
+                        {"description": "Conflict with a concurrent change", "content": problem},
+                    )
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema

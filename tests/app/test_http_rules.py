@@ -124,11 +124,13 @@ async def test_openapi_documents_every_operation(anon: httpx.AsyncClient) -> Non
         create = paths[f"/v3/{collection}"]["post"]
         assert "requestBody" in create
         assert set(create["responses"]) == {
-            *("201", "400", "401", "403", "409", "413", "415", "422", "429")
+            *("201", "400", "401", "403", "409", "413", "415", "422", "429", "503")
         }, collection
         error = create["responses"]["422"]["content"]
         assert list(error) == ["application/problem+json"]
-    assert "/v3/contacts/{id}/tags/{contactTagId}" in paths
+    membership = paths["/v3/contacts/{id}/tags/{contactTagId}"]
+    assert {"409", "503"} <= set(membership["put"]["responses"])  # races, outages
+    assert "503" in paths["/v3/contacts/{id}"]["get"]["responses"]
     assert "/v3/contacts/{id}/groups" in paths
     docs = await anon.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
