@@ -54,7 +54,7 @@ def test(args: list[str]) -> int:
     for step in (
         (BIN / "ruff", "check", "src", "tests", "bench"),
         (BIN / "ruff", "format", "--check", "src", "tests", "bench"),
-        (BIN / "mypy", "src"),
+        (BIN / "mypy", "src", "tests"),
     ):
         code = run(*step)
         if code:

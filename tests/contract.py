@@ -58,7 +58,9 @@ class Contract:
             self._validators[key] = jsonschema_rs.Draft202012Validator(rooted)
         return self._validators[key]
 
-    def check(self, method: str, path: str, status: int, headers: httpx.Headers, body: bytes):
+    def check(
+        self, method: str, path: str, status: int, headers: httpx.Headers, body: bytes
+    ) -> None:
         """Raise ContractViolation if this response is not what the document declares."""
         if path in UNDOCUMENTED:
             return

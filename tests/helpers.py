@@ -20,10 +20,11 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     """Assert an RFC 9457 problem with this status, and return its body."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["status"] == status
     assert body["type"] == f"https://activecommerce.dev/problems/{status}", body
-    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
     return body
 
 
@@ -36,7 +37,7 @@ def field_errors(response: httpx.Response) -> set[str]:
 
 async def wait_for(
     predicate: Callable[[], bool | Awaitable[bool]],
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the deadline is what this helper is for
     what: str = "the condition",
     interval: float = 0.02,
 ) -> None:
@@ -77,13 +78,17 @@ async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> di
     return dict(r.json())
 
 
-async def new_hook(api: httpx.AsyncClient, url: str, events: list[str] | None = None) -> dict:
+async def new_hook(
+    api: httpx.AsyncClient, url: str, events: list[str] | None = None
+) -> dict[str, Any]:
     r = await api.post("/v3/webhooks", json={"url": url, "events": events or ["*"]})
     assert r.status_code == 201, r.text
     return dict(r.json())
 
 
-async def new_pipeline(api: httpx.AsyncClient, name: str = "Sales", **extra: object) -> dict:
+async def new_pipeline(
+    api: httpx.AsyncClient, name: str = "Sales", **extra: object
+) -> dict[str, Any]:
     r = await api.post("/v3/pipelines", json={"name": name, **extra})
     assert r.status_code == 201, r.text
     return dict(r.json())
@@ -91,7 +96,7 @@ async def new_pipeline(api: httpx.AsyncClient, name: str = "Sales", **extra: obj
 
 async def new_stage(
     api: httpx.AsyncClient, pipeline_id: str, name: str = "Lead", order: int = 0
-) -> dict:
+) -> dict[str, Any]:
     r = await api.post(
         "/v3/dealStages", json={"pipelineId": pipeline_id, "name": name, "order": order}
     )
@@ -99,7 +104,9 @@ async def new_stage(
     return dict(r.json())
 
 
-async def deal_setup(api: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
+async def deal_setup(
+    api: httpx.AsyncClient,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """A pipeline, a stage, a status, and a deal in them that names a contact."""
     pipeline = await created(api, "/v3/pipelines", {"name": "Sales"})
     stage = await created(api, "/v3/dealStages", {"pipelineId": pipeline["id"], "name": "Lead"})
@@ -119,7 +126,9 @@ async def deal_setup(api: httpx.AsyncClient) -> tuple[dict, dict, dict, dict]:
     return pipeline, stage, status, deal
 
 
-async def recorded_events(app: FastAPI, account: Any, *types: str) -> list[tuple[str, dict]]:
+async def recorded_events(
+    app: FastAPI, account: Any, *types: str
+) -> list[tuple[str, dict[str, Any]]]:
     """The account's events of these types, oldest first, as (type, data)."""
     rows = await app.state.services.db.fetchall(
         "SELECT type, data FROM events WHERE account_id = ? ORDER BY id", (int(account.id),)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,7 +65,7 @@ def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, Path]]
             proc.wait()
 
 
-def cli_account(env: dict[str, str], plan: str = "lite", name: str = "Test") -> dict:
+def cli_account(env: dict[str, str], plan: str = "lite", name: str = "Test") -> dict[str, Any]:
     """`activecommerce accounts create --json` in a subprocess: the account and its keys."""
     import json
 

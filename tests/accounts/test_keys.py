@@ -26,18 +26,20 @@ async def test_list_create_revoke(account: Account, anon: httpx.AsyncClient, app
     r = await api.post("/v3/apiKeys", json={})
     assert r.status_code == 201, r.text
     created = r.json()
-    assert created["key"].startswith("ac_test_") and created["environment"] == "sandbox"
+    assert created["key"].startswith("ac_test_")
+    assert created["environment"] == "sandbox"
     new_key = created["key"]
     assert (await anon.get("/v3/contacts", headers={"Api-Token": new_key})).status_code == 200
     keys = (await api.get("/v3/apiKeys")).json()["data"]
-    assert len(keys) == 2 and all("key" not in k for k in keys)
+    assert len(keys) == 2
+    assert all("key" not in k for k in keys)
 
     # Stored only as a keyed hash: the key is in no column of any row.
     rows = await app.state.services.db.fetchall(
         "SELECT * FROM api_keys WHERE account_id = ?", (int(account.id),)
     )
     for row in rows:
-        assert all(new_key not in str(row[k]) for k in row.keys())
+        assert all(new_key not in str(row[k]) for k in row)
 
     assert (await api.delete(f"/v3/apiKeys/{created['id']}")).status_code == 204
     problem(await anon.get("/v3/contacts", headers={"Api-Token": new_key}), 401)
@@ -53,7 +55,8 @@ async def test_keys_of_other_environments_and_accounts(account: Account, other: 
     r = await account.sandbox.post("/v3/apiKeys", json={"environment": "live"})
     problem(r, 403)
     r = await account.live.post("/v3/apiKeys", json={"environment": "live"})
-    assert r.status_code == 201 and r.json()["key"].startswith("ac_live_")
+    assert r.status_code == 201
+    assert r.json()["key"].startswith("ac_live_")
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,11 +70,13 @@ def test_developer_accounts_have_the_sandbox_only(database_url: str, tmp_path: P
         ACTIVECOMMERCE_SECRET_KEY="test-secret",
     )
     info = json.loads(_cli(env, "accounts", "create", "--name", "Dev", "--json").stdout)
-    assert info["plan"] == "free" and info["liveApiKey"] is None
+    assert info["plan"] == "free"
+    assert info["liveApiKey"] is None
     sandbox = {"Api-Token": info["sandboxApiKey"]}
 
     refused = _cli(env, "keys", "create", "--account", info["accountId"], "--env", "live")
-    assert refused.returncode == 2 and "sandbox only" in refused.stderr
+    assert refused.returncode == 2
+    assert "sandbox only" in refused.stderr
 
     assert _cli(env, "accounts", "set-plan", info["accountId"], "lite").returncode == 0
     made = _cli(env, "keys", "create", "--account", info["accountId"], "--env", "live", "--json")

@@ -22,7 +22,8 @@ def test_accounts_create_json(database_url: str, tmp_path: Path) -> None:
             check=True,
         )
         info = json.loads(out.stdout)
-        assert info["plan"] == plan and isinstance(info["accountId"], str)
+        assert info["plan"] == plan
+        assert isinstance(info["accountId"], str)
         assert info["sandboxApiKey"].startswith("ac_test_")
         if live:
             assert info["liveApiKey"].startswith("ac_live_")
@@ -39,7 +40,8 @@ def test_accounts_create_refuses_unknown_plan(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert out.returncode != 0 and "platinum" in out.stderr
+    assert out.returncode != 0
+    assert "platinum" in out.stderr
     assert out.stdout == ""
 
 
@@ -49,7 +51,8 @@ def test_serve_on_a_fresh_data_dir_prints_a_working_key(tmp_path: Path) -> None:
         text = log.read_text()
         key = re.search(r"(ac_test_[A-Za-z0-9_-]+)", text)
         assert key, text
-        assert f"{base}/docs" in text and f"{base}/v3" in text
+        assert f"{base}/docs" in text
+        assert f"{base}/v3" in text
         headers = {"Api-Token": key.group(1)}
         created = httpx.post(f"{base}/v3/contacts", json={"email": "a@b.co"}, headers=headers)
         assert created.status_code == 201

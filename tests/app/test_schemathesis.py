@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -30,7 +31,7 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("schemathesis")
     env = cli_env(
         ACTIVECOMMERCE_DATABASE_URL=database_url,
@@ -43,7 +44,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @pytest.fixture(scope="module")
-def api_schema(server: dict) -> schemathesis.BaseSchema:
+def api_schema(server: dict[str, Any]) -> schemathesis.BaseSchema:
     schema = schemathesis.openapi.from_url(f"{server['base']}/v3/openapi.json")
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
@@ -62,7 +63,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_api_never_fails(case: schemathesis.Case, server: dict) -> None:
+def test_api_never_fails(case: schemathesis.Case[Any], server: dict[str, Any]) -> None:
     case.call_and_validate(
         base_url=server["base"], headers={"Api-Token": server["key"]}, checks=CHECKS, timeout=30
     )

@@ -89,7 +89,8 @@ def test_normal_request_then_idle_keepalive_connection_is_closed(
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     data, closed_after = _read_until_closed(s)
     s.close()
-    assert data.startswith(b"HTTP/1.1 200") and b'{"status":"ok"}' in data
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b'{"status":"ok"}' in data
     assert 0.5 < closed_after < 5, closed_after  # the 1 s keep-alive timeout
 
 
@@ -110,7 +111,8 @@ def test_incomplete_request_head_is_closed_after_header_timeout(
     data, closed_after = _read_until_closed(s)
     s.close()
     assert 1.5 < closed_after < 6, closed_after  # the 2 s header timeout
-    assert data.startswith(b"HTTP/1.1 408") and b"application/problem+json" in data, data
+    assert data.startswith(b"HTTP/1.1 408"), data
+    assert b"application/problem+json" in data, data
 
 
 def test_dripped_body_is_closed_after_body_timeout(http_server: tuple[str, int, Path]) -> None:
@@ -149,7 +151,8 @@ def test_connections_over_the_limit_get_503_and_one_log_line(
             answers.append(_read_until_closed(extra, 3.0)[0])
             extra.close()
         for data in answers:
-            assert data.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in data, data
+            assert data.startswith(b"HTTP/1.1 503"), data
+            assert b"retry-after: 1" in data, data
     finally:
         for s in held:
             s.close()

@@ -27,7 +27,8 @@ async def test_deleting_what_an_automation_trigger_names_is_a_409(api: httpx.Asy
     }
     for key, path in paths.items():
         detail = problem(await api.delete(path), 409)["detail"]
-        assert named[key]["id"] in detail and f"On {key}" in detail
+        assert named[key]["id"] in detail
+        assert f"On {key}" in detail
     assert (
         named["stageId"]["id"]
         in problem(await api.delete(f"/v3/pipelines/{pipeline['id']}"), 409)["detail"]
@@ -46,7 +47,8 @@ async def test_automation_triggers(api: httpx.AsyncClient) -> None:
     assert r.status_code == 201, r.text
     a = r.json()
     assert a["trigger"] == {"type": "tag_added", "tagId": tag["id"]}
-    assert a["delaySeconds"] == 0 and a["status"] == "active"
+    assert a["delaySeconds"] == 0
+    assert a["status"] == "active"
     for trigger, field in (
         ({"type": "tag_added"}, "trigger.tag_added.tagId"),
         ({"type": "tag_added", "tagId": "999999"}, "trigger.tagId"),
@@ -63,6 +65,7 @@ async def test_automation_triggers(api: httpx.AsyncClient) -> None:
     r = await api.put(
         f"/v3/emailAutomations/{a['id']}", json={**EMAIL, "trigger": {"type": "contact_created"}}
     )
-    assert r.json()["status"] == "active" and r.json()["trigger"] == {"type": "contact_created"}
+    assert r.json()["status"] == "active"
+    assert r.json()["trigger"] == {"type": "contact_created"}
     r = await api.patch(f"/v3/emailAutomations/{a['id']}", json={"delaySeconds": None})
     assert field_errors(r) == {"delaySeconds"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
-from collections.abc import Awaitable
+from collections.abc import Awaitable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ async def test_campaign_defaults_and_templates(api: httpx.AsyncClient) -> None:
     r = await api.post("/v3/emailCampaigns", json=EMAIL)
     assert r.status_code == 201, r.text
     c = r.json()
-    assert c["status"] == "draft" and c["scheduledAt"] is None and c["sentAt"] is None
+    assert c["status"] == "draft"
+    assert c["scheduledAt"] is None
+    assert c["sentAt"] is None
     bad = await api.post("/v3/emailCampaigns", json={**EMAIL, "htmlContent": "{% if %}"})
     assert field_errors(bad) == {"htmlContent"}
     r = await api.post("/v3/emailCampaigns", json={**EMAIL, "status": "sent"})
@@ -34,7 +36,8 @@ async def test_campaign_defaults_and_templates(api: httpx.AsyncClient) -> None:
         await api.post("/v3/brands", json={"name": "Shop", "postalAddress": "1 Main St\nTown"})
     ).json()
     r = await api.patch(f"/v3/emailCampaigns/{c['id']}", json={"brandId": brand["id"]})
-    assert r.status_code == 200 and r.json()["brandId"] == brand["id"]
+    assert r.status_code == 200
+    assert r.json()["brandId"] == brand["id"]
     assert (await api.delete(f"/v3/brands/{brand['id']}")).status_code == 204
     assert (await api.get(f"/v3/emailCampaigns/{c['id']}")).json()["brandId"] is None
 
@@ -50,7 +53,8 @@ async def test_a_page_of_large_campaigns_is_streamed_in_bounded_memory(
 
     two, chunks, _ = await _streamed_page(app, key, 2, tmp_path / "two.json")
     twelve, chunks, page = await _streamed_page(app, key, 100, tmp_path / "all.json")
-    assert len(page["data"]) == 12 and page["meta"]["total"] == 12
+    assert len(page["data"]) == 12
+    assert page["meta"]["total"] == 12
     assert all(c["htmlContent"] == big for c in page["data"])
     assert max(chunks) < 2 * len(big)  # one object at a time
     # Six times the objects, about the same memory: what a request holds is one object.
@@ -78,7 +82,7 @@ async def _streamed_page(
     requested = False
     never = asyncio.Event()
 
-    async def receive() -> dict:
+    async def receive() -> dict[str, Any]:
         nonlocal requested
         if not requested:
             requested = True
@@ -88,7 +92,7 @@ async def _streamed_page(
 
     with path.open("wb") as out:
 
-        async def send(message: dict) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 chunks.append(len(chunk))
@@ -109,7 +113,7 @@ async def _streamed_page(
             "server": ("test", 80),
         }
         peak = await _peak_memory(app(scope, receive, send))
-    return peak, chunks, orjson.loads(path.read_bytes())
+    return peak, chunks, orjson.loads(path.read_bytes())  # noqa: ASYNC240 - after the request
 
 
 async def _peak_memory(work: Awaitable[Any]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 from helpers import created as _created
@@ -28,7 +29,8 @@ async def test_create_get_and_location(api: httpx.AsyncClient) -> None:
     assert body["email"] == "Ann@Example.com"
     assert body["status"] == "active"
     assert body["lastName"] is None
-    assert body["createdAt"].endswith("Z") and body["createdAt"] == body["updatedAt"]
+    assert body["createdAt"].endswith("Z")
+    assert body["createdAt"] == body["updatedAt"]
     got = await api.get(r.headers["location"])
     assert got.status_code == 200
     assert got.json() == body
@@ -50,7 +52,8 @@ async def test_racing_duplicates_create_one(api: httpx.AsyncClient) -> None:
         )
     )
     codes = sorted(r.status_code for r in results)
-    assert codes.count(201) == 1 and codes.count(409) == 7
+    assert codes.count(201) == 1
+    assert codes.count(409) == 7
 
 
 async def test_text_is_stored_byte_for_byte(api: httpx.AsyncClient) -> None:
@@ -61,7 +64,8 @@ async def test_text_is_stored_byte_for_byte(api: httpx.AsyncClient) -> None:
         )
         assert r.status_code == 201, r.text
         got = (await api.get(f"/v3/contacts/{r.json()['id']}")).json()
-        assert got["firstName"] == text and got["lastName"] == text
+        assert got["firstName"] == text
+        assert got["lastName"] == text
     found = await api.get("/v3/contacts", params={"q": "drop table"})
     assert [c["firstName"] for c in found.json()["data"]] == [ODD_TEXT[1]]
 
@@ -84,7 +88,8 @@ async def test_put_replaces_every_field(api: httpx.AsyncClient) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["email"] == "p2@x.io"
-    assert body["firstName"] is None and body["lastName"] is None
+    assert body["firstName"] is None
+    assert body["lastName"] is None
     assert body["status"] == "active"  # back to its default
     assert body["createdAt"] == created["createdAt"]
     assert body["updatedAt"] >= created["updatedAt"]
@@ -98,9 +103,11 @@ async def test_patch_changes_only_what_is_sent(api: httpx.AsyncClient) -> None:
     cid = created["id"]
     r = await api.patch(f"/v3/contacts/{cid}", json={"lastName": "L"})
     assert r.status_code == 200
-    assert r.json()["firstName"] == "F" and r.json()["lastName"] == "L"
+    assert r.json()["firstName"] == "F"
+    assert r.json()["lastName"] == "L"
     r = await api.patch(f"/v3/contacts/{cid}", json={"firstName": None})
-    assert r.json()["firstName"] is None and r.json()["lastName"] == "L"
+    assert r.json()["firstName"] is None
+    assert r.json()["lastName"] == "L"
     assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"status": None})) == {"status"}
     assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"email": None})) == {"email"}
     assert field_errors(await api.patch(f"/v3/contacts/{cid}", json={"bogus": 1})) == {"bogus"}
@@ -141,9 +148,11 @@ async def test_list_pagination_sorting_and_ties(api: httpx.AsyncClient) -> None:
             )
         ).json()["data"]
         seen += [c["id"] for c in data]
-    assert len(seen) == 7 and len(set(seen)) == 7  # ties broken by id: no overlap, no gap
+    assert len(seen) == 7
+    assert len(set(seen)) == 7
     past = (await api.get("/v3/contacts", params={"page": 9})).json()
-    assert past["data"] == [] and past["meta"]["total"] == 7
+    assert past["data"] == []
+    assert past["meta"]["total"] == 7
     desc = (await api.get("/v3/contacts", params={"sortBy": "email", "sortOrder": "desc"})).json()
     emails = [c["email"] for c in desc["data"]]
     assert emails == sorted(emails, reverse=True)
@@ -205,7 +214,7 @@ async def test_email_case_is_folded_beyond_ascii(api: httpx.AsyncClient) -> None
 async def test_parallel_patches_of_different_fields_all_survive(api: httpx.AsyncClient) -> None:
     contacts = [await _created(api, "/v3/contacts", {"email": f"p{i}@race.io"}) for i in range(30)]
 
-    async def patch(contact: dict, body: dict) -> None:
+    async def patch(contact: dict[str, Any], body: dict[str, Any]) -> None:
         r = await api.patch(f"/v3/contacts/{contact['id']}", json=body)
         assert r.status_code == 200, r.text
 

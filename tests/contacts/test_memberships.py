@@ -13,7 +13,8 @@ async def test_memberships_are_idempotent_and_cleaned_up(api: httpx.AsyncClient)
         for _ in range(2):
             assert (await api.put(f"/v3/contacts/{cid}/tags/{tag['id']}")).status_code == 204
     listed = (await api.get(f"/v3/contacts/{cid}/tags", params={"pageSize": 2})).json()
-    assert listed["meta"]["total"] == 3 and len(listed["data"]) == 2
+    assert listed["meta"]["total"] == 3
+    assert len(listed["data"]) == 2
     assert [t["name"] for t in listed["data"]] == ["t0", "t1"]  # the first page, oldest first
     for _ in range(2):
         assert (await api.delete(f"/v3/contacts/{cid}/tags/{tags[0]['id']}")).status_code == 204

@@ -67,7 +67,8 @@ async def test_deleting_what_a_deal_refers_to_records_its_update(
     assert (await api.delete(f"/v3/dealStatuses/{status['id']}")).status_code == 204
     assert (await api.delete(f"/v3/contacts/{deal['contact']}")).status_code == 204
     now = (await api.get(f"/v3/deals/{deal['id']}")).json()
-    assert now["status"] is None and now["contact"] is None
+    assert now["status"] is None
+    assert now["contact"] is None
     updates = await _events(app, account, "deal.updated", "deal.status_changed")
     assert [(t, d["id"], d["status"], d["contact"]) for t, d in updates] == [
         ("deal.updated", deal["id"], None, deal["contact"]),
@@ -115,7 +116,8 @@ async def test_deal_rules(api: httpx.AsyncClient) -> None:
     assert r.status_code == 201, r.text
     deal = r.json()
     assert deal["currency"] == "EUR"  # the pipeline's
-    assert deal["value"] == 12345 and deal["closeDate"] == "2026-12-31"
+    assert deal["value"] == 12345
+    assert deal["closeDate"] == "2026-12-31"
     assert deal["contact"] == contact["id"]
 
     moved = await api.patch(
@@ -123,7 +125,8 @@ async def test_deal_rules(api: httpx.AsyncClient) -> None:
         json={"pipelineId": p2["id"], "stageId": s2["id"], "status": st2["id"]},
     )
     assert moved.status_code == 200, moved.text
-    assert moved.json()["status"] == st2["id"] and moved.json()["currency"] == "EUR"
+    assert moved.json()["status"] == st2["id"]
+    assert moved.json()["currency"] == "EUR"
 
     listed = (await api.get("/v3/deals", params={"stageId": s2["id"]})).json()
     assert [d["id"] for d in listed["data"]] == [deal["id"]]

@@ -51,5 +51,6 @@ async def test_claim_failures_are_logged_once_and_recovery_once(
         await db.close()
     failed = [r for r in caplog.records if "claiming jobs failed" in r.getMessage()]
     recovered = [r for r in caplog.records if "claiming jobs works again" in r.getMessage()]
-    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert len(failed) == 1
+    assert failed[0].exc_info is not None
     assert len(recovered) == 1

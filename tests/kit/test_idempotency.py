@@ -45,7 +45,8 @@ async def test_failed_request_can_be_retried(api: httpx.AsyncClient) -> None:
 
 
 async def _first_id(api: httpx.AsyncClient) -> str:
-    return (await api.get("/v3/contacts")).json()["data"][0]["id"]
+    first: str = (await api.get("/v3/contacts")).json()["data"][0]["id"]
+    return first
 
 
 async def test_keys_are_scoped_to_account_and_environment(account: Account, other: Account) -> None:
@@ -101,7 +102,8 @@ async def test_replays_never_show_a_secret_twice(account: Account) -> None:
     assert first.json()["key"].startswith("ac_live_")
     assert (await api.delete(f"/v3/apiKeys/{first.json()['id']}")).status_code == 204
     again = await api.post("/v3/apiKeys", json={}, headers=once)
-    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == {**first.json(), "key": None}
 
     hook_body = {"url": "https://hooks.example.com/x", "events": ["*"]}
@@ -115,7 +117,8 @@ async def test_replays_never_show_a_secret_twice(account: Account) -> None:
     await api.post(path)  # rotated once more: the first rotation's secret is old now
     replay = await api.post(path, headers={"Idempotency-Key": "rot"})
     assert rotated.json()["secret"].startswith("whsec_")
-    assert replay.json()["secret"] is None and replay.json()["id"] == made.json()["id"]
+    assert replay.json()["secret"] is None
+    assert replay.json()["id"] == made.json()["id"]
 
 
 async def test_a_replay_does_not_run_the_checks_again(

@@ -28,7 +28,9 @@ async def test_stages_belong_to_one_pipeline(api: httpx.AsyncClient) -> None:
     r = await api.put(f"/v3/dealStages/{s['id']}", json={"pipelineId": p2["id"], "name": "x"})
     assert field_errors(r) == {"pipelineId"}
     r = await api.put(f"/v3/dealStages/{s['id']}", json={"pipelineId": p1["id"], "name": "Won"})
-    assert r.status_code == 200 and r.json()["order"] is None and r.json()["name"] == "Won"
+    assert r.status_code == 200
+    assert r.json()["order"] is None
+    assert r.json()["name"] == "Won"
     assert field_errors(
         await api.post("/v3/dealStages", json={"pipelineId": "999999", "name": "x"})
     ) == {"pipelineId"}
@@ -49,4 +51,5 @@ async def test_statuses_validate_color(api: httpx.AsyncClient) -> None:
     r = await api.post(
         "/v3/dealStatuses", json={"pipelineId": p["id"], "name": "W", "color": "#00ff00"}
     )
-    assert r.status_code == 201 and r.json()["color"] == "#00ff00"
+    assert r.status_code == 201
+    assert r.json()["color"] == "#00ff00"

@@ -33,9 +33,10 @@ async def behind_proxy(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 async def _limited_app(settings: Settings, **update: object) -> FastAPI:
-    return create_app(
-        settings.model_copy(update={"rate_limit_enabled": True, "anonymous_rate": 6, **update})
+    limited = settings.model_copy(
+        update={"rate_limit_enabled": True, "anonymous_rate": 6, **update}
     )
+    return create_app(limited)
 
 
 async def test_valid_key_from_address_over_failure_budget_is_served(limited: FastAPI) -> None:
@@ -115,7 +116,8 @@ async def test_unknown_path_without_credentials_counts_against_address(limited: 
     assert codes == [404] * 6 + [429, 429], codes
     over = await anon.get("/v3/nothing")
     problem(over, 429)
-    assert over.headers["retry-after"] == "1" and over.headers["ratelimit-remaining"] == "0"
+    assert over.headers["retry-after"] == "1"
+    assert over.headers["ratelimit-remaining"] == "0"
     # A wrong key on an unknown path is a failed authentication (and over the budget).
     assert (await _from(limited, "10.13.0.1", "ac_test_wrong").get("/x")).status_code == 429
     # The probes and the document are not limited.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -26,8 +27,9 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def verified(secret: str, got: Received) -> dict:
-    return Webhook(secret).verify(got.body, got.headers)
+def verified(secret: str, got: Received) -> dict[str, Any]:
+    message: dict[str, Any] = Webhook(secret).verify(got.body, got.headers)
+    return message
 
 
 async def test_delivery_is_signed_and_carries_the_object(
@@ -36,7 +38,8 @@ async def test_delivery_is_signed_and_carries_the_object(
     hook = await _hook(api, receiver.url, ["contact.created", "contact.updated"])
     assert hook["secret"].startswith("whsec_")
     shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
-    assert "secret" not in shown and "secretEncrypted" not in shown
+    assert "secret" not in shown
+    assert "secretEncrypted" not in shown
 
     contact = (await api.post("/v3/contacts", json={"email": "w@x.io", "firstName": "W"})).json()
     await api.post("/v3/contactTags", json={"name": "not subscribed"})
@@ -65,8 +68,11 @@ async def test_delivery_is_signed_and_carries_the_object(
     log = (await api.get(f"/v3/webhooks/{hook['id']}/deliveries")).json()
     assert log["meta"]["total"] == 2
     newest = log["data"][0]
-    assert newest["eventType"] == "contact.updated" and newest["statusCode"] == 200
-    assert newest["attempt"] == 1 and newest["error"] is None and newest["durationMs"] >= 0
+    assert newest["eventType"] == "contact.updated"
+    assert newest["statusCode"] == 200
+    assert newest["attempt"] == 1
+    assert newest["error"] is None
+    assert newest["durationMs"] >= 0
 
 
 async def test_special_events(api: httpx.AsyncClient, receiver: Receiver) -> None:
@@ -171,7 +177,8 @@ async def test_retries_with_backoff_then_success(api: httpx.AsyncClient) -> None
         ]
         assert log[-1]["error"] == "HTTP 500"
         shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
-        assert shown["active"] is True and shown["consecutiveFailures"] == 0
+        assert shown["active"] is True
+        assert shown["consecutiveFailures"] == 0
     finally:
         receiver.close()
 
@@ -188,12 +195,14 @@ async def test_gone_disables_the_webhook(api: httpx.AsyncClient) -> None:
 
         await wait_for(disabled, what="the webhook disabled")
         shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
-        assert shown["active"] is False and "410" in shown["disabledReason"]
+        assert shown["active"] is False
+        assert "410" in shown["disabledReason"]
         await api.post("/v3/contactTags", json={"name": "b"})
         await asyncio.sleep(0.5)  # the scenario: time for a (wrong) delivery to show up
         assert len(receiver.received) == 1
         again = await api.patch(f"/v3/webhooks/{hook['id']}", json={"active": True})
-        assert again.json()["active"] is True and again.json()["disabledReason"] is None
+        assert again.json()["active"] is True
+        assert again.json()["disabledReason"] is None
     finally:
         receiver.close()
 
@@ -251,7 +260,8 @@ async def test_timeouts_and_refused_connections_are_recorded(
 
     await wait_for(logged, what=f"a delivery at {path}")
     first = (await api.get(path)).json()["data"][-1]
-    assert first["statusCode"] is None and first["error"].startswith("connection failed")
+    assert first["statusCode"] is None
+    assert first["error"].startswith("connection failed")
 
 
 async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: Receiver) -> None:
@@ -270,7 +280,8 @@ async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: 
     await wait_for(logged, what="the delivery in the log")
     delivery = (await api.get(path)).json()["data"][0]
     r = await api.post(f"/v3/webhooks/{hook['id']}/deliveries/{delivery['id']}/retry")
-    assert r.status_code == 202 and r.json()["eventId"] == delivery["eventId"]
+    assert r.status_code == 202
+    assert r.json()["eventId"] == delivery["eventId"]
     await wait_for(lambda: len(receiver.received) >= 2)
     resent = receiver.received[1]
     assert verified(new_secret, resent)["type"] == "contactTag.created"

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from conftest import POSTGRES_ADMIN_URL, _new_account, _replace_dbname
@@ -25,7 +26,7 @@ from activecommerce.config import Settings
 from activecommerce.kit.migrate import upgrade
 
 
-async def _deliveries(api: httpx.AsyncClient, hook_id: str) -> list[dict]:
+async def _deliveries(api: httpx.AsyncClient, hook_id: str) -> list[dict[str, Any]]:
     r = await api.get(f"/v3/webhooks/{hook_id}/deliveries", params={"pageSize": 100})
     assert r.status_code == 200, r.text
     return list(reversed(r.json()["data"]))  # oldest first
@@ -76,20 +77,22 @@ async def test_dead_receivers_and_dns_of_one_account_do_not_starve_another(
     hanging = Receiver(reply=lambda _r, _n: (200, {}, 3.0))  # beyond the 1 s timeout
     healthy = Receiver()
     try:
-        async with fresh_database(tmp_path) as url:
-            async with running_app(
+        async with (
+            fresh_database(tmp_path) as url,
+            running_app(
                 settings,
                 database_url=url,
                 webhook_disable_after=1000,
                 dns_servers=dns_via,
                 dns_timeout_seconds=1.0,
-            ) as application:
-                first, second = await _new_account(application), await _new_account(application)
-                try:
-                    await _starve(first.sandbox, second.sandbox, hanging, healthy)
-                finally:
-                    await first.close()
-                    await second.close()
+            ) as application,
+        ):
+            first, second = await _new_account(application), await _new_account(application)
+            try:
+                await _starve(first.sandbox, second.sandbox, hanging, healthy)
+            finally:
+                await first.close()
+                await second.close()
     finally:
         hanging.close()
         healthy.close()
@@ -98,7 +101,7 @@ async def test_dead_receivers_and_dns_of_one_account_do_not_starve_another(
 async def _starve(
     a: httpx.AsyncClient, b: httpx.AsyncClient, hanging: Receiver, healthy: Receiver
 ) -> None:
-    a_hooks: list[dict] = []
+    a_hooks: list[dict[str, Any]] = []
     for i in range(6):
         a_hooks.append(await _hook(a, f"{hanging.url}/{i}", ["contactTag.created"]))
     for i in range(3):
@@ -127,7 +130,8 @@ async def _starve(
     assert [d["outcome"] for d in log] == ["delivered"] * 10
     assert all(d["error"] is None for d in log)
     shown = (await b.get(f"/v3/webhooks/{b_hook['id']}")).json()
-    assert shown["consecutiveFailures"] == 0 and shown["active"] is True
+    assert shown["consecutiveFailures"] == 0
+    assert shown["active"] is True
     # A's attempts fail as A's own: the lookup timed out, or the receiver did.
     dns = {f"refused: h{i}.blackhole.test does not resolve (DNS timed out)" for i in range(3)}
 
@@ -161,7 +165,7 @@ async def test_slow_receiver_short_lease_two_workers_once_each_in_order(
         "embedded_worker": True,
     }
     try:
-        async with fresh_database(tmp_path) as url:
+        async with fresh_database(tmp_path) as url:  # noqa: SIM117 - the apps need its url
             async with (
                 running_app(settings, database_url=url, **fast) as first,
                 running_app(settings, database_url=url, **fast) as _second,
@@ -183,13 +187,15 @@ async def test_slow_receiver_short_lease_two_workers_once_each_in_order(
                     await wait_for(lambda: len(receiver.received) >= 10, 30.0, "deliveries")
                     await asyncio.sleep(1.5)  # the scenario: time for any duplicate to show
                     ids = [r.headers["webhook-id"] for r in receiver.received]
-                    assert len(ids) == 10 and len(set(ids)) == 10, ids
+                    assert len(ids) == 10, ids
+                    assert len(set(ids)) == 10, ids
                     names = _names(hook["secret"], receiver.received)
                     for c in contacts:
                         mine = [x for x in names if x.startswith(f"{c['id']}-")]
                         assert mine == [f"{c['id']}-{n}" for n in range(5)], names
                     log = await _deliveries(api, hook["id"])
-                    assert len(log) == 10 and {d["attempt"] for d in log} == {1}
+                    assert len(log) == 10
+                    assert {d["attempt"] for d in log} == {1}
                 finally:
                     await acct.close()
     finally:
@@ -203,47 +209,50 @@ async def test_short_outage_loses_no_event(settings: Settings, tmp_path: Path) -
     down_until = time.monotonic() + 1.5
     receiver = Receiver(reply=lambda r, _n: (503, {}, 0.0) if r.at < down_until else (200, {}, 0.0))
     try:
-        async with fresh_database(tmp_path) as url:
-            async with running_app(
+        async with (
+            fresh_database(tmp_path) as url,
+            running_app(
                 settings,
                 database_url=url,
                 webhook_retry_schedule="0.3s,0.3s,0.3s,0.3s,0.3s,0.3s,0.3s,0.3s,0.3s,0.3s",
                 webhook_disable_after=5,
                 webhook_disable_after_seconds=60.0,
-            ) as application:
-                acct = await _new_account(application)
-                try:
-                    api = acct.sandbox
-                    hook = await _hook(api, receiver.url, ["contact.created"])
-                    emails = [f"down{i}@x.io" for i in range(30)]
-                    for email in emails:
-                        assert (await api.post("/v3/contacts", json={"email": email})).is_success
-                    await wait_for(lambda: time.monotonic() > down_until, 5.0, "the outage")
-                    shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
-                    assert shown["active"] is True  # a burst of failures does not disable
-                    failed = await application.state.services.db.fetchone(
-                        "SELECT count(*) AS n FROM webhook_deliveries"
-                        " WHERE webhook_id = ? AND outcome = ?",
-                        (int(hook["id"]), "failed"),
-                    )
-                    assert failed["n"] >= 5
-                    later = [f"later{i}@x.io" for i in range(10)]
-                    for email in later:
-                        assert (await api.post("/v3/contacts", json={"email": email})).is_success
+            ) as application,
+        ):
+            acct = await _new_account(application)
+            try:
+                api = acct.sandbox
+                hook = await _hook(api, receiver.url, ["contact.created"])
+                emails = [f"down{i}@x.io" for i in range(30)]
+                for email in emails:
+                    assert (await api.post("/v3/contacts", json={"email": email})).is_success
+                await wait_for(lambda: time.monotonic() > down_until, 5.0, "the outage")
+                shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
+                assert shown["active"] is True  # a burst of failures does not disable
+                failed = await application.state.services.db.fetchone(
+                    "SELECT count(*) AS n FROM webhook_deliveries"
+                    " WHERE webhook_id = ? AND outcome = ?",
+                    (int(hook["id"]), "failed"),
+                )
+                assert failed["n"] >= 5
+                later = [f"later{i}@x.io" for i in range(10)]
+                for email in later:
+                    assert (await api.post("/v3/contacts", json={"email": email})).is_success
 
-                    def delivered() -> set[str]:
-                        verifier = Webhook(hook["secret"])
-                        return {
-                            verifier.verify(r.body, r.headers)["data"]["email"]
-                            for r in receiver.received
-                            if r.at >= down_until
-                        }
+                def delivered() -> set[str]:
+                    verifier = Webhook(hook["secret"])
+                    return {
+                        verifier.verify(r.body, r.headers)["data"]["email"]
+                        for r in receiver.received
+                        if r.at >= down_until
+                    }
 
-                    await wait_for(lambda: delivered() >= {*emails, *later}, 20.0, "every event")
-                    shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
-                    assert shown["active"] is True and shown["consecutiveFailures"] == 0
-                finally:
-                    await acct.close()
+                await wait_for(lambda: delivered() >= {*emails, *later}, 20.0, "every event")
+                shown = (await api.get(f"/v3/webhooks/{hook['id']}")).json()
+                assert shown["active"] is True
+                assert shown["consecutiveFailures"] == 0
+            finally:
+                await acct.close()
     finally:
         receiver.close()
 
