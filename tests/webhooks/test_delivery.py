@@ -17,7 +17,7 @@ from helpers import problem, wait_for
 from receiver import Received, Receiver
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from activecommerce.webhooks.delivery import _still_wanted
+from activecommerce.webhooks.delivery import _skip_reason, _wanted
 
 
 @pytest.fixture
@@ -341,9 +341,12 @@ async def test_delivery_connects_to_the_checked_address_with_the_url_host(
 def test_deliveries_go_only_where_they_are_wanted() -> None:
     hook = {"active": True, "account_id": 1, "env": "sandbox", "events": '["contact.created"]'}
     event = {"account_id": 1, "env": "sandbox", "type": "contact.created"}
-    assert _still_wanted(hook, event)
-    assert not _still_wanted({**hook, "account_id": 2}, event)
-    assert not _still_wanted({**hook, "env": "live"}, event)
-    assert not _still_wanted({**hook, "events": '["deal.created"]'}, event)
-    assert not _still_wanted({**hook, "active": False}, event)
-    assert not _still_wanted(None, event)
+    assert _wanted(hook, event)
+    assert _skip_reason(hook, event) is None  # sent
+    assert not _wanted({**hook, "account_id": 2}, event)
+    assert not _wanted({**hook, "env": "live"}, event)
+    assert not _wanted({**hook, "events": '["deal.created"]'}, event)
+    # A webhook that is off still wants the event: it is recorded as skipped, not dropped.
+    off = {**hook, "active": False, "disabled_reason": "410 Gone"}
+    assert _wanted(off, event)
+    assert _skip_reason(off, event) == "skipped: the webhook was disabled (410 Gone)"

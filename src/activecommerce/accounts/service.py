@@ -9,7 +9,7 @@ from typing import Any
 from activecommerce.accounts import repository as repo
 from activecommerce.accounts.plans import PLANS, has_live
 from activecommerce.kit.clock import now
-from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.security import display_prefix, key_hash, new_api_key
@@ -31,7 +31,7 @@ async def server_secret(db: Database, configured: str | None) -> bytes:
     return existing.encode()
 
 
-def key_view(row: Any, raw: str | None = None) -> dict[str, Any]:
+def key_view(row: Row, raw: str | None = None) -> dict[str, Any]:
     view = {
         "id": str(row["id"]),
         "prefix": row["prefix"],

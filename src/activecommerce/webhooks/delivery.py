@@ -20,7 +20,7 @@ from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
-from activecommerce.kit.db import Database, ForeignKeyViolation
+from activecommerce.kit.db import Database, ForeignKeyViolation, Row
 from activecommerce.webhooks import repository
 from activecommerce.webhooks.service import WebhookConfig
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
@@ -30,7 +30,7 @@ log = logging.getLogger("activecommerce.webhooks")
 MAX_RETRY_AFTER = 24 * 3600.0
 
 
-def payload(event: Any) -> bytes:
+def payload(event: Row) -> bytes:
     # The stored event data is already the API's JSON: embed it without re-encoding.
     data: str = event["data"]
     return (
@@ -44,7 +44,7 @@ def payload(event: Any) -> bytes:
     )
 
 
-def _skip_reason(hook: Any, event: Any) -> str | None:
+def _skip_reason(hook: Row, event: Row) -> str | None:
     """Why the delivery is not sent but recorded as skipped: the webhook is off."""
     if hook["active"]:
         return None
@@ -52,20 +52,13 @@ def _skip_reason(hook: Any, event: Any) -> str | None:
     return f"skipped: the webhook was disabled ({why})"[:500]
 
 
-def _wanted(hook: Any, event: Any) -> bool:
-    """Whether the event is for this webhook at all: the webhook exists, belongs to the
-    event's account and environment, and still subscribes to its type."""
-    if hook is None or event is None:
-        return False
+def _wanted(hook: Row, event: Row) -> bool:
+    """Whether the event is for this webhook at all: the webhook belongs to the event's
+    account and environment, and still subscribes to its type."""
     if (hook["account_id"], hook["env"]) != (event["account_id"], event["env"]):
         return False
     wanted = orjson.loads(hook["events"])
     return "*" in wanted or event["type"] in wanted
-
-
-def _still_wanted(hook: Any, event: Any) -> bool:
-    """Whether the delivery should go now: wanted (above) and the webhook is on."""
-    return _wanted(hook, event) and bool(hook["active"])
 
 
 def _retry_after(status: int, value: str) -> float | None:
@@ -116,12 +109,13 @@ class Deliverer:
     async def __call__(self, job: Job, worker_id: str) -> None:
         hook = await repository.by_id(self.db, job.payload["webhook_id"])
         event = await events.by_id(self.db, job.payload["event_id"])
-        if not _wanted(hook, event):
-            # Deleted webhook (its deliveries went with it) or a type it no longer wants.
+        if hook is None or event is None or not _wanted(hook, event):
+            # Deleted webhook (its deliveries went with it), a pruned event, or a type the
+            # webhook no longer wants.
             async with self.db.transaction() as conn:
                 await queue.finish(conn, job, worker_id)
             return
-        skipped = None if _still_wanted(hook, event) else _skip_reason(hook, event)
+        skipped = _skip_reason(hook, event)
         if skipped is not None:
             # Never dropped silently: listed as skipped, and can be sent again by hand.
             outcome = Outcome(None, skipped, 0, None, skipped=True)
@@ -135,7 +129,7 @@ class Deliverer:
         await self._write(job, worker_id, hook, event, outcome)
 
     async def _write(
-        self, job: Job, worker_id: str, hook: Any, event: Any, outcome: Outcome
+        self, job: Job, worker_id: str, hook: Row, event: Row, outcome: Outcome
     ) -> None:
         try:
             await self._record(job, worker_id, hook, event, outcome)
@@ -144,7 +138,7 @@ class Deliverer:
             async with self.db.transaction() as conn:
                 await queue.finish(conn, job, worker_id)
 
-    async def _send(self, hook: Any, event: Any) -> Outcome:
+    async def _send(self, hook: Row, event: Row) -> Outcome:
         body = payload(event)
         msg_id = f"evt_{event['id']}"  # the same for every attempt, as the spec requires
         sent_at = datetime.now(UTC)
@@ -188,7 +182,7 @@ class Deliverer:
         return Outcome(status, error, duration_ms, retry_after)
 
     async def _record(
-        self, job: Job, worker_id: str, hook: Any, event: Any, outcome: Outcome
+        self, job: Job, worker_id: str, hook: Row, event: Row, outcome: Outcome
     ) -> None:
         status, error = outcome.status, outcome.error
         ok = status is not None and 200 <= status < 300

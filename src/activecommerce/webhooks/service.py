@@ -11,7 +11,7 @@ from activecommerce.config import Settings
 from activecommerce.jobs import queue
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
-from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id, patch_model_of
 from activecommerce.kit.pagination import envelope
 from activecommerce.kit.principal import Principal
@@ -153,14 +153,14 @@ async def fan_out(
             await _queue_delivery(conn, principal.account_id, row["id"], event_id, order_key)
 
 
-def _outcome(row: Any) -> str:
+def _outcome(row: Row) -> str:
     if row["outcome"]:
         return str(row["outcome"])
     status = row["status_code"]
     return "delivered" if status is not None and 200 <= status < 300 else "failed"
 
 
-def delivery_view(row: Any) -> dict[str, Any]:
+def delivery_view(row: Row) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "eventId": str(row["event_id"]),
