@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,13 @@ def _replace_dbname(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def own_database(directory: Path) -> Iterator[str]:
+    """The URL of an empty database of its own, dropped after: a SQLite file in
+    `directory`, or a PostgreSQL database (CREATE DATABASE with a random name) when the
+    suite runs on PostgreSQL. Not migrated: callers run `upgrade`."""
     if not POSTGRES_ADMIN_URL:
-        path = tmp_path_factory.mktemp("db") / "activecommerce.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        yield url
+        yield f"sqlite:///{directory / f'{uuid.uuid4().hex[:8]}.db'}"
         return
     import psycopg
 
@@ -42,13 +43,18 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = _replace_dbname(admin, name)
     try:
-        upgrade(url)
-        yield url
+        yield _replace_dbname(admin, name)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with own_database(tmp_path_factory.mktemp("db")) as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,16 @@ def cli_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def server_env(database_url: str, data_dir: Path | str, **overrides: str) -> dict[str, str]:
+    """`cli_env` for a process of its own on the test database, with the tests' secret."""
+    return cli_env(
+        ACTIVECOMMERCE_DATABASE_URL=database_url,
+        ACTIVECOMMERCE_DATA_DIR=str(data_dir),
+        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+        **overrides,
+    )
+
+
 @contextmanager
 def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, Path]]:
     """`activecommerce serve` on a free port; yields its base URL once it answers."""

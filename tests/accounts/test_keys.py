@@ -10,7 +10,7 @@ import httpx
 from conftest import Account
 from fastapi import FastAPI
 from helpers import problem
-from servers import CLI, cli_env
+from servers import CLI, server_env
 
 
 async def test_list_create_revoke(account: Account, anon: httpx.AsyncClient, app: FastAPI) -> None:
@@ -64,10 +64,9 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_developer_accounts_have_the_sandbox_only(database_url: str, tmp_path: Path) -> None:
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        database_url,
+        tmp_path,
     )
     info = json.loads(_cli(env, "accounts", "create", "--name", "Dev", "--json").stdout)
     assert info["plan"] == "free"

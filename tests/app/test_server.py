@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import wait_until
-from servers import cli_env, running_server
+from servers import running_server, server_env
 
 
 def test_connection_limit_stays_under_the_file_limit() -> None:
@@ -49,10 +49,9 @@ def http_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, int, Path]]:
     tmp = tmp_path_factory.mktemp("http")
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        database_url,
+        tmp,
         ACTIVECOMMERCE_HTTP_HEADER_TIMEOUT_SECONDS="2",
         ACTIVECOMMERCE_HTTP_BODY_TIMEOUT_SECONDS="2",
         ACTIVECOMMERCE_HTTP_KEEPALIVE_SECONDS="1",

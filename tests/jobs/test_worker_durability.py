@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from helpers import wait_until
 from receiver import Receiver
-from servers import CLI, cli_account, cli_env, running_server
+from servers import CLI, cli_account, running_server, server_env
 from standardwebhooks import Webhook
 
 
@@ -39,10 +39,9 @@ def _queued_deliveries(
 ) -> tuple[dict[str, str], str]:
     """An API process without a worker: a webhook and `total` contact tags, whose
     deliveries wait in the database. Returns the environment and the webhook's secret."""
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        database_url,
+        tmp_path,
         ACTIVECOMMERCE_EMBEDDED_WORKER="false",
         **settings,
     )

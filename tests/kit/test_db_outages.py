@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from helpers import client_from as _from
 from helpers import new_key as _key
 from helpers import problem
-from servers import cli_account, cli_env, running_server
+from servers import cli_account, running_server, server_env
 
 from activecommerce.app import create_app
 from activecommerce.config import Settings
@@ -208,10 +208,9 @@ def test_postgres_outage_is_503_quickly_logged_once_and_recovers(
     pg_proxy: tuple[TcpProxy, str], tmp_path: Path
 ) -> None:
     proxy, url = pg_proxy
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        url,
+        tmp_path,
         ACTIVECOMMERCE_DB_ACQUIRE_TIMEOUT_SECONDS="1",
         ACTIVECOMMERCE_DB_STATEMENT_TIMEOUT_SECONDS="1.5",
         ACTIVECOMMERCE_DB_RETRY_AFTER_SECONDS="1",

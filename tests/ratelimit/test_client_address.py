@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from helpers import client_from as _from
 from helpers import new_key as _key
 from helpers import problem
-from servers import cli_account, cli_env, running_server
+from servers import cli_account, running_server, server_env
 
 from activecommerce.app import create_app
 from activecommerce.config import Settings
@@ -86,10 +86,9 @@ def test_rotating_forwarded_for_from_loopback_does_not_reset_budget(
     database_url: str, tmp_path: Path
 ) -> None:
     """A real server (uvicorn trusted X-Forwarded-For from loopback by default)."""
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        database_url,
+        tmp_path,
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
         ACTIVECOMMERCE_ANONYMOUS_RATE="5",
     )

@@ -18,7 +18,7 @@ import pytest
 from contract import asgi_client
 from fastapi import FastAPI
 from helpers import problem
-from servers import cli_account, cli_env, running_server
+from servers import cli_account, running_server, server_env
 
 from activecommerce.accounts.service import create_account, set_plan
 from activecommerce.app import create_app
@@ -137,10 +137,9 @@ def _accepted_at_double_rate(bases: list[str], key: str, rate: int, seconds: flo
 
 def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Path) -> None:
     prefix = f"ac-test-{uuid.uuid4().hex[:8]}"
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        database_url,
+        tmp_path,
         ACTIVECOMMERCE_REDIS_URL=_redis_url(),
         ACTIVECOMMERCE_RATE_LIMIT_PREFIX=prefix,
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
@@ -168,10 +167,9 @@ def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Pa
 
 
 def test_redis_down_fails_open(database_url: str, tmp_path: Path) -> None:
-    env = cli_env(
-        ACTIVECOMMERCE_DATABASE_URL=database_url,
-        ACTIVECOMMERCE_DATA_DIR=str(tmp_path),
-        ACTIVECOMMERCE_SECRET_KEY="test-secret",
+    env = server_env(
+        database_url,
+        tmp_path,
         ACTIVECOMMERCE_REDIS_URL="redis://127.0.0.1:1/0",  # nothing listens there
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
     )

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import POSTGRES_ADMIN_URL, _new_account, _replace_dbname
+from conftest import _new_account, own_database
 from fastapi import FastAPI
 from helpers import new_hook as _hook
 from helpers import wait_for
@@ -34,27 +33,11 @@ async def _deliveries(api: httpx.AsyncClient, hook_id: str) -> list[dict[str, An
 
 @asynccontextmanager
 async def fresh_database(tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own (SQLite file, or a PostgreSQL database when the suite runs
-    on PostgreSQL), so that the session's worker, with its settings, does not take the
-    test's jobs."""
-    if not POSTGRES_ADMIN_URL:
-        url = f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.db'}"
+    """A database of its own, migrated, so that the session's worker, with its settings,
+    does not take the test's jobs."""
+    with own_database(tmp_path) as url:
         await asyncio.to_thread(upgrade, url)
         yield url
-        return
-    import psycopg
-
-    name = f"ac_test_{uuid.uuid4().hex[:12]}"
-    admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _replace_dbname(admin, name)
-    try:
-        await asyncio.to_thread(upgrade, url)
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager

@@ -109,11 +109,12 @@ async def authenticate(request: Request) -> Principal:
     # key: keys carry ~240 random bits, so the address budget bounds what wrong attempts
     # cost us rather than being what keeps keys secret, and an address shared by many
     # clients (or spoofed) must not lock out their valid keys.
-    limiter = services(request).limiter
+    built = services(request)
+    limiter = built.limiter
     raw = _presented_key(request)
     if not raw:
         raise await _refuse(request)
-    principal = await services(request).authenticator.authenticate(raw)
+    principal = await built.authenticator.authenticate(raw)
     if principal is None:
         raise await _refuse(request)
     decision = await limiter.hit_account(principal.account_id, principal.env, principal.plan)
