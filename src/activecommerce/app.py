@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,8 @@ from activecommerce.campaigns.router import router as campaigns_router
 from activecommerce.config import Settings, get_settings
 from activecommerce.contacts.router import router as contacts_router
 from activecommerce.deals.router import router as deals_router
+from activecommerce.email.config import EmailConfig
+from activecommerce.email.router import public_router, sandbox_router
 from activecommerce.groups.router import router as groups_router
 from activecommerce.kit import problems
 from activecommerce.kit.db import connect
@@ -39,7 +42,9 @@ from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
 from activecommerce.webhooks.router import build_router as webhooks_router
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
-from activecommerce.worker import build_worker
+from activecommerce.worker import build_worker, configure
+
+log = logging.getLogger("activecommerce")
 
 OPENAPI_URL = "/v3/openapi.json"
 
@@ -190,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Made now (the routes need it), completed at start-up (the secret is in the database).
     webhooks = WebhookConfig()
+    email = EmailConfig()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -208,11 +214,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             box=SecretBox(secret),
             trusted_proxies=settings.trusted_networks(),
             webhooks=webhooks,
+            email=email,
         )
-        webhooks.configure(settings, secret)
+        configure(settings, secret, webhooks, email)
+        if settings.smtp_url is None:
+            log.warning(
+                "no SMTP relay configured (ACTIVECOMMERCE_SMTP_URL): live email is captured,"
+                " not sent"
+            )
         worker = None
         if settings.runs_embedded_worker:
-            worker = build_worker(db, settings, webhooks)
+            worker = build_worker(db, settings, webhooks, email)
             worker_task = asyncio.create_task(worker.run())
         try:
             yield
@@ -256,6 +268,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns_router,
         automations_router,
         webhooks_router(WebhookService(webhooks)),
+        sandbox_router,
+        public_router,
     ):
         app.include_router(router)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]

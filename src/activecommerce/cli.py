@@ -71,6 +71,8 @@ def serve(
 
     created = asyncio.run(_with_db(first_run))
     base = settings.public_url or f"http://{host}:{port}"
+    # Links in emails point here unless ACTIVECOMMERCE_PUBLIC_URL says otherwise.
+    settings = settings.model_copy(update={"public_url": base})
     console.print(f"ActiveCommerce is serving at [bold]{base}/v3[/bold]")
     console.print(f"API docs: {base}/docs   OpenAPI: {base}/v3/openapi.json")
     database = "SQLite " + str(settings.data_dir) if not settings.database_url else "PostgreSQL"
@@ -107,16 +109,17 @@ def worker() -> None:
     """Run background work only (the scaled mode: any number of these on PostgreSQL)."""
     import signal
 
+    from activecommerce.email.config import EmailConfig
     from activecommerce.webhooks.service import WebhookConfig
-    from activecommerce.worker import build_worker
+    from activecommerce.worker import build_worker, configure
 
     settings = get_settings()
     _migrate()
 
     async def run(db: Any, secret: bytes) -> None:
-        webhooks = WebhookConfig()
-        webhooks.configure(settings, secret)
-        background = build_worker(db, settings, webhooks)
+        webhooks, email = WebhookConfig(), EmailConfig()
+        configure(settings, secret, webhooks, email)
+        background = build_worker(db, settings, webhooks, email)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, background.stop)

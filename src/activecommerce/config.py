@@ -72,6 +72,24 @@ class Settings(BaseSettings):
     event_retention_days: float = 30.0
     event_prune_interval_seconds: float = 300.0
 
+    # Email (SPEC §5). Without an SMTP URL, live mail is captured like the sandbox's.
+    smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=true, smtps://...:465
+    smtp_connections: int = Field(default=8, gt=0)  # per worker, kept open and reused
+    smtp_rate: float | None = Field(default=None, gt=0)  # messages/s across all workers
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    capture_retention_days: float = Field(default=7.0, gt=0)
+    # Recipients handled by one send job (a worker runs several at once).
+    email_batch_size: int = Field(default=250, gt=0, le=1000)
+    # A recipient's mailbox that keeps answering "try later" (4xx) is given up after this.
+    email_max_attempts: int = Field(default=12, gt=0)
+    # First wait after a temporary failure (then doubled, up to 10 minutes).
+    email_retry_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def links_base(self) -> str:
+        """Where links in emails point (unsubscribe, tracking): the public URL."""
+        return (self.public_url or "http://127.0.0.1:8000").rstrip("/")
+
     @property
     def runs_embedded_worker(self) -> bool:
         if self.embedded_worker is not None:

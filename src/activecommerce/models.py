@@ -6,6 +6,7 @@ from activecommerce.brands import models as brands
 from activecommerce.campaigns import models as campaigns
 from activecommerce.contacts import models as contacts
 from activecommerce.deals import models as deals
+from activecommerce.email import models as email
 from activecommerce.groups import models as groups
 from activecommerce.jobs import models as jobs
 from activecommerce.kit import events
@@ -21,6 +22,7 @@ __all__ = [
     "campaigns",
     "contacts",
     "deals",
+    "email",
     "events",
     "groups",
     "jobs",

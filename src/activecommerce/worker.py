@@ -1,26 +1,49 @@
-"""Wires the background worker: the job kinds and their handlers."""
+"""Wires the background work: the event subscribers, the job kinds and their handlers."""
 
 from __future__ import annotations
 
+from activecommerce.automations.enrolment import enrol
 from activecommerce.config import Settings
+from activecommerce.email import repository as email_repository
+from activecommerce.email.config import EmailConfig
+from activecommerce.email.sender import Sender, prune_captured
 from activecommerce.jobs.retention import prune_events
 from activecommerce.jobs.worker import Worker
+from activecommerce.kit import events
 from activecommerce.kit.db import Database
 from activecommerce.webhooks.delivery import Deliverer
-from activecommerce.webhooks.service import DELIVER, WebhookConfig
+from activecommerce.webhooks.service import DELIVER, WebhookConfig, fan_out
+
+
+def configure(
+    settings: Settings, server_secret: bytes, webhooks: WebhookConfig, email: EmailConfig
+) -> None:
+    """Complete what needs the server secret, and subscribe to events what reacts to them
+    in their transaction (webhook deliveries, automation enrolments)."""
+    webhooks.configure(settings, server_secret)
+    email.configure(settings, server_secret)
+    events.subscribe(fan_out)
+    events.subscribe(enrol)
 
 
 class AppWorker(Worker):
-    def __init__(self, db: Database, settings: Settings, webhooks: WebhookConfig) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, webhooks: WebhookConfig, email: EmailConfig
+    ) -> None:
         self.deliverer = Deliverer(db, settings, webhooks)
-        retention = settings.event_retention_days
+        self.sender = Sender(db, settings, email)
 
         async def prune() -> None:
-            await prune_events(db, retention)
+            await prune_events(db, settings.event_retention_days)
+            await prune_captured(db, settings.capture_retention_days)
 
         super().__init__(
             db,
-            {DELIVER: self.deliverer},
+            {
+                DELIVER: self.deliverer,
+                email_repository.START: self.sender.start_campaign,
+                email_repository.SEND: self.sender.send,
+            },
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.job_lease_seconds,
             poll_interval=settings.job_poll_interval,
@@ -31,7 +54,10 @@ class AppWorker(Worker):
 
     async def close(self) -> None:
         await self.deliverer.close()
+        await self.sender.close()
 
 
-def build_worker(db: Database, settings: Settings, webhooks: WebhookConfig) -> AppWorker:
-    return AppWorker(db, settings, webhooks)
+def build_worker(
+    db: Database, settings: Settings, webhooks: WebhookConfig, email: EmailConfig
+) -> AppWorker:
+    return AppWorker(db, settings, webhooks, email)

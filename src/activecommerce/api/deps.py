@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from activecommerce.accounts.service import KeyAuthenticator
 from activecommerce.config import Settings
+from activecommerce.email.config import EmailConfig
 from activecommerce.kit.db import Database
 from activecommerce.kit.security import SecretBox
 from activecommerce.ratelimit.service import RateLimiter
@@ -31,6 +32,7 @@ class Services:
     box: SecretBox  # seals stored idempotent responses
     trusted_proxies: Networks  # whose X-Forwarded-For is believed
     webhooks: WebhookConfig  # the address policy, resolver and secret box of webhooks
+    email: EmailConfig  # the link signer, and whether live mail goes out by SMTP
 
 
 def services(request: Request) -> Services:

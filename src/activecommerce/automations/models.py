@@ -16,3 +16,10 @@ email_automations = Table(
     sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_email_automations_brand_id", email_automations.c.brand_id)
+# Enrolment reads an account's active automations at each event that may trigger one.
+Index(
+    "ix_email_automations_account_env",
+    email_automations.c.account_id,
+    email_automations.c.env,
+    email_automations.c.status,
+)

@@ -18,3 +18,15 @@ async def naming_in_trigger(
         " ORDER BY id",
         (*tenant(principal), f'%"{key}":"{object_id}"%'),
     )
+
+
+async def active_with_trigger(
+    conn: Connection, principal: Principal, trigger_type: str
+) -> list[Row]:
+    """The active automations whose trigger has this type (a prefilter on the stored
+    compact JSON; the caller checks the trigger itself)."""
+    return await conn.fetchall(
+        "SELECT id, trigger_spec, delay_seconds FROM email_automations"
+        f" WHERE {TENANT} AND status = 'active' AND trigger_spec LIKE ? ORDER BY id",
+        (*tenant(principal), f'%"type":"{trigger_type}"%'),
+    )

@@ -1,4 +1,22 @@
-from activecommerce.api.routes import crud_router
-from activecommerce.automations.service import email_automations
+from fastapi import Request
+from starlette.responses import Response
 
-router = crud_router(email_automations, "Email automations")
+from activecommerce.api.deps import services
+from activecommerce.api.routes import COMMON_ERRORS, crud_router, json_response
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.automations import service
+from activecommerce.automations.schemas import AutomationReportOut
+from activecommerce.kit.problems import responses
+
+router = crud_router(service.email_automations, "Email automations")
+
+
+@router.get(
+    "/{id}/report",
+    response_model=AutomationReportOut,
+    summary="An automation's counts: enrolled, sent, failed, opens, clicks",
+    operation_id="get_email_automation_report",
+    responses=responses(*COMMON_ERRORS, 404),
+)
+async def automation_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    return json_response(await service.report(services(request).db, principal, id))

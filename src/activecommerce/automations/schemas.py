@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from activecommerce.campaigns.schemas import EmailContentIn, EmailContentOut
-from activecommerce.kit.fields import Input, NonNegInt32, Ref
+from activecommerce.kit.fields import Input, NonNegInt32, Output, Ref
 
 AutomationStatus = Literal["active", "paused"]
 
@@ -46,3 +46,13 @@ class EmailAutomationOut(EmailContentOut):
     status: AutomationStatus
     createdAt: datetime
     updatedAt: datetime
+
+
+class AutomationReportOut(Output):
+    automationId: str
+    status: AutomationStatus
+    enrolled: int
+    sent: int
+    failed: int
+    opens: int
+    clicks: int

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from activecommerce.automations import repository
+from activecommerce.automations import enrolment, repository
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
 from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
+from activecommerce.email import repository as email_repository
 from activecommerce.groups.service import contact_groups
-from activecommerce.kit.db import Connection
+from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
@@ -18,6 +19,7 @@ from activecommerce.kit.resource import DeleteGuard, Field, Resource, require_re
 from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.tags.service import contact_tags
 
+RESUME_BATCH = 250  # held emails queued again per send job
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
 
 
@@ -30,6 +32,8 @@ class AutomationRules(EmailContentRules):
         current: dict[str, Any] | None,
     ) -> None:
         await super().prepare(conn, principal, values, current)
+        if current is not None and current["status"] == "paused" and values["status"] == "active":
+            await enrolment.resume(conn, principal, int(current["id"]), RESUME_BATCH)
         trigger = values["trigger"]
         before = current["trigger"] if current is not None else {}
         for key, target in TRIGGER_REFS.items():
@@ -94,3 +98,17 @@ for _key, _target in TRIGGER_REFS.items():
     _target.guard_delete(_refuse_if_triggering(_key, _target.title))
 pipelines.guard_delete(_refuse_if_stages_trigger)
 brands.clear_on_delete(email_automations, "brandId")
+
+
+async def report(db: Database, principal: Principal, automation_id: str) -> dict[str, Any]:
+    row = await email_automations.get_row(db, principal, automation_id)
+    counts = await email_repository.report(db, "automation_id", int(row["id"]))
+    return {
+        "automationId": str(row["id"]),
+        "status": row["status"],
+        "enrolled": counts["recipients"],
+        "sent": counts["sent"],
+        "failed": counts["failed"],
+        "opens": counts["opens"],
+        "clicks": counts["clicks"],
+    }

@@ -1,4 +1,101 @@
-from activecommerce.api.routes import crud_router
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from activecommerce.api.deps import services
+from activecommerce.api.routes import (
+    COMMON_ERRORS,
+    JSON_BODY,
+    IdempotencyKey,
+    crud_router,
+    idempotent_post,
+    json_response,
+)
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.campaigns import sending
+from activecommerce.campaigns.schemas import (
+    CampaignReportOut,
+    CampaignSendIn,
+    CampaignTestIn,
+    EmailCampaignOut,
+    TestSentOut,
+)
 from activecommerce.campaigns.service import email_campaigns
+from activecommerce.kit.db import Connection
+from activecommerce.kit.problems import responses
 
 router = crud_router(email_campaigns, "Email campaigns")
+
+Work = tuple[int, dict[str, Any], str | None]
+
+
+@router.post(
+    "/{id}/send",
+    dependencies=JSON_BODY,
+    status_code=202,
+    response_model=EmailCampaignOut,
+    summary="Send a campaign now or at scheduledAt",
+    operation_id="send_email_campaign",
+    responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
+)
+async def send_campaign(
+    id: str,
+    body: CampaignSendIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def work(conn: Connection) -> Work:
+        return 202, await sending.send(conn, principal, id, body), None
+
+    return await idempotent_post(request, principal, idempotency_key, body, work)
+
+
+@router.post(
+    "/{id}/cancel",
+    response_model=EmailCampaignOut,
+    summary="Cancel a scheduled or sending campaign: nothing more goes out",
+    operation_id="cancel_email_campaign",
+    responses=responses(*COMMON_ERRORS, 404, 409),
+)
+async def cancel_campaign(
+    id: str, request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def work(conn: Connection) -> Work:
+        return 200, await sending.cancel(conn, principal, id), None
+
+    return await idempotent_post(request, principal, idempotency_key, None, work)
+
+
+@router.post(
+    "/{id}/test",
+    dependencies=JSON_BODY,
+    status_code=202,
+    response_model=TestSentOut,
+    summary="Send a test copy to up to 10 addresses",
+    operation_id="test_email_campaign",
+    responses=responses(*COMMON_ERRORS, 400, 404, 413, 415, 422),
+)
+async def send_test_copy(
+    id: str,
+    body: CampaignTestIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def work(conn: Connection) -> Work:
+        return 202, await sending.send_test(conn, principal, id, body), None
+
+    return await idempotent_post(request, principal, idempotency_key, body, work)
+
+
+@router.get(
+    "/{id}/report",
+    response_model=CampaignReportOut,
+    summary="A campaign's counts: recipients, sent, failed, opens, clicks, ...",
+    operation_id="get_email_campaign_report",
+    responses=responses(*COMMON_ERRORS, 404),
+)
+async def campaign_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    return json_response(await sending.report(services(request).db, principal, id))

@@ -1,5 +1,7 @@
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
 
 from activecommerce.kit.fields import Email, Input, LongText, Name, Output, Ref, ShortText
 
@@ -41,3 +43,40 @@ class EmailCampaignOut(EmailContentOut):
     sentAt: datetime | None
     createdAt: datetime
     updatedAt: datetime
+
+
+class AudienceIn(Input):
+    groupIds: Annotated[list[Ref], Field(default_factory=list, max_length=100)]
+    tagIds: Annotated[list[Ref], Field(default_factory=list, max_length=100)]
+
+
+class CampaignSendIn(Input):
+    """Every active contact in any of these groups or tags receives the email once."""
+
+    audience: AudienceIn
+    scheduledAt: AwareDatetime | None = Field(
+        None, description="When to send (RFC 3339 with a time zone); now when left out"
+    )
+
+
+class CampaignTestIn(Input):
+    emails: Annotated[list[Email], Field(min_length=1, max_length=10)]
+
+
+class TestSentOut(Output):
+    status: Literal["queued"]
+    emails: list[str]
+
+
+class CampaignReportOut(Output):
+    campaignId: str
+    status: CampaignStatus
+    recipients: int = Field(description="The active contacts targeted")
+    sent: int
+    failed: int
+    opens: int
+    uniqueOpens: int
+    clicks: int
+    uniqueClicks: int
+    unsubscribes: int
+    bounces: int

@@ -57,6 +57,11 @@ class CampaignRules(EmailContentRules):
             raise conflict(f"This campaign is {current['status']} and can no longer be edited.")
         await super().prepare(conn, principal, values, current)
 
+    async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
+        row = await conn.fetchone("SELECT status FROM email_campaigns WHERE id = ?", (object_id,))
+        if row is not None and row["status"] == "sending":
+            raise conflict("This campaign is sending; cancel it before deleting it.")
+
 
 email_campaigns = Resource(
     collection="emailCampaigns",

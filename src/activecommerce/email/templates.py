@@ -13,6 +13,12 @@ would still stall the event loop. So:
   about five);
 - a check that still takes longer than `TIMEOUT_SECONDS` is refused as too complex (and
   the process replaced); at most `MAX_CHECKING` checks wait at once, more get a 503.
+
+Rendering happens once per recipient, so its cost must be bounded by the template's size:
+a template may only print values, test them (`if`) and pass them through a few filters
+(`ALLOWED_FILTERS`, constant arguments). Loops, calls, assignments and arithmetic are
+refused when the template is saved (`{% for i in range(10**5) %}` nested twice runs for
+hours; `{{ 'x' * 10**9 }}` is a gigabyte), which the sandbox alone does not prevent.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from activecommerce.kit.problems import Problem
@@ -39,11 +45,79 @@ _env = SandboxedEnvironment(autoescape=False)
 _html_env = SandboxedEnvironment(autoescape=True)
 
 
+# What a template may use (see the module's docstring): each node costs time linear in
+# the template's size when rendered.
+_ALLOWED_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Const,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.If,
+    nodes.CondExpr,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.Test,
+    nodes.Filter,
+    nodes.Concat,
+)
+ALLOWED_FILTERS = frozenset(
+    {
+        "capitalize",
+        "d",
+        "default",
+        "e",
+        "escape",
+        "lower",
+        "safe",
+        "striptags",
+        "title",
+        "trim",
+        "truncate",
+        "upper",
+        "urlencode",
+    }
+)
+
+
+def compile_template(text: str, *, html: bool) -> Template:
+    """A saved template, compiled once for a whole send (escaped for HTML when `html`).
+    CPU-bound: call it off the event loop."""
+    env = _html_env if html else _env
+    return env.from_string(text)
+
+
 def render(text: str, context: dict[str, Any], *, html: bool) -> str:
     """`text` rendered with `context` (`contact`, `unsubscribe_url`, ...), escaped for
     HTML when `html`. Templates were checked when saved (`template_errors`)."""
-    env = _html_env if html else _env
-    return env.from_string(text).render(context)
+    return compile_template(text, html=html).render(context)
+
+
+def _unsupported(tree: nodes.Template) -> str | None:
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED_NODES):
+            what = type(node).__name__.lower()
+            return (
+                f"uses {what}, which email templates do not support (only values, if and filters)"
+            )
+        if isinstance(node, nodes.Filter | nodes.Test):
+            if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
+                return f"uses the filter {node.name!r}, which email templates do not support"
+            if any(not isinstance(arg, nodes.Const) for arg in [*node.args, *node.kwargs]):
+                return "passes a computed argument to a filter or test; use constants"
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
+            return "uses a computed index; use constants"
+        name = node.attr if isinstance(node, nodes.Getattr) else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = str(node.arg.value)
+        if name is not None and name.startswith("_"):
+            return f"reaches for {name!r}, which is not a contact field"
+    return None
 
 
 def template_error(text: str) -> str | None:
@@ -53,12 +127,16 @@ def template_error(text: str) -> str | None:
         for count, _token in enumerate(_env.lex(text), 1):
             if count > MAX_TOKENS:
                 return f"is too complex (over {MAX_TOKENS} template tokens)"
-        _env.parse(text)
+        tree = _env.parse(text)
     except TemplateSyntaxError as exc:
         return f"is not a valid template (line {exc.lineno}): {exc.message}"
     except RecursionError:
         return "is nested too deeply"
-    return None
+    try:
+        message = _unsupported(tree)
+    except RecursionError:
+        return "is nested too deeply"
+    return f"is not a valid template: it {message}" if message else None
 
 
 def _errors(fields: dict[str, str]) -> list[dict[str, str]]:

@@ -1,8 +1,9 @@
 """The outbox: every change through the API records its events in the same transaction
 as the change (if the change commits, its events exist; if it rolls back, they do not).
 
-Subscribers (the webhooks domain) are called inside that transaction too, so that the
-work an event causes (a delivery job) is queued atomically with it.
+Subscribers (webhooks' fan-out, automations' enrolment) are called inside that transaction
+too, so that the work an event causes (a delivery job, an email) is queued atomically
+with it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ events = Table(
 Index("ix_events_account_env", events.c.account_id, events.c.env, events.c.id)
 
 Event = tuple[str, dict[str, Any]]
-# (connection, principal, event id, event type, id of the object the event is about)
-Subscriber = Callable[[Connection, Principal, int, str, str], Awaitable[None]]
+# (connection, principal, event id, event type, id of the object the event is about,
+# the event's data)
+Subscriber = Callable[[Connection, Principal, int, str, str, dict[str, Any]], Awaitable[None]]
 
 _subscribers: list[Subscriber] = []
 
@@ -53,7 +55,7 @@ async def record(conn: Connection, principal: Principal, changes: list[Event]) -
         assert row is not None
         about = data.get("id") or (data.get("contact") or {}).get("id") or ""
         for subscriber in _subscribers:
-            await subscriber(conn, principal, int(row["id"]), event_type, str(about))
+            await subscriber(conn, principal, int(row["id"]), event_type, str(about), data)
 
 
 async def by_id(db: Database, event_id: int) -> Row | None:

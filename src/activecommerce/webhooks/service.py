@@ -9,7 +9,6 @@ import orjson
 
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
-from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id, patch_model_of
@@ -38,7 +37,6 @@ class WebhookConfig:
         self.resolver = ssrf.Resolver()
 
     def configure(self, settings: Settings, server_secret: bytes) -> None:
-        events.subscribe(fan_out)
         self.box = SecretBox(server_secret)
         self.allow_loopback = settings.webhook_allow_loopback
         self.allow_private = settings.webhook_allow_private
@@ -137,7 +135,12 @@ async def _queue_delivery(
 
 
 async def fan_out(
-    conn: Connection, principal: Principal, event_id: int, event_type: str, object_id: str
+    conn: Connection,
+    principal: Principal,
+    event_id: int,
+    event_type: str,
+    object_id: str,
+    data: dict[str, Any],
 ) -> None:
     """Queue a delivery of the event to each webhook of the same account and environment
     that wants it (sandbox events reach sandbox webhooks only). A disabled webhook gets

@@ -1,0 +1,71 @@
+"""Running email automations (SPEC §5): an event that meets an active automation's
+trigger enrols its contact (once ever, a unique index decides) and queues the email for
+`delaySeconds` later. Emails that come due while the automation is paused are held and
+queued again when it is resumed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from activecommerce.automations import repository
+from activecommerce.email import repository as email_repository
+from activecommerce.kit.clock import after
+from activecommerce.kit.db import Connection
+from activecommerce.kit.principal import Principal
+
+# Event type -> (trigger type, the trigger's key, how to read (target id, contact id)).
+_TRIGGERS: dict[str, tuple[str, str | None, Any]] = {
+    "contact.created": ("contact_created", None, lambda d: (None, d.get("id"))),
+    "contact.tagged": (
+        "tag_added",
+        "tagId",
+        lambda d: (d["contactTag"]["id"], d["contact"]["id"]),
+    ),
+    "contact.added_to_group": (
+        "added_to_group",
+        "groupId",
+        lambda d: (d["contactGroup"]["id"], d["contact"]["id"]),
+    ),
+    "deal.stage_changed": ("deal_stage_changed", "stageId", lambda d: (d["stageId"], d["contact"])),
+}
+
+
+async def enrol(
+    conn: Connection,
+    principal: Principal,
+    event_id: int,
+    event_type: str,
+    object_id: str,
+    data: dict[str, Any],
+) -> None:
+    """An event subscriber: called in the transaction that records the event."""
+    spec = _TRIGGERS.get(event_type)
+    if spec is None:
+        return
+    trigger_type, key, read = spec
+    target, contact = read(data)
+    if contact is None:
+        return  # a deal without a contact
+    for row in await repository.active_with_trigger(conn, principal, trigger_type):
+        trigger = orjson.loads(row["trigger_spec"])
+        if trigger.get("type") != trigger_type or (key and trigger.get(key) != target):
+            continue
+        delay = float(row["delay_seconds"] or 0)
+        message = await email_repository.enrol(
+            conn, principal, int(row["id"]), int(contact), after(delay)
+        )
+        if message is not None:
+            await email_repository.queue_send(
+                conn, principal, [message], automation_id=int(row["id"]), delay_seconds=delay
+            )
+
+
+async def resume(conn: Connection, principal: Principal, automation_id: int, batch: int) -> None:
+    """Queue again what came due while the automation was paused."""
+    held = await email_repository.release_held(conn, automation_id)
+    for start in range(0, len(held), batch):
+        await email_repository.queue_send(
+            conn, principal, held[start : start + batch], automation_id=automation_id
+        )

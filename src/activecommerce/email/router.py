@@ -1,0 +1,202 @@
+"""Email over HTTP: the sandbox's captured mail (`/v3/sandbox/emails`) and the links in
+every email (`/e/...`: open pixel, click redirect, unsubscribe), which need no key: the
+signature in the link is what they check (email/links.py)."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from pydantic import create_model
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from activecommerce.api.deps import services
+from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
+from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.contacts.service import contacts
+from activecommerce.email import repository
+from activecommerce.email.schemas import CapturedEmailOut
+from activecommerce.email.sender import email_view, principal_of
+from activecommerce.kit import events
+from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.fields import FilterText, parse_id
+from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize, envelope
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem, not_found, responses
+
+sandbox_router = APIRouter(prefix="/v3/sandbox/emails", tags=["Sandbox"])
+
+
+def _sandbox_only(principal: Principal) -> None:
+    if principal.env != "sandbox":
+        raise Problem(403, "Captured mail is read with a sandbox key (live mail is sent).")
+
+
+def _ref(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def captured_view(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "to": row["to_email"],
+        "from": row["from_header"],
+        "subject": row["subject"],
+        "html": row["html"],
+        "text": row["text"],
+        "headers": orjson.loads(row["headers"]),
+        "campaignId": _ref(row["campaign_id"]),
+        "automationId": _ref(row["automation_id"]),
+        "contactId": _ref(row["contact_id"]),
+        "createdAt": row["created_at"],
+    }
+
+
+CapturedQuery = create_model(
+    "CapturedEmailListQuery",
+    page=(Page, 1),
+    pageSize=(PageSize, DEFAULT_PAGE_SIZE),
+    to=(FilterText | None, None),
+    campaignId=(FilterText | None, None),
+    automationId=(FilterText | None, None),
+)
+
+
+@sandbox_router.get(
+    "",
+    response_model=list_model("CapturedEmail", CapturedEmailOut),
+    summary="List captured mail, newest first",
+    operation_id="list_sandbox_emails",
+    responses=responses(*COMMON_ERRORS, 422),
+)
+async def list_emails(
+    request: Request,
+    principal: CurrentPrincipal,
+    query: Annotated[CapturedQuery, Query()],  # type: ignore[valid-type]
+) -> Response:
+    _sandbox_only(principal)
+    params: dict[str, Any] = query.model_dump()  # type: ignore[attr-defined]
+    filters: dict[str, Any] = {"to": params["to"]}
+    for name in ("campaignId", "automationId"):
+        if params[name] is not None:
+            filters[name] = parse_id(params[name]) or -1  # a malformed id matches nothing
+    page, size = params["page"], params["pageSize"]
+    total, rows = await repository.captured_page(
+        services(request).db, principal, filters, page, size
+    )
+    return json_response(envelope([captured_view(r) for r in rows], page, size, total))
+
+
+@sandbox_router.get(
+    "/{id}",
+    response_model=CapturedEmailOut,
+    summary="Get one captured message, whole",
+    operation_id="get_sandbox_email",
+    responses=responses(*COMMON_ERRORS, 404),
+)
+async def get_email(id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    _sandbox_only(principal)
+    oid = parse_id(id)
+    row = None if oid is None else await repository.captured(services(request).db, principal, oid)
+    if row is None:
+        raise not_found("captured email")
+    return json_response(captured_view(row))
+
+
+# ------------------------------------------------------------------ links in emails
+
+public_router = APIRouter(prefix="/e", include_in_schema=False)
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    html = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title><style>body{{font:16px/1.5 system-ui,sans-serif;"
+        "max-width:32rem;margin:4rem auto;padding:0 1rem}button{font:inherit;"
+        "padding:.5rem 1rem}</style></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+def _gone() -> HTMLResponse:
+    return _page("Link not found", "<p>This link is not valid.</p>", 404)
+
+
+async def _message(conn: Connection, message_id: int) -> Row | None:
+    return await repository.message(conn, message_id, lock=True)
+
+
+@public_router.get("/o/{mid}/{sig}")
+async def opened(mid: str, sig: str, request: Request) -> Response:
+    state = services(request)
+    message_id = state.email.links().opened(mid, sig)
+    if message_id is None:
+        return _gone()
+    async with state.db.transaction() as conn:
+        row = await repository.count_open(conn, message_id)
+        if row is not None and not row["is_test"]:
+            await events.record(conn, principal_of(row), [("email.opened", email_view(row))])
+    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+
+
+@public_router.get("/c/{mid}/{sig}")
+async def clicked(mid: str, sig: str, request: Request, u: str = "") -> Response:
+    state = services(request)
+    message_id = state.email.links().clicked(mid, sig, u)
+    if message_id is None or not u:
+        return _gone()
+    async with state.db.transaction() as conn:
+        row = await repository.count_click(conn, message_id)
+        if row is None:
+            return _gone()
+        if not row["is_test"]:
+            data = {**email_view(row), "url": u}
+            await events.record(conn, principal_of(row), [("email.clicked", data)])
+    # The URL exactly as it was in the email (the signature covers it).
+    return RedirectResponse(u, status_code=302, headers=NO_STORE)
+
+
+@public_router.get("/u/{mid}/{sig}")
+async def unsubscribe_page(mid: str, sig: str, request: Request) -> Response:
+    """Asks to confirm: mail scanners open links, and a GET must never unsubscribe."""
+    state = services(request)
+    message_id = state.email.links().unsubscribing(mid, sig)
+    if message_id is None or await repository.message(state.db, message_id) is None:
+        return _gone()
+    action = escape(str(request.url.path))
+    return _page(
+        "Unsubscribe",
+        "<p>Stop receiving these emails?</p>"
+        f'<form method="post" action="{action}"><button type="submit">Unsubscribe</button></form>',
+    )
+
+
+@public_router.post("/u/{mid}/{sig}")
+async def unsubscribe(mid: str, sig: str, request: Request) -> Response:
+    """The confirmation, and RFC 8058's one-click POST (which carries no CSRF token: the
+    signed link is the proof)."""
+    state = services(request)
+    message_id = state.email.links().unsubscribing(mid, sig)
+    if message_id is None:
+        return _gone()
+    async with state.db.transaction() as conn:
+        row = await _message(conn, message_id)
+        if row is None:
+            return _gone()
+        if not row["is_test"] and row["contact_id"] is not None:
+            await repository.mark_unsubscribed(conn, message_id)
+            changed = await repository.unsubscribe_contact(conn, int(row["contact_id"]))
+            if changed is not None:
+                # contact.updated, and contact.unsubscribed (the contacts' rules add it).
+                before, after = (contacts.serialize(r) for r in changed)
+                changes = contacts.rules.events("contact", "updated", before, after)
+                await events.record(conn, principal_of(row), changes)
+    return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")

@@ -1,0 +1,422 @@
+"""The sending jobs (SPEC §5): a campaign's audience resolved into durable records, and
+those records sent, each exactly once with the capture transport and at most once more
+per SMTP connection after a crash.
+
+- `campaign.start` (at `scheduledAt`) walks each group and tag of the audience in contact
+  id order, a batch per transaction: it records the active contacts not yet recorded
+  (the unique index makes a rerun after a crash harmless) and queues one `email.send` job
+  for the records it made. The campaign is `sent` once its audience is resolved and no
+  record is left queued.
+- `email.send` renders and sends its records. Each outcome is committed (with the captured
+  copy, for the capture transport, and the events) before the SMTP connection that sent
+  it takes another message: commits are grouped across connections (`Committer`) so that
+  this costs one transaction per batch, not one per message.
+- Temporary failures leave the record queued and the job comes back with backoff; a
+  permanent one decides it (`failed`; `bounced` contact for a refused address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from activecommerce.campaigns.service import email_campaigns
+from activecommerce.config import Settings
+from activecommerce.contacts.service import contacts
+from activecommerce.email import repository
+from activecommerce.email.compose import Composed, Content, compose, prepare_content
+from activecommerce.email.config import EmailConfig
+from activecommerce.email.transport import PermanentFailure, SmtpPool, TemporaryFailure
+from activecommerce.jobs import queue
+from activecommerce.jobs.queue import Job
+from activecommerce.kit import events
+from activecommerce.kit.clock import after, now
+from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.principal import Principal
+
+log = logging.getLogger("activecommerce.email")
+
+
+def principal_of(row: Row) -> Principal:
+    """The account and environment a background job acts for (events are recorded there)."""
+    return Principal(account_id=int(row["account_id"]), env=row["env"], plan="", key_id=0)
+
+
+def email_view(row: Row) -> dict[str, Any]:
+    """An email to one recipient, as events carry it."""
+
+    def ref(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "id": str(row["id"]),
+        "campaignId": ref(row["campaign_id"]),
+        "automationId": ref(row["automation_id"]),
+        "contactId": ref(row["contact_id"]),
+        "to": row["to_email"],
+        "status": row["status"],
+        "sentAt": row["sent_at"],
+        "error": row["error"],
+    }
+
+
+@dataclass
+class Mark:
+    """One recipient's outcome, to commit (with its captured copy, when captured)."""
+
+    row: Row
+    status: str  # sent | failed | skipped
+    to: str | None
+    error: str | None = None
+    bounced: bool = False
+    captured: Composed | None = None
+
+
+class Committer:
+    """Group commit: outcomes submitted while a transaction runs go into the next one, and
+    each submitter waits until its own outcome is committed."""
+
+    MAX_BATCH = 200
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pending: list[tuple[Mark, asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+        # Campaigns seen canceled by a commit: their jobs stop taking new recipients.
+        self.canceled: set[int] = set()
+
+    async def submit(self, mark: Mark) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((mark, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch = self.pending[: self.MAX_BATCH]
+            del self.pending[: self.MAX_BATCH]
+            try:
+                async with self.db.transaction() as conn:
+                    for mark, _ in batch:
+                        await _apply(conn, mark)
+                    await self._note_canceled(conn, batch)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _note_canceled(self, conn: Connection, batch: list[tuple[Mark, Any]]) -> None:
+        campaigns = {int(m.row["campaign_id"]) for m, _ in batch if m.row["campaign_id"]}
+        for campaign_id in campaigns:
+            row = await repository.source_row(conn, "email_campaigns", campaign_id)
+            if row is None or row["status"] == "canceled":
+                self.canceled.add(campaign_id)
+
+
+async def _apply(conn: Connection, mark: Mark) -> None:
+    decided = await repository.decide(
+        conn, int(mark.row["id"]), mark.status, to=mark.to, error=mark.error, bounced=mark.bounced
+    )
+    if decided is None:
+        return  # decided by another attempt already: nothing twice
+    if mark.captured is not None:
+        await repository.capture(conn, decided, mark.captured)
+    if decided["is_test"]:
+        return
+    principal = principal_of(decided)
+    view = email_view(decided)
+    if mark.status == "sent":
+        await events.record(conn, principal, [("email.sent", view)])
+    if mark.bounced:
+        await events.record(conn, principal, [("email.bounced", view)])
+        if decided["contact_id"] is not None:
+            changed = await repository.bounce_contact(conn, int(decided["contact_id"]))
+            if changed is not None:
+                before, after_ = (contacts.serialize(r) for r in changed)
+                await events.record(
+                    conn, principal, contacts.rules.events("contact", "updated", before, after_)
+                )
+
+
+class Sender:
+    """The email jobs of one worker, with its SMTP connections."""
+
+    def __init__(self, db: Database, settings: Settings, config: EmailConfig) -> None:
+        self.db = db
+        self.settings = settings
+        self.config = config
+        self.pool: SmtpPool | None = None
+        if settings.smtp_url:
+            self.pool = SmtpPool(
+                settings.smtp_url,
+                connections=settings.smtp_connections,
+                timeout=settings.smtp_timeout_seconds,
+                rate=settings.smtp_rate,
+                redis_url=settings.redis_url,
+                prefix=settings.rate_limit_prefix,
+            )
+        self.committer = Committer(db)
+        # Messages being rendered or sent at once (rendering runs ahead of the connections
+        # a little, so that a connection never waits for it).
+        self.slots = asyncio.Semaphore(settings.smtp_connections * 2)
+        self._contents: OrderedDict[tuple[str, int, str], Content] = OrderedDict()
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    # ---------------------------------------------------------------- campaign.start
+
+    async def start_campaign(self, job: Job, worker_id: str) -> None:
+        campaign_id = int(job.payload["campaign"])
+        row = await repository.source_row(self.db, "email_campaigns", campaign_id)
+        if row is None or row["status"] not in ("scheduled", "sending"):
+            await self._finish(job, worker_id)
+            return
+        principal = principal_of(row)
+        audience = orjson.loads(row["audience"] or "{}")
+        sources = [("contact_group_members", "group_id", g) for g in audience.get("groupIds", [])]
+        sources += [("contact_tag_members", "tag_id", t) for t in audience.get("tagIds", [])]
+        for table, column, target in sources:
+            last = 0
+            while True:
+                contact_ids = await repository.member_ids(
+                    self.db,
+                    principal,
+                    table,
+                    column,
+                    int(target),
+                    last,
+                    self.settings.email_batch_size,
+                )
+                if not contact_ids:
+                    break
+                last = contact_ids[-1]
+                if not await self._record_recipients(job, worker_id, principal, contact_ids):
+                    return
+        async with self.db.transaction() as conn:
+            if not await queue.hold(conn, job, worker_id):
+                return
+            await conn.execute(
+                "UPDATE email_campaigns SET resolved_at = ? WHERE id = ?", (now(), campaign_id)
+            )
+            await queue.finish(conn, job, worker_id)
+            await complete_campaign(conn, campaign_id)
+
+    async def _record_recipients(
+        self, job: Job, worker_id: str, principal: Principal, contact_ids: list[int]
+    ) -> bool:
+        """One batch of the audience; False when the job should stop (canceled, taken)."""
+        campaign_id = int(job.payload["campaign"])
+        async with self.db.transaction() as conn:
+            if not await queue.hold(conn, job, worker_id):
+                return False
+            current = await repository.lock_source(conn, "email_campaigns", campaign_id, "SHARE")
+            if current is None or current["status"] not in ("scheduled", "sending"):
+                await queue.finish(conn, job, worker_id)
+                return False
+            if current["status"] == "scheduled":
+                await conn.execute(
+                    "UPDATE email_campaigns SET status = 'sending', updated_at = ? WHERE id = ?",
+                    (now(), campaign_id),
+                )
+            new = await repository.add_recipients(
+                conn, principal, campaign_id=campaign_id, contact_ids=contact_ids
+            )
+            if new:
+                await repository.queue_send(conn, principal, new, campaign_id=campaign_id)
+        return True
+
+    # ---------------------------------------------------------------- email.send
+
+    async def send(self, job: Job, worker_id: str) -> None:
+        rows = await repository.queued(self.db, job.payload["ids"])
+        campaign_id = job.payload.get("campaign")
+        automation_id = job.payload.get("automation")
+        test = bool(job.payload.get("test"))
+        if not rows:
+            await self._finish(job, worker_id, None if test else campaign_id)
+            return
+        if campaign_id is not None:
+            table, source_id = "email_campaigns", int(campaign_id)
+        else:
+            table, source_id = "email_automations", int(job.payload["automation"])
+        source = await repository.source_row(self.db, table, source_id)
+        if source is None:
+            await self._finish(job, worker_id)
+            return
+        if campaign_id is not None and not test and source["status"] == "canceled":
+            await self._finish(job, worker_id)
+            return
+        paused = automation_id is not None and source["status"] == "paused"
+        if paused and await self._hold(job, worker_id, source_id, rows):
+            return
+        try:
+            content = await self._content(table, source)
+        except Exception as exc:  # a template saved before today's checks
+            log.warning("email content of %s %s does not render: %s", table, source_id, exc)
+            await asyncio.gather(
+                *(self.committer.submit(Mark(r, "failed", None, f"template: {exc}")) for r in rows)
+            )
+            await self._finish(job, worker_id, None if test else campaign_id)
+            return
+        capture = self.config.captures(rows[0]["env"])
+        outcomes = await asyncio.gather(
+            *(self._one(row, content, capture) for row in rows), return_exceptions=True
+        )
+        later: list[tuple[Row, TemporaryFailure]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, TemporaryFailure):
+                later.append((row, outcome))
+            elif isinstance(outcome, BaseException):
+                # The commit failed (the database): the message is still queued; it is
+                # tried again (perhaps sent twice, as after a crash).
+                later.append((row, TemporaryFailure(f"{type(outcome).__name__}", relay=True)))
+        await self._settle(job, worker_id, later, None if test else campaign_id)
+
+    async def _one(self, row: Row, content: Content, capture: bool) -> TemporaryFailure | None:
+        test = bool(row["is_test"])
+        campaign_id = row["campaign_id"]
+        if campaign_id is not None and not test and int(campaign_id) in self.committer.canceled:
+            return None  # canceled while this job ran: it stays queued, never sent
+        if not test and (row["contact_id"] is None or row["contact_status"] != "active"):
+            await self.committer.submit(Mark(row, "skipped", None, "the contact is not active"))
+            return None
+        to = row["to_email"] if test else row["contact_email"]
+        contact = {
+            "email": row["contact_email"] or "",
+            "firstName": row["first_name"] or "",
+            "lastName": row["last_name"] or "",
+            "phone": row["phone"] or "",
+        }
+        async with self.slots:
+            composed = await asyncio.to_thread(
+                compose,
+                content,
+                message_id=int(row["id"]),
+                env=row["env"],
+                to=to,
+                contact=contact,
+                signer=self.config.links(),
+                test=test,
+            )
+            if capture or self.pool is None:
+                await self.committer.submit(Mark(row, "sent", to, captured=composed))
+                return None
+            async with self.pool.lease() as smtp:
+                try:
+                    await smtp.send(content.from_email, to, composed.raw)
+                except PermanentFailure as failure:
+                    await self.committer.submit(
+                        Mark(row, "failed", to, str(failure), bounced=failure.bounce)
+                    )
+                    return None
+                except TemporaryFailure as failure:
+                    return failure
+                # Committed before this connection takes another message.
+                await self.committer.submit(Mark(row, "sent", to))
+        return None
+
+    async def _settle(
+        self,
+        job: Job,
+        worker_id: str,
+        later: list[tuple[Row, TemporaryFailure]],
+        campaign_id: int | None,
+    ) -> None:
+        settings = self.settings
+        async with self.db.transaction() as conn:
+            if not await queue.hold(conn, job, worker_id):
+                return
+            if not later:
+                await queue.finish(conn, job, worker_id)
+                if campaign_id is not None:
+                    await complete_campaign(conn, int(campaign_id))
+                return
+            relay = [int(r["id"]) for r, f in later if f.relay]
+            await repository.postpone(conn, relay, str(later[0][1]), counts=False)
+            retrying = bool(relay)
+            for row, failure in later:
+                if failure.relay:
+                    continue
+                if int(row["attempts"]) + 1 >= settings.email_max_attempts:
+                    reason = f"gave up after {row['attempts'] + 1} attempts: {failure}"
+                    await _apply(conn, Mark(row, "failed", None, reason))
+                else:
+                    await repository.postpone(conn, [int(row["id"])], str(failure), counts=True)
+                    retrying = True
+            if retrying:
+                exponent = min(job.attempts - 1, 6)
+                delay = min(600.0, settings.email_retry_seconds * 2**exponent)
+                await queue.retry_at(conn, job, worker_id, delay)
+            else:
+                await queue.finish(conn, job, worker_id)
+                if campaign_id is not None:
+                    await complete_campaign(conn, int(campaign_id))
+
+    async def _hold(self, job: Job, worker_id: str, automation_id: int, rows: list[Row]) -> bool:
+        """An automation paused when its emails came due: they wait ("held") until it is
+        resumed, which queues them again. False if it was resumed meanwhile."""
+        async with self.db.transaction() as conn:
+            if not await queue.hold(conn, job, worker_id):
+                return True
+            current = await repository.lock_source(
+                conn, "email_automations", automation_id, "SHARE"
+            )
+            if current is not None and current["status"] == "active":
+                return False
+            await repository.hold(conn, [int(r["id"]) for r in rows])
+            await queue.finish(conn, job, worker_id)
+        return True
+
+    async def _content(self, table: str, source: Row) -> Content:
+        key = (table, int(source["id"]), str(source["updated_at"]))
+        content = self._contents.get(key)
+        if content is None:
+            brand = await repository.brand_row(self.db, source["brand_id"])
+            content = await asyncio.to_thread(prepare_content, source, brand)
+            self._contents[key] = content
+            while len(self._contents) > 32:
+                self._contents.popitem(last=False)
+        return content
+
+    async def _finish(self, job: Job, worker_id: str, campaign_id: Any = None) -> None:
+        async with self.db.transaction() as conn:
+            if await queue.hold(conn, job, worker_id):
+                await queue.finish(conn, job, worker_id)
+                if campaign_id is not None:
+                    await complete_campaign(conn, int(campaign_id))
+
+
+async def complete_campaign(conn: Connection, campaign_id: int) -> None:
+    """A campaign whose audience is resolved and whose every recipient is decided is
+    `sent` (once: the row is locked, and only a `sending` campaign moves)."""
+    row = await repository.lock_source(conn, "email_campaigns", campaign_id, "UPDATE")
+    if row is None or row["status"] != "sending" or row["resolved_at"] is None:
+        return
+    if await repository.any_queued(conn, campaign_id):
+        return
+    stamp = now()
+    updated = await conn.fetchone(
+        "UPDATE email_campaigns SET status = 'sent', sent_at = ?, updated_at = ?"
+        " WHERE id = ? RETURNING *",
+        (stamp, stamp, campaign_id),
+    )
+    assert updated is not None
+    await events.record(
+        conn, principal_of(updated), [("emailCampaign.sent", email_campaigns.serialize(updated))]
+    )
+
+
+async def prune_captured(db: Database, days: float) -> int:
+    return await repository.prune_captured(db, after(-days * 86400))

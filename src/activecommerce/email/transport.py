@@ -1,0 +1,199 @@
+"""SMTP: a pool of connections kept open and reused, an optional rate cap shared by every
+worker, and the classification of failures (SPEC §5).
+
+The pool lends a connection for one message *and its bookkeeping*: the sender gives it
+back only after the "sent" mark is committed. So at any moment each connection has at
+most one message that the relay accepted and the database does not know about yet, which
+is what a `kill -9` can make go twice (with the same Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger("activecommerce.email")
+
+
+class TemporaryFailure(Exception):
+    """Try again later. `relay`: the relay itself failed (down, dropped the connection,
+    timed out), not this recipient; such attempts do not count against the message."""
+
+    def __init__(self, message: str, *, relay: bool) -> None:
+        super().__init__(message)
+        self.relay = relay
+
+
+class PermanentFailure(Exception):
+    """Never try again. `bounce`: the relay refused the recipient's address (5xx)."""
+
+    def __init__(self, message: str, *, bounce: bool) -> None:
+        super().__init__(message)
+        self.bounce = bounce
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    use_tls: bool
+    start_tls: bool | None
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpTarget:
+        """smtp://user:pass@host:587?starttls=true, smtps://host:465, smtp://127.0.0.1:2525."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "ACTIVECOMMERCE_SMTP_URL must look like smtp://host:port or smtps://..."
+            )
+        query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+        tls = parts.scheme == "smtps"
+        starttls = query.get("starttls")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if tls else 25),
+            use_tls=tls,
+            # Unset: STARTTLS when the server offers it (aiosmtplib's default).
+            start_tls=None if starttls is None else starttls in ("1", "true", "yes"),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+def classify(exc: BaseException) -> TemporaryFailure | PermanentFailure:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        refused = exc.recipients[0]
+        if 500 <= refused.code < 600:
+            return PermanentFailure(f"{refused.code} {refused.message}", bounce=True)
+        return TemporaryFailure(f"{refused.code} {refused.message}", relay=False)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"{exc.code} {exc.message}"
+        if 500 <= exc.code < 600:
+            return PermanentFailure(text, bounce=False)
+        # 421 (closing, throttled) and other 4xx: the relay asks to try later.
+        return TemporaryFailure(text, relay=exc.code == 421)
+    return TemporaryFailure(f"{type(exc).__name__}: {exc}", relay=True)
+
+
+class RateCap:
+    """At most `rate` messages per second across all workers (Redis when configured,
+    else this process), for relays that cap what they accept."""
+
+    def __init__(self, rate: float, redis_url: str | None, prefix: str) -> None:
+        storage: Storage = RedisStorage(redis_url) if redis_url else MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(storage)
+        # limits counts whole messages per window: a rate below 1/s is a 1 s window of 1.
+        self.item = RateLimitItemPerSecond(max(1, int(rate)))
+        self.key = f"{prefix}:smtp"
+
+    async def wait(self) -> None:
+        while not await self.limiter.hit(self.item, self.key):
+            stats = await self.limiter.get_window_stats(self.item, self.key)
+            await asyncio.sleep(max(0.005, min(1.0, stats.reset_time - time.time())))
+
+
+class Connection:
+    """One SMTP session, opened on first use and again after it fails."""
+
+    def __init__(self, target: SmtpTarget, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self.client is None or not self.client.is_connected:
+            t = self.target
+            client = aiosmtplib.SMTP(
+                hostname=t.host,
+                port=t.port,
+                use_tls=t.use_tls,
+                start_tls=t.start_tls,
+                username=t.username,
+                password=t.password,
+                timeout=self.timeout,
+            )
+            await client.connect()
+            self.client = client
+        return self.client
+
+    async def send(self, sender: str, to: str, raw: bytes) -> None:
+        """Hand one message to the relay. Raises TemporaryFailure or PermanentFailure."""
+        for attempt in (1, 2):
+            try:
+                client = await self._connected()
+                await client.sendmail(sender, [to], raw)
+                return
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                # Relays close idle sessions: open a new one and try once more.
+                await self.close()
+                if attempt == 2:
+                    raise classify(exc) from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                failure = classify(exc)
+                if isinstance(failure, TemporaryFailure) and failure.relay:
+                    await self.close()
+                else:
+                    await self._reset()
+                raise failure from exc
+
+    async def _reset(self) -> None:
+        """After a refused message, clear the session's state for the next one."""
+        if self.client is not None and self.client.is_connected:
+            try:
+                await self.client.rset()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                await self.close()
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                if client.is_connected:
+                    await asyncio.wait_for(client.quit(), 2.0)
+            client.close()
+
+
+class SmtpPool:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connections: int,
+        timeout: float,
+        rate: float | None = None,
+        redis_url: str | None = None,
+        prefix: str = "activecommerce",
+    ) -> None:
+        target = SmtpTarget.parse(url)
+        self.idle: asyncio.Queue[Connection] = asyncio.Queue()
+        self.all = [Connection(target, timeout) for _ in range(connections)]
+        for connection in self.all:
+            self.idle.put_nowait(connection)
+        self.cap = RateCap(rate, redis_url, prefix) if rate else None
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Connection]:
+        """A connection for one message and its bookkeeping (see the module docstring)."""
+        connection = await self.idle.get()
+        try:
+            if self.cap is not None:
+                await self.cap.wait()
+            yield connection
+        finally:
+            self.idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.all), return_exceptions=True)
