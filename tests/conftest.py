@@ -3,11 +3,12 @@ for this run and dropped after it), the app with its lifespan, and fresh account
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,19 @@ def dns_via(blackhole_dns: Blackhole, settings: Settings, app: FastAPI) -> Itera
     resolver.configure(1.0, [blackhole_dns])
     yield blackhole_dns
     resolver.configure(settings.dns_timeout_seconds, [])
+
+
+@asynccontextmanager
+async def fresh_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, migrated, so that the session's worker, with its settings,
+    does not take the test's jobs."""
+    with own_database(tmp_path) as url:
+        await asyncio.to_thread(upgrade, url)
+        yield url
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, **overrides: object) -> AsyncIterator[FastAPI]:
+    application = create_app(settings.model_copy(update=overrides))
+    async with application.router.lifespan_context(application):
+        yield application

@@ -7,44 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import _new_account, own_database
-from fastapi import FastAPI
+from conftest import _new_account, fresh_database, running_app
 from helpers import new_hook as _hook
 from helpers import wait_for
 from receiver import Received, Receiver
 from standardwebhooks import Webhook
 
-from activecommerce.app import create_app
 from activecommerce.config import Settings
-from activecommerce.kit.migrate import upgrade
 
 
 async def _deliveries(api: httpx.AsyncClient, hook_id: str) -> list[dict[str, Any]]:
     r = await api.get(f"/v3/webhooks/{hook_id}/deliveries", params={"pageSize": 100})
     assert r.status_code == 200, r.text
     return list(reversed(r.json()["data"]))  # oldest first
-
-
-@asynccontextmanager
-async def fresh_database(tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own, migrated, so that the session's worker, with its settings,
-    does not take the test's jobs."""
-    with own_database(tmp_path) as url:
-        await asyncio.to_thread(upgrade, url)
-        yield url
-
-
-@asynccontextmanager
-async def running_app(settings: Settings, **overrides: object) -> AsyncIterator[FastAPI]:
-    application = create_app(settings.model_copy(update=overrides))
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 # --- 3/4: DNS that never answers, and receivers that hang, starve no one ---------------
