@@ -49,7 +49,7 @@ class Inbox:
         with self.lock:
             raw = [content for _, content in self.received]
         return [
-            email.message_from_bytes(content, policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(content, policy=email.policy.default)
             for content in raw
         ]
 
