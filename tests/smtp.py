@@ -48,10 +48,7 @@ class Inbox:
     def messages(self) -> list[EmailMessage]:
         with self.lock:
             raw = [content for _, content in self.received]
-        return [
-            email.message_from_bytes(content, policy=email.policy.default)
-            for content in raw
-        ]
+        return [email.message_from_bytes(content, policy=email.policy.default) for content in raw]
 
     def recipients(self) -> list[str]:
         with self.lock:
