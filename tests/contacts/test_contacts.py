@@ -139,7 +139,10 @@ async def test_list_pagination_sorting_and_ties(api: httpx.AsyncClient) -> None:
         )
         assert r.status_code == 201
     page1 = (await api.get("/v3/contacts", params={"pageSize": 3})).json()
-    assert page1["meta"] == {"page": 1, "pageSize": 3, "total": 7, "totalPages": 3}
+    meta = page1["meta"]
+    cursor = meta.pop("nextCursor")
+    assert meta == {"page": 1, "pageSize": 3, "total": 7, "totalPages": 3, "totalExact": True}
+    assert isinstance(cursor, str)
     seen: list[str] = []
     for page in (1, 2, 3):
         data = (
@@ -153,6 +156,7 @@ async def test_list_pagination_sorting_and_ties(api: httpx.AsyncClient) -> None:
     past = (await api.get("/v3/contacts", params={"page": 9})).json()
     assert past["data"] == []
     assert past["meta"]["total"] == 7
+    assert past["meta"]["nextCursor"] is None
     desc = (await api.get("/v3/contacts", params={"sortBy": "email", "sortOrder": "desc"})).json()
     emails = [c["email"] for c in desc["data"]]
     assert emails == sorted(emails, reverse=True)

@@ -20,7 +20,7 @@ from activecommerce.api.deps import services
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
 from activecommerce.kit.db import Connection
-from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize
+from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
 from activecommerce.kit.resource import Resource, Rules
@@ -35,10 +35,16 @@ IdempotencyKey = Annotated[
 
 
 class PageMeta(BaseModel):
-    page: int
+    page: int | None = PydanticField(description="null when the page was reached by cursor")
     pageSize: int
     total: int
     totalPages: int
+    totalExact: bool = PydanticField(
+        True, description="false when `total` is a lower bound (a text search)"
+    )
+    nextCursor: str | None = PydanticField(
+        None, description="Pass as `cursor` for the next page; null on the last page"
+    )
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -59,6 +65,14 @@ def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
         "pageSize": (PageSize, PydanticField(DEFAULT_PAGE_SIZE, description="Items per page")),
         "sortBy": (Literal[sort_fields], PydanticField("createdAt")),
         "sortOrder": (Literal["asc", "desc"], PydanticField("asc")),
+        "cursor": (
+            Cursor | None,
+            PydanticField(
+                None,
+                description="From `meta.nextCursor`: the next page of the same ordering, in"
+                " constant time (`page`, `sortBy` and `sortOrder` are then ignored)",
+            ),
+        ),
     }
     for flt in resource.filters:
         definitions[flt.name] = (
@@ -79,6 +93,7 @@ def page_params(query: BaseModel) -> dict[str, Any]:
         "page_size": values.pop("pageSize"),
         "sort_by": values.pop("sortBy"),
         "sort_order": values.pop("sortOrder"),
+        "cursor": values.pop("cursor"),
         "filters": values,
     }
 

@@ -11,7 +11,7 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
-from activecommerce.kit.fields import patch_model_of
+from activecommerce.kit.fields import parse_id, patch_model_of
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.resource import Field, ListFilter, Resource, Rules
 from activecommerce.tags.service import contact_tags
@@ -35,6 +35,22 @@ class ContactRules(Rules):
         ):
             changes.append(("contact.unsubscribed", after))
         return changes
+
+
+def _count_key(filters: dict[str, Any]) -> str | None:
+    """The maintained count (contact_counts) that is a list's total under these filters:
+    none, or one of status, groupId or tagId (SPEC §10's exact totals)."""
+    if not filters:
+        return "all"
+    if len(filters) != 1:
+        return None
+    ((name, value),) = filters.items()
+    if name == "status":
+        return f"status:{value}"
+    if name in ("groupId", "tagId"):
+        target = parse_id(str(value))
+        return None if target is None else f"{name.removesuffix('Id')}:{target}"
+    return None
 
 
 contacts = Resource(
@@ -84,9 +100,12 @@ contacts = Resource(
             " OR lower(first_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\'"
             " OR lower(last_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\')",
             kind="like",
-            description="Search in email, first and last name",
+            description="Search in email, first and last name (a substring, any case)",
+            sqlite_index="id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)",
         ),
     ],
+    count_key=_count_key,
+    counts_table="contact_counts",
     unique_messages={"email": "A contact with this email already exists."},
     rules=ContactRules(),
 )

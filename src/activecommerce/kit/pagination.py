@@ -1,13 +1,16 @@
-"""The one way lists are paged (SPEC §2): the `page` and `pageSize` parameters, the
-offset they mean, and the envelope `{"data": [...], "meta": {...}}`. A cursor (SPEC §10)
-joins the parameters and `meta` here when it comes."""
+"""The one way lists are paged (SPEC §2, §10): the `page`, `pageSize` and `cursor`
+parameters, the offset a page means, the cursor's encoding, and the envelope
+`{"data": [...], "meta": {...}}`."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+import orjson
+from pydantic import BeforeValidator, Field, StringConstraints
 
 MAX_PAGE = 1_000_000_000
 MAX_PAGE_SIZE = 100
@@ -29,12 +32,48 @@ def offset(page: int, page_size: int) -> int:
     return (page - 1) * page_size
 
 
-def page_meta(page: int, page_size: int, total: int) -> dict[str, int]:
+Cursor = Annotated[str, StringConstraints(max_length=4096, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def encode_cursor(sort_by: str, sort_order: str, value: Any, last_id: int) -> str:
+    """Where the next page starts: after the row (value, id) in this ordering. Opaque to
+    clients; tampering with one only moves the caller within its own data."""
+    raw = orjson.dumps([sort_by, sort_order, value, last_id])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str) -> tuple[str, str, Any, int] | None:
+    """(sortBy, sortOrder, value, id) of a cursor, or None when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        sort_by, sort_order, value, last_id = orjson.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        return None
+    if not isinstance(sort_by, str) or sort_order not in ("asc", "desc"):
+        return None
+    if not isinstance(last_id, int) or isinstance(last_id, bool):
+        return None
+    if (value is not None and not isinstance(value, str | int)) or isinstance(value, bool):
+        return None
+    return sort_by, sort_order, value, last_id
+
+
+def page_meta(
+    page: int | None,
+    page_size: int,
+    total: int,
+    *,
+    exact: bool = True,
+    next_cursor: str | None = None,
+) -> dict[str, Any]:
+    """`page` is None when the page was reached by cursor."""
     return {
         "page": page,
         "pageSize": page_size,
         "total": total,
         "totalPages": (total + page_size - 1) // page_size,
+        "totalExact": exact,
+        "nextCursor": next_cursor,
     }
 
 

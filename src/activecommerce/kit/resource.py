@@ -20,7 +20,7 @@ from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import FilterText, parse_id
-from activecommerce.kit.pagination import offset, page_meta
+from activecommerce.kit.pagination import decode_cursor, encode_cursor, offset, page_meta
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.repository import TENANT, lock_clause, tenant
@@ -51,13 +51,23 @@ class Field:
 
 @dataclass(frozen=True)
 class ListFilter:
-    """A list query parameter: `sql` holds one or more `?`, all bound to the value."""
+    """A list query parameter: `sql` holds one or more `?`, all bound to the value.
+
+    kind `like` is a substring search (the value is escaped and wrapped in `%`); `sqlite_index`
+    optionally narrows it on SQLite first through a text index (`MATCH ?`, bound to the
+    value as an FTS5 phrase; trigrams need three characters), and `sql` then checks each
+    candidate, so the result is exactly the scan's. A search makes the total a lower bound
+    past `SEARCH_COUNT_LIMIT` (SPEC §10)."""
 
     name: str
     sql: str
     kind: str = "str"  # str | ref | like
     annotation: Any = FilterText
     description: str = ""
+    sqlite_index: str | None = None
+
+
+SEARCH_COUNT_LIMIT = 1000
 
 
 class Rules:
@@ -126,6 +136,10 @@ class Resource:
     # Lists of collections whose objects may be large (a 1 MB template) are streamed one
     # object at a time, so that a page of them never sits in memory whole.
     stream_lists: bool = False
+    # Collections that may hold millions of objects keep counts (contacts: a table its
+    # triggers maintain); this names the count that answers a list's filters, if any.
+    count_key: Callable[[dict[str, Any]], str | None] | None = None
+    counts_table: str | None = None
 
     def __post_init__(self) -> None:
         # Other collections' rules that a delete of one of ours must honour (see
@@ -135,6 +149,10 @@ class Resource:
         self.writable = [f for f in self.fields if not f.readonly and not f.hidden]
         self.shown = [f for f in self.fields if not f.hidden]
         self.by_api = {f.api: f for f in self.fields}
+        # Sort columns that are never NULL: a cursor seeks them with a row value.
+        self._not_null_sorts = {"created_at", "updated_at"} | {
+            f.column for f in self.fields if not f.nullable
+        }
         self._get_sql = f"SELECT * FROM {self.table} WHERE id = ? AND {TENANT}"
         cols = ["account_id", "env", *(f.column for f in self.fields), "created_at", "updated_at"]
         self._insert_sql = (
@@ -204,8 +222,8 @@ class Resource:
         return row
 
     async def list_rows(self, db: Database, principal: Principal, **query: Any) -> dict[str, Any]:
-        """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, and optionally
-        a `base` condition with its `base_params`) in the list envelope."""
+        """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, optionally a
+        `cursor`, and a `base` condition with its `base_params`) in the list envelope."""
         meta, rows = await self._page(db, principal, "*", **query)
         return {"data": [self.serialize(r) for r in rows], "meta": meta}
 
@@ -240,21 +258,80 @@ class Resource:
         sort_by: str,
         sort_order: str,
         filters: dict[str, Any],
+        cursor: str | None = None,
         base: str | None = None,
         base_params: Sequence[Any] = (),
-    ) -> tuple[dict[str, int], list[Row]]:
+    ) -> tuple[dict[str, Any], list[Row]]:
+        """One page and its meta. Both reads run off the event loop on SQLite (`scan`):
+        at a million rows a page or a count can take milliseconds."""
+        after: tuple[Any, int] | None = None
+        if cursor is not None:
+            decoded = decode_cursor(cursor)
+            if decoded is None or decoded[0] not in self.sortable:
+                raise invalid("cursor", "is not a cursor of this list")
+            sort_by, sort_order, value, last_id = decoded
+            after = (value, last_id)
         clause, params, order = self._list_query(
-            principal, sort_by, sort_order, filters, base, base_params
+            db.dialect, principal, sort_by, sort_order, filters, base, base_params
         )
-        total = await db.fetchone(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
-        rows = await db.fetchall(
-            f"SELECT {columns} FROM {self.table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, page_size, offset(page, page_size)],
+        column = self.sortable[sort_by]
+        where, where_params = clause, params
+        if after is not None:
+            seek, seek_params = self._after(column, sort_order, *after)
+            where, where_params = f"{clause} AND {seek}", [*params, *seek_params]
+        skip = 0 if after is not None else offset(page, page_size)
+        rows = await db.scan(
+            f"SELECT {columns}, {column} AS sort_key_ FROM {self.table} WHERE {where}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            [*where_params, page_size + 1, skip],
         )
-        return page_meta(page, page_size, int(total["n"]) if total else 0), rows
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        next_cursor = None
+        if more:
+            last = rows[-1]
+            next_cursor = encode_cursor(sort_by, sort_order, last["sort_key_"], int(last["id"]))
+        total, exact = await self._total(db, principal, filters, base, clause, params)
+        shown_page = None if after is not None else page
+        meta = page_meta(shown_page, page_size, total, exact=exact, next_cursor=next_cursor)
+        return meta, rows
+
+    async def _total(
+        self,
+        db: Database,
+        principal: Principal,
+        filters: dict[str, Any],
+        base: str | None,
+        clause: str,
+        params: list[Any],
+    ) -> tuple[int, bool]:
+        """The list's total: a maintained count when one answers these filters, else a
+        count (capped for text searches: then a lower bound)."""
+        active = {k: v for k, v in filters.items() if v is not None}
+        key = None
+        if self.count_key is not None and base is None:
+            key = self.count_key(active)
+        if key is not None and self.counts_table is not None:
+            row = await db.fetchone(
+                f"SELECT n FROM {self.counts_table} WHERE {TENANT} AND key = ?",
+                (*tenant(principal), key),
+            )
+            return (int(row["n"]) if row else 0), True
+        searching = any(f.kind == "like" and active.get(f.name) is not None for f in self.filters)
+        if searching:
+            rows = await db.scan(
+                f"SELECT count(*) AS n FROM (SELECT 1 FROM {self.table} WHERE {clause}"
+                " LIMIT ?) AS found",
+                [*params, SEARCH_COUNT_LIMIT + 1],
+            )
+            n = int(rows[0]["n"]) if rows else 0
+            return (SEARCH_COUNT_LIMIT, False) if n > SEARCH_COUNT_LIMIT else (n, True)
+        rows = await db.scan(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
+        return (int(rows[0]["n"]) if rows else 0), True
 
     def _list_query(
         self,
+        dialect: str,
         principal: Principal,
         sort_by: str,
         sort_order: str,
@@ -274,7 +351,11 @@ class Resource:
             if flt.kind == "ref":
                 value = parse_id(str(value)) or -1  # a malformed id matches nothing
             elif flt.kind == "like":
-                escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                text = str(value)
+                if flt.sqlite_index and dialect == "sqlite" and len(text) >= 3:
+                    where.append(flt.sqlite_index)
+                    params.append('"' + text.replace('"', '""') + '"')  # an FTS5 phrase
+                escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 value = f"%{escaped}%"
             where.append(flt.sql)
             params.extend([value] * flt.sql.count("?"))
@@ -283,6 +364,23 @@ class Resource:
         # NULLs sort as the largest value on both databases (PostgreSQL's default).
         nulls = "NULLS FIRST" if direction == "DESC" else "NULLS LAST"
         return " AND ".join(where), params, f"{column} {direction} {nulls}, id {direction}"
+
+    def _after(
+        self, column: str, sort_order: str, value: Any, last_id: int
+    ) -> tuple[str, list[Any]]:
+        """Rows after (value, id) in the list's order, NULLs last ascending and first
+        descending (as `_list_query` orders them). Not-null columns seek with a row value,
+        which both databases turn into an index range."""
+        if column in self._not_null_sorts:
+            op = ">" if sort_order == "asc" else "<"
+            return f"({column}, id) {op} (?, ?)", [value, last_id]
+        if sort_order == "asc":
+            if value is None:
+                return f"({column} IS NULL AND id > ?)", [last_id]
+            return f"(({column}, id) > (?, ?) OR {column} IS NULL)", [value, last_id]
+        if value is None:
+            return f"(({column} IS NULL AND id < ?) OR {column} IS NOT NULL)", [last_id]
+        return f"({column}, id) < (?, ?)", [value, last_id]
 
     # ------------------------------------------------------------ writes
 
