@@ -57,7 +57,7 @@ async def test_a_cursor_walk_sees_each_row_once_while_rows_come_and_go(
         added += 1
         await created(api, "/v3/contacts", {"email": f"new{added}@x.io", "lastName": "Mid"})
 
-    params = {"pageSize": 4, "sortBy": sort_by, "sortOrder": order}
+    params: dict[str, Any] = {"pageSize": 4, "sortBy": sort_by, "sortOrder": order}
     seen = await _walk(api, params, churn)
     assert len(seen) == len(set(seen))  # never twice
     stayed = {p["id"] for p in people} - deleted
