@@ -271,6 +271,9 @@ class _SQLiteConn:
             return result
 
 
+SCANNERS = 4  # SQLite connections for reads off the event loop (`scan`)
+
+
 class SQLiteDatabase:
     dialect = "sqlite"
 
@@ -287,10 +290,13 @@ class SQLiteDatabase:
             self._writer, Availability("SQLite (writes)", retry_after), acquire_timeout
         )
         self._write_lock = asyncio.Lock()
-        # For reads that may take milliseconds (background work scanning a backlog): run in
-        # a thread, where sqlite3 releases the GIL while SQLite steps, one at a time.
-        self._scanner = _sqlite_connect(path)
-        self._scan_lock = asyncio.Lock()
+        # For reads that may take milliseconds (lists at a million rows, background work
+        # scanning a backlog): run in threads, where sqlite3 releases the GIL while SQLite
+        # steps, on connections of their own (WAL readers do not wait for each other).
+        self._scanners = [_sqlite_connect(path) for _ in range(SCANNERS)]
+        self._idle_scanners: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        for scanner in self._scanners:
+            self._idle_scanners.put_nowait(scanner)
 
     async def ping(self) -> None:
         await self._read.fetchone("SELECT 1 FROM sqlite_master LIMIT 1")
@@ -333,21 +339,22 @@ class SQLiteDatabase:
     async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """A read that may take longer than the event loop should wait (not for request
         paths): off the loop. Errors are the reader's (503 when the database is down)."""
-        async with self._scan_lock:
-            try:
-                return await asyncio.to_thread(
-                    lambda: self._scanner.execute(sql, params).fetchall()
-                )
-            except sqlite3.Error as exc:
-                code = _sqlite_code(exc)
-                if code in _DOWN or code in _BUSY:
-                    raise self._read.availability.failed(exc) from exc
-                raise
+        scanner = await self._idle_scanners.get()
+        try:
+            return await asyncio.to_thread(lambda: scanner.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            code = _sqlite_code(exc)
+            if code in _DOWN or code in _BUSY:
+                raise self._read.availability.failed(exc) from exc
+            raise
+        finally:
+            self._idle_scanners.put_nowait(scanner)
 
     async def close(self) -> None:
         self._reader.close()
         self._writer.close()
-        self._scanner.close()
+        for scanner in self._scanners:
+            scanner.close()
 
 
 # ---------------------------------------------------------------- PostgreSQL
