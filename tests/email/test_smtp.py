@@ -11,7 +11,7 @@ import httpx
 from conftest import Account, _new_account, fresh_database, running_app
 from helpers import created, recorded_events, wait_for
 from servers import free_port
-from smtp import Inbox, smtp_server
+from smtp import Inbox, smtp_server, tls_auth_server
 
 from activecommerce.config import Settings
 
@@ -158,3 +158,23 @@ async def test_a_relay_that_is_down_holds_the_campaign_until_it_is_back(
             await wait_for(done, timeout=30, what="the campaign to be sent")
             assert sorted(inbox.recipients()) == ["a@example.com", "b@example.com"]
         await account.close()
+
+
+async def test_starttls_and_auth(tmp_path: Path, settings: Settings) -> None:
+    """A relay that requires STARTTLS and then a login (its certificate is self-signed:
+    `verify=false`)."""
+    with tls_auth_server(tmp_path, "mailer", "p@ss:word") as (inbox, port, logins):
+        smtp_url = f"smtp://mailer:p%40ss%3Aword@127.0.0.1:{port}?starttls=true&verify=false"
+        async with fresh_database(tmp_path) as url:
+            overrides = {**_smtp_settings(settings, url, port), "smtp_url": smtp_url}
+            async with running_app(settings, **overrides) as app:
+                account = await _new_account(app)
+                sent = await _campaign_to(account.live, ["tls@example.com"])
+
+                async def done() -> bool:
+                    return await _status(account.live, sent["campaign"]) == "sent"
+
+                await wait_for(done, timeout=20, what="the campaign to be sent")
+                await account.close()
+    assert inbox.recipients() == ["tls@example.com"]
+    assert logins == ["mailer"]

@@ -50,10 +50,14 @@ class SmtpTarget:
     start_tls: bool | None
     username: str | None
     password: str | None
+    # `?verify=false`: accept a relay's certificate without checking it (a relay on the
+    # same host or network with a self-signed certificate). On by default.
+    verify: bool = True
 
     @classmethod
     def parse(cls, url: str) -> SmtpTarget:
-        """smtp://user:pass@host:587?starttls=true, smtps://host:465, smtp://127.0.0.1:2525."""
+        """smtp://user:pass@host:587?starttls=true, smtps://host:465, smtp://127.0.0.1:2525,
+        with `&verify=false` for a self-signed certificate."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError(
@@ -70,6 +74,7 @@ class SmtpTarget:
             start_tls=None if starttls is None else starttls in ("1", "true", "yes"),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            verify=query.get("verify", "true") not in ("0", "false", "no"),
         )
 
 
@@ -124,6 +129,7 @@ class Connection:
                 username=t.username,
                 password=t.password,
                 timeout=self.timeout,
+                validate_certs=t.verify,
             )
             await client.connect()
             self.client = client
