@@ -163,3 +163,25 @@ async def test_a_bad_cursor_is_a_422(api: httpx.AsyncClient) -> None:
     for cursor in ("nope!", "WyJ4Il0", "W10"):
         r = await api.get("/v3/contacts", params={"cursor": cursor})
         assert field_errors(r) == {"cursor"}
+
+
+@pytest.mark.parametrize("rare_below", [0, 5000])
+async def test_membership_filters_read_small_and_large_groups_alike(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, rare_below: int
+) -> None:
+    """A group is read whole when small, probed in the list's order when large: both ways
+    give the same rows in the same order."""
+    monkeypatch.setattr("activecommerce.kit.resource.RARE_MEMBERS", rare_below)
+    group = await created(api, "/v3/contactGroups", {"name": "Some"})
+    members = []
+    for i in range(9):
+        contact = await created(
+            api, "/v3/contacts", {"email": f"m{i}@x.io", "lastName": f"L{i % 4}"}
+        )
+        if i % 3 != 1:
+            await api.put(f"/v3/contacts/{contact['id']}/groups/{group['id']}")
+            members.append(contact)
+    params = {"groupId": group["id"], "sortBy": "lastName", "sortOrder": "desc", "pageSize": 2}
+    walked = await _walk(api, params)
+    expected = sorted(members, key=lambda c: (c["lastName"], int(c["id"])), reverse=True)
+    assert walked == [c["id"] for c in expected]

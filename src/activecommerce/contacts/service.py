@@ -37,6 +37,17 @@ class ContactRules(Rules):
         return changes
 
 
+def _membership_filter(name: str, table: str, column: str, counted: str, what: str) -> ListFilter:
+    return ListFilter(
+        name,
+        f"EXISTS (SELECT 1 FROM {table} m WHERE m.contact_id = contacts.id AND m.{column} = ?)",
+        kind="ref",
+        description=f"Contacts {what}",
+        counted=counted,
+        rare_sql=f"id IN (SELECT contact_id FROM {table} WHERE {column} = ?)",
+    )
+
+
 def _count_key(filters: dict[str, Any]) -> str | None:
     """The maintained count (contact_counts) that is a list's total under these filters:
     none, or one of status, groupId or tagId (SPEC §10's exact totals)."""
@@ -81,18 +92,10 @@ contacts = Resource(
             "lower(email) = lower(CAST(? AS TEXT))",
             description="Exact email, compared case-insensitively",
         ),
-        ListFilter(
-            "groupId",
-            "id IN (SELECT contact_id FROM contact_group_members WHERE group_id = ?)",
-            kind="ref",
-            description="Contacts in this group",
+        _membership_filter(
+            "groupId", "contact_group_members", "group_id", "group", "in this group"
         ),
-        ListFilter(
-            "tagId",
-            "id IN (SELECT contact_id FROM contact_tag_members WHERE tag_id = ?)",
-            kind="ref",
-            description="Contacts with this tag",
-        ),
+        _membership_filter("tagId", "contact_tag_members", "tag_id", "tag", "with this tag"),
         ListFilter("status", "status = ?", annotation=ContactStatus),
         ListFilter(
             "q",

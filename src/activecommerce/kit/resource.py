@@ -65,9 +65,16 @@ class ListFilter:
     annotation: Any = FilterText
     description: str = ""
     sqlite_index: str | None = None
+    # A membership filter whose size is a maintained count (`<counted>:<id>`): `sql`
+    # (correlated EXISTS: walk the list's order and probe) suits a large group; a small
+    # one is faster as `rare_sql` (IN: read its few members, then sort them).
+    counted: str | None = None
+    rare_sql: str | None = None
 
 
 SEARCH_COUNT_LIMIT = 1000
+# A group under this many members (or under 1/200 of the list) is read whole (rare_sql).
+RARE_MEMBERS = 5000
 
 
 class Rules:
@@ -271,8 +278,9 @@ class Resource:
                 raise invalid("cursor", "is not a cursor of this list")
             sort_by, sort_order, value, last_id = decoded
             after = (value, last_id)
+        rare = await self._rare_filters(db, principal, filters)
         clause, params, order = self._list_query(
-            db.dialect, principal, sort_by, sort_order, filters, base, base_params
+            db.dialect, principal, sort_by, sort_order, filters, base, base_params, rare
         )
         column = self.sortable[sort_by]
         where, where_params = clause, params
@@ -295,6 +303,32 @@ class Resource:
         shown_page = None if after is not None else page
         meta = page_meta(shown_page, page_size, total, exact=exact, next_cursor=next_cursor)
         return meta, rows
+
+    async def _rare_filters(
+        self, db: Database, principal: Principal, filters: dict[str, Any]
+    ) -> frozenset[str]:
+        """The membership filters of this query that name a small group (see ListFilter)."""
+        keys: dict[str, str] = {}
+        for flt in self.filters:
+            value = filters.get(flt.name)
+            if flt.counted and flt.rare_sql and value is not None:
+                target = parse_id(str(value))
+                if target is not None:
+                    keys[f"{flt.counted}:{target}"] = flt.name
+        if not keys or self.counts_table is None:
+            return frozenset()
+        marks = ", ".join("?" for _ in range(len(keys) + 1))
+        rows = await db.fetchall(
+            f"SELECT key, n FROM {self.counts_table} WHERE {TENANT} AND key IN ({marks})",
+            (*tenant(principal), "all", *keys),
+        )
+        counts = {row["key"]: int(row["n"]) for row in rows}
+        everyone = counts.get("all", 0)
+        return frozenset(
+            name
+            for key, name in keys.items()
+            if counts.get(key, 0) < max(RARE_MEMBERS, everyone // 200)
+        )
 
     async def _total(
         self,
@@ -338,6 +372,7 @@ class Resource:
         filters: dict[str, Any],
         base: str | None = None,
         base_params: Sequence[Any] = (),
+        rare: frozenset[str] = frozenset(),
     ) -> tuple[str, list[Any], str]:
         where = [TENANT]
         params: list[Any] = [*tenant(principal)]
@@ -357,8 +392,9 @@ class Resource:
                     params.append('"' + text.replace('"', '""') + '"')  # an FTS5 phrase
                 escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 value = f"%{escaped}%"
-            where.append(flt.sql)
-            params.extend([value] * flt.sql.count("?"))
+            sql = flt.rare_sql if flt.rare_sql and flt.name in rare else flt.sql
+            where.append(sql)
+            params.extend([value] * sql.count("?"))
         column = self.sortable[sort_by]
         direction = "DESC" if sort_order == "desc" else "ASC"
         # NULLs sort as the largest value on both databases (PostgreSQL's default).
