@@ -4,32 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from activecommerce.automations import repository
+from activecommerce.automations import models, repository
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
 from activecommerce.brands.service import brands
-from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
+from activecommerce.campaigns.service import EmailContentRules
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
-from activecommerce.kit.resource import DeleteGuard, Field, Resource, require_ref
+from activecommerce.kit.resource import DeleteGuard, Resource, require_ref
 from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.tags.service import contact_tags
 
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
 
 
-class AutomationRules(EmailContentRules):
+class AutomationRules(EmailContentRules[EmailAutomationIn]):
     async def prepare(
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: EmailAutomationIn,
         current: dict[str, Any] | None,
-    ) -> None:
-        await super().prepare(conn, principal, values, current)
+    ) -> dict[str, Any]:
+        values = await super().prepare(conn, principal, new, current)
         trigger = values["trigger"]
         before = current["trigger"] if current is not None else {}
         for key, target in TRIGGER_REFS.items():
@@ -38,19 +38,14 @@ class AutomationRules(EmailContentRules):
                 await require_ref(
                     conn, principal, target, f"trigger.{key}", trigger[key], unchanged=same
                 )
+        return values
 
 
 email_automations = Resource(
     collection="emailAutomations",
     event_name="emailAutomation",
-    table="email_automations",
+    table=models.email_automations,
     title="email automation",
-    fields=[
-        *EMAIL_CONTENT_FIELDS,
-        Field("trigger", "trigger_spec", kind="json", nullable=False),
-        Field("delaySeconds", "delay_seconds", nullable=False),
-        Field("status", "status", nullable=False),
-    ],
     create_model=EmailAutomationIn,
     patch_model=patch_model_of(EmailAutomationIn),
     out_model=EmailAutomationOut,
