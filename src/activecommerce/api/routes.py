@@ -147,10 +147,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     rules = resource.rules
     # Most collections have no pre-transaction check: skip the body dump for them.
     checks = type(rules).check is not Rules.check
-    shown_once: tuple[str, ...] = ()
-    if resource.created_model is not None:
-        shown = resource.out_model.model_fields
-        shown_once = tuple(f for f in resource.created_model.model_fields if f not in shown)
+    shown_once = resource.shown_once
 
     @router.get(
         "/{id}",

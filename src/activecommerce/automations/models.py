@@ -9,7 +9,7 @@ email_automations = Table(
     id_column(),
     *tenant_columns(),
     *email_content_columns(),
-    Column("trigger_spec", Text, nullable=False),
+    Column("trigger_spec", Text, nullable=False, info={"api": "trigger", "json": True}),
     Column("delay_seconds", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     *timestamp_columns(),

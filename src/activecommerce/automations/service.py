@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from activecommerce.automations import enrolment, repository
+from activecommerce.automations import enrolment, models, repository
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
 from activecommerce.brands.service import brands
-from activecommerce.campaigns.service import EMAIL_CONTENT_FIELDS, EmailContentRules
+from activecommerce.campaigns.service import EmailContentRules
 from activecommerce.email import repository as email_repository
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection, Database
@@ -15,7 +15,7 @@ from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
-from activecommerce.kit.resource import DeleteGuard, Field, Resource, require_ref
+from activecommerce.kit.resource import DeleteGuard, Resource, require_ref
 from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.tags.service import contact_tags
 
@@ -23,16 +23,17 @@ RESUME_BATCH = 250  # held emails queued again per send job
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
 
 
-class AutomationRules(EmailContentRules):
+class AutomationRules(EmailContentRules[EmailAutomationIn]):
     async def prepare(
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: EmailAutomationIn,
         current: dict[str, Any] | None,
-    ) -> None:
-        await super().prepare(conn, principal, values, current)
+    ) -> dict[str, Any]:
+        values = await super().prepare(conn, principal, new, current)
         if current is not None and current["status"] == "paused" and values["status"] == "active":
+            # Resumed: what came due while it was paused goes out now.
             await enrolment.resume(conn, principal, int(current["id"]), RESUME_BATCH)
         trigger = values["trigger"]
         before = current["trigger"] if current is not None else {}
@@ -42,19 +43,14 @@ class AutomationRules(EmailContentRules):
                 await require_ref(
                     conn, principal, target, f"trigger.{key}", trigger[key], unchanged=same
                 )
+        return values
 
 
 email_automations = Resource(
     collection="emailAutomations",
     event_name="emailAutomation",
-    table="email_automations",
+    table=models.email_automations,
     title="email automation",
-    fields=[
-        *EMAIL_CONTENT_FIELDS,
-        Field("trigger", "trigger_spec", kind="json", nullable=False),
-        Field("delaySeconds", "delay_seconds", nullable=False),
-        Field("status", "status", nullable=False),
-    ],
     create_model=EmailAutomationIn,
     patch_model=patch_model_of(EmailAutomationIn),
     out_model=EmailAutomationOut,

@@ -31,7 +31,7 @@ email_campaigns = Table(
     id_column(),
     *tenant_columns(),
     *email_content_columns(),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False, default="draft"),  # at creation
     Column("scheduled_at", String(32)),
     Column("sent_at", String(32)),
     *timestamp_columns(),

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from activecommerce.brands.service import brands
-from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut
+from activecommerce.campaigns import models
+from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut, EmailContentIn
 from activecommerce.email.templates import template_errors
 from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
-from activecommerce.kit.resource import Field, Resource, Rules, require_ref, unchanged
+from activecommerce.kit.resource import Resource, Rules, require_ref, unchanged
 
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
 
-EMAIL_CONTENT_FIELDS = [
-    Field("name", "name", nullable=False),
-    Field("subject", "subject", nullable=False),
-    Field("fromEmail", "from_email", nullable=False),
-    Field("fromName", "from_name"),
-    Field("replyToEmail", "reply_to_email"),
-    Field("htmlContent", "html_content"),
-    Field("plaintextContent", "plaintext_content"),
-    Field("brandId", "brand_id", kind="ref"),
-]
+ContentT = TypeVar("ContentT", bound=EmailContentIn)
 
 
-class EmailContentRules(Rules):
+class EmailContentRules(Rules[ContentT]):
     async def check(self, principal: Principal, sent: dict[str, Any]) -> None:
         errors = await template_errors({name: sent.get(name) for name in TEMPLATED})
         if errors:
@@ -38,24 +30,26 @@ class EmailContentRules(Rules):
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: ContentT,
         current: dict[str, Any] | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        values = await super().prepare(conn, principal, new, current)
         same = unchanged(current, values, "brandId")
-        await require_ref(conn, principal, brands, "brandId", values.get("brandId"), unchanged=same)
+        await require_ref(conn, principal, brands, "brandId", new.brandId, unchanged=same)
+        return values
 
 
-class CampaignRules(EmailContentRules):
+class CampaignRules(EmailContentRules[EmailCampaignIn]):
     async def prepare(
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: EmailCampaignIn,
         current: dict[str, Any] | None,
-    ) -> None:
+    ) -> dict[str, Any]:
         if current is not None and current["status"] in ("sending", "sent"):
             raise conflict(f"This campaign is {current['status']} and can no longer be edited.")
-        await super().prepare(conn, principal, values, current)
+        return await super().prepare(conn, principal, new, current)
 
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         row = await conn.fetchone("SELECT status FROM email_campaigns WHERE id = ?", (object_id,))
@@ -66,14 +60,8 @@ class CampaignRules(EmailContentRules):
 email_campaigns = Resource(
     collection="emailCampaigns",
     event_name="emailCampaign",
-    table="email_campaigns",
+    table=models.email_campaigns,
     title="email campaign",
-    fields=[
-        *EMAIL_CONTENT_FIELDS,
-        Field("status", "status", readonly=True, insert_default="draft"),
-        Field("scheduledAt", "scheduled_at", readonly=True),
-        Field("sentAt", "sent_at", readonly=True),
-    ],
     create_model=EmailCampaignIn,
     patch_model=patch_model_of(EmailCampaignIn),
     out_model=EmailCampaignOut,

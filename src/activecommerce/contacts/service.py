@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from activecommerce.contacts import repository
+from activecommerce.contacts import models, repository
 from activecommerce.contacts.schemas import ContactIn, ContactOut, ContactStatus
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
@@ -13,11 +13,11 @@ from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import parse_id, patch_model_of
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.resource import Field, ListFilter, Resource, Rules
+from activecommerce.kit.resource import ListFilter, Resource, Rules
 from activecommerce.tags.service import contact_tags
 
 
-class ContactRules(Rules):
+class ContactRules(Rules[ContactIn]):
     def events(
         self,
         name: str,
@@ -67,15 +67,8 @@ def _count_key(filters: dict[str, Any]) -> str | None:
 contacts = Resource(
     collection="contacts",
     event_name="contact",
-    table="contacts",
+    table=models.contacts,
     title="contact",
-    fields=[
-        Field("email", "email", nullable=False),
-        Field("firstName", "first_name"),
-        Field("lastName", "last_name"),
-        Field("phone", "phone"),
-        Field("status", "status", nullable=False),
-    ],
     create_model=ContactIn,
     patch_model=patch_model_of(ContactIn),
     out_model=ContactOut,

@@ -16,12 +16,12 @@ deals = Table(
     Column("name", String(255), nullable=False),
     ref_column("pipeline_id", "pipelines", "RESTRICT", nullable=False),
     ref_column("stage_id", "deal_stages", "RESTRICT", nullable=False),
-    ref_column("contact_id", "contacts", "SET NULL"),
+    ref_column("contact_id", "contacts", "SET NULL", api="contact"),
     Column("value", BigInteger),
     Column("currency", String(3), nullable=False),
     Column("close_date", String(10)),
     Column("duration", Integer),
-    ref_column("status_id", "deal_statuses", "SET NULL"),
+    ref_column("status_id", "deal_statuses", "SET NULL", api="status"),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )

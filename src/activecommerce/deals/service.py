@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from activecommerce.contacts.service import contacts
-from activecommerce.deals import repository
+from activecommerce.deals import models, repository
 from activecommerce.deals.schemas import DealIn, DealOut
 from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.events import Event
@@ -14,7 +14,6 @@ from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict, invalid
 from activecommerce.kit.resource import (
     DeleteGuard,
-    Field,
     ListFilter,
     Resource,
     Rules,
@@ -24,19 +23,19 @@ from activecommerce.kit.resource import (
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 
 
-class DealRules(Rules):
+class DealRules(Rules[DealIn]):
     async def prepare(
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: DealIn,
         current: dict[str, Any] | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        values = await super().prepare(conn, principal, new, current)
+
         async def ref(target: Resource, name: str) -> Row | None:
             same = unchanged(current, values, name)
-            return await require_ref(
-                conn, principal, target, name, values.get(name), unchanged=same
-            )
+            return await require_ref(conn, principal, target, name, values[name], unchanged=same)
 
         pipeline = await ref(pipelines, "pipelineId")
         assert pipeline is not None
@@ -48,8 +47,9 @@ class DealRules(Rules):
         if status is not None and status["pipeline_id"] != pipeline["id"]:
             raise invalid("status", "belongs to another pipeline")
         await ref(contacts, "contact")
-        if values.get("currency") is None:
-            values["currency"] = pipeline["currency"]
+        if new.currency is None:
+            return {**values, "currency": pipeline["currency"]}
+        return values
 
     def events(
         self,
@@ -70,19 +70,8 @@ class DealRules(Rules):
 deals = Resource(
     collection="deals",
     event_name="deal",
-    table="deals",
+    table=models.deals,
     title="deal",
-    fields=[
-        Field("name", "name", nullable=False),
-        Field("pipelineId", "pipeline_id", kind="ref", nullable=False),
-        Field("stageId", "stage_id", kind="ref", nullable=False),
-        Field("contact", "contact_id", kind="ref"),
-        Field("value", "value"),
-        Field("currency", "currency", nullable=False),
-        Field("closeDate", "close_date", kind="date"),
-        Field("duration", "duration"),
-        Field("status", "status_id", kind="ref"),
-    ],
     create_model=DealIn,
     patch_model=patch_model_of(DealIn),
     out_model=DealOut,

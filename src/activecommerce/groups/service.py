@@ -1,8 +1,9 @@
+from activecommerce.groups import models
 from activecommerce.kit.named import named_resource
 
 contact_groups = named_resource(
     collection="contactGroups",
-    table="contact_groups",
+    table=models.contact_groups,
     title="contact group",
     event_name="contactGroup",
     model_name="ContactGroup",

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, create_model
+from sqlalchemy import Table
 
 from activecommerce.kit.fields import Input, Name, Output, patch_model_of
-from activecommerce.kit.resource import Field, Resource
+from activecommerce.kit.resource import Resource
 
 NAME_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
 
 
 def named_resource(
-    *, collection: str, table: str, title: str, model_name: str, event_name: str
+    *, collection: str, table: Table, title: str, model_name: str, event_name: str
 ) -> Resource:
     create: type[BaseModel] = create_model(f"{model_name}In", __base__=Input, name=(Name, ...))
     out: type[BaseModel] = create_model(
@@ -29,7 +30,6 @@ def named_resource(
         table=table,
         event_name=event_name,
         title=title,
-        fields=[Field("name", "name", nullable=False)],
         create_model=create,
         patch_model=patch_model_of(create),
         out_model=out,

@@ -7,13 +7,13 @@ so clients see one shape whether the router, the validation layer or a service r
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -152,18 +152,28 @@ async def _validation_handler(request: Request, exc: Exception, gate: Gate | Non
         return Problem(415, "Send the body as application/json.").response()
     if any(e.get("type") == "json_invalid" for e in body_errors):
         return Problem(400, "The body is not valid JSON.").response()
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return Problem(400, "A JSON body is required.").response()
+    return _invalid_fields(errors).response()
+
+
+def _invalid_fields(errors: Sequence[Any]) -> Problem:
+    """The 422 for pydantic's errors, each `loc` starting with the part of the request."""
     fields: list[dict[str, str]] = []
-    for e in errors:
-        loc = tuple(e.get("loc", ()))
-        if e.get("type") == "missing" and loc == ("body",):
-            return Problem(400, "A JSON body is required.").response()
-        if len(fields) < MAX_FIELD_ERRORS:
-            message = str(e.get("msg", "invalid"))[:MAX_ERROR_TEXT]
-            fields.append({"field": _field_name(loc)[:MAX_ERROR_TEXT], "message": message})
+    for e in errors[:MAX_FIELD_ERRORS]:
+        message = str(e.get("msg", "invalid"))[:MAX_ERROR_TEXT]
+        field = _field_name(tuple(e.get("loc", ())))[:MAX_ERROR_TEXT]
+        fields.append({"field": field, "message": message})
     detail = "The request has invalid fields."
     if len(errors) > MAX_FIELD_ERRORS:
         detail += f" The first {MAX_FIELD_ERRORS} of {len(errors)} are listed."
-    return Problem(422, detail, errors=fields).response()
+    return Problem(422, detail, errors=fields)
+
+
+def invalid_body(exc: ValidationError) -> Problem:
+    """The same 422 as for a refused body, for a model validated after the request was
+    read (a PATCH's fields merged with the object's)."""
+    return _invalid_fields([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
 
 
 async def _problem_handler(request: Request, exc: Exception) -> Response:

@@ -1,19 +1,22 @@
 """The one way a collection is stored, read, listed and changed.
 
-Each domain describes its collection once (a `Resource`: its table, its fields, how they
-sort and filter, and a `Rules` object with the domain's checks); this module holds the
-queries (always scoped by account and environment) and the create / replace / patch /
-delete flow that SPEC §2 defines for every collection alike.
+Each domain describes its collection once (a `Resource`: its `Table`, its models, how it
+sorts and filters, and a `Rules` object with the domain's checks); the API fields are
+derived from the table's columns (`field_of`). This module holds the queries (always
+scoped by account and environment) and the create / replace / patch / delete flow that
+SPEC §2 defines for every collection alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Boolean, Column, Table
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
@@ -22,31 +25,55 @@ from activecommerce.kit.events import Event
 from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.pagination import decode_cursor, encode_cursor, offset, page_meta
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem, invalid, not_found
+from activecommerce.kit.problems import Problem, invalid, invalid_body, not_found
 from activecommerce.kit.repository import TENANT, lock_clause, tenant
 
-NO_DEFAULT: Any = object()
+# The columns of every collection's table that the generic flow fills itself.
+MANAGED_COLUMNS = frozenset({"id", "account_id", "env", "created_at", "updated_at"})
 
 
 @dataclass(frozen=True)
 class Field:
-    """One API field and the column behind it.
+    """One API field and the column behind it (see `field_of`).
 
-    kind: str | int | bool | ref (an id of another object) | json | date.
-    `default` is what PUT restores when the field is left out (NO_DEFAULT: cleared to
-    null, or for a required field a 422); `nullable=False` makes a PATCH to null a 422.
+    kind: ref (an id of another object, a string in the API) | bool | json (JSON kept as
+    text) | plain. `nullable=False` makes a PATCH to null a 422; `insert_default` is
+    written at creation when the rules return no value for the field.
     """
 
     api: str
     column: str
-    kind: str = "str"
+    kind: str = "plain"
     nullable: bool = True
-    fixed: bool = False
-    readonly: bool = False
     insert_default: Any = None
-    # Written once at creation from what the rules put in `values`; never shown, never
-    # updated through the generic flow (a webhook's encrypted secret).
-    hidden: bool = False
+
+
+def camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def field_of(column: Column[Any]) -> Field:
+    """A column's API field: named in camelCase unless `info={"api": ...}` names it; a
+    `ref` if it has a foreign key, a `bool` if Boolean, `json` if `info={"json": True}`;
+    its insert default is the column's Python-side `default=` (a constant)."""
+    kind = "plain"
+    if column.foreign_keys:
+        kind = "ref"
+    elif isinstance(column.type, Boolean):
+        kind = "bool"
+    elif column.info.get("json"):
+        kind = "json"
+    default = column.default
+    if default is not None and not isinstance(default, ScalarElementColumnDefault):
+        raise TypeError(f"{column}: only a constant default= becomes an insert default")
+    return Field(
+        api=column.info.get("api", camel_case(column.name)),
+        column=column.name,
+        kind=kind,
+        nullable=bool(column.nullable),
+        insert_default=default.arg if default is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +104,12 @@ SEARCH_COUNT_LIMIT = 1000
 RARE_MEMBERS = 5000
 
 
-class Rules:
-    """A domain's checks. Override what applies."""
+NewT = TypeVar("NewT", bound=BaseModel)
+
+
+class Rules(Generic[NewT]):
+    """A domain's checks, for a collection whose create model is `NewT`. Override what
+    applies."""
 
     async def check(self, principal: Principal, sent: dict[str, Any]) -> None:
         """Checks that need no database but may wait or take CPU (a DNS lookup, parsing a
@@ -90,18 +121,22 @@ class Rules:
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: NewT,
         current: dict[str, Any] | None,
-    ) -> None:
-        """Check and complete `values` (API names) before they are written."""
+    ) -> dict[str, Any]:
+        """Check the object to be written and return its values (API names, JSON values).
+
+        `new` is the validated body (for a PATCH, the object's fields merged with the sent
+        ones); `current` is the object as it is (None at creation). Overrides build on
+        this and return a new dict: besides the create model's fields it may hold another
+        column's value (written too: a reset counter, an encrypted secret) and the extra
+        fields of the collection's `created_model` (shown in the creation response only).
+        """
+        return new.model_dump(mode="json")
 
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         """Refuse a delete (raise a Problem) when the object is still needed. Called
         inside the write transaction, with the object's row locked."""
-
-    def present_created(self, values: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
-        """The creation response; the object itself unless the domain shows more once."""
-        return created
 
     def events(
         self,
@@ -127,19 +162,23 @@ def unchanged(current: dict[str, Any] | None, values: dict[str, Any], name: str)
 
 @dataclass
 class Resource:
+    """A collection: its table (the API fields are derived from its columns, but for
+    MANAGED_COLUMNS; `out_model` names those shown, `create_model` those that PUT and
+    PATCH change) and everything the generic flow needs to know of it."""
+
     collection: str
-    table: str
+    table: Table
     title: str
     event_name: str
-    fields: Sequence[Field]
     create_model: type[BaseModel]
     patch_model: type[BaseModel]
     out_model: type[BaseModel]
     sortable: dict[str, str]
     filters: Sequence[ListFilter] = ()
     unique_messages: dict[str, str] = field(default_factory=dict)
-    rules: Rules = field(default_factory=Rules)
-    created_model: type[BaseModel] | None = None  # when creation shows more (a secret)
+    rules: Rules[Any] = field(default_factory=Rules)
+    # When creation shows more (a secret): its extra fields come from what `prepare` returned.
+    created_model: type[BaseModel] | None = None
     # Lists of collections whose objects may be large (a 1 MB template) are streamed one
     # object at a time, so that a page of them never sits in memory whole.
     stream_lists: bool = False
@@ -153,24 +192,32 @@ class Resource:
         # `guard_delete` and `clear_on_delete`): declared by the domain that refers here.
         self._delete_guards: list[DeleteGuard] = []
         self._dependents: list[tuple[Resource, Field]] = []
-        self.writable = [f for f in self.fields if not f.readonly and not f.hidden]
-        self.shown = [f for f in self.fields if not f.hidden]
+        self.table_name = self.table.name
+        self.fields = [field_of(c) for c in self.table.columns if c.name not in MANAGED_COLUMNS]
         self.by_api = {f.api: f for f in self.fields}
         # Sort columns that are never NULL: a cursor seeks them with a row value.
         self._not_null_sorts = {"created_at", "updated_at"} | {
             f.column for f in self.fields if not f.nullable
         }
-        self._get_sql = f"SELECT * FROM {self.table} WHERE id = ? AND {TENANT}"
+        shown, updatable = self.out_model.model_fields, self.create_model.model_fields
+        unknown = {*shown, *updatable} - {"id", "createdAt", "updatedAt", *self.by_api}
+        if unknown:
+            raise ValueError(f"{self.table_name} has no column for {sorted(unknown)}")
+        self.shown = [f for f in self.fields if f.api in shown]
+        self.updatable = [f for f in self.fields if f.api in updatable]
+        # Written by an update only when the rules return them.
+        self._others = [f for f in self.fields if f.api not in updatable]
+        self.shown_once: tuple[str, ...] = ()
+        if self.created_model is not None:
+            self.shown_once = tuple(f for f in self.created_model.model_fields if f not in shown)
+        self._get_sql = f"SELECT * FROM {self.table_name} WHERE id = ? AND {TENANT}"
         cols = ["account_id", "env", *(f.column for f in self.fields), "created_at", "updated_at"]
         self._insert_sql = (
-            f"INSERT INTO {self.table} ({', '.join(cols)})"
+            f"INSERT INTO {self.table_name} ({', '.join(cols)})"
             f" VALUES ({', '.join('?' for _ in cols)}) RETURNING *"
         )
-        sets = ", ".join(f"{f.column} = ?" for f in self.writable)
-        self._update_sql = (
-            f"UPDATE {self.table} SET {sets}, updated_at = ? WHERE id = ? AND {TENANT} RETURNING *"
-        )
-        self._delete_sql = f"DELETE FROM {self.table} WHERE id = ? AND {TENANT}"
+        self._update_sqls: dict[tuple[str, ...], str] = {}
+        self._delete_sql = f"DELETE FROM {self.table_name} WHERE id = ? AND {TENANT}"
 
     # ------------------------------------------------------------ representation
 
@@ -203,8 +250,6 @@ class Resource:
             return orjson.dumps(value).decode()
         if f.kind == "bool":
             return bool(value)
-        if f.kind == "date":
-            return str(value)
         return value
 
     # ------------------------------------------------------------ reads
@@ -289,7 +334,7 @@ class Resource:
             where, where_params = f"{clause} AND {seek}", [*params, *seek_params]
         skip = 0 if after is not None else offset(page, page_size)
         rows = await db.scan(
-            f"SELECT {columns}, {column} AS sort_key_ FROM {self.table} WHERE {where}"
+            f"SELECT {columns}, {column} AS sort_key_ FROM {self.table_name} WHERE {where}"
             f" ORDER BY {order} LIMIT ? OFFSET ?",
             [*where_params, page_size + 1, skip],
         )
@@ -354,13 +399,13 @@ class Resource:
         searching = any(f.kind == "like" and active.get(f.name) is not None for f in self.filters)
         if searching:
             rows = await db.scan(
-                f"SELECT count(*) AS n FROM (SELECT 1 FROM {self.table} WHERE {clause}"
+                f"SELECT count(*) AS n FROM (SELECT 1 FROM {self.table_name} WHERE {clause}"
                 " LIMIT ?) AS found",
                 [*params, SEARCH_COUNT_LIMIT + 1],
             )
             n = int(rows[0]["n"]) if rows else 0
             return (SEARCH_COUNT_LIMIT, False) if n > SEARCH_COUNT_LIMIT else (n, True)
-        rows = await db.scan(f"SELECT count(*) AS n FROM {self.table} WHERE {clause}", params)
+        rows = await db.scan(f"SELECT count(*) AS n FROM {self.table_name} WHERE {clause}", params)
         return (int(rows[0]["n"]) if rows else 0), True
 
     def _list_query(
@@ -429,34 +474,28 @@ class Resource:
         if errors:
             raise Problem(422, "The request has invalid fields.", errors=errors)
 
-    def _check_fixed(self, values: dict[str, Any], current: dict[str, Any]) -> None:
-        for f in self.writable:
-            if f.fixed and values.get(f.api) != current.get(f.api):
-                raise invalid(f.api, "is fixed at creation and cannot be changed")
-
     async def create(
         self, conn: Connection, principal: Principal, body: BaseModel
     ) -> dict[str, Any]:
-        values = body.model_dump(mode="json")
-        await self.rules.prepare(conn, principal, values, None)
+        values = await self.rules.prepare(conn, principal, body, None)
         stamp = now()
         params: list[Any] = [*tenant(principal)]
         for f in self.fields:
-            value = f.insert_default if f.readonly else values.get(f.api)
-            params.append(self._to_column(f, value))
+            params.append(self._to_column(f, values.get(f.api, f.insert_default)))
         params += [stamp, stamp]
         created = self.serialize(await self._write(conn, self._insert_sql, params))
         await events.record(
             conn, principal, self.rules.events(self.event_name, "created", None, created)
         )
-        return self.rules.present_created(values, created)
+        if self.shown_once:
+            return {**created, **{name: values[name] for name in self.shown_once}}
+        return created
 
     async def replace(
         self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
     ) -> dict[str, Any]:
         current = self.serialize(await self.get_row(conn, principal, object_id, lock=True))
-        values = body.model_dump(mode="json")
-        return await self._update(conn, principal, current, values)
+        return await self._update(conn, principal, current, body)
 
     async def patch(
         self, conn: Connection, principal: Principal, object_id: str, body: BaseModel
@@ -464,24 +503,41 @@ class Resource:
         current = self.serialize(await self.get_row(conn, principal, object_id, lock=True))
         sent = body.model_dump(mode="json", exclude_unset=True)
         self._check_nulls(sent)
-        values = {f.api: current[f.api] for f in self.writable} | sent
-        return await self._update(conn, principal, current, values)
+        try:
+            new = self.create_model.model_validate(
+                {f.api: current[f.api] for f in self.updatable} | sent
+            )
+        except ValidationError as exc:
+            raise invalid_body(exc) from None
+        return await self._update(conn, principal, current, new)
 
     async def _update(
         self,
         conn: Connection,
         principal: Principal,
         current: dict[str, Any],
-        values: dict[str, Any],
+        new: BaseModel,
     ) -> dict[str, Any]:
-        self._check_fixed(values, current)
-        await self.rules.prepare(conn, principal, values, current)
-        params = [self._to_column(f, values.get(f.api)) for f in self.writable]
+        values = await self.rules.prepare(conn, principal, new, current)
+        written = [*self.updatable, *(f for f in self._others if f.api in values)]
+        params = [self._to_column(f, values.get(f.api)) for f in written]
         params += [now(), int(current["id"]), *tenant(principal)]
-        updated = self.serialize(await self._write(conn, self._update_sql, params))
+        sql = self._update_sql(tuple(f.column for f in written))
+        updated = self.serialize(await self._write(conn, sql, params))
         changes = self.rules.events(self.event_name, "updated", current, updated)
         await events.record(conn, principal, changes)
         return updated
+
+    def _update_sql(self, columns: tuple[str, ...]) -> str:
+        sql = self._update_sqls.get(columns)
+        if sql is None:
+            sets = "".join(f"{column} = ?, " for column in columns)
+            sql = (
+                f"UPDATE {self.table_name} SET {sets}updated_at = ?"
+                f" WHERE id = ? AND {TENANT} RETURNING *"
+            )
+            self._update_sqls[columns] = sql
+        return sql
 
     async def delete(self, conn: Connection, principal: Principal, object_id: str) -> None:
         # Locked first, so that a concurrent write that refers to this object (a deal
@@ -515,14 +571,14 @@ class Resource:
         self, conn: Connection, principal: Principal, ref: Field, target_id: int
     ) -> None:
         rows = await conn.fetchall(
-            f"SELECT * FROM {self.table} WHERE {ref.column} = ? AND {TENANT}"
+            f"SELECT * FROM {self.table_name} WHERE {ref.column} = ? AND {TENANT}"
             f" ORDER BY id{lock_clause(conn)}",
             (target_id, *tenant(principal)),
         )
         stamp = now()
         for row in rows:
             updated = await conn.fetchone(
-                f"UPDATE {self.table} SET {ref.column} = NULL, updated_at = ?"
+                f"UPDATE {self.table_name} SET {ref.column} = NULL, updated_at = ?"
                 " WHERE id = ? RETURNING *",
                 (stamp, row["id"]),
             )

@@ -45,8 +45,18 @@ def timestamp_columns() -> list[Column[Any]]:
     ]
 
 
-def ref_column(name: str, table: str, ondelete: str, nullable: bool = True) -> Column[Any]:
-    return Column(name, IdType, ForeignKey(f"{table}.id", ondelete=ondelete), nullable=nullable)
+def ref_column(
+    name: str, table: str, ondelete: str, nullable: bool = True, api: str | None = None
+) -> Column[Any]:
+    """A reference to another table's object; `api` names its API field when the
+    camelCase of `name` would not (see kit.resource.field_of)."""
+    return Column(
+        name,
+        IdType,
+        ForeignKey(f"{table}.id", ondelete=ondelete),
+        nullable=nullable,
+        info={"api": api} if api else {},
+    )
 
 
 __all__ = ["BigInteger", "Column", "Integer", "String", "Text", "metadata"]

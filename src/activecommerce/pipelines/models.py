@@ -27,7 +27,7 @@ deal_stages = Table(
     *tenant_columns(),
     ref_column("pipeline_id", "pipelines", "CASCADE", nullable=False),
     Column("name", String(255), nullable=False),
-    Column("position", Integer),
+    Column("position", Integer, info={"api": "order"}),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )

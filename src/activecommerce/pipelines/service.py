@@ -7,15 +7,9 @@ from typing import Any
 from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.resource import (
-    Field,
-    ListFilter,
-    Resource,
-    Rules,
-    require_ref,
-    unchanged,
-)
-from activecommerce.pipelines import repository
+from activecommerce.kit.problems import invalid
+from activecommerce.kit.resource import ListFilter, Resource, Rules, require_ref, unchanged
+from activecommerce.pipelines import models, repository
 from activecommerce.pipelines.schemas import (
     DealStageIn,
     DealStageOut,
@@ -31,12 +25,8 @@ TIMES = {"createdAt": "created_at", "updatedAt": "updated_at"}
 pipelines = Resource(
     collection="pipelines",
     event_name="pipeline",
-    table="pipelines",
+    table=models.pipelines,
     title="pipeline",
-    fields=[
-        Field("name", "name", nullable=False),
-        Field("currency", "currency", nullable=False),
-    ],
     create_model=PipelineIn,
     patch_model=patch_model_of(PipelineIn),
     out_model=PipelineOut,
@@ -44,20 +34,23 @@ pipelines = Resource(
 )
 
 
-class PipelinePartRules(Rules):
-    """Stages and statuses: the pipeline must be the caller's."""
+class PipelinePartRules(Rules[DealStageIn | DealStatusIn]):
+    """Stages and statuses: the pipeline must be the caller's, and stays the one they were
+    created in."""
 
     async def prepare(
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: DealStageIn | DealStatusIn,
         current: dict[str, Any] | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        if current is not None and new.pipelineId != current["pipelineId"]:
+            raise invalid("pipelineId", "is fixed at creation and cannot be changed")
+        values = await super().prepare(conn, principal, new, current)
         same = unchanged(current, values, "pipelineId")
-        await require_ref(
-            conn, principal, pipelines, "pipelineId", values["pipelineId"], unchanged=same
-        )
+        await require_ref(conn, principal, pipelines, "pipelineId", new.pipelineId, unchanged=same)
+        return values
 
 
 def _pipeline_filter() -> ListFilter:
@@ -69,13 +62,8 @@ def _pipeline_filter() -> ListFilter:
 deal_stages = Resource(
     collection="dealStages",
     event_name="dealStage",
-    table="deal_stages",
+    table=models.deal_stages,
     title="deal stage",
-    fields=[
-        Field("pipelineId", "pipeline_id", kind="ref", nullable=False, fixed=True),
-        Field("name", "name", nullable=False),
-        Field("order", "position"),
-    ],
     create_model=DealStageIn,
     patch_model=patch_model_of(DealStageIn),
     out_model=DealStageOut,
@@ -87,13 +75,8 @@ deal_stages = Resource(
 deal_statuses = Resource(
     collection="dealStatuses",
     event_name="dealStatus",
-    table="deal_statuses",
+    table=models.deal_statuses,
     title="deal status",
-    fields=[
-        Field("pipelineId", "pipeline_id", kind="ref", nullable=False, fixed=True),
-        Field("name", "name", nullable=False),
-        Field("color", "color"),
-    ],
     create_model=DealStatusIn,
     patch_model=patch_model_of(DealStatusIn),
     out_model=DealStatusOut,

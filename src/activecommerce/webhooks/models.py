@@ -14,7 +14,7 @@ webhooks = Table(
     id_column(),
     *tenant_columns(),
     Column("url", Text, nullable=False),
-    Column("events", Text, nullable=False),
+    Column("events", Text, nullable=False, info={"json": True}),  # a JSON list
     Column("description", Text),
     Column("active", Boolean, nullable=False),
     *timestamp_columns(),

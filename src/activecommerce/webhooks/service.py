@@ -15,9 +15,9 @@ from activecommerce.kit.fields import parse_id, patch_model_of
 from activecommerce.kit.pagination import envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
-from activecommerce.kit.resource import Field, Resource, Rules
+from activecommerce.kit.resource import Resource, Rules
 from activecommerce.kit.security import SecretBox, new_webhook_secret
-from activecommerce.webhooks import repository, ssrf
+from activecommerce.webhooks import models, repository, ssrf
 from activecommerce.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from activecommerce.webhooks.ssrf import Policy, creation_refusal
 
@@ -56,7 +56,7 @@ class WebhookConfig:
         return self.box
 
 
-class WebhookRules(Rules):
+class WebhookRules(Rules[WebhookIn]):
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
 
@@ -71,25 +71,28 @@ class WebhookRules(Rules):
         self,
         conn: Connection,
         principal: Principal,
-        values: dict[str, Any],
+        new: WebhookIn,
         current: dict[str, Any] | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        values = await super().prepare(conn, principal, new, current)
         if current is None:
+            # The plain secret is shown once, in the creation response (created_model).
             secret = new_webhook_secret()
-            values["secret"] = secret
-            values["secretEncrypted"] = self.config.sealer().seal(secret)
+            values = {
+                **values,
+                "secret": secret,
+                "secretEncrypted": self.config.sealer().seal(secret),
+            }
         # Turning a webhook on clears why it was off and starts a new failure streak (a
         # streak counted from days ago would disable it again at the first blip).
-        if current is None or (values["active"] and not current["active"]):
-            values["disabledReason"] = None
-            values["consecutiveFailures"] = 0
-            values["failingSince"] = None
-        else:
-            for name in ("disabledReason", "consecutiveFailures", "failingSince"):
-                values[name] = current[name]
-
-    def present_created(self, values: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
-        return {**created, "secret": values["secret"]}
+        if current is None or (new.active and not current["active"]):
+            values = {
+                **values,
+                "disabledReason": None,
+                "consecutiveFailures": 0,
+                "failingSince": None,
+            }
+        return values
 
 
 def webhooks_resource(config: WebhookConfig) -> Resource:
@@ -97,18 +100,8 @@ def webhooks_resource(config: WebhookConfig) -> Resource:
     return Resource(
         collection="webhooks",
         event_name="webhook",
-        table="webhooks",
+        table=models.webhooks,
         title="webhook",
-        fields=[
-            Field("url", "url", nullable=False),
-            Field("events", "events", kind="json", nullable=False),
-            Field("description", "description"),
-            Field("active", "active", kind="bool", nullable=False),
-            Field("disabledReason", "disabled_reason"),
-            Field("consecutiveFailures", "consecutive_failures"),
-            Field("failingSince", "failing_since"),
-            Field("secretEncrypted", "secret_encrypted", hidden=True),
-        ],
         create_model=WebhookIn,
         patch_model=patch_model_of(WebhookIn),
         out_model=WebhookOut,
