@@ -806,8 +806,9 @@ def send_campaign(
     load: ApiLoad | None = None
     try:
         if api_range is not None:
-            idle = ApiLoad(port, key, *api_range, args.api_clients, args.idle_seconds)
-            result.api_idle = _wait_load(idle, args.idle_seconds)
+            idle = ApiLoad(port, key, *api_range, args.api_clients, args.idle_seconds + 60)
+            time.sleep(args.idle_seconds)
+            result.api_idle = idle.stop()
             load = ApiLoad(port, key, *api_range, args.api_clients, args.timeout)
         sink_status(status_port, "reset")
         rss = RssSampler(product)
@@ -874,14 +875,6 @@ def send_campaign(
                 f"{setup}: API calls: {api['non_2xx']} non-2xx, {api['errors']} errors"
             )
     return result
-
-
-def _wait_load(load: ApiLoad, seconds: float) -> dict[str, Any]:
-    """The idle run: its process stops by itself after `seconds`."""
-    out, err = load.proc.communicate(timeout=seconds + 60)
-    if load.proc.returncode != 0:
-        raise RuntimeError(f"API load process failed:\n{out!r}\n{err.decode()[-2000:]}")
-    return dict(orjson.loads(out.strip().splitlines()[-1]))
 
 
 def run_setup(
