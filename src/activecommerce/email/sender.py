@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -204,6 +205,8 @@ class Sender:
                 last = contact_ids[-1]
                 if not await self._record_recipients(job, worker_id, principal, contact_ids):
                     return
+                # SQLite's calls run on the event loop: let other work in between batches.
+                await asyncio.sleep(0)
         async with self.db.transaction() as conn:
             if not await queue.hold(conn, job, worker_id):
                 return
@@ -300,7 +303,7 @@ class Sender:
             "phone": row["phone"] or "",
         }
         async with self.slots:
-            composed = await asyncio.to_thread(
+            composer = partial(
                 compose,
                 content,
                 message_id=int(row["id"]),
@@ -310,6 +313,7 @@ class Sender:
                 signer=self.config.links(),
                 test=test,
             )
+            composed = await asyncio.to_thread(composer) if content.heavy else composer()
             if capture or self.pool is None:
                 await self.committer.submit(Mark(row, "sent", to, captured=composed))
                 return None
