@@ -201,8 +201,10 @@ def accounts_create(
     result = _run(
         lambda db, secret: create_account(db, secret, name=name, plan=plan, on_created=hook)
     )
-    if generated is not None:
-        result["ownerPassword"] = generated
+    if owner_email is not None:
+        # A user who existed already keeps their password: none was made for them.
+        existed = not result["owner"]["created"]
+        result["ownerPassword"] = None if existed else generated
     if json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
