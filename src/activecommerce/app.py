@@ -23,6 +23,7 @@ from activecommerce.auth.deps import (
     SECURITY_SCHEMES,
     authenticate_before_errors,
     count_unrouted,
+    operation_security,
 )
 from activecommerce.automations.router import router as automations_router
 from activecommerce.brands.router import router as brands_router
@@ -37,9 +38,16 @@ from activecommerce.kit import problems
 from activecommerce.kit.db import connect
 from activecommerce.kit.problems import PROBLEM_JSON, FieldError, Problem, ProblemDetails
 from activecommerce.kit.security import SecretBox
+from activecommerce.oauth.endpoints import router as oauth_endpoints
+from activecommerce.oauth.router import router as oauth_clients_router
+from activecommerce.oauth.server import OAuthServer
+from activecommerce.oauth.service import TokenAuthenticator
 from activecommerce.pipelines.router import routers as pipeline_routers
 from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
+from activecommerce.users.passwords import Passwords
+from activecommerce.users.service import Sessions
+from activecommerce.web.router import router as web_router
 from activecommerce.webhooks.router import build_router as webhooks_router
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
 from activecommerce.worker import build_worker, configure
@@ -171,8 +179,10 @@ def _document(app: FastAPI) -> dict[str, Any]:
     for route_path, path in schema.get("paths", {}).items():
         if route_path.startswith("/v3/") and route_path != "/v3/openapi.json":
             for method, operation in path.items():
-                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+                operation["security"] = operation_security(route_path, method)
                 answers = operation.setdefault("responses", {})
+                # Any operation may refuse an OAuth token that lacks its scope.
+                answers.setdefault("403", {"description": "Forbidden", "content": problem})
                 # Any operation may meet a database that does not answer (503 with
                 # Retry-After); any write may race another one on the same objects (409,
                 # safe to retry).
@@ -206,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retry_after=settings.db_retry_after_seconds,
         )
         secret = await server_secret(db, settings.secret_key)
+        passwords = Passwords(settings.password_hash_threads)
         app.state.services = Services(
             settings=settings,
             db=db,
@@ -215,6 +226,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             trusted_proxies=settings.trusted_networks(),
             webhooks=webhooks,
             email=email,
+            tokens=TokenAuthenticator(db, secret),
+            oauth_server=OAuthServer(
+                db,
+                secret,
+                issuer=settings.links_base,
+                access_seconds=settings.oauth_access_token_seconds,
+                refresh_seconds=settings.oauth_refresh_token_seconds,
+                code_seconds=settings.oauth_code_seconds,
+            ),
+            sessions=Sessions(db, secret, passwords, settings.session_seconds),
         )
         configure(settings, secret, webhooks, email)
         if settings.smtp_url is None:
@@ -233,6 +254,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker.stop()
                 await worker_task
                 await worker.close()
+            passwords.close()
             await db.close()
 
     # The document and the docs are added after the API's routes (not by FastAPI first):
@@ -270,6 +292,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router(WebhookService(webhooks)),
         sandbox_router,
         public_router,
+        oauth_clients_router,
+        oauth_endpoints,
+        web_router,
     ):
         app.include_router(router)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]

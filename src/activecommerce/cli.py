@@ -20,7 +20,13 @@ app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="API keys: list, create, revoke.")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+users_app = typer.Typer(help="Users: who signs in, and their role in an account.")
+app.add_typer(users_app, name="users")
+oauth_app = typer.Typer(help="OAuth 2.0 clients (third-party apps).")
+app.add_typer(oauth_app, name="oauth-clients")
 console = Console(stderr=True, soft_wrap=True)
+# The owner of the developer account a fresh `serve` makes.
+DEVELOPER_EMAIL = "developer@example.com"
 
 
 def _migrate() -> None:
@@ -60,14 +66,25 @@ def serve(
     from activecommerce.accounts.service import create_account
     from activecommerce.app import create_app
     from activecommerce.server import http_protocol
+    from activecommerce.users.passwords import Passwords
+    from activecommerce.users.service import new_password, owner_hook
 
     settings = get_settings()
     _migrate()
 
+    owner_password = new_password()
+
     async def first_run(db: Any, secret: bytes) -> dict[str, Any] | None:
         if await repository.count_accounts(db) > 0:
             return None
-        return await create_account(db, secret, name="Developer", plan="free")
+        hashed = Passwords(1).hash_now(owner_password)
+        return await create_account(
+            db,
+            secret,
+            name="Developer",
+            plan="free",
+            on_created=owner_hook(DEVELOPER_EMAIL, hashed),
+        )
 
     created = asyncio.run(_with_db(first_run))
     base = settings.public_url or f"http://{host}:{port}"
@@ -82,7 +99,10 @@ def serve(
         console.print(
             "Created a developer account. Its sandbox API key (shown only now):\n"
             f"  [bold]{key}[/bold]\n"
-            f"Try: curl -H 'Api-Token: {key}' {base}/v3/contacts"
+            f"Try: curl -H 'Api-Token: {key}' {base}/v3/contacts\n"
+            f"Sign in at {base}/signin (shown only now):\n"
+            f"  email    [bold]{DEVELOPER_EMAIL}[/bold]\n"
+            f"  password [bold]{owner_password}[/bold]"
         )
     else:
         console.print(
@@ -143,12 +163,48 @@ def db_upgrade() -> None:
 def accounts_create(
     name: Annotated[str, typer.Option(help="Account name")],
     plan: Annotated[str, typer.Option(help=f"One of: {', '.join(PLANS)}")] = "free",
+    owner_email: Annotated[
+        str | None, typer.Option(help="Make this user the account's owner")
+    ] = None,
+    owner_password: Annotated[
+        str | None, typer.Option(help="The owner's password (default: generated, printed)")
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Create an account with its API keys (sandbox; live too on a paid plan)."""
+    """Create an account with its API keys (sandbox; live too on a paid plan) and,
+    with --owner-email, its owner."""
     from activecommerce.accounts.service import create_account
+    from activecommerce.users.passwords import Passwords
+    from activecommerce.users.service import (
+        check_email,
+        check_password,
+        new_password,
+        owner_hook,
+    )
 
-    result = _run(lambda db, secret: create_account(db, secret, name=name, plan=plan))
+    hook = None
+    generated = None
+    if owner_email is not None:
+        password = owner_password
+        if password is None:
+            password = generated = new_password()
+        try:
+            check_email(owner_email)
+            check_password(password)
+        except Exception as exc:
+            console.print(_problem_text(exc))
+            raise typer.Exit(2) from None
+        hook = owner_hook(owner_email, Passwords(1).hash_now(password))
+    elif owner_password is not None:
+        console.print("--owner-password needs --owner-email.")
+        raise typer.Exit(2)
+    result = _run(
+        lambda db, secret: create_account(db, secret, name=name, plan=plan, on_created=hook)
+    )
+    if owner_email is not None:
+        # A user who existed already keeps their password: none was made for them.
+        existed = not result["owner"]["created"]
+        result["ownerPassword"] = None if existed else generated
     if json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return
@@ -156,6 +212,90 @@ def accounts_create(
     console.print(f"  sandbox: {result['sandboxApiKey']}")
     if result["liveApiKey"]:
         console.print(f"  live:    {result['liveApiKey']}")
+    if owner_email is not None:
+        console.print(f"Owner: {owner_email}" + (f", password {generated}" if generated else ""))
+
+
+def _problem_text(exc: Exception) -> str:
+    from activecommerce.kit.problems import Problem
+
+    if isinstance(exc, Problem):
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        return f"{exc.detail}{' ' + details if details else ''}"
+    return str(exc)
+
+
+@users_app.command("create")
+def users_create(
+    account: Annotated[str, typer.Option(help="Account id")],
+    email: Annotated[str, typer.Option(help="The user's email (unique in the installation)")],
+    password: Annotated[
+        str | None, typer.Option(help="Password of a new user (default: generated, printed)")
+    ] = None,
+    role: Annotated[str, typer.Option(help="owner or member")] = "member",
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Add a user to an account (a user who exists already keeps their password)."""
+    from activecommerce.users.passwords import Passwords
+    from activecommerce.users.service import create_user, new_password
+
+    account_id = _account_id(account)
+    generated = None
+    if password is None:
+        password = generated = new_password()
+    chosen = password
+    result = _run(lambda db, secret: create_user(db, Passwords(1), account_id, email, chosen, role))
+    if generated is not None and result["created"]:
+        result["password"] = generated
+    if json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        return
+    what = "created" if result["created"] else "existing user added"
+    console.print(f"User {result['userId']} ({email}, {role} of account {account_id}): {what}")
+    if generated is not None and result["created"]:
+        console.print(f"  password (shown only now): {generated}")
+
+
+@oauth_app.command("create")
+def oauth_clients_create(
+    account: Annotated[str, typer.Option(help="Account id (the app's developer)")],
+    env: Annotated[str, typer.Option(help="live or sandbox")],
+    scopes: Annotated[str, typer.Option(help='Space-separated, e.g. "contacts:read deals:read"')],
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Repeatable; required for the code flow")
+    ] = None,
+    public: Annotated[bool, typer.Option("--public", help="No secret; PKCE required")] = False,
+    name: Annotated[str, typer.Option(help="Shown on the consent page")] = "OAuth app",
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Register an OAuth client; its secret is shown only now."""
+    from activecommerce.oauth.service import create_client
+
+    account_id = _account_id(account)
+    if env not in ("live", "sandbox"):
+        console.print(f"Unknown environment {env!r}; choose live or sandbox.")
+        raise typer.Exit(2)
+
+    async def create(db: Any, secret: bytes) -> dict[str, Any]:
+        async with db.transaction() as conn:
+            return await create_client(
+                conn,
+                secret,
+                account_id=account_id,
+                env=env,
+                name=name,
+                scopes=scopes.split(),
+                redirect_uris=list(redirect_uri or []),
+                public=public,
+            )
+
+    view = _run(create)
+    if json:
+        sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        return
+    console.print(f"OAuth client {view['clientId']} ({env}) registered.")
+    if view.get("clientSecret"):
+        console.print(f"  client secret (shown only now): {view['clientSecret']}")
 
 
 def _run(fn: Any) -> Any:
@@ -167,7 +307,7 @@ def _run(fn: Any) -> Any:
     try:
         return asyncio.run(_with_db(fn))
     except Problem as exc:
-        console.print(exc.detail)
+        console.print(_problem_text(exc))
         raise typer.Exit(2) from None
 
 

@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
 
+    # Users, sessions and OAuth 2.0 (SPEC §7, docs/decisions/010-users-and-oauth.md).
+    oauth_access_token_seconds: int = Field(default=3600, gt=0)
+    oauth_refresh_token_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    oauth_code_seconds: int = Field(default=60, gt=0, le=600)
+    session_seconds: int = Field(default=12 * 3600, gt=0)
+    # Per client address: requests to the token endpoint, and sign-in attempts, per minute.
+    oauth_token_rate: int = Field(default=60, gt=0)
+    signin_rate: int = Field(default=20, gt=0)
+    # Failed sign-ins per email address in 15 minutes before that address is refused.
+    signin_failures_per_email: int = Field(default=10, gt=0)
+    # Argon2id hashes computed at once (threads); more sign-ins wait, past a queue: 503.
+    password_hash_threads: int = Field(default=2, gt=0)
+
     @property
     def links_base(self) -> str:
         """Where links in emails point (unsubscribe, tracking): the public URL."""

@@ -11,8 +11,10 @@ from activecommerce.groups import models as groups
 from activecommerce.jobs import models as jobs
 from activecommerce.kit import events
 from activecommerce.kit.tables import metadata
+from activecommerce.oauth import models as oauth
 from activecommerce.pipelines import models as pipelines
 from activecommerce.tags import models as tags
+from activecommerce.users import models as users
 from activecommerce.webhooks import models as webhooks
 
 __all__ = [
@@ -27,7 +29,9 @@ __all__ = [
     "groups",
     "jobs",
     "metadata",
+    "oauth",
     "pipelines",
     "tags",
+    "users",
     "webhooks",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from activecommerce.accounts import repository as repo
@@ -89,24 +90,39 @@ async def set_plan(db: Database, account_id: int, plan: str) -> None:
             raise Problem(404, "No such account.")
 
 
-async def create_account(db: Database, secret: bytes, *, name: str, plan: str) -> dict[str, Any]:
+async def create_account(
+    db: Database,
+    secret: bytes,
+    *,
+    name: str,
+    plan: str,
+    on_created: Callable[[Connection, int], Awaitable[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The account and its keys; `on_created` runs in the same transaction (the users
+    domain makes the owner there) and its result is the `owner` field."""
     if plan not in PLANS:
         raise Problem(422, f"Unknown plan {plan!r}; choose one of {', '.join(PLANS)}.")
     stamp = now()
     keys: dict[str, str | None] = {"sandbox": None, "live": None}
+    owner: dict[str, Any] | None = None
     async with db.transaction() as conn:
         account_id = await repo.insert_account(conn, name=name, plan=plan, now=stamp)
         for env in ENVIRONMENTS:
             if env == "live" and not has_live(plan):
                 continue
             _row, keys[env] = await _insert_key(conn, secret, account_id, env, stamp)
-    return {
+        if on_created is not None:
+            owner = await on_created(conn, account_id)
+    created: dict[str, Any] = {
         "accountId": str(account_id),
         "name": name,
         "plan": plan,
         "sandboxApiKey": keys["sandbox"],
         "liveApiKey": keys["live"],
     }
+    if owner is not None:
+        created["owner"] = owner
+    return created
 
 
 class KeyAuthenticator:

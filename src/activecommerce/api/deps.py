@@ -17,7 +17,10 @@ from activecommerce.config import Settings
 from activecommerce.email.config import EmailConfig
 from activecommerce.kit.db import Database
 from activecommerce.kit.security import SecretBox
+from activecommerce.oauth.server import OAuthServer
+from activecommerce.oauth.service import TokenAuthenticator
 from activecommerce.ratelimit.service import RateLimiter
+from activecommerce.users.service import Sessions
 from activecommerce.webhooks.service import WebhookConfig
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
@@ -33,6 +36,10 @@ class Services:
     trusted_proxies: Networks  # whose X-Forwarded-For is believed
     webhooks: WebhookConfig  # the address policy, resolver and secret box of webhooks
     email: EmailConfig  # the link signer, and whether live mail goes out by SMTP
+    # Users and OAuth 2.0 (SPEC §7): access tokens, the authorization server, sessions.
+    tokens: TokenAuthenticator | None = None
+    oauth_server: OAuthServer | None = None
+    sessions: Sessions | None = None
 
 
 def services(request: Request) -> Services:

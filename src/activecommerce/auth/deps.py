@@ -4,24 +4,49 @@ applied here, where the account is first known."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from activecommerce.accounts.plans import has_live
 from activecommerce.api.deps import Networks, services
+from activecommerce.auth.scopes import SCOPES, required_scope
 from activecommerce.kit.db import DatabaseUnavailable
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, unavailable
+from activecommerce.oauth.service import ACCESS_PREFIX
 from activecommerce.ratelimit.service import Decision
 
 # The schemes are declared in the OpenAPI document by app._document rather than with
 # FastAPI's security dependencies: two more dependencies cost more per request than the
 # database read they guard (see docs/decisions/001-database-access.md).
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, Any] = {
     "ApiToken": {"type": "apiKey", "in": "header", "name": "Api-Token"},
     "Bearer": {"type": "http", "scheme": "bearer"},
+    "OAuth2": {
+        "type": "oauth2",
+        "description": "Tokens of OAuth clients (SPEC §7); the server's metadata is at"
+        " /.well-known/oauth-authorization-server",
+        "flows": {
+            "authorizationCode": {
+                "authorizationUrl": "/oauth/authorize",
+                "tokenUrl": "/oauth/token",
+                "refreshUrl": "/oauth/token",
+                "scopes": SCOPES,
+            },
+            "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": SCOPES},
+        },
+    },
 }
+
+
+def operation_security(path: str, method: str) -> list[dict[str, list[str]]]:
+    """An operation's security requirements: a key, or an OAuth token with its scope
+    (none for the operations OAuth tokens may not call)."""
+    keys: list[dict[str, list[str]]] = [{"ApiToken": []}, {"Bearer": []}]
+    scope = required_scope(path, method.upper())
+    return keys if scope is None else [*keys, {"OAuth2": [scope]}]
+
 
 RATE_STATE = "ratelimit"
 PRINCIPAL_STATE = "principal"
@@ -45,7 +70,8 @@ async def _refuse(request: Request) -> Problem:
             return _too_many(decision)
     return Problem(
         401,
-        "Send a valid API key in the Api-Token header or as Authorization: Bearer.",
+        "Send a valid API key in the Api-Token header, or it or an unexpired OAuth access"
+        " token as Authorization: Bearer.",
         headers={"WWW-Authenticate": 'Bearer realm="activecommerce"'},
     )
 
@@ -85,6 +111,12 @@ def _address(request: Request) -> str:
     return client_address(peer, forwarded, trusted)
 
 
+def client_address_of(request: Request) -> str:
+    """The client's address (ACTIVECOMMERCE_TRUSTED_PROXIES applied), for the pages'
+    limits."""
+    return _address(request)
+
+
 def _presented_key(request: Request) -> str | None:
     # Read from the raw ASGI headers: building Starlette's Headers for two lookups costs
     # more on the hottest path than the scan.
@@ -114,7 +146,10 @@ async def authenticate(request: Request) -> Principal:
     raw = _presented_key(request)
     if not raw:
         raise await _refuse(request)
-    principal = await built.authenticator.authenticate(raw)
+    if raw.startswith(ACCESS_PREFIX) and built.tokens is not None:
+        principal = await built.tokens.authenticate(raw)  # an OAuth token: the same cost
+    else:
+        principal = await built.authenticator.authenticate(raw)
     if principal is None:
         raise await _refuse(request)
     decision = await limiter.hit_account(principal.account_id, principal.env, principal.plan)
@@ -128,8 +163,23 @@ async def authenticate(request: Request) -> Principal:
             "This is a developer account (plan free): it has the sandbox only. "
             "Upgrade the plan to use live keys.",
         )
+    if principal.scopes is not None:
+        _check_scope(request, principal.scopes)
     request.scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
     return principal
+
+
+def _check_scope(request: Request, scopes: frozenset[str]) -> None:
+    """An OAuth token may make a request only with the scope of its area (SPEC §7)."""
+    needed = required_scope(request.scope["path"], request.scope["method"])
+    if needed is None:
+        raise Problem(403, "OAuth tokens may not use this endpoint; use an API key of the account.")
+    if needed not in scopes:
+        raise Problem(
+            403,
+            f"This token lacks the scope {needed}.",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
+        )
 
 
 async def authenticate_before_errors(request: Request) -> None:

@@ -9,3 +9,5 @@ class Principal:
     env: str
     plan: str
     key_id: int
+    # An OAuth token's scopes; None for an API key (full access to its environment).
+    scopes: frozenset[str] | None = None

@@ -109,6 +109,27 @@ class RateLimiter:
             return None
         return await self._hit(self._anonymous, "address", address)
 
+    async def hit_budget(
+        self, name: str, amount: int, seconds: int, identifier: str
+    ) -> Decision | None:
+        """Count one event against a budget of `amount` per `seconds` (sign-in attempts
+        per address, failed sign-ins per email, token requests per address)."""
+        if not self.enabled:
+            return None
+        return await self._hit(RateLimitItemPerSecond(amount, seconds), name, identifier)
+
+    async def over_budget(self, name: str, amount: int, seconds: int, identifier: str) -> int:
+        """0 while the budget has room, else the seconds until it has (nothing counted)."""
+        if not self.enabled:
+            return 0
+        item = RateLimitItemPerSecond(amount, seconds)
+        try:
+            stats = await self._stats(item, name, identifier)
+        except Exception as exc:
+            self._storage_failed(exc)
+            return 0
+        return 0 if stats.remaining > 0 else max(1, self._reset(stats.reset_time))
+
     async def _stats(self, item: RateLimitItemPerSecond, *identifiers: str) -> WindowStats:
         if self._memory is not None:
             return self._memory.get_window_stats(item, *identifiers)

@@ -1,0 +1,99 @@
+"""What the server-rendered pages share: Jinja2 templates, the session and CSRF cookies,
+forms. Used by the sign-in and consent pages, and by the console after them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from activecommerce.api.deps import services
+from activecommerce.users.service import Sessions, SignedIn
+
+SESSION_COOKIE = "ac_session"
+CSRF_COOKIE = "ac_csrf"  # before sign-in: what the sign-in form's token is bound to
+MAX_FORM_BYTES = 64 * 1024
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+# Pages are never framed (clickjacking of the consent page) nor cached.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = templates.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+
+def error_page(status: int, title: str, message: str) -> HTMLResponse:
+    return render("error.html", status, title=title, message=message)
+
+
+def sessions(request: Request) -> Sessions:
+    built = services(request).sessions
+    assert built is not None
+    return built
+
+
+def secure_cookies(request: Request) -> bool:
+    return (services(request).settings.public_url or "").startswith("https://")
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+    )
+
+
+async def signed_in(request: Request) -> SignedIn | None:
+    return await sessions(request).current(request.cookies.get(SESSION_COOKIE))
+
+
+def csrf_binding(request: Request) -> str | None:
+    """What this browser's CSRF token is bound to: its session, else its CSRF cookie."""
+    return request.cookies.get(SESSION_COOKIE) or request.cookies.get(CSRF_COOKIE)
+
+
+async def read_form(request: Request) -> dict[str, str] | None:
+    """An urlencoded form (the first value of each name); None if it is not one."""
+    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
+
+
+def safe_next(value: str | None, default: str = "/signin") -> str:
+    """Only a path of this site (no scheme, no host, no `//`): never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return default
+    if any(c in value for c in "\r\n\\") or len(value) > 4000:
+        return default
+    return value

@@ -1,0 +1,364 @@
+"""OAuth 2.0 (SPEC §7): every flow driven by authlib's client against the app, the sign-in
+and consent forms posted as a browser would."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from conftest import Account, running_app
+from contract import asgi_client, contract_for
+from fastapi import FastAPI
+from helpers import created, problem
+from oauthflow import (
+    BASE,
+    REDIRECT,
+    app_client,
+    authorize,
+    browser,
+    code_flow,
+    new_user,
+)
+
+from activecommerce.config import Settings
+
+ALL = "contacts:read contacts:write deals:read deals:write"
+
+
+async def register(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", "Zapier-like")
+    body.setdefault("scopes", ALL.split())
+    body.setdefault("redirectUris", [REDIRECT])
+    return await created(api, "/v3/oauthClients", body)
+
+
+def bearer(app: FastAPI, token: dict[str, Any]) -> httpx.AsyncClient:
+    return asgi_client(app, headers={"Authorization": f"Bearer {token['access_token']}"})
+
+
+async def test_client_credentials_token_acts_in_the_registering_account_with_its_scopes(
+    app: FastAPI, account: Account
+) -> None:
+    client = await register(account.sandbox, scopes=["contacts:read", "deals:write"])
+    assert client["clientSecret"].startswith("ac_secret_")
+    listed = (await account.sandbox.get("/v3/oauthClients")).json()
+    assert [c["clientId"] for c in listed["data"]] == [client["clientId"]]
+    assert "clientSecret" not in listed["data"][0]
+    async with app_client(app, client) as oauth:
+        token = await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    assert token["access_token"].startswith("ac_at_")
+    assert token["expires_in"] == 3600
+    assert "refresh_token" not in token
+    mine = await created(account.sandbox, "/v3/contacts", {"email": "a@b.co"})
+    async with bearer(app, token) as api:
+        got = await api.get(f"/v3/contacts/{mine['id']}")
+        assert got.status_code == 200
+        assert got.headers.get("ratelimit-limit") is None  # limits are off in this suite
+        assert "contacts:write" in problem(await api.post("/v3/contacts", json={}), 403)["detail"]
+        assert (await api.post("/v3/pipelines", json={"name": "P"})).status_code == 201
+        assert "deals:read" in problem(await api.get("/v3/pipelines"), 403)["detail"]
+        # A sample of every area.
+        for path, scope in (
+            ("/v3/contactTags", "contacts:write"),
+            ("/v3/brands", "campaigns:read"),
+            ("/v3/emailCampaigns", "campaigns:read"),
+            ("/v3/sandbox/emails", "campaigns:read"),
+            ("/v3/emailAutomations", "automations:read"),
+            ("/v3/webhooks", "webhooks:read"),
+        ):
+            method = "POST" if scope.endswith("write") else "GET"
+            answer = await api.request(method, path, json={} if method == "POST" else None)
+            assert scope in problem(answer, 403)["detail"], path
+        # Keys and clients are never managed with an OAuth token.
+        problem(await api.get("/v3/apiKeys"), 403)
+        problem(await api.get("/v3/oauthClients"), 403)
+        problem(await api.post("/v3/oauthClients", json={"name": "x", "scopes": []}), 403)
+
+
+async def test_scopes_cover_their_areas(app: FastAPI, account: Account) -> None:
+    client = await register(
+        account.sandbox,
+        scopes=["campaigns:read", "automations:read", "webhooks:read", "webhooks:write"],
+    )
+    async with app_client(app, client) as oauth:
+        token = await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    async with bearer(app, token) as api:
+        for path in ("/v3/brands", "/v3/emailCampaigns", "/v3/sandbox/emails"):
+            assert (await api.get(path)).status_code == 200, path
+        assert (await api.get("/v3/emailAutomations")).status_code == 200
+        assert (await api.get("/v3/webhooks")).status_code == 200
+        problem(await api.get("/v3/contacts"), 403)
+
+
+async def test_client_credentials_refusals(app: FastAPI, account: Account) -> None:
+    client = await register(account.sandbox, scopes=["contacts:read"])
+    wrong = {**client, "clientSecret": "ac_secret_wrong"}
+    async with app_client(app, wrong) as oauth:
+        with pytest.raises(OAuthError) as refused:
+            await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    assert refused.value.error == "invalid_client"
+    async with app_client(app, client, scope="deals:read") as oauth:
+        with pytest.raises(OAuthError) as refused:
+            await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    assert refused.value.error == "invalid_scope"
+    public = await register(account.sandbox, public=True)
+    async with app_client(app, public) as oauth:
+        with pytest.raises(OAuthError) as refused:
+            await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    assert refused.value.error in ("unauthorized_client", "invalid_client")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as raw:
+        bad = await raw.post("/oauth/token", json={"grant_type": "client_credentials"})
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "invalid_request"
+        none = await raw.post("/oauth/token", data={"grant_type": "password"})
+        assert none.status_code in (400, 401)
+        assert none.json()["error"] in ("unsupported_grant_type", "invalid_client")
+
+
+async def test_code_flow_with_pkce_refresh_rotation_and_reuse(
+    app: FastAPI, account: Account
+) -> None:
+    client = await register(account.sandbox, public=True, name="Public app")
+    email = await new_user(app, account.id)
+    oauth, token = await code_flow(app, client, email, "contacts:read contacts:write")
+    assert token["refresh_token"].startswith("ac_rt_")
+    assert token["scope"] == "contacts:read contacts:write"
+    async with bearer(app, token) as api:
+        made = await api.post("/v3/contacts", json={"email": "via@oauth.io"})
+        assert made.status_code == 201
+    # The token acts in the account the user chose: the account's key sees the contact.
+    assert (await account.sandbox.get(f"/v3/contacts/{made.json()['id']}")).status_code == 200
+    first_refresh = token["refresh_token"]
+    renewed = await oauth.refresh_token(f"{BASE}/oauth/token", refresh_token=first_refresh)
+    assert renewed["refresh_token"] != first_refresh
+    async with bearer(app, token) as old:
+        problem(await old.get("/v3/contacts"), 401)  # rotated away
+    async with bearer(app, renewed) as api:
+        assert (await api.get("/v3/contacts")).status_code == 200
+    # The first refresh token again: reuse. Refused, and the whole grant is revoked.
+    with pytest.raises(OAuthError) as refused:
+        await oauth.refresh_token(f"{BASE}/oauth/token", refresh_token=first_refresh)
+    assert refused.value.error == "invalid_grant"
+    async with bearer(app, renewed) as api:
+        problem(await api.get("/v3/contacts"), 401)
+    with pytest.raises(OAuthError):
+        await oauth.refresh_token(f"{BASE}/oauth/token", refresh_token=renewed["refresh_token"])
+    await oauth.aclose()
+
+
+async def test_code_flow_confidential_client_code_reuse_revokes_its_tokens(
+    app: FastAPI, account: Account
+) -> None:
+    client = await register(account.sandbox)
+    email = await new_user(app, account.id)
+    oauth = app_client(app, client, redirect_uri=REDIRECT, scope="contacts:read")
+    verifier = generate_token(48)
+    url, _state = oauth.create_authorization_url(f"{BASE}/oauth/authorize", code_verifier=verifier)
+    back = await authorize(app, url, email)
+    location = back.headers["location"]
+    token = await oauth.fetch_token(
+        f"{BASE}/oauth/token", authorization_response=location, code_verifier=verifier
+    )
+    with pytest.raises(OAuthError) as refused:
+        await oauth.fetch_token(
+            f"{BASE}/oauth/token", authorization_response=location, code_verifier=verifier
+        )
+    assert refused.value.error == "invalid_grant"
+    async with bearer(app, token) as api:
+        problem(await api.get("/v3/contacts"), 401)
+    await oauth.aclose()
+
+
+async def test_code_flow_refusals(app: FastAPI, account: Account) -> None:
+    public = await register(account.sandbox, public=True)
+    email = await new_user(app, account.id)
+    async with browser(app) as b:
+        # A redirect URI the client did not register: shown here, never redirected to.
+        oauth = app_client(app, public, redirect_uri="https://evil.example/cb")
+        url, _ = oauth.create_authorization_url(
+            f"{BASE}/oauth/authorize", code_verifier=generate_token(48)
+        )
+        page = await b.get(url)
+        assert page.status_code == 400
+        assert "location" not in page.headers
+        # An unknown client: the same.
+        page = await b.get("/oauth/authorize", params={"response_type": "code", "client_id": "x"})
+        assert page.status_code == 400
+        # A public client without PKCE: the error goes back to the registered URI.
+        oauth = app_client(app, public, redirect_uri=REDIRECT)
+        url, _ = oauth.create_authorization_url(f"{BASE}/oauth/authorize")
+        page = await b.get(url)
+        assert page.status_code == 302
+        assert page.headers["location"].startswith(REDIRECT)
+        assert "error=invalid_request" in page.headers["location"]
+        # A scope the client may not ask for.
+        limited = await register(account.sandbox, scopes=["contacts:read"])
+        oauth = app_client(app, limited, redirect_uri=REDIRECT, scope="deals:read")
+        url, _ = oauth.create_authorization_url(
+            f"{BASE}/oauth/authorize", code_verifier=generate_token(48)
+        )
+        page = await b.get(url)
+        assert "error=invalid_scope" in page.headers["location"]
+    # Denied on the consent page.
+    oauth = app_client(app, public, redirect_uri=REDIRECT, scope="contacts:read")
+    url, _ = oauth.create_authorization_url(
+        f"{BASE}/oauth/authorize", code_verifier=generate_token(48)
+    )
+    denied = await authorize(app, url, email, decision="deny")
+    assert "error=access_denied" in denied.headers["location"]
+    # A wrong and a missing verifier.
+    for sent in (generate_token(48), None):
+        verifier = generate_token(48)
+        url, _ = oauth.create_authorization_url(f"{BASE}/oauth/authorize", code_verifier=verifier)
+        back = await authorize(app, url, email)
+        extra = {"code_verifier": sent} if sent else {}
+        with pytest.raises(OAuthError) as refused:
+            await oauth.fetch_token(
+                f"{BASE}/oauth/token", authorization_response=back.headers["location"], **extra
+            )
+        assert refused.value.error in ("invalid_grant", "invalid_request")
+    # The code sent with another redirect URI.
+    verifier = generate_token(48)
+    url, _ = oauth.create_authorization_url(f"{BASE}/oauth/authorize", code_verifier=verifier)
+    back = await authorize(app, url, email)
+    oauth.redirect_uri = "http://127.0.0.1:9999/other"
+    with pytest.raises(OAuthError) as refused:
+        await oauth.fetch_token(
+            f"{BASE}/oauth/token",
+            authorization_response=back.headers["location"],
+            code_verifier=verifier,
+        )
+    assert refused.value.error == "invalid_grant"
+    await oauth.aclose()
+
+
+async def test_tokens_and_codes_expire(settings: Settings, account: Account) -> None:
+    async with running_app(settings, oauth_access_token_seconds=2, oauth_code_seconds=1) as short:
+        contract_for(short)  # built before the clock starts: it takes a while
+        client = await register(account.sandbox, public=True)
+        email = await new_user(short, account.id)
+        oauth, token = await code_flow(short, client, email, "contacts:read")
+        assert token["expires_in"] == 2
+        async with bearer(short, token) as api:
+            assert (await api.get("/v3/contacts")).status_code == 200
+            await asyncio.sleep(2.2)
+            answer = await api.get("/v3/contacts")
+            problem(answer, 401)
+        # An expired code.
+        verifier = generate_token(48)
+        url, _ = oauth.create_authorization_url(f"{BASE}/oauth/authorize", code_verifier=verifier)
+        back = await authorize(short, url, email)
+        await asyncio.sleep(1.2)
+        with pytest.raises(OAuthError) as refused:
+            await oauth.fetch_token(
+                f"{BASE}/oauth/token",
+                authorization_response=back.headers["location"],
+                code_verifier=verifier,
+            )
+        assert refused.value.error == "invalid_grant"
+        await oauth.aclose()
+
+
+async def test_isolation_between_accounts_and_environments(
+    app: FastAPI, account: Account, other: Account
+) -> None:
+    theirs = await created(other.sandbox, "/v3/contacts", {"email": "b@other.io"})
+    live = await created(account.live, "/v3/contacts", {"email": "live@mine.io"})
+    client = await register(account.sandbox, scopes=["contacts:read"])
+    async with app_client(app, client) as oauth:
+        token = await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    async with bearer(app, token) as api:
+        problem(await api.get(f"/v3/contacts/{theirs['id']}"), 404)
+        problem(await api.get(f"/v3/contacts/{live['id']}"), 404)
+        assert (await api.get("/v3/contacts")).json()["meta"]["total"] == 0
+    # A client of another account, authorized by a user of this one: acts here only.
+    foreign = await register(other.sandbox, public=True)
+    email = await new_user(app, account.id, role="member")
+    oauth2, user_token = await code_flow(app, foreign, email, "contacts:read")
+    async with bearer(app, user_token) as api:
+        problem(await api.get(f"/v3/contacts/{theirs['id']}"), 404)
+    await oauth2.aclose()
+
+
+async def test_revocation(app: FastAPI, account: Account) -> None:
+    client = await register(account.sandbox)
+    email = await new_user(app, account.id)
+    oauth, token = await code_flow(app, client, email, "contacts:read")
+    revoked = await oauth.revoke_token(f"{BASE}/oauth/revoke", token=token["access_token"])
+    assert revoked.status_code == 200
+    async with bearer(app, token) as api:
+        problem(await api.get("/v3/contacts"), 401)
+    # Revoking the refresh token ends the grant; revoking an unknown token is a 200.
+    await oauth.revoke_token(
+        f"{BASE}/oauth/revoke", token=token["refresh_token"], token_type_hint="refresh_token"
+    )
+    with pytest.raises(OAuthError):
+        await oauth.refresh_token(f"{BASE}/oauth/token", refresh_token=token["refresh_token"])
+    again = await oauth.revoke_token(f"{BASE}/oauth/revoke", token="ac_at_unknown")
+    assert again.status_code == 200
+    await oauth.aclose()
+
+
+async def test_deleting_a_client_ends_its_tokens(app: FastAPI, account: Account) -> None:
+    client = await register(account.sandbox, scopes=["contacts:read"])
+    async with app_client(app, client) as oauth:
+        token = await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    assert (await account.sandbox.delete(f"/v3/oauthClients/{client['id']}")).status_code == 204
+    problem(await account.sandbox.delete(f"/v3/oauthClients/{client['id']}"), 404)
+    async with bearer(app, token) as api:
+        problem(await api.get("/v3/contacts"), 401)
+
+
+async def test_registering_refuses_bad_clients(account: Account) -> None:
+    api = account.sandbox
+    base = {"name": "x", "scopes": ["contacts:read"]}
+    for body in (
+        {**base, "scopes": ["everything"]},
+        {**base, "scopes": []},
+        {**base, "redirectUris": ["http://example.com/cb"]},  # plain http off loopback
+        {**base, "redirectUris": ["not a url"]},
+        {**base, "redirectUris": ["https://a.example/cb#frag"]},
+        {**base, "public": True},  # a public client needs a redirect URI
+    ):
+        problem(await api.post("/v3/oauthClients", json=body), 422)
+
+
+async def test_metadata(app: FastAPI) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as raw:
+        meta = (await raw.get("/.well-known/oauth-authorization-server")).json()
+    assert meta["issuer"] == BASE
+    assert meta["token_endpoint"] == f"{BASE}/oauth/token"
+    assert set(meta["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    }
+    assert "contacts:read" in meta["scopes_supported"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_openapi_declares_oauth2_and_each_operations_scope(app: FastAPI) -> None:
+    document = app.openapi()
+    scheme = document["components"]["securitySchemes"]["OAuth2"]
+    assert scheme["type"] == "oauth2"
+    assert set(scheme["flows"]) == {"authorizationCode", "clientCredentials"}
+    paths = document["paths"]
+    assert {"OAuth2": ["contacts:read"]} in paths["/v3/contacts"]["get"]["security"]
+    assert {"OAuth2": ["deals:write"]} in paths["/v3/deals/{id}"]["patch"]["security"]
+    assert {"OAuth2": ["webhooks:write"]} in paths["/v3/webhooks/{id}/rotateSecret"]["post"][
+        "security"
+    ]
+    for path in ("/v3/apiKeys", "/v3/oauthClients"):
+        assert all("OAuth2" not in s for s in paths[path]["get"]["security"])
+    # Every operation of the document is either scoped or refused on purpose.
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            names = {name for s in operation["security"] for name in s}
+            assert "OAuth2" in names or path.startswith(("/v3/apiKeys", "/v3/oauthClients")), (
+                method,
+                path,
+            )
