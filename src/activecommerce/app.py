@@ -233,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker.stop()
                 await worker_task
                 await worker.close()
+            await app.state.services.limiter.close()
             await db.close()
 
     # The document and the docs are added after the API's routes (not by FastAPI first):
