@@ -135,6 +135,13 @@ def test_memory_sweep_drops_idle_keys_and_keeps_the_live_ones(
     assert windows.hit("address:10.0.0.7", 2, now=2.2).allowed is False
 
 
+def test_memory_holds_about_two_seconds_of_keys_when_every_hit_is_a_new_key() -> None:
+    windows = MemoryWindows()
+    for i in range(30_000):  # 6 s of 5,000 new addresses a second
+        windows.hit(f"address:{i}", 20, now=i / 5000)
+        assert len(windows) <= 2 * 5000 + MemoryWindows.SWEEP_MIN_HITS, i
+
+
 def test_memory_sweep_is_amortized() -> None:
     windows = MemoryWindows()
     for i in range(5000):  # 5,000 one-off addresses within a second...

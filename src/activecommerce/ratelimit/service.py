@@ -63,16 +63,18 @@ def _seconds(value: float) -> int:
 
 class MemoryWindows:
     """The moving windows in process memory: key -> admission times (time.monotonic()),
-    oldest first. Keys idle for a window are dropped by a sweep that runs, inline, once at
-    least a second has passed and at least as many hits as there are keys were made since
-    the last one: amortized O(1) per hit, and the map holds the keys of about the last
-    second or two of traffic."""
+    oldest first. Keys idle for a window are dropped by a sweep that runs inline (no
+    thread, no timer) once a second has passed and as many hits as the sweep before left
+    keys (at least SWEEP_MIN_HITS) have been made since: a sweep of n keys follows at least
+    n / 2 hits, so it is O(1) amortized per hit, and the map holds about the keys of the
+    last second or two of traffic (plus SWEEP_MIN_HITS), even when every hit is a new key."""
 
     SWEEP_MIN_HITS = 1024
 
     def __init__(self) -> None:
         self._windows: dict[str, deque[float]] = {}
         self._hits = 0
+        self._sweep_after = self.SWEEP_MIN_HITS  # hits
         self._swept = float("-inf")
 
     def __len__(self) -> int:
@@ -101,7 +103,7 @@ class MemoryWindows:
         # After the decision: this key's window now holds an entry younger than a window,
         # so the sweep keeps it.
         self._hits += 1
-        if self._hits >= self.SWEEP_MIN_HITS and self._hits >= len(self._windows):
+        if self._hits >= self._sweep_after:
             self._sweep(now)
         return decision
 
@@ -114,6 +116,7 @@ class MemoryWindows:
             del self._windows[key]
         self._swept = now
         self._hits = 0
+        self._sweep_after = max(self.SWEEP_MIN_HITS, len(self._windows))
 
 
 # KEYS[1]: the window, a list of admission times in µs on Redis's clock, oldest first.
