@@ -255,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await worker_task
                 await worker.close()
             passwords.close()
+            await app.state.services.limiter.close()
             await db.close()
 
     # The document and the docs are added after the API's routes (not by FastAPI first):

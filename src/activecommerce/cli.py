@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from typing import Annotated, Any
 
@@ -108,8 +109,15 @@ def serve(
         console.print(
             "Make an account and keys with: activecommerce accounts create --name NAME --plan free"
         )
+    application = create_app(settings)
+    # Everything made so far (modules, routes, models) lives as long as the process: frozen,
+    # the garbage collector's full passes no longer walk it. Without this, requests that
+    # wait on I/O (Redis, PostgreSQL) keep enough objects alive across collections to set
+    # off a full pass about every second, each walking the whole heap (measured with Redis:
+    # 15% of the server's CPU; docs/decisions/004-rate-limits.md).
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host,
         port=port,
         access_log=access_log,

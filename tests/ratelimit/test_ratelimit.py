@@ -1,13 +1,12 @@
-"""Per-plan rate limits (SPEC §4): headers, 429 with an honest Retry-After, separate
-budgets, the per-address limit on failed authentication, and Redis shared by processes."""
+"""Per-plan rate limits (SPEC §4) through the API, with the windows in memory and in Redis:
+headers, 429 with an honest Retry-After, separate budgets, the per-address limit on failed
+authentication, and Redis shared by processes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
-import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from contract import asgi_client
 from fastapi import FastAPI
-from helpers import problem
+from helpers import problem, redis_url
 from servers import cli_account, running_server, server_env
 
 from activecommerce.accounts.service import create_account, set_plan
@@ -26,26 +25,21 @@ from activecommerce.config import DEFAULT_PLAN_RATES as PLAN_RATES
 from activecommerce.config import Settings
 
 
-def _redis_url() -> str:
-    """CI names its Redis (ACTIVECOMMERCE_TEST_REDIS_URL) and the test must then run; on a
-    machine with only Python, the Redis test is skipped when none answers on the default."""
-    configured = os.environ.get("ACTIVECOMMERCE_TEST_REDIS_URL")
-    if configured:
-        return configured
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-    except OSError:
-        pytest.skip("no Redis on 127.0.0.1:6379 (set ACTIVECOMMERCE_TEST_REDIS_URL)")
-    return "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture(scope="module")
-async def limited(settings: Settings) -> AsyncIterator[FastAPI]:
+@pytest.fixture(scope="module", params=["memory", "redis"])
+async def limited(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+    """An app with small rates, its windows in process memory or in the real Redis."""
+    storage: dict[str, object] = {}
+    if request.param == "redis":
+        storage = {
+            "redis_url": redis_url(),
+            "rate_limit_prefix": f"ac-test-{uuid.uuid4().hex[:8]}",
+        }
     limited_settings = settings.model_copy(
         update={
             "rate_limit_enabled": True,
             "plan_rates": {**PLAN_RATES, "lite": 5, "plus": 8},
             "anonymous_rate": 6,
+            **storage,
         }
     )
     application = create_app(limited_settings)
@@ -140,7 +134,7 @@ def test_two_processes_share_one_budget_in_redis(database_url: str, tmp_path: Pa
     env = server_env(
         database_url,
         tmp_path,
-        ACTIVECOMMERCE_REDIS_URL=_redis_url(),
+        ACTIVECOMMERCE_REDIS_URL=redis_url(),
         ACTIVECOMMERCE_RATE_LIMIT_PREFIX=prefix,
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="true",
         ACTIVECOMMERCE_PLAN_RATES=json.dumps({"lite": 10}),

@@ -19,8 +19,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+
+from activecommerce.ratelimit.service import limits_redis
 
 log = logging.getLogger("activecommerce.email")
 
@@ -98,7 +100,7 @@ class RateCap:
     else this process), for relays that cap what they accept."""
 
     def __init__(self, rate: float, redis_url: str | None, prefix: str) -> None:
-        storage: Storage = RedisStorage(redis_url) if redis_url else MemoryStorage()
+        storage: Storage = limits_redis(redis_url, prefix) if redis_url else MemoryStorage()
         self.limiter = MovingWindowRateLimiter(storage)
         # limits counts whole messages per window: a rate below 1/s is a 1 s window of 1.
         self.item = RateLimitItemPerSecond(max(1, int(rate)))
