@@ -3,10 +3,12 @@
 The rate limiter makes one script call per API request, so the client's own cost is paid
 on the hottest path. redis-py's async client (`register_script`, EVALSHA) costs 85-110 µs
 of CPU per call on the bench machine (connection pool, locks, command packing and reply
-parsing in Python): over a third of a whole GET by id. This one writes the command on
-its connection and waits for the reply (about 10 µs of CPU): Redis answers a connection's
-commands in order, so concurrent requests share the connection, each waiting only for its
-own round trip, and the replies that arrive together are parsed in one pass.
+parsing in Python): over a third of a whole GET by id. This one queues the command on
+its one connection and waits for the reply (9 µs of CPU a call with 32 calls in flight,
+28 µs one at a time): Redis answers a connection's commands in order, so concurrent
+requests share the connection, each waiting only for its own round trip; the commands of
+one loop turn leave in one write, and the replies that arrive together are parsed in one
+pass.
 
 It reads redis://, rediss:// (TLS) and unix:// URLs as redis-py does (its `parse_url`:
 username, password, database), speaks RESP2, and sends EVALSHA, falling back to EVAL when
@@ -207,7 +209,7 @@ class ScriptClient:
                 raise ConnectionError("Redis was unreachable a moment ago; not retrying yet")
             try:
                 connection = await asyncio.wait_for(self._open(), self.timeout)
-            except BaseException:
+            except Exception:  # not a cancelled request: that says nothing about Redis
                 self._down_until = time.monotonic() + self.retry_after
                 raise
             self._connection = connection
