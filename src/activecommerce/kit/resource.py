@@ -203,6 +203,12 @@ class Resource:
             raise not_found(self.title)
         return row
 
+    def where(self, principal: Principal, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The condition (and its parameters) that a list with these filters applies, for
+        reads that page through the collection their own way (the contacts export)."""
+        clause, params, _order = self._list_query(principal, "createdAt", "asc", filters)
+        return clause, params
+
     async def list_rows(self, db: Database, principal: Principal, **query: Any) -> dict[str, Any]:
         """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, and optionally
         a `base` condition with its `base_params`) in the list envelope."""
