@@ -34,6 +34,8 @@ from activecommerce.deals.router import router as deals_router
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.router import public_router, sandbox_router
 from activecommerce.groups.router import router as groups_router
+from activecommerce.imports.router import IMPORTS_PATH
+from activecommerce.imports.router import router as imports_router
 from activecommerce.kit import problems
 from activecommerce.kit.db import connect
 from activecommerce.kit.problems import PROBLEM_JSON, FieldError, Problem, ProblemDetails
@@ -62,7 +64,7 @@ campaigns and automations, webhooks.
 
 Authenticate with `Api-Token: <key>` or `Authorization: Bearer <key>`. Errors are
 `application/problem+json` (RFC 9457). Send `Idempotency-Key` on any POST to make it safe
-to retry.
+to retry (except a contact import, whose body is streamed rather than kept).
 """
 
 
@@ -70,17 +72,20 @@ class BodyLimit:
     """413 for a body over the limit, before any of it reaches the app.
 
     A pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task per request). A
-    body of unknown length is read up to the limit and replayed to the app."""
+    body of unknown length is read up to the limit and replayed to the app. Bodies sent to
+    the `streamed` paths (contact imports) pass untouched: their handler reads them as
+    they arrive, with a limit of its own."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: frozenset[str] = frozenset()):
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["method"] in ("GET", "HEAD", "OPTIONS") or scope["path"] in self.streamed:
             await self.app(scope, receive, send)  # the API never reads these bodies
             return
         headers = dict(scope["headers"])
@@ -281,6 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         count_unrouted=count_unrouted,
     )
     for router in (
+        imports_router,  # before the contacts' routes: /v3/contacts/export is not an id
         contacts_router,
         keys_router,
         groups_router,
@@ -323,5 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitHeaders)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, streamed=frozenset({IMPORTS_PATH})
+    )
     return app

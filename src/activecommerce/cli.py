@@ -1,10 +1,15 @@
-"""The command line (SPEC §8): serve, db upgrade, accounts."""
+"""The command line (SPEC §8, §10): serve, worker, db upgrade, accounts, keys, contacts
+import."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import socket
 import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -19,12 +24,14 @@ db_app = typer.Typer(help="Database maintenance.")
 accounts_app = typer.Typer(help="Accounts and their API keys.")
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="API keys: list, create, revoke.")
+contacts_app = typer.Typer(help="Contacts: import from a file.")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 users_app = typer.Typer(help="Users: who signs in, and their role in an account.")
 app.add_typer(users_app, name="users")
 oauth_app = typer.Typer(help="OAuth 2.0 clients (third-party apps).")
 app.add_typer(oauth_app, name="oauth-clients")
+app.add_typer(contacts_app, name="contacts")
 console = Console(stderr=True, soft_wrap=True)
 # The owner of the developer account a fresh `serve` makes.
 DEVELOPER_EMAIL = "developer@example.com"
@@ -66,6 +73,7 @@ def serve(
     from activecommerce.accounts import repository
     from activecommerce.accounts.service import create_account
     from activecommerce.app import create_app
+    from activecommerce.imports.router import IMPORTS_PATH
     from activecommerce.server import http_protocol
     from activecommerce.users.passwords import Passwords
     from activecommerce.users.service import new_password, owner_hook
@@ -123,7 +131,7 @@ def serve(
         access_log=access_log,
         log_level="info" if access_log else "warning",
         # Timeouts and the connection limit: see activecommerce/server.py.
-        http=http_protocol(settings),
+        http=http_protocol(settings, streamed_paths=(IMPORTS_PATH,)),
         timeout_keep_alive=settings.http_keepalive_seconds,
         timeout_graceful_shutdown=10,
         # X-Forwarded-For is read by the app, from ACTIVECOMMERCE_TRUSTED_PROXIES only
@@ -400,6 +408,97 @@ def keys_revoke(
         console.print(f"No active key {key_id} in account {account_id}.")
         raise typer.Exit(1)
     console.print(f"Key {key_id} revoked.")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with a header row; .ndjson or .jsonl: one contact object per line",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    account: Annotated[str, typer.Option(help="Account id")],
+    env: Annotated[str, typer.Option(help="live or sandbox")],
+    update: Annotated[
+        bool, typer.Option("--update/--no-update", help="Update contacts whose email exists")
+    ] = True,
+    json: Annotated[bool, typer.Option("--json", help="Print the finished import")] = False,
+) -> None:
+    """Import contacts from a file, as POST /v3/contactImports does, with a progress bar.
+    The import runs here; should this command stop, a worker finishes it."""
+    from rich.progress import Progress
+
+    from activecommerce.accounts.plans import has_live
+    from activecommerce.accounts.repository import get_account
+    from activecommerce.imports import service
+    from activecommerce.kit.principal import Principal
+    from activecommerce.kit.problems import Problem
+
+    account_id = _account_id(account)
+    if env not in ("live", "sandbox"):
+        console.print("--env is live or sandbox.")
+        raise typer.Exit(2)
+    settings = get_settings()
+    fmt = "ndjson" if file.suffix.lower() in (".ndjson", ".jsonl") else "csv"
+    worker_id = f"cli:{socket.gethostname()}:{os.getpid()}"[:64]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with file.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                yield chunk
+
+    async def run(db: Any, secret: bytes) -> dict[str, Any]:
+        row = await get_account(db, account_id)
+        if row is None:
+            raise Problem(404, f"No account {account_id}.")
+        if env == "live" and not has_live(row["plan"]):
+            raise Problem(403, f"Account {account_id} (plan {row['plan']}) has no live data.")
+        principal = Principal(account_id=account_id, env=env, plan=row["plan"], key_id=0)
+        with Progress(console=console) as progress:
+            reading = progress.add_task("Reading", total=file.stat().st_size)
+            import_id, job_id = await service.receive(
+                db,
+                principal,
+                fmt,
+                update,
+                chunks(),
+                held_by=worker_id,
+                lease_seconds=settings.job_lease_seconds,
+                on_bytes=lambda n: progress.advance(reading, n),
+            )
+            importing = progress.add_task("Importing", total=None)
+
+            def show(imp: dict[str, Any]) -> None:
+                progress.update(importing, total=imp["total"], completed=imp["processed"])
+
+            return await service.run_held(
+                db,
+                principal,
+                import_id,
+                job_id,
+                worker_id,
+                service.batch_size(db, settings.import_batch_size),
+                settings.job_lease_seconds,
+                show,
+            )
+
+    result = _run(run)
+    if json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    else:
+        console.print(
+            f"Import {result['id']} {result['status']}: {result['total']} rows,"
+            f" {result['created']} created, {result['updated']} updated,"
+            f" {result['skipped']} skipped, {result['failed']} failed."
+        )
+        for error in result["errors"]:
+            console.print(f"  line {error['line']}: {error['message']}")
+    if result["status"] != "completed":
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from activecommerce.contacts import models as contacts
 from activecommerce.deals import models as deals
 from activecommerce.email import models as email
 from activecommerce.groups import models as groups
+from activecommerce.imports import models as imports
 from activecommerce.jobs import models as jobs
 from activecommerce.kit import events
 from activecommerce.kit.tables import metadata
@@ -27,6 +28,7 @@ __all__ = [
     "email",
     "events",
     "groups",
+    "imports",
     "jobs",
     "metadata",
     "oauth",

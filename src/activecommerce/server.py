@@ -14,6 +14,10 @@ line per refused request. The smallest sound fix is this subclass, passed as `ht
   application sees a disconnect), so a body dripped a byte at a time is bounded too;
 - the connection limit checked when a connection opens: over it, a canned 503 and close,
   logged at most once every few seconds however many are refused.
+
+Bodies of the streamed paths (a contact import: up to gigabytes, read while the app
+stores them) have no deadline for the whole body; the body timer is armed again at each
+chunk, so it bounds the time without a byte instead.
 """
 
 from __future__ import annotations
@@ -67,10 +71,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     body_timeout = 30.0
     max_connections = 1000
     limit = _Limit()
+    streamed_paths: frozenset[bytes] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timer: asyncio.TimerHandle | None = None
+        self._streamed = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -90,7 +96,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._arm(self.body_timeout)
+        self._streamed = self.url.partition(b"?")[0] in self.streamed_paths
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._streamed:
+            self._arm(self.body_timeout)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
@@ -164,8 +176,11 @@ def connection_budget(configured: int) -> int:
     return budget
 
 
-def http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class with this server's timeouts and limit."""
+def http_protocol(
+    settings: Settings, streamed_paths: tuple[str, ...] = ()
+) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class with this server's timeouts and limit; `streamed_paths` take
+    bodies of any duration as long as bytes keep arriving."""
     return type(
         "ActiveCommerceHttpProtocol",
         (GuardedHttpToolsProtocol,),
@@ -174,5 +189,6 @@ def http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
             "body_timeout": settings.http_body_timeout_seconds,
             "max_connections": connection_budget(settings.http_max_connections),
             "limit": _Limit(),
+            "streamed_paths": frozenset(path.encode() for path in streamed_paths),
         },
     )

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from activecommerce.automations.enrolment import enrol
+from activecommerce.automations.enrolment import enrol, enrol_interest
 from activecommerce.config import Settings
 from activecommerce.email import repository as email_repository
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.sender import Sender, prune_captured
+from activecommerce.imports import service as imports
 from activecommerce.jobs.retention import prune_events
 from activecommerce.jobs.worker import Worker
 from activecommerce.kit import events
 from activecommerce.kit.db import Database
 from activecommerce.webhooks.delivery import Deliverer
-from activecommerce.webhooks.service import DELIVER, WebhookConfig, fan_out
+from activecommerce.webhooks.service import DELIVER, WebhookConfig, fan_out, fan_out_interest
 
 
 def configure(
@@ -22,8 +23,8 @@ def configure(
     in their transaction (webhook deliveries, automation enrolments)."""
     webhooks.configure(settings, server_secret)
     email.configure(settings, server_secret)
-    events.subscribe(fan_out)
-    events.subscribe(enrol)
+    events.subscribe(fan_out, fan_out_interest)
+    events.subscribe(enrol, enrol_interest)
 
 
 class AppWorker(Worker):
@@ -37,19 +38,26 @@ class AppWorker(Worker):
             await prune_events(db, settings.event_retention_days)
             await prune_captured(db, settings.capture_retention_days)
 
+        async def sweep_uploads() -> None:
+            await imports.sweep(db)
+
         super().__init__(
             db,
             {
                 DELIVER: self.deliverer,
                 email_repository.START: self.sender.start_campaign,
                 email_repository.SEND: self.sender.send,
+                imports.RUN: imports.ImportRunner(db, settings.import_batch_size),
             },
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.job_lease_seconds,
             poll_interval=settings.job_poll_interval,
             lane_concurrency=settings.worker_lane_concurrency,
             account_concurrency=settings.worker_account_concurrency,
-            periodic=[(settings.event_prune_interval_seconds, prune)],
+            periodic=[
+                (settings.event_prune_interval_seconds, prune),
+                (settings.event_prune_interval_seconds, sweep_uploads),
+            ],
         )
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from servers import CLI, cli_env, running_server
+from servers import CLI, cli_account, cli_env, running_server
 
 
 def test_accounts_create_json(database_url: str, tmp_path: Path) -> None:
@@ -71,3 +71,55 @@ def test_db_upgrade(tmp_path: Path) -> None:
     out = subprocess.run([*CLI, "db", "upgrade"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "activecommerce.db").exists()
+
+
+def test_contacts_import(database_url: str, tmp_path: Path) -> None:
+    env = cli_env(ACTIVECOMMERCE_DATABASE_URL=database_url, ACTIVECOMMERCE_DATA_DIR=str(tmp_path))
+    account = cli_account(env, "plus")["accountId"]
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,firstName,tags\n"
+        + "".join(f"cli{i}@example.com,Name {i},cli\n" for i in range(1200))
+        + "not-an-email,X,\n"
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [*CLI, "contacts", "import", *args, "--account", account, "--env", "sandbox"]
+        return subprocess.run(command, env=env, capture_output=True, text=True)
+
+    out = run(str(people), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "completed"
+    assert (result["total"], result["created"], result["failed"]) == (1201, 1200, 1)
+    assert result["errors"][0]["line"] == 1202
+    assert result["finishedAt"]
+
+    out = run(str(people), "--no-update", "--json")  # the same file again: all there
+    assert out.returncode == 0, out.stderr
+    assert (json.loads(out.stdout)["skipped"], json.loads(out.stdout)["created"]) == (1200, 0)
+
+    lines = tmp_path / "more.ndjson"
+    lines.write_text('{"email": "cli0@example.com", "firstName": "Changed"}\n{"email": "n@e.co"}\n')
+    out = run(str(lines))
+    assert out.returncode == 0, out.stderr
+    assert "2 rows, 1 created, 1 updated, 0 skipped, 0 failed" in out.stderr
+    assert out.stdout == ""
+
+    out = subprocess.run(
+        [*CLI, "contacts", "import", str(lines), "--account", account, "--env", "staging"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "live or sandbox" in out.stderr
+    free = cli_account(env, "free")["accountId"]
+    out = subprocess.run(
+        [*CLI, "contacts", "import", str(lines), "--account", free, "--env", "live", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "no live data" in out.stderr

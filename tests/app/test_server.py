@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import wait_until
-from servers import running_server, server_env
+from servers import cli_account, running_server, server_env
 
 
 def test_connection_limit_stays_under_the_file_limit() -> None:
@@ -159,3 +159,38 @@ def test_connections_over_the_limit_get_503_and_one_log_line(
     wait_until(lambda: httpx.get(url, timeout=5).status_code == 200, 5.0, "a free connection")
     lines = [ln for ln in http_server[2].read_text().splitlines() if "connection limit" in ln]
     assert len(lines) == 1, lines
+
+
+def test_an_import_body_is_timed_between_chunks_not_as_a_whole(
+    http_server: tuple[str, int, Path], database_url: str, tmp_path: Path
+) -> None:
+    """A contact import's body may take longer than the 2 s body timeout while bytes keep
+    arriving; a stalled one is still cut off after 2 s without a byte."""
+    key = cli_account(server_env(database_url, tmp_path))["sandboxApiKey"]
+    head = (
+        f"POST /v3/contactImports HTTP/1.1\r\nHost: t\r\nApi-Token: {key}\r\n"
+        "Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+    def chunk(data: bytes) -> bytes:
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    s = _connect(http_server)
+    s.sendall(head + chunk(b"email\n"))
+    started = time.monotonic()
+    for i in range(12):  # a row every 0.3 s: 3.6 s in all
+        time.sleep(0.3)
+        s.sendall(chunk(b"slow%d@example.com\n" % i))
+    s.sendall(b"0\r\n\r\n")
+    s.settimeout(10)
+    answer = s.recv(65536)
+    s.close()
+    assert time.monotonic() - started > 3
+    assert answer.startswith(b"HTTP/1.1 202"), answer
+
+    s = _connect(http_server)
+    s.sendall(head + chunk(b"email\nstalled@example.com\n"))
+    data, closed_after = _read_until_closed(s)
+    s.close()
+    assert closed_after < 6, closed_after  # 2 s without a byte
+    assert not data.startswith(b"HTTP/1.1 202"), data

@@ -43,7 +43,9 @@ class PageMeta(BaseModel):
         True, description="false when `total` is a lower bound (a text search)"
     )
     nextCursor: str | None = PydanticField(
-        None, description="Pass as `cursor` for the next page; null on the last page"
+        None,
+        description="Pass as `cursor` for the next page; null on the last page (lists of"
+        " collections; the others page by number only)",
     )
 
 

@@ -62,6 +62,18 @@ async def enrol(
             )
 
 
+async def enrol_interest(
+    conn: Connection, principal: Principal, event_types: frozenset[str]
+) -> bool:
+    """Whether an active automation of the caller's account and environment has a
+    trigger that one of these event types could meet."""
+    for event_type in event_types:
+        spec = _TRIGGERS.get(event_type)
+        if spec is not None and await repository.active_with_trigger(conn, principal, spec[0]):
+            return True
+    return False
+
+
 async def resume(conn: Connection, principal: Principal, automation_id: int, batch: int) -> None:
     """Queue again what came due while the automation was paused."""
     held = await email_repository.release_held(conn, automation_id)

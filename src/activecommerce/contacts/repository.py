@@ -1,11 +1,22 @@
-"""Contacts' own queries: memberships in tags and groups (the contacts table itself is
-read and written through the generic `kit.resource` flow)."""
+"""Contacts' own queries: memberships in tags and groups, and the many-at-once reads and
+writes of imports and the export (one contact at a time, the contacts table is read and
+written through the generic `kit.resource` flow)."""
 
 from __future__ import annotations
 
-from activecommerce.kit.db import Connection
+from collections.abc import Sequence
+from typing import Any
+
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import tenant
+from activecommerce.kit.repository import (
+    TENANT,
+    in_list,
+    insert_many,
+    list_param,
+    lock_clause,
+    tenant,
+)
 
 
 async def add_member(
@@ -40,3 +51,96 @@ def members_of(table: str, column: str) -> str:
     """The condition (one `?`: the contact's id) on a tag or group list that keeps one
     contact's."""
     return f"id IN (SELECT {column} FROM {table} WHERE contact_id = ?)"
+
+
+# ---------------------------------------------------------------- many at once (imports)
+
+CONTACT_COLUMNS = (
+    ("account_id", "bigint"),
+    ("env", "text"),
+    ("email", "text"),
+    ("first_name", "text"),
+    ("last_name", "text"),
+    ("phone", "text"),
+    ("status", "text"),
+    ("created_at", "text"),
+    ("updated_at", "text"),
+)
+
+
+async def by_emails(conn: Connection, principal: Principal, lowered: Sequence[str]) -> list[Row]:
+    """The caller's contacts with these emails (given lower-cased), locked for update
+    (PostgreSQL) in id order, so that concurrent writers take them in one order."""
+    return await conn.fetchall(
+        f"SELECT * FROM contacts WHERE {TENANT} AND {in_list(conn, 'lower(email)')}"
+        f" ORDER BY id{lock_clause(conn)}",
+        (*tenant(principal), list_param(conn, lowered)),
+    )
+
+
+async def insert_contacts(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[Row]:
+    """New contacts (values in CONTACT_COLUMNS order); an email another writer took in
+    the meantime is left out of what is returned."""
+    return await insert_many(
+        conn, "contacts", CONTACT_COLUMNS, rows, "ON CONFLICT DO NOTHING RETURNING *"
+    )
+
+
+async def update_contacts(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """(first_name, last_name, phone, status, updated_at, id) of contacts read in the
+    caller's scope."""
+    await conn.executemany(
+        "UPDATE contacts SET first_name = ?, last_name = ?, phone = ?, status = ?,"
+        " updated_at = ? WHERE id = ?",
+        rows,
+    )
+
+
+async def add_members(
+    conn: Connection, table: str, column: str, rows: Sequence[Sequence[Any]]
+) -> list[Row]:
+    """Memberships (contact_id, target id, account_id, env, created_at); returns the new
+    ones (contact_id and the target's id)."""
+    columns = (
+        ("contact_id", "bigint"),
+        (column, "bigint"),
+        ("account_id", "bigint"),
+        ("env", "text"),
+        ("created_at", "text"),
+    )
+    return await insert_many(
+        conn, table, columns, rows, f"ON CONFLICT DO NOTHING RETURNING contact_id, {column}"
+    )
+
+
+async def keys_after(
+    db: Database, principal: Principal, after: tuple[str, int] | None, limit: int
+) -> list[Row]:
+    """The next `limit` contacts (id, created_at) of the caller in creation order, after
+    `after` (keyset paging on the (account, env, created_at) index; off the event loop on
+    SQLite)."""
+    sql = f"SELECT id, created_at FROM contacts WHERE {TENANT}"
+    params: list[Any] = [*tenant(principal)]
+    if after is not None:
+        sql += " AND created_at >= ? AND (created_at > ? OR id > ?)"
+        params += [after[0], after[0], after[1]]
+    return await db.scan(sql + " ORDER BY created_at, id LIMIT ?", (*params, limit))
+
+
+async def rows_among(db: Database, where: str, params: Sequence[Any], ids: list[int]) -> list[Row]:
+    """The contacts among `ids` that meet `where` (a list's condition), by creation."""
+    return await db.scan(
+        f"SELECT * FROM contacts WHERE {where} AND {in_list(db, 'id')} ORDER BY created_at, id",
+        (*params, list_param(db, ids)),
+    )
+
+
+async def member_names(
+    db: Database, table: str, column: str, target: str, contact_ids: list[int]
+) -> list[Row]:
+    """(contact_id, name) of these contacts' tags or groups."""
+    return await db.scan(
+        f"SELECT m.contact_id, t.name FROM {table} m JOIN {target} t ON t.id = m.{column}"
+        f" WHERE {in_list(db, 'm.contact_id')} ORDER BY m.contact_id, t.name",
+        (list_param(db, contact_ids),),
+    )

@@ -63,30 +63,42 @@ async def enqueue(
     lane: str | None = None,
     order_key: str | None = None,
     event_id: int | None = None,
-) -> None:
-    """Queue a job. `lane` (e.g. one webhook) and `account_id` let workers cap what one
-    receiver or one account holds in flight; jobs with the same `order_key` run one after
-    the other, in id order, on any number of workers."""
+    held_by: str | None = None,
+    lease_seconds: float = 30.0,
+) -> int:
+    """Queue a job; returns its id. `lane` (e.g. one webhook) and `account_id` let workers
+    cap what one receiver or one account holds in flight; jobs with the same `order_key`
+    run one after the other, in id order, on any number of workers. `held_by` queues it
+    already claimed by that worker id (one attempt, leased for `lease_seconds`): a process
+    that runs the job itself (the CLI's import), which any worker takes over if the
+    lease runs out."""
     # Setting the event before the commit is safe: the worker reads committed rows only,
     # and on SQLite the write transaction does not yield to the loop before it commits.
     for event in _listeners:
         event.set()
     stamp_now = now()
     run_at = stamp_now if delay_seconds <= 0 else after(delay_seconds)
-    await conn.execute(
+    lease = None if held_by is None else after(lease_seconds)
+    row = await conn.fetchone(
         "INSERT INTO jobs (kind, payload, run_at, attempts, created_at, account_id, lane,"
-        " order_key, event_id) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        " order_key, event_id, locked_by, locked_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         (
             kind,
             orjson.dumps(payload).decode(),
             run_at,
+            0 if held_by is None else 1,
             stamp_now,
             account_id,
             lane,
             order_key,
             event_id,
+            held_by,
+            lease,
         ),
     )
+    assert row is not None
+    return int(row["id"])
 
 
 _DUE = "run_at <= ? AND (locked_until IS NULL OR locked_until < ?)"

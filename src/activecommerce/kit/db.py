@@ -140,6 +140,10 @@ class Connection(Protocol):
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None: ...
 
 
 class Database(Protocol):
@@ -233,6 +237,15 @@ class _SQLiteConn:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self.run(lambda: self._conn.execute(sql, params).rowcount)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows (a sequence, so that a retry sees them all)."""
+        await self.run(lambda: self._conn.executemany(sql, rows))
+
+    async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into `table` (PostgreSQL's COPY; here one prepared INSERT)."""
+        marks = ", ".join("?" for _ in columns)
+        await self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     async def run(
         self, call: Callable[[], T], deadline: float | None = None, gate: bool = True
@@ -435,6 +448,22 @@ class _PGConn:
         self._availability.ok()
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One prepared statement, its executions pipelined (one round trip's wait)."""
+        try:
+            await self._conn.executemany(to_dollar(sql), rows)
+        except Exception as exc:
+            raise _translate_pg(exc, self._availability) from exc
+        self._availability.ok()
+
+    async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into `table` with COPY (binary), the fastest way in."""
+        try:
+            await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
+        except Exception as exc:
+            raise _translate_pg(exc, self._availability) from exc
+        self._availability.ok()
 
 
 class PostgresDatabase:

@@ -35,13 +35,33 @@ Event = tuple[str, dict[str, Any]]
 # (connection, principal, event id, event type, id of the object the event is about,
 # the event's data)
 Subscriber = Callable[[Connection, Principal, int, str, str, dict[str, Any]], Awaitable[None]]
+# Whether a subscriber could act on any of these event types in the caller's account and
+# environment now (a webhook that wants one, an active automation they trigger).
+Interest = Callable[[Connection, Principal, frozenset[str]], Awaitable[bool]]
 
 _subscribers: list[Subscriber] = []
+_interests: dict[Subscriber, Interest] = {}
 
 
-def subscribe(subscriber: Subscriber) -> None:
+def subscribe(subscriber: Subscriber, interest: Interest | None = None) -> None:
+    """`interest` lets bulk writers (imports) ask `listened` before they build events;
+    a subscriber without one is taken to want everything."""
     if subscriber not in _subscribers:
         _subscribers.append(subscriber)
+    if interest is not None:
+        _interests[subscriber] = interest
+
+
+async def listened(conn: Connection, principal: Principal, types: frozenset[str]) -> bool:
+    """Whether recording events of these types in the caller's account and environment
+    would reach anyone: a bulk write (an import of a million contacts) records its events
+    only then. Events are not read back later by anything else: a webhook made later
+    never receives earlier events, so one skipped now is one nobody would have seen."""
+    for subscriber in _subscribers:
+        interest = _interests.get(subscriber)
+        if interest is None or await interest(conn, principal, types):
+            return True
+    return False
 
 
 async def record(conn: Connection, principal: Principal, changes: list[Event]) -> None:

@@ -58,15 +58,21 @@ def decode_cursor(text: str) -> tuple[str, str, Any, int] | None:
     return sort_by, sort_order, value, last_id
 
 
-def page_meta(
-    page: int | None,
-    page_size: int,
-    total: int,
-    *,
-    exact: bool = True,
-    next_cursor: str | None = None,
+def page_meta(page: int, page_size: int, total: int) -> dict[str, Any]:
+    """The meta of a list paged by number only (a webhook's deliveries, captured mail)."""
+    return {
+        "page": page,
+        "pageSize": page_size,
+        "total": total,
+        "totalPages": (total + page_size - 1) // page_size,
+    }
+
+
+def cursor_meta(
+    page: int | None, page_size: int, total: int, *, exact: bool, next_cursor: str | None
 ) -> dict[str, Any]:
-    """`page` is None when the page was reached by cursor."""
+    """The meta of a collection's list, which pages by cursor too (SPEC §10). `page` is
+    None when the page was reached by cursor."""
     return {
         "page": page,
         "pageSize": page_size,

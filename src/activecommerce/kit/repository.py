@@ -8,7 +8,12 @@ makes each query use its index (and what a sharded PostgreSQL would route by).""
 
 from __future__ import annotations
 
-from activecommerce.kit.db import Connection, Database
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 
 TENANT = "account_id = ? AND env = ?"
@@ -25,3 +30,86 @@ def lock_clause(conn: Connection | Database, mode: str = "UPDATE") -> str:
     both succeed and one change is lost); SQLite has one writer (BEGIN IMMEDIATE), so
     every write transaction already sees and holds the latest rows."""
     return f" FOR {mode}" if conn.dialect == "postgresql" else ""
+
+
+# ---------------------------------------------------------------- many rows at once
+
+
+def in_list(conn: Connection | Database, expression: str) -> str:
+    """`expression` is one of a list given as one parameter (`list_param`): one statement
+    text whatever the list's length, so that it is prepared once (PostgreSQL) and stays
+    under SQLite's limit on parameters."""
+    if conn.dialect == "postgresql":
+        return f"{expression} = ANY(?)"
+    return f"{expression} IN (SELECT value FROM json_each(?))"
+
+
+def list_param(conn: Connection | Database, values: Sequence[Any]) -> Any:
+    """The parameter of `in_list`: an array (PostgreSQL) or a JSON array (SQLite)."""
+    if conn.dialect == "postgresql":
+        return list(values)
+    return orjson.dumps(list(values)).decode()
+
+
+# SQLite's default limit on the parameters of one statement.
+_SQLITE_MAX_PARAMS = 32766
+
+
+async def insert_many(
+    conn: Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+    tail: str = "",
+) -> list[Row]:
+    """Insert `rows` (values in the order of `columns`, each a (name, PostgreSQL type)
+    pair) in one statement and return what its `tail` returns (e.g. "ON CONFLICT DO
+    NOTHING RETURNING *"). PostgreSQL gets one array per column (`unnest`: one prepared
+    statement whatever the count); SQLite one multi-row VALUES per 32,766 parameters."""
+    if not rows:
+        return []
+    names = ", ".join(name for name, _ in columns)
+    if conn.dialect == "postgresql":
+        arrays = ", ".join(f"?::{kind}[]" for _, kind in columns)
+        return await conn.fetchall(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {tail}",
+            [list(values) for values in zip(*rows, strict=True)],
+        )
+    one = "(" + ", ".join("?" for _ in columns) + ")"
+    per_statement = max(1, _SQLITE_MAX_PARAMS // len(columns))
+    returned: list[Row] = []
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        returned += await conn.fetchall(
+            f"INSERT INTO {table} ({names}) VALUES {', '.join(one for _ in part)} {tail}",
+            [value for row in part for value in row],
+        )
+    return returned
+
+
+async def plan_for_now(conn: Connection) -> None:
+    """PostgreSQL: plan the rest of this transaction's statements for their values each
+    time they run, rather than reuse a generic plan. A bulk write (an import) grows its
+    tables from nothing: a plan made while they were small scans them whole, and is kept
+    until the next ANALYZE, which makes each batch slower than the one before."""
+    if conn.dialect == "postgresql":
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+async def analyze_if_grown(db: Database, table: str, factor: float = 2.0) -> bool:
+    """PostgreSQL: refresh the planner's statistics of `table` when it has grown past
+    `factor` times what they describe (whether it did). A bulk write can grow a table
+    from nothing to a million rows within autovacuum's first minute; meanwhile the
+    planner, believing it nearly empty, picks plans that read an account's every row for
+    each lookup (a scan of the status index instead of 500 probes of the email one)."""
+    if db.dialect != "postgresql":
+        return False
+    row = await db.fetchone(
+        "SELECT c.reltuples AS known, s.n_live_tup AS live FROM pg_class c"
+        " JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = CAST(? AS regclass)",
+        (table,),
+    )
+    if row is None or row["live"] < factor * max(float(row["known"]), 1000.0):
+        return False
+    await db.fetchone(f"ANALYZE {table}")
+    return True

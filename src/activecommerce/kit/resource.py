@@ -23,7 +23,7 @@ from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import FilterText, parse_id
-from activecommerce.kit.pagination import decode_cursor, encode_cursor, offset, page_meta
+from activecommerce.kit.pagination import cursor_meta, decode_cursor, encode_cursor, offset
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, invalid_body, not_found
 from activecommerce.kit.repository import TENANT, lock_clause, tenant
@@ -273,6 +273,14 @@ class Resource:
             raise not_found(self.title)
         return row
 
+    def where(self, principal: Principal, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The condition (and its parameters) that a list with these filters applies, for
+        reads that page through the collection their own way (the contacts export)."""
+        # No text-index prefilter here (it needs the dialect): the search's own condition
+        # alone gives the same rows.
+        clause, params, _order = self._list_query("", principal, "createdAt", "asc", filters)
+        return clause, params
+
     async def list_rows(self, db: Database, principal: Principal, **query: Any) -> dict[str, Any]:
         """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, optionally a
         `cursor`, and a `base` condition with its `base_params`) in the list envelope."""
@@ -346,7 +354,7 @@ class Resource:
             next_cursor = encode_cursor(sort_by, sort_order, last["sort_key_"], int(last["id"]))
         total, exact = await self._total(db, principal, filters, base, clause, params)
         shown_page = None if after is not None else page
-        meta = page_meta(shown_page, page_size, total, exact=exact, next_cursor=next_cursor)
+        meta = cursor_meta(shown_page, page_size, total, exact=exact, next_cursor=next_cursor)
         return meta, rows
 
     async def _rare_filters(

@@ -149,6 +149,18 @@ async def fan_out(
             await _queue_delivery(conn, principal.account_id, row["id"], event_id, order_key)
 
 
+async def fan_out_interest(
+    conn: Connection, principal: Principal, event_types: frozenset[str]
+) -> bool:
+    """Whether a webhook of the caller's account and environment (on or off: a disabled
+    one records its deliveries as skipped) wants any of these event types."""
+    for row in await repository.subscribers(conn, principal):
+        wanted = orjson.loads(row["events"])
+        if "*" in wanted or not event_types.isdisjoint(wanted):
+            return True
+    return False
+
+
 def _outcome(row: Row) -> str:
     if row["outcome"]:
         return str(row["outcome"])

@@ -3,7 +3,7 @@
 On this branch it follows 0005; at merge the chain is re-pointed after the last revision.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-27 21:27:48.975658
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

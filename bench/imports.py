@@ -1,0 +1,195 @@
+"""Contact import benchmark: rows per second and the server's peak memory.
+
+A generated CSV of N contacts (default 100,000: email, firstName, lastName, phone, and with
+--tags one tag and one group per row out of a few) is streamed to `POST
+/v3/contactImports` by httpx from a generator (the file never exists whole, on either
+side), and the import is polled until it is completed. Reported per setup:
+
+- upload: seconds until the 202 (the body staged), and MB/s;
+- total: seconds from the first byte sent to `completed`, and rows/s over that;
+- peak RSS (VmHWM) of each server process (`serve`, and `worker` on PostgreSQL).
+
+Setups, each fresh: `sqlite` (a temporary data directory, one `serve` with the worker
+inside) and `postgres` (a new database on 127.0.0.1:5432, dropped at the end; one `serve`
+and one `worker`). Run from the repository root:
+
+    .venv/bin/python bench/imports.py --rows 1000000 --setups sqlite,postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+CLI = [sys.executable, "-m", "activecommerce"]
+
+
+def rows(count: int, tags: bool) -> Iterator[bytes]:
+    header = "email,firstName,lastName,phone" + (",tags,groups" if tags else "")
+    yield (header + "\n").encode()
+    block: list[str] = []
+    for i in range(count):
+        line = f"user{i}@example{i % 50}.com,First{i},Last{i},+1555{i:07d}"
+        if tags:
+            line += f",tag{i % 10},group{i % 5}"
+        block.append(line)
+        if len(block) == 2000:
+            yield ("\n".join(block) + "\n").encode()
+            block = []
+    if block:
+        yield ("\n".join(block) + "\n").encode()
+
+
+def peak_rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env_for(url: str | None, data_dir: Path, embedded: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIVECOMMERCE_")}
+    env.update(
+        ACTIVECOMMERCE_DATA_DIR=str(data_dir),
+        ACTIVECOMMERCE_RATE_LIMIT_ENABLED="false",
+        ACTIVECOMMERCE_SECRET_KEY="bench-secret",
+        ACTIVECOMMERCE_EMBEDDED_WORKER="true" if embedded else "false",
+    )
+    if url:
+        env["ACTIVECOMMERCE_DATABASE_URL"] = url
+    return env
+
+
+def run_setup(name: str, count: int, tags: bool, workdir: Path) -> dict[str, Any]:
+    data_dir = workdir / name
+    url = None
+    database = None
+    if name == "postgres":
+        import psycopg
+
+        database = f"ac_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+    env = env_for(url, data_dir, embedded=name == "sqlite")
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+        made = subprocess.run(
+            [*CLI, "accounts", "create", "--name", "Bench", "--plan", "plus", "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        key = orjson.loads(made.stdout)["sandboxApiKey"]
+        port = free_port()
+        log = (workdir / f"{name}-serve.log").open("wb")
+        processes.append(
+            subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+        )
+        if name == "postgres":
+            wlog = (workdir / f"{name}-worker.log").open("wb")
+            processes.append(subprocess.Popen([*CLI, "worker"], env=env, stdout=wlog, stderr=wlog))
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Api-Token": key}
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+        sent = 0
+
+        def body() -> Iterator[bytes]:
+            nonlocal sent
+            for chunk in rows(count, tags):
+                sent += len(chunk)
+                yield chunk
+
+        started = time.monotonic()
+        response = httpx.post(
+            f"{base}/v3/contactImports",
+            content=body(),
+            headers={**headers, "content-type": "text/csv"},
+            timeout=600,
+        )
+        uploaded = time.monotonic() - started
+        if response.status_code != 202:
+            raise RuntimeError(f"{response.status_code} {response.text}")
+        import_id = response.json()["id"]
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            while True:
+                state = client.get(f"/v3/contactImports/{import_id}").json()
+                if state["status"] in ("completed", "failed"):
+                    break
+                time.sleep(0.2)
+        total = time.monotonic() - started
+        rss = {f"{name}-{i}": peak_rss_mb(p.pid) for i, p in enumerate(processes)}
+        return {
+            "setup": name,
+            "rows": count,
+            "tags": tags,
+            "status": state["status"],
+            "created": state["created"],
+            "failed": state["failed"],
+            "upload_s": round(uploaded, 1),
+            "upload_mb_s": round(sent / 1e6 / uploaded, 1),
+            "total_s": round(total, 1),
+            "rows_per_s": round(count / total),
+            "peak_rss_mb": {k: round(v) for k, v in rss.items()},
+        }
+    finally:
+        for process in processes:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(15)
+            if process.poll() is None:
+                process.kill()
+        if database:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--setups", default="sqlite,postgres")
+    parser.add_argument("--tags", action="store_true", help="one tag and one group per row")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="ac-bench-imports-"))
+    try:
+        for name in args.setups.split(","):
+            print(orjson.dumps(run_setup(name, args.rows, args.tags, workdir)).decode(), flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

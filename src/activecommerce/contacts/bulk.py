@@ -1,0 +1,219 @@
+"""Many contacts at once (imports, SPEC §10): upserted by email, their tags and groups
+made by name when missing, with the events the same changes through the API record.
+
+One call is one batch, inside the caller's transaction: a handful of statements whatever
+the number of contacts (one insert, whose unique index tells which emails exist; a read
+and one update of those; one insert per membership table), so that a batch of a few
+hundred holds SQLite's writer for a few milliseconds.
+
+Within a batch, rows with the same email (compared case-insensitively) are applied in
+file order: with `update`, later rows update what earlier ones made (fields given later
+win; tags and groups add up); without it, the first row of a new email creates the
+contact and the rest are skipped. Events are built and recorded only when someone could
+receive them (`events.listened`: a webhook that wants them, an active automation they
+trigger): an import into an account nobody listens to writes contacts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from activecommerce.contacts import repository
+from activecommerce.contacts.service import (
+    Membership,
+    contact_group_membership,
+    contact_tag_membership,
+    contacts,
+)
+from activecommerce.kit import events
+from activecommerce.kit.clock import now
+from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.events import Event
+from activecommerce.kit.named import by_names
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import plan_for_now, tenant
+
+# The columns of an import's CSV and of the export, in order; tags and groups are names
+# separated by LIST_SEPARATOR.
+CSV_COLUMNS = ("email", "firstName", "lastName", "phone", "status", "tags", "groups")
+LIST_SEPARATOR = ";"
+# API field -> column, of the fields an import row may set besides the email.
+FIELDS = {"firstName": "first_name", "lastName": "last_name", "phone": "phone", "status": "status"}
+
+EVENT_TYPES = frozenset(
+    {
+        "contact.created",
+        "contact.updated",
+        "contact.unsubscribed",
+        "contact.tagged",
+        "contact.added_to_group",
+        "contactTag.created",
+        "contactGroup.created",
+    }
+)
+
+
+@dataclass(slots=True)
+class ContactRecord:
+    """One valid row: its line in the file, the email, the fields it gives (API names; a
+    field left out keeps its value), and the names of tags and groups to add."""
+
+    line: int
+    email: str
+    fields: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Outcome:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Applied:
+    """A contact this batch wrote (or matched), the rows that apply to it, and (when
+    someone listens) the contact as the API shows it and the events of its changes."""
+
+    contact_id: int
+    records: list[ContactRecord]
+    contact: dict[str, Any] | None = None
+    changes: list[Event] = field(default_factory=list)
+
+
+async def upsert(
+    conn: Connection, principal: Principal, records: list[ContactRecord], *, update: bool
+) -> Outcome:
+    stamp = now()
+    await plan_for_now(conn)
+    by_email: dict[str, list[ContactRecord]] = {}
+    for record in records:
+        by_email.setdefault(record.email.lower(), []).append(record)
+    # Insert first: the unique index on (account, env, lower(email)) decides what is new,
+    # whatever another writer does meanwhile; only the emails that exist are read again.
+    inserted = {
+        row["email"].lower(): row
+        for row in await repository.insert_contacts(
+            conn, [_new_values(principal, group, update, stamp) for group in by_email.values()]
+        )
+    }
+    taken = [key for key in by_email if key not in inserted]
+    existing: dict[str, Row] = {}
+    if taken and update:
+        for row in await repository.by_emails(conn, principal, taken):
+            existing[row["email"].lower()] = row
+
+    listening = await events.listened(conn, principal, EVENT_TYPES)
+    outcome = Outcome()
+    applied: list[_Applied] = []
+    updates: list[tuple[Any, ...]] = []
+    for key, group in by_email.items():
+        if key in inserted:
+            row = inserted[key]
+            kept = group if update else group[:1]
+            outcome.created += 1
+            outcome.updated += len(kept) - 1
+            outcome.skipped += len(group) - len(kept)
+            one = _Applied(int(row["id"]), kept)
+            if listening:
+                one.contact = contacts.serialize(row)
+                one.changes = contacts.rules.events("contact", "created", None, one.contact)
+            applied.append(one)
+        elif key in existing:
+            row = existing[key]
+            outcome.updated += len(group)
+            before = {api: row[column] for api, column in FIELDS.items()}
+            after = _merged(before, group)
+            if after != before:
+                updates.append((*after.values(), stamp, row["id"]))
+            one = _Applied(int(row["id"]), group)
+            if listening:
+                shown = contacts.serialize(row)
+                one.contact = shown
+                if after != before:
+                    one.contact = {**shown, **after, "updatedAt": stamp}
+                    one.changes = contacts.rules.events("contact", "updated", shown, one.contact)
+            applied.append(one)
+        elif not update:
+            outcome.skipped += len(group)
+        else:  # deleted since the insert found it, or its case folds otherwise in SQL
+            message = "email: conflicts with an existing contact's email; try again"
+            outcome.failures += [(record.line, message) for record in group]
+    await repository.update_contacts(conn, updates)
+    made = await _add_to(conn, principal, contact_tag_membership, applied, stamp, listening)
+    made += await _add_to(conn, principal, contact_group_membership, applied, stamp, listening)
+    if listening:
+        changes = [change for one in applied for change in one.changes]
+        await events.record(conn, principal, [*made, *changes])
+    return outcome
+
+
+_BLANK = {"firstName": None, "lastName": None, "phone": None, "status": "active"}
+
+
+def _new_values(
+    principal: Principal, group: list[ContactRecord], update: bool, stamp: str
+) -> tuple[Any, ...]:
+    values = _merged(_BLANK, group if update else group[:1])
+    return (*tenant(principal), group[0].email, *values.values(), stamp, stamp)
+
+
+def _merged(before: dict[str, Any], group: list[ContactRecord]) -> dict[str, Any]:
+    """The fields (FIELDS, in that order) once the group's rows are applied in order."""
+    after = dict(before)
+    for record in group:
+        for name, value in record.fields.items():
+            if name != "status" or value is not None:  # a status cannot be cleared
+                after[name] = value
+    return after
+
+
+async def _add_to(
+    conn: Connection,
+    principal: Principal,
+    membership: Membership,
+    applied: list[_Applied],
+    stamp: str,
+    listening: bool,
+) -> list[Event]:
+    """Add the tags (or groups) the rows name to their contacts, making the names that
+    are missing. When someone listens: appends each contact's `tagged`
+    (`added_to_group`) events to its changes, and returns the `.created` events of the
+    names made."""
+    target = membership.target
+    tags = membership is contact_tag_membership
+    wanted = [
+        (one.contact_id, name)
+        for one in applied
+        for record in one.records
+        for name in (record.tags if tags else record.groups)
+    ]
+    if not wanted:
+        return []
+    rows, made = await by_names(conn, principal, target, {name for _, name in wanted})
+    pairs = sorted({(contact, int(rows[name]["id"])) for contact, name in wanted})
+    added = await repository.add_members(
+        conn,
+        membership.table,
+        membership.column,
+        [(contact, other, *tenant(principal), stamp) for contact, other in pairs],
+    )
+    if not listening:
+        return []
+    targets = {int(row["id"]): target.serialize(row) for row in rows.values()}
+    new: dict[int, list[int]] = {}
+    for row in added:
+        new.setdefault(int(row["contact_id"]), []).append(int(row[membership.column]))
+    for one in applied:
+        for other in sorted(new.get(one.contact_id, ())):
+            data = {"contact": one.contact, target.event_name: targets[other]}
+            one.changes.append((membership.added, data))
+    return [
+        change
+        for row in made
+        for change in target.rules.events(target.event_name, "created", None, target.serialize(row))
+    ]

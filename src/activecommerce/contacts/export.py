@@ -1,0 +1,74 @@
+"""The contacts export (SPEC §10): the caller's (filtered) contacts as CSV in the columns
+an import reads, streamed.
+
+Contacts are read in keyset chunks in creation order (created_at, id), on the
+(account, env, created_at) index whatever the filters: the chunk's ids first, then the
+contacts among them that meet the list's filters, then their tags and groups. Each read is
+a bounded index range, off the event loop on SQLite (`db.scan`), and only one chunk is in
+memory at a time. It is not a snapshot: a contact created while the export runs may or
+may not be in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+from activecommerce.contacts import repository
+from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR
+from activecommerce.contacts.service import (
+    Membership,
+    contact_group_membership,
+    contact_tag_membership,
+    contacts,
+)
+from activecommerce.kit.db import Database
+from activecommerce.kit.principal import Principal
+
+CHUNK = 1000
+
+
+async def export_csv(
+    db: Database, principal: Principal, filters: dict[str, Any], chunk: int = CHUNK
+) -> AsyncIterator[bytes]:
+    where, params = contacts.where(principal, filters)
+    yield _csv([CSV_COLUMNS])
+    after: tuple[str, int] | None = None
+    while True:
+        keys = await repository.keys_after(db, principal, after, chunk)
+        if not keys:
+            return
+        after = (keys[-1]["created_at"], int(keys[-1]["id"]))
+        ids = [int(key["id"]) for key in keys]
+        rows = await repository.rows_among(db, where, params, ids)
+        if rows:
+            chosen = [int(row["id"]) for row in rows]
+            tags = await _names(db, contact_tag_membership, chosen)
+            groups = await _names(db, contact_group_membership, chosen)
+            lines = []
+            for row in rows:
+                contact = contacts.serialize(row)
+                listed = (tags.get(row["id"], []), groups.get(row["id"], []))
+                lines.append(
+                    [contact[name] or "" for name in CSV_COLUMNS[:5]]
+                    + [LIST_SEPARATOR.join(names) for names in listed]
+                )
+            yield _csv(lines)
+        if len(keys) < chunk:
+            return
+
+
+async def _names(db: Database, membership: Membership, ids: list[int]) -> dict[Any, list[str]]:
+    names: dict[Any, list[str]] = {}
+    table = membership.target.table_name
+    for row in await repository.member_names(db, membership.table, membership.column, table, ids):
+        names.setdefault(row["contact_id"], []).append(row["name"])
+    return names
+
+
+def _csv(rows: list[Any]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode()

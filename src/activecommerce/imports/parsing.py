@@ -1,0 +1,280 @@
+"""Reading an import's body as it arrives, and checking its rows.
+
+`reader(format)` turns chunks of bytes (any size, cut anywhere) into staged rows, one per
+contact: `(line, data, error)`, where `line` is the physical line the row starts on (the
+CSV header is line 1; blank lines count), `data` a JSON object and `error` why the row
+could not be read at all. Only whole records are parsed; what remains of a chunk waits for
+the next one, so memory holds a chunk and one partial record, never the body.
+
+CSV (RFC 4180; the `csv` module): a header row names the columns, `email` required, the
+others of `CSV_COLUMNS` optional, any other name refused (422: a misspelt column would
+otherwise drop its data silently). A quoted field may hold commas, quotes ("") and line
+breaks. An empty cell clears the field (an empty status keeps it); tags and groups are
+names separated by `;`, trimmed. A UTF-8 BOM is skipped. Rows whose cells are all empty
+are skipped. NDJSON: one JSON object per line, stored as sent and checked later; blank
+lines are skipped.
+
+`check_rows` then validates staged rows with the API's own field types (`ImportRow`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR, ContactRecord
+from activecommerce.imports.schemas import ImportRow
+from activecommerce.kit.db import Row
+
+# A row (a CSV record or an NDJSON line) longer than this is failed without being stored.
+MAX_ROW_BYTES = 64 * 1024
+BOM = b"\xef\xbb\xbf"
+
+Staged = tuple[int, str | None, str | None]  # (line, data, error)
+
+_LISTS = frozenset({"tags", "groups"})
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bad bytes
+
+
+class BadFile(Exception):
+    """The body as a whole cannot be imported (no header, unknown columns, empty): 422."""
+
+
+class _Reader:
+    """Cuts the byte stream into blocks of whole records (`_boundary`), counting lines."""
+
+    def __init__(self) -> None:
+        self.lines = 0  # physical lines read so far
+        self.rows = 0  # rows staged so far (blank ones are not)
+        self._pending = b""
+        self._started = False
+        self._skipping = False  # inside a line too long to keep, until its end
+
+    def feed(self, chunk: bytes) -> list[Staged]:
+        if not self._started:
+            chunk = self._pending + chunk
+            if len(chunk) < len(BOM) and BOM.startswith(chunk):
+                self._pending = chunk
+                return []
+            self._started, self._pending = True, b""
+            chunk = chunk.removeprefix(BOM)
+        staged: list[Staged] = []
+        if self._skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return staged
+            chunk, self._skipping = chunk[end + 1 :], False
+        buffer = self._pending + chunk if self._pending else chunk
+        cut = self._boundary(buffer)
+        if cut < 0 and len(buffer) > MAX_ROW_BYTES:
+            cut = buffer.rfind(b"\n") + 1  # give the parser what there is; it fails
+            if cut == 0:  # one line longer than any row may be: fail it, skip to its end
+                self.lines += 1
+                self._pending, self._skipping = b"", True
+                return [self._staged(self.lines, None, _too_long())]
+        if cut <= 0:
+            self._pending = buffer
+            return staged
+        self._pending = buffer[cut:]
+        return self._parse(buffer[:cut])
+
+    def finish(self) -> list[Staged]:
+        """The rows of what remains once the body has ended."""
+        staged = self.feed(b"") if not self._started else []
+        rest, self._pending = self._pending, b""
+        if rest and not self._skipping:
+            staged += self._parse(rest if rest.endswith(b"\n") else rest + b"\n")
+        if not self._has_content():
+            raise BadFile(self._empty_message)
+        return staged
+
+    def _staged(self, line: int, data: str | None, error: str | None) -> Staged:
+        self.rows += 1
+        return (line, data, error)
+
+    _empty_message = "The file is empty."
+
+    def _has_content(self) -> bool:
+        return self.rows > 0
+
+    def _boundary(self, buffer: bytes) -> int:
+        """Where the buffer's whole records end (after a line break), or -1."""
+        return buffer.rfind(b"\n") + 1 or -1
+
+    def _parse(self, block: bytes) -> list[Staged]:
+        raise NotImplementedError
+
+
+class NdjsonReader(_Reader):
+    def _parse(self, block: bytes) -> list[Staged]:
+        staged: list[Staged] = []
+        lines = block.split(b"\n")
+        lines.pop()  # the block ends with a line break: nothing after it
+        for raw in lines:
+            self.lines += 1
+            text = raw.strip()
+            if not text:
+                continue
+            if len(text) > MAX_ROW_BYTES:
+                staged.append(self._staged(self.lines, None, _too_long()))
+                continue
+            try:
+                staged.append(self._staged(self.lines, text.decode(), None))
+            except UnicodeDecodeError:
+                staged.append(self._staged(self.lines, None, _NOT_UTF8_MESSAGE))
+        return staged
+
+
+class CsvReader(_Reader):
+    def __init__(self) -> None:
+        super().__init__()
+        self._columns: list[str] | None = None
+
+    _empty_message = "The file is empty: a CSV import starts with a header row naming its columns."
+
+    def _has_content(self) -> bool:
+        return self._columns is not None
+
+    def _boundary(self, buffer: bytes) -> int:
+        """After the last line break outside quotes: the buffer starts at a record, and
+        an even number of quotes before a line break means it is not inside a quoted
+        field (RFC 4180). Input the csv module reads otherwise (a stray quote inside an
+        unquoted field) only moves the cut; whatever is cut apart fails as rows."""
+        end = buffer.rfind(b"\n")
+        quotes = buffer.count(b'"', 0, end)
+        while end >= 0 and quotes % 2:
+            previous = buffer.rfind(b"\n", 0, end)
+            quotes -= buffer.count(b'"', previous + 1, end)
+            end = previous
+        return end + 1 or -1
+
+    def _parse(self, block: bytes) -> list[Staged]:
+        try:
+            text = block.decode()
+            damaged = False
+        except UnicodeDecodeError:
+            text = block.decode(errors="surrogateescape")
+            damaged = True
+        records = csv.reader(io.StringIO(text, newline="\n"))
+        staged: list[Staged] = []
+        base, read = self.lines, 0
+        while True:
+            line = base + read + 1
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # a field over the csv module's limit; it goes on after
+                read = records.line_num
+                staged.append(self._staged(line, None, str(exc)))
+                continue
+            read = records.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if self._columns is None:
+                self._columns = _header(record)
+                continue
+            if damaged and any(_NOT_UTF8.search(cell) for cell in record):
+                staged.append(self._staged(line, None, _NOT_UTF8_MESSAGE))
+            elif len(record) > len(self._columns):
+                message = f"has {len(record)} fields; the header has {len(self._columns)}"
+                staged.append(self._staged(line, None, message))
+            elif sum(map(len, record)) > MAX_ROW_BYTES:
+                staged.append(self._staged(line, None, _too_long()))
+            else:
+                staged.append(self._staged(line, _record_json(self._columns, record), None))
+        self.lines = base + records.line_num
+        return staged
+
+
+def reader(format: str) -> _Reader:
+    return CsvReader() if format == "csv" else NdjsonReader()
+
+
+_NOT_UTF8_MESSAGE = "is not valid UTF-8"
+
+
+def _too_long() -> str:
+    return f"is longer than {MAX_ROW_BYTES} bytes"
+
+
+def _header(record: list[str]) -> list[str]:
+    columns = [cell.strip() for cell in record]
+    unknown = [name for name in columns if name not in CSV_COLUMNS]
+    if unknown:
+        listed = ", ".join(repr(name[:50]) for name in unknown[:10])
+        raise BadFile(
+            f"Unknown columns in the header row: {listed}. The columns are: "
+            f"{', '.join(CSV_COLUMNS)} (email required)."
+        )
+    if len(set(columns)) < len(columns):
+        raise BadFile("A column is named twice in the header row.")
+    if "email" not in columns:
+        raise BadFile("The header row has no email column.")
+    return columns
+
+
+def _record_json(columns: list[str], record: list[str]) -> str:
+    data: dict[str, Any] = {}
+    for name, cell in zip(columns, record, strict=False):
+        if name in _LISTS:
+            data[name] = [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
+        elif name in ("email", "status"):
+            if cell.strip():  # an empty status keeps the contact's
+                data[name] = cell.strip()
+        else:
+            data[name] = cell or None
+    for name in columns[len(record) :]:  # a short record: the missing cells are empty
+        if name in _LISTS:
+            data[name] = []
+        elif name not in ("email", "status"):
+            data[name] = None
+    return orjson.dumps(data).decode()
+
+
+# ---------------------------------------------------------------- checking rows
+
+
+def check_rows(rows: list[Row]) -> tuple[list[ContactRecord], list[tuple[int, str]]]:
+    """Staged rows (line, data, error) as valid records and (line, message) failures.
+    CPU only (no I/O): the import runs it in a thread, off the event loop."""
+    records: list[ContactRecord] = []
+    failures: list[tuple[int, str]] = []
+    for row in rows:
+        line = int(row["line"])
+        if row["error"] is not None:
+            failures.append((line, row["error"]))
+            continue
+        try:
+            data = orjson.loads(row["data"])
+        except orjson.JSONDecodeError:
+            failures.append((line, "is not valid JSON"))
+            continue
+        if not isinstance(data, dict):
+            failures.append((line, "is not a JSON object"))
+            continue
+        try:
+            checked = ImportRow.model_validate(data)
+        except ValidationError as exc:
+            failures.append((line, _message(exc)))
+            continue
+        given = checked.model_fields_set
+        fields = {name: getattr(checked, name) for name in _FIELDS if name in given}
+        records.append(
+            ContactRecord(line, checked.email, fields, checked.tags or [], checked.groups or [])
+        )
+    return records, failures
+
+
+_FIELDS = ("firstName", "lastName", "phone", "status")
+
+
+def _message(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or "row"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}"[:300]
