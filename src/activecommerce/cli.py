@@ -68,6 +68,7 @@ def serve(
     from activecommerce.app import create_app
     from activecommerce.imports.router import IMPORTS_PATH
     from activecommerce.server import http_protocol
+    from activecommerce.worker import settle_heap
 
     settings = get_settings()
     _migrate()
@@ -96,8 +97,10 @@ def serve(
         console.print(
             "Make an account and keys with: activecommerce accounts create --name NAME --plan free"
         )
+    application = create_app(settings)
+    settle_heap()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host,
         port=port,
         access_log=access_log,
@@ -119,7 +122,7 @@ def worker() -> None:
 
     from activecommerce.email.config import EmailConfig
     from activecommerce.webhooks.service import WebhookConfig
-    from activecommerce.worker import build_worker, configure
+    from activecommerce.worker import build_worker, configure, settle_heap
 
     settings = get_settings()
     _migrate()
@@ -128,6 +131,7 @@ def worker() -> None:
         webhooks, email = WebhookConfig(), EmailConfig()
         configure(settings, secret, webhooks, email)
         background = build_worker(db, settings, webhooks, email)
+        settle_heap()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, background.stop)
