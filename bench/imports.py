@@ -70,8 +70,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def env_for(url: str | None, data_dir: Path, embedded: bool) -> dict[str, str]:
+def env_for(url: str | None, data_dir: Path, embedded: bool, batch: int | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTIVECOMMERCE_")}
+    if batch:
+        env["ACTIVECOMMERCE_IMPORT_BATCH_SIZE"] = str(batch)
     env.update(
         ACTIVECOMMERCE_DATA_DIR=str(data_dir),
         ACTIVECOMMERCE_RATE_LIMIT_ENABLED="false",
@@ -83,7 +85,9 @@ def env_for(url: str | None, data_dir: Path, embedded: bool) -> dict[str, str]:
     return env
 
 
-def run_setup(name: str, count: int, tags: bool, workdir: Path) -> dict[str, Any]:
+def run_setup(
+    name: str, count: int, tags: bool, workdir: Path, batch: int | None = None
+) -> dict[str, Any]:
     data_dir = workdir / name
     url = None
     database = None
@@ -94,7 +98,7 @@ def run_setup(name: str, count: int, tags: bool, workdir: Path) -> dict[str, Any
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{database}"')
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
-    env = env_for(url, data_dir, embedded=name == "sqlite")
+    env = env_for(url, data_dir, embedded=name == "sqlite", batch=batch)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -154,6 +158,7 @@ def run_setup(name: str, count: int, tags: bool, workdir: Path) -> dict[str, Any
             "setup": name,
             "rows": count,
             "tags": tags,
+            "batch": batch,
             "status": state["status"],
             "created": state["created"],
             "failed": state["failed"],
@@ -182,11 +187,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--setups", default="sqlite,postgres")
     parser.add_argument("--tags", action="store_true", help="one tag and one group per row")
+    parser.add_argument("--batch", type=int, help="ACTIVECOMMERCE_IMPORT_BATCH_SIZE")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ac-bench-imports-"))
     try:
         for name in args.setups.split(","):
-            print(orjson.dumps(run_setup(name, args.rows, args.tags, workdir)).decode(), flush=True)
+            result = run_setup(name, args.rows, args.tags, workdir, args.batch)
+            print(orjson.dumps(result).decode(), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

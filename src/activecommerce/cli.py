@@ -4,7 +4,6 @@ import."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import socket
 import sys
@@ -77,6 +76,7 @@ def serve(
     from activecommerce.server import http_protocol
     from activecommerce.users.passwords import Passwords
     from activecommerce.users.service import new_password, owner_hook
+    from activecommerce.worker import settle_heap
 
     settings = get_settings()
     _migrate()
@@ -118,12 +118,10 @@ def serve(
             "Make an account and keys with: activecommerce accounts create --name NAME --plan free"
         )
     application = create_app(settings)
-    # Everything made so far (modules, routes, models) lives as long as the process: frozen,
-    # the garbage collector's full passes no longer walk it. Without this, requests that
-    # wait on I/O (Redis, PostgreSQL) keep enough objects alive across collections to set
-    # off a full pass about every second, each walking the whole heap (measured with Redis:
-    # 15% of the server's CPU; docs/decisions/004-rate-limits.md).
-    gc.freeze()
+    # Frozen, start-up's objects are out of the garbage collector's full passes (measured
+    # with Redis: 15% of the server's CPU, decision 004; during imports, pauses of
+    # 100-340 ms).
+    settle_heap()
     uvicorn.run(
         application,
         host=host,
@@ -147,7 +145,7 @@ def worker() -> None:
 
     from activecommerce.email.config import EmailConfig
     from activecommerce.webhooks.service import WebhookConfig
-    from activecommerce.worker import build_worker, configure
+    from activecommerce.worker import build_worker, configure, settle_heap
 
     settings = get_settings()
     _migrate()
@@ -156,6 +154,7 @@ def worker() -> None:
         webhooks, email = WebhookConfig(), EmailConfig()
         configure(settings, secret, webhooks, email)
         background = build_worker(db, settings, webhooks, email)
+        settle_heap()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, background.stop)

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # Contact imports (POST /v3/contactImports) are streamed, not held: their own limit.
     max_import_bytes: int = Field(default=2 * 1024**3, gt=0)
     # Contacts written per transaction by an import; default 500 on SQLite (its one writer
-    # is held meanwhile), 2,000 on PostgreSQL.
+    # is held meanwhile), 5,000 on PostgreSQL.
     import_batch_size: int | None = Field(default=None, gt=0, le=10_000)
     rate_limit_enabled: bool = True
     opentelemetry: bool = False  # FastAPI's built-in traces, metrics and logs

@@ -496,3 +496,22 @@ async def test_list_newest_first(api: httpx.AsyncClient) -> None:
     assert listed["meta"] == {"page": 1, "pageSize": 1, "total": 2, "totalPages": 2}
     page2 = (await api.get("/v3/contactImports", params={"pageSize": "1", "page": "2"})).json()
     assert [i["id"] for i in page2["data"]] == [first["id"]]
+
+
+def test_batches_shrink_while_sqlite_transactions_are_slow() -> None:
+    class Dialect:
+        def __init__(self, dialect: str) -> None:
+            self.dialect = dialect
+
+    size = service.Sizer(Dialect("sqlite"), 500)  # type: ignore[arg-type]
+    sizes = []
+    for seconds in (0.03, 0.03, 0.03, 0.03, 0.03, 0.02, 0.001, 0.001, 0.001, 0.001, 0.001):
+        size.took(seconds)
+        sizes.append(size.rows)
+    assert sizes == [250, 125, 62, 31, 25, 25, 50, 100, 200, 400, 500]
+    small = service.Sizer(Dialect("sqlite"), 3)  # type: ignore[arg-type]
+    small.took(1.0)
+    assert small.rows == 3  # never more than asked for
+    postgres = service.Sizer(Dialect("postgresql"), 5000)  # type: ignore[arg-type]
+    postgres.took(1.0)
+    assert postgres.rows == 5000  # its transactions do not hold the event loop

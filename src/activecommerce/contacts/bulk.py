@@ -32,7 +32,7 @@ from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.named import by_names
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import plan_for_now, tenant
+from activecommerce.kit.repository import tenant
 
 # The columns of an import's CSV and of the export, in order; tags and groups are names
 # separated by LIST_SEPARATOR.
@@ -89,7 +89,6 @@ async def upsert(
     conn: Connection, principal: Principal, records: list[ContactRecord], *, update: bool
 ) -> Outcome:
     stamp = now()
-    await plan_for_now(conn)
     by_email: dict[str, list[ContactRecord]] = {}
     for record in records:
         by_email.setdefault(record.email.lower(), []).append(record)

@@ -87,15 +87,6 @@ async def insert_many(
     return returned
 
 
-async def plan_for_now(conn: Connection) -> None:
-    """PostgreSQL: plan the rest of this transaction's statements for their values each
-    time they run, rather than reuse a generic plan. A bulk write (an import) grows its
-    tables from nothing: a plan made while they were small scans them whole, and is kept
-    until the next ANALYZE, which makes each batch slower than the one before."""
-    if conn.dialect == "postgresql":
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-
-
 async def analyze_if_grown(db: Database, table: str, factor: float = 2.0) -> bool:
     """PostgreSQL: refresh the planner's statistics of `table` when it has grown past
     `factor` times what they describe (whether it did). A bulk write can grow a table
