@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,27 @@ def env_for(url: str | None, data_dir: Path, embedded: bool, batch: int | None) 
     return env
 
 
-def run_setup(
-    name: str, count: int, tags: bool, workdir: Path, batch: int | None = None
-) -> dict[str, Any]:
+@dataclass
+class Served:
+    """A running setup: its base URL, a sandbox API key, its processes and database URL."""
+
+    base: str
+    key: str
+    processes: list[subprocess.Popen[bytes]]
+    url: str | None
+    data_dir: Path
+
+    def peak_rss(self) -> dict[str, float]:
+        return {f"{i}": peak_rss_mb(p.pid) for i, p in enumerate(self.processes)}
+
+
+@contextlib.contextmanager
+def served(
+    name: str, workdir: Path, batch: int | None = None, plan: str = "plus"
+) -> Iterator[Served]:
+    """Starts a fresh setup: `sqlite` (one `serve` with the worker inside, on a temporary
+    data directory) or `postgres` (a new database, one `serve` and one `worker`); an account
+    on `plan`; stops it all (and drops the database) on exit."""
     data_dir = workdir / name
     url = None
     database = None
@@ -103,7 +122,7 @@ def run_setup(
     try:
         subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         made = subprocess.run(
-            [*CLI, "accounts", "create", "--name", "Bench", "--plan", "plus", "--json"],
+            [*CLI, "accounts", "create", "--name", "Bench", "--plan", plan, "--json"],
             env=env,
             check=True,
             capture_output=True,
@@ -118,7 +137,6 @@ def run_setup(
             wlog = (workdir / f"{name}-worker.log").open("wb")
             processes.append(subprocess.Popen([*CLI, "worker"], env=env, stdout=wlog, stderr=wlog))
         base = f"http://127.0.0.1:{port}"
-        headers = {"Api-Token": key}
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.TransportError):
@@ -127,33 +145,59 @@ def run_setup(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start")
             time.sleep(0.1)
-        sent = 0
+        yield Served(base, key, processes, url, data_dir)
+    finally:
+        for process in processes:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(15)
+            if process.poll() is None:
+                process.kill()
+        if database:
+            import psycopg
 
-        def body() -> Iterator[bytes]:
-            nonlocal sent
-            for chunk in rows(count, tags):
-                sent += len(chunk)
-                yield chunk
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
-        started = time.monotonic()
-        response = httpx.post(
-            f"{base}/v3/contactImports",
-            content=body(),
-            headers={**headers, "content-type": "text/csv"},
-            timeout=600,
-        )
-        uploaded = time.monotonic() - started
-        if response.status_code != 202:
-            raise RuntimeError(f"{response.status_code} {response.text}")
-        import_id = response.json()["id"]
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            while True:
-                state = client.get(f"/v3/contactImports/{import_id}").json()
-                if state["status"] in ("completed", "failed"):
-                    break
-                time.sleep(0.2)
-        total = time.monotonic() - started
-        rss = {f"{name}-{i}": peak_rss_mb(p.pid) for i, p in enumerate(processes)}
+
+def import_csv(setup: Served, body: Iterator[bytes]) -> tuple[float, float, int, dict[str, Any]]:
+    """Streams `body` to POST /v3/contactImports and polls until the import ends: returns
+    the seconds to the 202, the seconds to the end, the bytes sent and the import."""
+    sent = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal sent
+        for chunk in body:
+            sent += len(chunk)
+            yield chunk
+
+    headers = {"Api-Token": setup.key}
+    started = time.monotonic()
+    response = httpx.post(
+        f"{setup.base}/v3/contactImports",
+        content=counted(),
+        headers={**headers, "content-type": "text/csv"},
+        timeout=600,
+    )
+    uploaded = time.monotonic() - started
+    if response.status_code != 202:
+        raise RuntimeError(f"{response.status_code} {response.text}")
+    import_id = response.json()["id"]
+    with httpx.Client(base_url=setup.base, headers=headers, timeout=30) as client:
+        while True:
+            state: dict[str, Any] = client.get(f"/v3/contactImports/{import_id}").json()
+            if state["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.2)
+    return uploaded, time.monotonic() - started, sent, state
+
+
+def run_setup(
+    name: str, count: int, tags: bool, workdir: Path, batch: int | None = None
+) -> dict[str, Any]:
+    with served(name, workdir, batch) as setup:
+        uploaded, total, sent, state = import_csv(setup, rows(count, tags))
+        rss = {f"{name}-{k}": v for k, v in setup.peak_rss().items()}
         return {
             "setup": name,
             "rows": count,
@@ -168,18 +212,6 @@ def run_setup(
             "rows_per_s": round(count / total),
             "peak_rss_mb": {k: round(v) for k, v in rss.items()},
         }
-    finally:
-        for process in processes:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(15)
-            if process.poll() is None:
-                process.kill()
-        if database:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def main() -> None:
