@@ -58,6 +58,10 @@ STALE_SECONDS = 600.0
 # Batches between checks that the planner's statistics of the contacts table still
 # describe it (PostgreSQL; see kit.repository.analyze_if_grown).
 ANALYZE_EVERY = 10
+# What an import grows: the contacts, and the memberships that the tagId/groupId lists
+# probe (with statistics from when a tag was small, PostgreSQL may read all its members
+# for one page).
+GROWN_BY_IMPORTS = ("contacts", "contact_tag_members", "contact_group_members")
 
 ProgressHook = Callable[[dict[str, Any]], None]
 
@@ -351,7 +355,8 @@ async def run(
     try:
         while True:
             if batches % ANALYZE_EVERY == 0:
-                await analyze_if_grown(db, "contacts")
+                for table in GROWN_BY_IMPORTS:
+                    await analyze_if_grown(db, table)
             batches += 1
             staged, records, failures = await ahead
             if staged:  # read and check the next batch while this one is written

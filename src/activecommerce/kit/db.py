@@ -153,6 +153,9 @@ class Database(Protocol):
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    async def scan_within(
+        self, sql: str, params: Sequence[Any], seconds: float
+    ) -> list[Row] | None: ...
     def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
     async def close(self) -> None: ...
 
@@ -363,6 +366,36 @@ class SQLiteDatabase:
         finally:
             self._idle_scanners.put_nowait(scanner)
 
+    async def scan_within(
+        self, sql: str, params: Sequence[Any], seconds: float
+    ) -> list[Row] | None:
+        """`scan`, given up (None) once it has run `seconds`: for answers worth having
+        only when they are cheap (a search's count). SQLite's progress handler, called
+        every few thousand instructions, interrupts the statement at the deadline."""
+        scanner = await self._idle_scanners.get()
+
+        def run() -> list[Row] | None:
+            deadline = time.monotonic() + seconds
+            scanner.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+            try:
+                return scanner.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc):
+                    return None
+                raise
+            finally:
+                scanner.set_progress_handler(None, 0)
+
+        try:
+            return await asyncio.to_thread(run)
+        except sqlite3.Error as exc:
+            code = _sqlite_code(exc)
+            if code in _DOWN or code in _BUSY:
+                raise self._read.availability.failed(exc) from exc
+            raise
+        finally:
+            self._idle_scanners.put_nowait(scanner)
+
     async def close(self) -> None:
         self._reader.close()
         self._writer.close()
@@ -544,6 +577,21 @@ class PostgresDatabase:
 
     async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return await self.fetchall(sql, params)  # asyncpg never blocks the loop
+
+    async def scan_within(
+        self, sql: str, params: Sequence[Any], seconds: float
+    ) -> list[Row] | None:
+        """`scan`, given up (None) after `seconds`: asyncpg cancels the statement on the
+        server; the connection stays usable. Not a sign that the database is down."""
+        async with self._connection() as conn:
+            try:
+                rows = list(await conn.fetch(to_dollar(sql), *params, timeout=seconds))
+            except TimeoutError:
+                return None
+            except Exception as exc:
+                raise _translate_pg(exc, self.availability) from exc
+        self.availability.ok()
+        return rows
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

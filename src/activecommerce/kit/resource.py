@@ -84,7 +84,8 @@ class ListFilter:
     optionally narrows it on SQLite first through a text index (`MATCH ?`, bound to the
     value as an FTS5 phrase; trigrams need three characters), and `sql` then checks each
     candidate, so the result is exactly the scan's. A search makes the total a lower bound
-    past `SEARCH_COUNT_LIMIT` (SPEC §10)."""
+    past `SEARCH_COUNT_LIMIT`, or when counting takes over `SEARCH_COUNT_SECONDS` (SPEC §10).
+    """
 
     name: str
     sql: str
@@ -100,6 +101,10 @@ class ListFilter:
 
 
 SEARCH_COUNT_LIMIT = 1000
+# A search's count is worth this long: a common substring can take a scan of a large share
+# of the account (PostgreSQL prefers a sequential scan to gather 1,001 matches of a
+# trigram-common term: 100+ ms at 1M). Past it, the total is what the page itself proves.
+SEARCH_COUNT_SECONDS = 0.025
 # A group under this many members (or under 1/200 of the list) is read whole (rare_sql).
 RARE_MEMBERS = 5000
 
@@ -353,6 +358,12 @@ class Resource:
             last = rows[-1]
             next_cursor = encode_cursor(sort_by, sort_order, last["sort_key_"], int(last["id"]))
         total, exact = await self._total(db, principal, filters, base, clause, params)
+        if total < 0:  # a search not counted in time: what this page proves
+            if rows:  # all before it (unknown past a cursor), it, and one more if any
+                total = skip + len(rows) + (1 if more else 0)
+                exact = not more and after is None
+            else:  # past the end: nothing known
+                total, exact = 0, False
         shown_page = None if after is not None else page
         meta = cursor_meta(shown_page, page_size, total, exact=exact, next_cursor=next_cursor)
         return meta, rows
@@ -393,7 +404,7 @@ class Resource:
         params: list[Any],
     ) -> tuple[int, bool]:
         """The list's total: a maintained count when one answers these filters, else a
-        count (capped for text searches: then a lower bound)."""
+        count (capped for text searches: then a lower bound; -1 when it took too long)."""
         active = {k: v for k, v in filters.items() if v is not None}
         key = None
         if self.count_key is not None and base is None:
@@ -406,12 +417,15 @@ class Resource:
             return (int(row["n"]) if row else 0), True
         searching = any(f.kind == "like" and active.get(f.name) is not None for f in self.filters)
         if searching:
-            rows = await db.scan(
+            found = await db.scan_within(
                 f"SELECT count(*) AS n FROM (SELECT 1 FROM {self.table_name} WHERE {clause}"
                 " LIMIT ?) AS found",
                 [*params, SEARCH_COUNT_LIMIT + 1],
+                SEARCH_COUNT_SECONDS,
             )
-            n = int(rows[0]["n"]) if rows else 0
+            if found is None:
+                return -1, False
+            n = int(found[0]["n"]) if found else 0
             return (SEARCH_COUNT_LIMIT, False) if n > SEARCH_COUNT_LIMIT else (n, True)
         rows = await db.scan(f"SELECT count(*) AS n FROM {self.table_name} WHERE {clause}", params)
         return (int(rows[0]["n"]) if rows else 0), True
