@@ -355,16 +355,7 @@ class SQLiteDatabase:
     async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """A read that may take longer than the event loop should wait (not for request
         paths): off the loop. Errors are the reader's (503 when the database is down)."""
-        scanner = await self._idle_scanners.get()
-        try:
-            return await asyncio.to_thread(lambda: scanner.execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            code = _sqlite_code(exc)
-            if code in _DOWN or code in _BUSY:
-                raise self._read.availability.failed(exc) from exc
-            raise
-        finally:
-            self._idle_scanners.put_nowait(scanner)
+        return await self._on_scanner(lambda scanner: scanner.execute(sql, params).fetchall())
 
     async def scan_within(
         self, sql: str, params: Sequence[Any], seconds: float
@@ -372,9 +363,8 @@ class SQLiteDatabase:
         """`scan`, given up (None) once it has run `seconds`: for answers worth having
         only when they are cheap (a search's count). SQLite's progress handler, called
         every few thousand instructions, interrupts the statement at the deadline."""
-        scanner = await self._idle_scanners.get()
 
-        def run() -> list[Row] | None:
+        def run(scanner: sqlite3.Connection) -> list[Row] | None:
             deadline = time.monotonic() + seconds
             scanner.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
             try:
@@ -386,8 +376,12 @@ class SQLiteDatabase:
             finally:
                 scanner.set_progress_handler(None, 0)
 
+        return await self._on_scanner(run)
+
+    async def _on_scanner(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        scanner = await self._idle_scanners.get()
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.to_thread(work, scanner)
         except sqlite3.Error as exc:
             code = _sqlite_code(exc)
             if code in _DOWN or code in _BUSY:
