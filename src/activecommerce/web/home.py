@@ -21,13 +21,14 @@ RECENT = 20
 
 
 def _about(data: dict[str, Any]) -> str:
-    """A few words naming what an event is about (its object's name or email)."""
-    for source in (data, data.get("contact") or {}, data.get("deal") or {}):
-        if isinstance(source, dict):
-            for key in ("name", "email", "subject"):
-                value = source.get(key)
-                if isinstance(value, str) and value:
-                    return value
+    """A few words naming what an event is about: its object's name, else email."""
+    for source in (data, data.get("contact"), data.get("deal")):
+        if not isinstance(source, dict):
+            continue
+        person = " ".join(str(source.get(k) or "") for k in ("firstName", "lastName")).strip()
+        for value in (source.get("name"), person, source.get("email"), source.get("subject")):
+            if isinstance(value, str) and value:
+                return value
     return ""
 
 
