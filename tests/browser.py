@@ -140,7 +140,10 @@ def console_server(
         yield Server(base, env)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's synchronous API runs, its event loop is
+# the thread's running loop, and the suite's async tests (after this module) could not
+# run theirs. So a module of browser tests holds only synchronous tests.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(
