@@ -22,6 +22,9 @@ from activecommerce.app import create_app
 from activecommerce.config import Settings
 from activecommerce.kit.migrate import upgrade
 
+# The console's browser fixtures (Chromium, a served app, a signed-in page).
+pytest_plugins = ["browser"]
+
 POSTGRES_ADMIN_URL = os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL")
 
 

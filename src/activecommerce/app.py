@@ -49,7 +49,7 @@ from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
 from activecommerce.users.passwords import Passwords
 from activecommerce.users.service import Sessions
-from activecommerce.web.router import router as web_router
+from activecommerce.web.routes import install as install_console
 from activecommerce.webhooks.router import build_router as webhooks_router
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
 from activecommerce.worker import build_worker, configure
@@ -301,9 +301,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public_router,
         oauth_clients_router,
         oauth_endpoints,
-        web_router,
     ):
         app.include_router(router)
+    install_console(app)  # the sign-in pages, the console and /static
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
 
     async def openapi_document(request: Request) -> Response:

@@ -144,3 +144,11 @@ async def member_names(
         f" WHERE {in_list(db, 'm.contact_id')} ORDER BY m.contact_id, t.name",
         (list_param(db, contact_ids),),
     )
+
+
+async def count_all(db: Database, principal: Principal) -> int:
+    """How many contacts the caller's account and environment has (the maintained count)."""
+    row = await db.fetchone(
+        f"SELECT n FROM contact_counts WHERE {TENANT} AND key = 'all'", tenant(principal)
+    )
+    return int(row["n"]) if row else 0

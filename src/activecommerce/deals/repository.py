@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activecommerce.kit.db import Connection
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import TENANT, tenant
 
@@ -14,3 +14,18 @@ async def any_with(conn: Connection, principal: Principal, column: str, object_i
         (object_id, *tenant(principal)),
     )
     return row is not None
+
+
+async def totals_by_stage(db: Database, principal: Principal) -> list[Row]:
+    """Per pipeline and stage (in the pipeline's order): how many deals, and their value
+    (pipeline_id, pipeline, currency, stage_id, stage, deals, value)."""
+    return await db.fetchall(
+        "SELECT p.id AS pipeline_id, p.name AS pipeline, p.currency, s.id AS stage_id,"
+        " s.name AS stage, count(d.id) AS deals, coalesce(sum(d.value), 0) AS value"
+        " FROM deal_stages s JOIN pipelines p ON p.id = s.pipeline_id"
+        " LEFT JOIN deals d ON d.stage_id = s.id"
+        " WHERE s.account_id = ? AND s.env = ?"
+        " GROUP BY p.id, p.name, p.currency, s.id, s.name, s.position"
+        " ORDER BY p.id, s.position, s.id",
+        tenant(principal),
+    )

@@ -80,3 +80,12 @@ async def record(conn: Connection, principal: Principal, changes: list[Event]) -
 
 async def by_id(db: Database, event_id: int) -> Row | None:
     return await db.fetchone("SELECT * FROM events WHERE id = ?", (event_id,))
+
+
+async def recent(db: Database, principal: Principal, limit: int) -> list[Row]:
+    """The caller's latest events, newest first (what the retention has kept)."""
+    return await db.fetchall(
+        "SELECT id, type, data, created_at FROM events WHERE account_id = ? AND env = ?"
+        " ORDER BY id DESC LIMIT ?",
+        (principal.account_id, principal.env, limit),
+    )

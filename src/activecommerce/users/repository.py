@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.repository import lock_clause
 
 
 async def find_user_by_email(db: Database | Connection, email: str) -> Row | None:
@@ -67,3 +68,61 @@ async def delete_session(conn: Connection, token_hash: str) -> None:
 
 async def delete_expired_sessions(conn: Connection, now: str) -> int:
     return await conn.execute("DELETE FROM user_sessions WHERE expires_at <= ?", (now,))
+
+
+async def members(db: Database | Connection, account_id: int) -> list[Row]:
+    return await db.fetchall(
+        "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM account_memberships m"
+        " JOIN users u ON u.id = m.user_id WHERE m.account_id = ? ORDER BY lower(u.email)",
+        (account_id,),
+    )
+
+
+async def lock_owners(conn: Connection, account_id: int) -> list[int]:
+    """The account's owners (their user ids), locked for a change of roles."""
+    rows = await conn.fetchall(
+        "SELECT user_id FROM account_memberships WHERE account_id = ? AND role = 'owner'"
+        + lock_clause(conn),
+        (account_id,),
+    )
+    return [int(r["user_id"]) for r in rows]
+
+
+async def set_role(conn: Connection, account_id: int, user_id: int, role: str) -> int:
+    return await conn.execute(
+        "UPDATE account_memberships SET role = ? WHERE account_id = ? AND user_id = ?",
+        (role, account_id, user_id),
+    )
+
+
+async def delete_membership(conn: Connection, account_id: int, user_id: int) -> int:
+    return await conn.execute(
+        "DELETE FROM account_memberships WHERE account_id = ? AND user_id = ?",
+        (account_id, user_id),
+    )
+
+
+async def password_hash(db: Database, user_id: int) -> str | None:
+    row = await db.fetchone("SELECT password_hash FROM users WHERE id = ?", (user_id,))
+    return str(row["password_hash"]) if row else None
+
+
+async def set_password(conn: Connection, user_id: int, password_hash: str, now: str) -> None:
+    await conn.execute(
+        "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+        (password_hash, now, user_id),
+    )
+
+
+async def delete_other_sessions(conn: Connection, user_id: int, keep_hash: str) -> int:
+    return await conn.execute(
+        "DELETE FROM user_sessions WHERE user_id = ? AND token_hash <> ?", (user_id, keep_hash)
+    )
+
+
+async def set_session_account(db: Database, token_hash: str, account_id: int) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE user_sessions SET account_id = ? WHERE token_hash = ?",
+            (account_id, token_hash),
+        )

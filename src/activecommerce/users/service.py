@@ -105,13 +105,94 @@ async def add_member(
 async def create_user(
     db: Database, passwords: Passwords, account_id: int, email: str, password: str, role: str
 ) -> dict[str, Any]:
+    """`activecommerce users create`: hashes in the caller's thread (a command)."""
     check_email(email)
     check_password(password)
-    hashed = passwords.hash_now(password)
+    return await _join(db, account_id, email, passwords.hash_now(password), role)
+
+
+async def add_user(
+    db: Database,
+    passwords: Passwords,
+    account_id: int,
+    email: str,
+    password: str | None,
+    role: str,
+) -> dict[str, Any]:
+    """The console's "add member": the rules of `create_user`, the hash off the event loop.
+    An existing user (by email) joins with their own password: `password` may be None."""
+    check_email(email)
+    if role not in ROLES:
+        raise _invalid("role", "choose owner or member")
+    known = await repo.find_user_by_email(db, email) is not None
+    if not known and not password:
+        raise _invalid("password", "a new user needs a password")
+    hashed = None if known or password is None else await passwords.hash(check_password(password))
+    return await _join(db, account_id, email, hashed, role)
+
+
+async def _join(
+    db: Database, account_id: int, email: str, hashed: str | None, role: str
+) -> dict[str, Any]:
     async with db.transaction() as conn:
         if await conn.fetchone("SELECT id FROM accounts WHERE id = ?", (account_id,)) is None:
             raise Problem(404, "No such account.")
         return await add_member(conn, account_id, email, hashed, role)
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(
+        422, "The request has invalid fields.", errors=[{"field": field, "message": message}]
+    )
+
+
+async def members(db: Database, account_id: int) -> list[dict[str, Any]]:
+    return [
+        {"userId": int(r["user_id"]), "email": r["email"], "role": r["role"]}
+        for r in await repo.members(db, account_id)
+    ]
+
+
+async def set_role(db: Database, account_id: int, user_id: int, role: str) -> None:
+    """Change a member's role; an account always keeps at least one owner."""
+    if role not in ROLES:
+        raise _invalid("role", "choose owner or member")
+    async with db.transaction() as conn:
+        owners = await repo.lock_owners(conn, account_id)
+        if role == "member" and owners == [user_id]:
+            raise Problem(409, "The account's last owner cannot become a member.")
+        if await repo.set_role(conn, account_id, user_id, role) == 0:
+            raise Problem(404, "No such member.")
+
+
+async def remove_member(db: Database, account_id: int, user_id: int) -> None:
+    """Remove a member from the account (the user stays, with their other accounts)."""
+    async with db.transaction() as conn:
+        owners = await repo.lock_owners(conn, account_id)
+        if owners == [user_id]:
+            raise Problem(409, "The account's last owner cannot be removed.")
+        if await repo.delete_membership(conn, account_id, user_id) == 0:
+            raise Problem(404, "No such member.")
+
+
+async def change_password(
+    db: Database, passwords: Passwords, user: SignedIn, current: str, new: str
+) -> None:
+    """A user changes their own password, knowing the current one; their other sessions
+    end (this one stays)."""
+    stored = await repo.password_hash(db, user.user_id)
+    if len(current) > MAX_PASSWORD or not await passwords.verify(stored, current):
+        raise _invalid("current_password", "is not your current password")
+    try:
+        check_password(new)
+    except Problem:
+        raise _invalid(
+            "new_password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        ) from None
+    hashed = await passwords.hash(new)
+    async with db.transaction() as conn:
+        await repo.set_password(conn, user.user_id, hashed, now())
+        await repo.delete_other_sessions(conn, user.user_id, user.session_hash)
 
 
 # ---------------------------------------------------------------- sign-in and sessions
@@ -124,6 +205,7 @@ class SignedIn:
     user_id: int
     email: str
     session_hash: str
+    account_id: int | None = None  # the account chosen in the console, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +255,10 @@ class Sessions:
         row = await repo.find_session(self._db, hashed, now())
         if row is None:
             return None
-        return SignedIn(int(row["user_id"]), row["email"], hashed)
+        chosen = row["account_id"]
+        return SignedIn(
+            int(row["user_id"]), row["email"], hashed, None if chosen is None else int(chosen)
+        )
 
     async def sign_out(self, token: str | None) -> None:
         if token:
@@ -183,6 +268,14 @@ class Sessions:
     async def memberships(self, user_id: int) -> list[Membership]:
         rows = await repo.memberships(self._db, user_id)
         return [Membership(int(r["account_id"]), r["name"], r["plan"], r["role"]) for r in rows]
+
+    async def choose_account(self, user: SignedIn, account_id: int) -> None:
+        """The account this session's console works in (a membership: checked by caller)."""
+        await repo.set_session_account(self._db, user.session_hash, account_id)
+
+    def mac(self, text: str) -> str:
+        """A keyed hash of `text`: what a signed cookie (the console's flash) carries."""
+        return key_hash(self._secret, "mac:" + text)
 
     def csrf_token(self, binding: str) -> str:
         """The token a form must carry: an HMAC of the session (or, before sign-in, of

@@ -1,0 +1,98 @@
+"""The account picker, the live/sandbox switch and the password page (SPEC §7, §11)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import RedirectResponse, Response
+
+from activecommerce.api.deps import services
+from activecommerce.kit.problems import Problem
+from activecommerce.users.passwords import Busy
+from activecommerce.users.service import change_password
+from activecommerce.web.console import (
+    ENVIRONMENTS,
+    ConsoleContext,
+    FormErrors,
+    console_router,
+    form_of,
+    page,
+    remember_env,
+    see_other,
+    signed_in_user,
+)
+from activecommerce.web.pages import SESSION_COOKIE, render, safe_next, sessions
+
+router = console_router()
+
+
+@router.get("/account")
+async def picker(request: Request) -> Response:
+    """Which account to work in (for users of several accounts)."""
+    user, accounts = await signed_in_user(request)
+    return render(
+        "account_picker.html",
+        user=user,
+        accounts=accounts,
+        next=safe_next(request.query_params.get("next"), "/"),
+        csrf_token=sessions(request).csrf_token(request.cookies.get(SESSION_COOKIE) or ""),
+    )
+
+
+@router.post("/account")
+async def choose(request: Request) -> Response:
+    user, accounts = await signed_in_user(request)
+    form = await form_of(request)
+    chosen = next((m for m in accounts if str(m.account_id) == form.get("account")), None)
+    if chosen is None:
+        raise Problem(404, "You are not a member of that account.")
+    await sessions(request).choose_account(user, chosen.account_id)
+    return RedirectResponse(safe_next(form.get("next"), "/"), status_code=303)
+
+
+@router.post("/environment")
+async def switch(ctx: ConsoleContext) -> Response:
+    """Switch between live and sandbox: back to the same section, in the other one."""
+    form = await form_of(ctx.request)
+    env = form.get("env", "")
+    back = safe_next(form.get("next"), "/")
+    if env not in ENVIRONMENTS:
+        raise Problem(400, "Choose live or sandbox.")
+    if env == "live" and not ctx.has_live:
+        return see_other(
+            ctx, back, "This is a developer account: it has the sandbox only.", "error"
+        )
+    response = see_other(ctx, back, f"You are in the {env} environment.")
+    remember_env(ctx.request, response, ctx.account_id, env)
+    return response
+
+
+@router.get("/account/password")
+async def password_page(ctx: ConsoleContext) -> Response:
+    return page(ctx, "account/password.html", errors=FormErrors())
+
+
+@router.post("/account/password")
+async def password_change(ctx: ConsoleContext) -> Response:
+    form = await form_of(ctx.request)
+    new = form.get("new_password", "")
+    errors = FormErrors()
+    if new != form.get("confirm_password", ""):
+        errors = FormErrors({"confirm_password": "does not match the new password"})
+    else:
+        built = sessions(ctx.request)
+        try:
+            await change_password(
+                services(ctx.request).db,
+                built.passwords,
+                ctx.user,
+                form.get("current_password", ""),
+                new,
+            )
+        except Problem as problem:
+            errors = FormErrors.of(problem)
+        except Busy:
+            errors = FormErrors(message="Too many sign-ins at once; retry in a moment.")
+    if errors:
+        errors.message = errors.message or "Check the fields marked below."
+        return page(ctx, "account/password.html", status=422, errors=errors)
+    return see_other(ctx, "/account/password", "Your password was changed.")
