@@ -106,7 +106,7 @@ async def read_form(request: Request) -> dict[str, str] | None:
     return form
 
 
-def safe_next(value: str | None, default: str = "/signin") -> str:
+def safe_next(value: str | None, default: str = "/") -> str:
     """Only a path of this site (no scheme, no host, no `//`): never an open redirect."""
     if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
         return default

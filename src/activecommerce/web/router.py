@@ -35,7 +35,7 @@ def _form_page(
     status: int = 200,
     message: str = "",
     email: str = "",
-    next_path: str = "/signin",
+    next_path: str = "/",
 ) -> Response:
     """The sign-in form, its CSRF token bound to a pre-session cookie (set if missing)."""
     binding = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
@@ -55,10 +55,11 @@ def _form_page(
 
 @router.get("/signin")
 async def signin_page(request: Request) -> Response:
-    next_path = safe_next(request.query_params.get("next"))
+    asked = request.query_params.get("next")
+    next_path = safe_next(asked)  # after signing in: where asked, else the console
     user = await signed_in(request)
     if user is not None:
-        if next_path != "/signin":
+        if asked:
             return RedirectResponse(next_path, status_code=303)
         binding = csrf_binding(request) or ""
         return render("signin.html", user=user, csrf_token=sessions(request).csrf_token(binding))
