@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from activecommerce.contacts import bulk
+from activecommerce.contacts import repository as contacts_repository
 from activecommerce.imports import repository
 from activecommerce.imports.parsing import BadFile, Staged, check_rows, reader
 from activecommerce.jobs import queue
@@ -56,7 +57,7 @@ PARSE_BYTES = 16 * 1024
 STALE_SECONDS = 600.0
 
 # Batches between checks that the planner's statistics of the contacts table still
-# describe it (PostgreSQL; see kit.repository.analyze_if_grown).
+# describe it, and flushes of the text index's pending entries (PostgreSQL; `_settle`).
 ANALYZE_EVERY = 10
 # What an import grows: the contacts, and the memberships that the tagId/groupId lists
 # probe (with statistics from when a tag was small, PostgreSQL may read all its members
@@ -355,8 +356,7 @@ async def run(
     try:
         while True:
             if batches % ANALYZE_EVERY == 0:
-                for table in GROWN_BY_IMPORTS:
-                    await analyze_if_grown(db, table)
+                await _settle(db)
             batches += 1
             staged, records, failures = await ahead
             if staged:  # read and check the next batch while this one is written
@@ -389,12 +389,20 @@ async def run(
                 if latest is not None:
                     progress(view(latest))
             if not staged:
+                await _settle(db)
                 return
             position = upto
             await asyncio.sleep(0)  # let requests (and other jobs) in between batches
     finally:
         ahead.cancel()
     await _discard(db, job, worker_id, import_id)
+
+
+async def _settle(db: Database) -> None:
+    """Keep what the lists rely on in step with a growing table (PostgreSQL)."""
+    for table in GROWN_BY_IMPORTS:
+        await analyze_if_grown(db, table)
+    await contacts_repository.settle_text_index(db)
 
 
 async def _batch(
