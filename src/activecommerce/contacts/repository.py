@@ -114,12 +114,16 @@ async def add_members(
 
 
 async def keys_after(
-    db: Database, principal: Principal, after: tuple[str, int] | None, limit: int
+    db: Database,
+    principal: Principal,
+    after: tuple[str, int] | None,
+    limit: int,
+    columns: str = "id, created_at",
 ) -> list[Row]:
-    """The next `limit` contacts (id, created_at) of the caller in creation order, after
-    `after` (keyset paging on the (account, env, created_at) index; off the event loop on
-    SQLite)."""
-    sql = f"SELECT id, created_at FROM contacts WHERE {TENANT}"
+    """The next `limit` contacts (`columns`, with id and created_at) of the caller in
+    creation order, after `after` (keyset paging on the (account, env, created_at) index;
+    off the event loop on SQLite)."""
+    sql = f"SELECT {columns} FROM contacts WHERE {TENANT}"
     params: list[Any] = [*tenant(principal)]
     if after is not None:
         sql += " AND created_at >= ? AND (created_at > ? OR id > ?)"
