@@ -97,7 +97,7 @@ contacts = Resource(
             " OR lower(last_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\')",
             kind="like",
             description="Search in email, first and last name (a substring, any case)",
-            sqlite_index="id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)",
+            sqlite_match="SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?",
         ),
     ],
     count_key=_count_key,

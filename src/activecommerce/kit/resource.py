@@ -76,23 +76,29 @@ def field_of(column: Column[Any]) -> Field:
     )
 
 
+def _fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class ListFilter:
     """A list query parameter: `sql` holds one or more `?`, all bound to the value.
 
-    kind `like` is a substring search (the value is escaped and wrapped in `%`); `sqlite_index`
-    optionally narrows it on SQLite first through a text index (`MATCH ?`, bound to the
-    value as an FTS5 phrase; trigrams need three characters), and `sql` then checks each
-    candidate, so the result is exactly the scan's. A search makes the total a lower bound
-    past `SEARCH_COUNT_LIMIT`, or when counting takes over `SEARCH_COUNT_SECONDS` (SPEC §10).
-    """
+    kind `like` is a substring search (the value is escaped and wrapped in `%`); on SQLite,
+    `sqlite_match` (rowids `MATCH ?`, bound to the value as an FTS5 phrase; trigrams need
+    three characters) narrows it first through a text index, and `sql` then checks each
+    candidate, so the result is exactly the scan's. Up to `RARE_MATCHES` candidates are
+    read first and the page is made of them (sorted); more, and the page walks the list's
+    order keeping the candidates (which are then dense enough to fill it quickly). A search
+    makes the total a lower bound past `SEARCH_COUNT_LIMIT`, or when counting takes over
+    `SEARCH_COUNT_SECONDS` (SPEC §10)."""
 
     name: str
     sql: str
     kind: str = "str"  # str | ref | like
     annotation: Any = FilterText
     description: str = ""
-    sqlite_index: str | None = None
+    sqlite_match: str | None = None
     # A membership filter whose size is a maintained count (`<counted>:<id>`): `sql`
     # (correlated EXISTS: walk the list's order and probe) suits a large group; a small
     # one is faster as `rare_sql` (IN: read its few members, then sort them).
@@ -107,6 +113,11 @@ SEARCH_COUNT_LIMIT = 1000
 SEARCH_COUNT_SECONDS = 0.025
 # A group under this many members (or under 1/200 of the list) is read whole (rare_sql).
 RARE_MEMBERS = 5000
+# A text search with at most this many candidates in the text index is read whole (SQLite).
+RARE_MATCHES = 5000
+# The tenant condition when the rows come from a list of ids: `+` keeps SQLite from walking
+# the (account, env, ...) index instead (it would visit every row of the account).
+TENANT_CHECKED = "+account_id = ? AND +env = ?"
 
 
 NewT = TypeVar("NewT", bound=BaseModel)
@@ -337,8 +348,9 @@ class Resource:
             sort_by, sort_order, value, last_id = decoded
             after = (value, last_id)
         rare = await self._rare_filters(db, principal, filters)
+        matches = await self._text_matches(db, filters)
         clause, params, order = self._list_query(
-            db.dialect, principal, sort_by, sort_order, filters, base, base_params, rare
+            db.dialect, principal, sort_by, sort_order, filters, base, base_params, rare, matches
         )
         column = self.sortable[sort_by]
         where, where_params = clause, params
@@ -394,6 +406,19 @@ class Resource:
             if counts.get(key, 0) < max(RARE_MEMBERS, everyone // 200)
         )
 
+    async def _text_matches(self, db: Database, filters: dict[str, Any]) -> list[int] | None:
+        """SQLite: the rowids the text index gives for this list's search, when they are
+        few (see ListFilter); None when there is no such search or they are many."""
+        for flt in self.filters:
+            text = filters.get(flt.name)
+            if flt.sqlite_match and db.dialect == "sqlite" and text and len(str(text)) >= 3:
+                rows = await db.scan(
+                    f"SELECT rowid AS id FROM ({flt.sqlite_match}) LIMIT ?",
+                    [_fts_phrase(str(text)), RARE_MATCHES + 1],
+                )
+                return [int(row["id"]) for row in rows] if len(rows) <= RARE_MATCHES else None
+        return None
+
     async def _total(
         self,
         db: Database,
@@ -440,8 +465,9 @@ class Resource:
         base: str | None = None,
         base_params: Sequence[Any] = (),
         rare: frozenset[str] = frozenset(),
+        matches: list[int] | None = None,
     ) -> tuple[str, list[Any], str]:
-        where = [TENANT]
+        where = [TENANT if matches is None else TENANT_CHECKED]
         params: list[Any] = [*tenant(principal)]
         if base:
             where.append(base)
@@ -454,9 +480,13 @@ class Resource:
                 value = parse_id(str(value)) or -1  # a malformed id matches nothing
             elif flt.kind == "like":
                 text = str(value)
-                if flt.sqlite_index and dialect == "sqlite" and len(text) >= 3:
-                    where.append(flt.sqlite_index)
-                    params.append('"' + text.replace('"', '""') + '"')  # an FTS5 phrase
+                if flt.sqlite_match and dialect == "sqlite" and len(text) >= 3:
+                    if matches is not None:
+                        where.append("id IN (SELECT value FROM json_each(?))")
+                        params.append(orjson.dumps(matches).decode())
+                    else:
+                        where.append(f"id IN ({flt.sqlite_match})")
+                        params.append(_fts_phrase(text))
                 escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 value = f"%{escaped}%"
             sql = flt.rare_sql if flt.rare_sql and flt.name in rare else flt.sql
