@@ -1,4 +1,4 @@
-import { Collection, type CreateListDelete, paginate, segment } from "./collection.js";
+import { Collection, type CreateListDelete, Listing, paginate, segment } from "./collection.js";
 import { type CallOptions, type ClientOptions, Http, type Query, sleep } from "./http.js";
 import type {
   BodyOf,
@@ -159,15 +159,12 @@ export interface WaitOptions {
 
 const FINISHED = new Set(["completed", "failed"]);
 
-class ContactImports {
-  readonly path = "/v3/contactImports";
-
-  constructor(private readonly http: Http) {}
-
+class ContactImports extends Listing<"/v3/contactImports"> {
   /**
    * Uploads contacts (CSV or NDJSON) and returns the queued import (202). A string, Blob
    * or bytes may be retried on 429/503; a stream is sent once, as it is read. (In
-   * browsers, pass a Blob or File: streamed uploads need HTTP/2 there.)
+   * browsers, pass a Blob or File: streamed uploads need HTTP/2 there.) No timeout
+   * unless `timeoutMs` is given: the server answers once it has read the whole body.
    */
   upload(data: ImportData, options: UploadOptions = {}): Promise<ContactImport> {
     const { format = "csv", update, ...call } = options;
@@ -178,24 +175,10 @@ class ContactImports {
       body: data,
       contentType: format === "csv" ? "text/csv" : "application/x-ndjson",
       idempotent: false, // the server keeps no idempotency record of a streamed body
+      timeoutMs: 0, // the answer comes once the whole body is read: no limit by default
       ...call,
       idempotencyKey: undefined,
     });
-  }
-
-  get(id: string, options?: CallOptions): Promise<ContactImport> {
-    return this.http.json({ method: "GET", path: `${this.path}/${segment(id)}`, ...options });
-  }
-
-  list(query?: QueryOf<"/v3/contactImports">, options?: CallOptions): Promise<ListOf<"/v3/contactImports">> {
-    return this.http.json({ method: "GET", path: this.path, query: query as Query, ...options });
-  }
-
-  iterate(
-    query?: IterateQuery<"/v3/contactImports">,
-    options?: CallOptions,
-  ): AsyncGenerator<ContactImport, void, undefined> {
-    return paginate<ContactImport>(this.http, this.path, query as Query, options);
   }
 
   /** Polls an import until it is `completed` or `failed`, reporting its progress. */
@@ -218,28 +201,6 @@ class ContactImports {
     const { onProgress, intervalMs, timeoutMs, ...upload } = options;
     const queued = await this.upload(data, upload);
     return this.wait(queued.id, { onProgress, intervalMs, timeoutMs, signal: options.signal });
-  }
-}
-
-class SandboxEmails {
-  readonly path = "/v3/sandbox/emails";
-
-  constructor(private readonly http: Http) {}
-
-  /** One page of the mail captured in the sandbox (a live key gets PermissionDenied). */
-  list(query?: QueryOf<"/v3/sandbox/emails">, options?: CallOptions): Promise<ListOf<"/v3/sandbox/emails">> {
-    return this.http.json({ method: "GET", path: this.path, query: query as Query, ...options });
-  }
-
-  iterate(
-    query?: IterateQuery<"/v3/sandbox/emails">,
-    options?: CallOptions,
-  ): AsyncGenerator<ItemOf<"/v3/sandbox/emails">, void, undefined> {
-    return paginate(this.http, this.path, query as Query, options);
-  }
-
-  get(id: string, options?: CallOptions): Promise<ResultOf<"/v3/sandbox/emails/{id}", "get">> {
-    return this.http.json({ method: "GET", path: `${this.path}/${segment(id)}`, ...options });
   }
 }
 
@@ -268,7 +229,8 @@ export class ActiveCommerce {
   readonly apiKeys: CreateListDelete<"/v3/apiKeys">;
   readonly oauthClients: CreateListDelete<"/v3/oauthClients">;
   readonly contactImports: ContactImports;
-  readonly sandbox: { readonly emails: SandboxEmails };
+  /** Mail captured in the sandbox (a live key gets PermissionDenied). */
+  readonly sandbox: { readonly emails: Listing<"/v3/sandbox/emails"> };
 
   constructor(options: ClientOptions) {
     const http = (this.http = new Http(options));
@@ -285,7 +247,7 @@ export class ActiveCommerce {
     this.webhooks = new Webhooks(http, "/v3/webhooks");
     this.apiKeys = new Collection(http, "/v3/apiKeys");
     this.oauthClients = new Collection(http, "/v3/oauthClients");
-    this.contactImports = new ContactImports(http);
-    this.sandbox = { emails: new SandboxEmails(http) };
+    this.contactImports = new ContactImports(http, "/v3/contactImports");
+    this.sandbox = { emails: new Listing(http, "/v3/sandbox/emails") };
   }
 }

@@ -46,20 +46,12 @@ export async function* paginate<T>(
   }
 }
 
-/**
- * One collection of the API (`/v3/contacts`, `/v3/deals`, ...): create, get, list,
- * iterate, replace (PUT), update (PATCH) and delete, typed from the OpenAPI document.
- */
-export class Collection<P extends Path> {
+/** What can be read of a collection: get one, list a page, iterate over all. */
+export class Listing<P extends Path> {
   constructor(
     protected readonly http: Http,
     readonly path: P,
   ) {}
-
-  /** POST: 201 with the new object (an Idempotency-Key makes it safe to retry). */
-  create(body: BodyOf<P, "post">, options?: CallOptions): Promise<ResultOf<P, "post">> {
-    return this.http.json({ method: "POST", path: this.path, json: body, ...options });
-  }
 
   /** GET one by id (NotFound when there is none in this account and environment). */
   get(id: string, options?: CallOptions): Promise<ResultOf<ItemPath<P>, "get">> {
@@ -74,6 +66,21 @@ export class Collection<P extends Path> {
   /** Every item, page after page (by cursor): `for await (const x of c.iterate())`. */
   iterate(query?: IterateQuery<P>, options?: CallOptions): AsyncGenerator<ItemOf<P>, void, undefined> {
     return paginate<ItemOf<P>>(this.http, this.path, query as Query, options);
+  }
+
+  protected itemPath(id: string): string {
+    return `${this.path}/${segment(id)}`;
+  }
+}
+
+/**
+ * One collection of the API (`/v3/contacts`, `/v3/deals`, ...): create, get, list,
+ * iterate, replace (PUT), update (PATCH) and delete, typed from the OpenAPI document.
+ */
+export class Collection<P extends Path> extends Listing<P> {
+  /** POST: 201 with the new object (an Idempotency-Key makes it safe to retry). */
+  create(body: BodyOf<P, "post">, options?: CallOptions): Promise<ResultOf<P, "post">> {
+    return this.http.json({ method: "POST", path: this.path, json: body, ...options });
   }
 
   /** PUT: every writable field; those left out go back to their defaults or null. */
@@ -97,10 +104,6 @@ export class Collection<P extends Path> {
   /** DELETE (a second one is a NotFound). */
   async delete(id: string, options?: CallOptions): Promise<void> {
     await this.http.send({ method: "DELETE", path: this.itemPath(id), ...options });
-  }
-
-  protected itemPath(id: string): string {
-    return `${this.path}/${segment(id)}`;
   }
 }
 

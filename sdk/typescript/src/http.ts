@@ -15,7 +15,7 @@ export type ClientOptions = Credentials & {
   maxRetries?: number;
   /** The longest wait before a retry, whatever `Retry-After` says. Default 30 000 ms. */
   maxRetryDelayMs?: number;
-  /** The longest wait for one attempt's answer. Default 30 000 ms. */
+  /** The longest wait for one attempt's answer (its headers). Default 30 000 ms. */
   timeoutMs?: number;
   /** The `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
@@ -27,6 +27,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** The `Idempotency-Key` of a POST (default: a new random one, reused by its retries). */
   idempotencyKey?: string;
+  /** This call's wait for an answer (its headers) per attempt; 0: no limit. */
+  timeoutMs?: number;
 }
 
 export type Query = Record<string, string | number | boolean | null | undefined>;
@@ -64,6 +66,16 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 
+/** A random UUID (v4); `crypto.randomUUID` exists only in secure contexts in browsers. */
+export function newIdempotencyKey(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** Sends requests: authentication, JSON, retries, idempotency keys, typed errors. */
 export class Http {
   readonly baseUrl: string;
@@ -99,7 +111,7 @@ export class Http {
   async send(request: Request): Promise<Response> {
     const idempotencyKey =
       request.method === "POST" && request.idempotent !== false
-        ? (request.idempotencyKey ?? crypto.randomUUID())
+        ? (request.idempotencyKey ?? newIdempotencyKey())
         : undefined;
     const replayable = !(request.body instanceof ReadableStream);
     const safeAfterNetworkError =
@@ -149,12 +161,23 @@ export class Http {
       if (request.contentType) headers.set("Content-Type", request.contentType);
       body = request.body as BodyInit;
     }
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    // The timeout covers the wait for the answer's headers, not the reading of its body
+    // (a long export streams for as long as it takes).
+    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    const timer = new AbortController();
+    const clock =
+      timeoutMs > 0
+        ? setTimeout(() => timer.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+        : undefined;
+    const signal = request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal;
     const init: RequestInit & { duplex?: "half" } = { method: request.method, headers, signal };
     if (body !== undefined) init.body = body;
     if (request.body instanceof ReadableStream) init.duplex = "half"; // a streamed upload
-    return this.fetchImpl(this.url(request.path, request.query), init);
+    try {
+      return await this.fetchImpl(this.url(request.path, request.query), init);
+    } finally {
+      clearTimeout(clock);
+    }
   }
 
   private async token(): Promise<string> {

@@ -1,6 +1,6 @@
 export { ActiveCommerce } from "./client.js";
 export type { ImportData, UploadOptions, WaitOptions } from "./client.js";
-export { Collection, type CreateListDelete } from "./collection.js";
+export { Collection, type CreateListDelete, Listing } from "./collection.js";
 export {
   ApiError,
   AuthenticationFailed,

@@ -123,3 +123,27 @@ test("network errors: retried with backoff, then a NetworkError", async () => {
   await assert.rejects(nowhere.contacts.update("x", { firstName: "A" }), NetworkError);
   assert.equal(calls.length, 1);
 });
+
+test("an answer that does not come in time is a network error, retried", async () => {
+  const silent = createServer(() => {}); // reads requests, never answers
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const { port } = silent.address() as AddressInfo;
+  try {
+    const { fetch, calls } = recordingFetch();
+    const slow = new ActiveCommerce({
+      baseUrl: `http://127.0.0.1:${port}`,
+      apiKey,
+      fetch,
+      timeoutMs: 200,
+      maxRetries: 1,
+    });
+    const started = Date.now();
+    const error = await slow.contacts.get("x").catch((e: unknown) => e);
+    assert.ok(error instanceof NetworkError, String(error));
+    assert.equal(calls.length, 2);
+    assert.ok(Date.now() - started >= 400);
+  } finally {
+    silent.closeAllConnections();
+    silent.close();
+  }
+});
