@@ -66,6 +66,9 @@ async def test_listed_origin_may_call_the_api(settings: Settings, account: Accou
         )
         assert read.status_code == 200
         assert "access-control-allow-origin" not in read.headers
+        # A single-page app (a public OAuth client) exchanges its code for tokens.
+        token = await client.options("/oauth/token", headers=_preflight(APP_ORIGIN))
+        assert token.headers["access-control-allow-origin"] == APP_ORIGIN
         page = await client.options("/signin", headers=_preflight(APP_ORIGIN, "GET"))
         assert "access-control-allow-origin" not in page.headers
 
