@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
+from activecommerce.api.cors import ApiCors
 from activecommerce.api.deps import Services, services
 from activecommerce.auth.deps import (
     RATE_STATE,
@@ -332,4 +333,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, streamed=frozenset({IMPORTS_PATH})
     )
+    if settings.cors_origin_list:
+        # Outermost: a preflight is answered before limits and credentials are looked at,
+        # and every answer (errors and 429s included) carries the CORS headers.
+        app.add_middleware(ApiCors, origins=settings.cors_origin_list)
     return app

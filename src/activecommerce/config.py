@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     rate_limit_prefix: str = "activecommerce"
     # Peers whose X-Forwarded-For is believed: comma-separated IPs or CIDRs, none by default.
     trusted_proxies: str = ""
+    # Origins whose pages may call the API from a browser (CORS): comma-separated exact
+    # origins such as https://app.example.com; none by default.
+    cors_origins: str = ""
 
     # The database: bounded waits, then 503 with Retry-After (kit/db.py).
     db_acquire_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -139,6 +142,19 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"not an IP address or CIDR: {part!r}") from None
         return ",".join(parts)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            if not re.fullmatch(r"https?://[^/?#\s]+", part):
+                raise ValueError(f"not an origin (scheme://host[:port]): {part!r}")
+        return ",".join(parts)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [part for part in self.cors_origins.split(",") if part]
 
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(

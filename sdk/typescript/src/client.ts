@@ -1,0 +1,253 @@
+import { Collection, type CreateListDelete, Listing, paginate, segment } from "./collection.js";
+import { type CallOptions, type ClientOptions, Http, type Query, sleep } from "./http.js";
+import type {
+  BodyOf,
+  ContactImport,
+  IterateQuery,
+  ItemOf,
+  ListOf,
+  Path,
+  QueryOf,
+  ResultOf,
+} from "./types.js";
+
+/** A list under one parent object (`/v3/contacts/{id}/tags`, a webhook's deliveries). */
+class SubList<P extends Path> {
+  constructor(
+    protected readonly http: Http,
+    private readonly template: P,
+  ) {}
+
+  protected pathFor(parentId: string): string {
+    return this.template.replace("{id}", segment(parentId));
+  }
+
+  /** One page: `{ data, meta }`. */
+  list(parentId: string, query?: QueryOf<P>, options?: CallOptions): Promise<ListOf<P>> {
+    const path = this.pathFor(parentId);
+    return this.http.json({ method: "GET", path, query: query as Query, ...options });
+  }
+
+  /** Every item, page after page. */
+  iterate(
+    parentId: string,
+    query?: IterateQuery<P>,
+    options?: CallOptions,
+  ): AsyncGenerator<ItemOf<P>, void, undefined> {
+    return paginate<ItemOf<P>>(this.http, this.pathFor(parentId), query as Query, options);
+  }
+}
+
+/** A contact's tags or groups: list them, add one, remove one (both idempotent). */
+class Membership<P extends Path> extends SubList<P> {
+  /** Adds the contact to the tag or group (204 whether or not it was already there). */
+  async add(contactId: string, memberId: string, options?: CallOptions): Promise<void> {
+    const path = `${this.pathFor(contactId)}/${segment(memberId)}`;
+    await this.http.send({ method: "PUT", path, ...options });
+  }
+
+  /** Removes the contact from the tag or group (204 whether or not it was there). */
+  async remove(contactId: string, memberId: string, options?: CallOptions): Promise<void> {
+    const path = `${this.pathFor(contactId)}/${segment(memberId)}`;
+    await this.http.send({ method: "DELETE", path, ...options });
+  }
+}
+
+class Contacts extends Collection<"/v3/contacts"> {
+  /** The contact's tags: `list`, `iterate`, `add(contactId, tagId)`, `remove(...)`. */
+  readonly tags = new Membership(this.http, "/v3/contacts/{id}/tags");
+  /** The contact's groups: `list`, `iterate`, `add(contactId, groupId)`, `remove(...)`. */
+  readonly groups = new Membership(this.http, "/v3/contacts/{id}/groups");
+
+  /** The contacts as CSV (the import's columns), with the list's filters. */
+  async export(query?: QueryOf<"/v3/contacts/export">, options?: CallOptions): Promise<string> {
+    return (await this.exportStream(query, options)).text();
+  }
+
+  /** The export as it arrives (a large export need not be held in memory). */
+  exportStream(query?: QueryOf<"/v3/contacts/export">, options?: CallOptions): Promise<Response> {
+    const path = "/v3/contacts/export";
+    return this.http.send({ method: "GET", path, query: query as Query, ...options });
+  }
+}
+
+class EmailCampaigns extends Collection<"/v3/emailCampaigns"> {
+  /** Sends the campaign to an audience, now or at `scheduledAt`. */
+  send(
+    id: string,
+    body: BodyOf<"/v3/emailCampaigns/{id}/send", "post">,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/emailCampaigns/{id}/send", "post">> {
+    return this.http.json({ method: "POST", path: this.action(id, "send"), json: body, ...options });
+  }
+
+  /** Cancels a scheduled or sending campaign. */
+  cancel(id: string, options?: CallOptions): Promise<ResultOf<"/v3/emailCampaigns/{id}/cancel", "post">> {
+    return this.http.json({ method: "POST", path: this.action(id, "cancel"), ...options });
+  }
+
+  /** Sends a test to a few addresses. */
+  test(
+    id: string,
+    body: BodyOf<"/v3/emailCampaigns/{id}/test", "post">,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/emailCampaigns/{id}/test", "post">> {
+    return this.http.json({ method: "POST", path: this.action(id, "test"), json: body, ...options });
+  }
+
+  /** Sent, failed, opens, clicks, ... */
+  report(id: string, options?: CallOptions): Promise<ResultOf<"/v3/emailCampaigns/{id}/report", "get">> {
+    return this.http.json({ method: "GET", path: this.action(id, "report"), ...options });
+  }
+
+  private action(id: string, name: string): string {
+    return `${this.itemPath(id)}/${name}`;
+  }
+}
+
+class EmailAutomations extends Collection<"/v3/emailAutomations"> {
+  /** Enrolled, sent, failed, opens, clicks. */
+  report(
+    id: string,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/emailAutomations/{id}/report", "get">> {
+    return this.http.json({ method: "GET", path: `${this.itemPath(id)}/report`, ...options });
+  }
+}
+
+class Webhooks extends Collection<"/v3/webhooks"> {
+  /** Every attempt to deliver an event to a webhook: `list(webhookId)`, `iterate(webhookId)`. */
+  readonly deliveries = new SubList(this.http, "/v3/webhooks/{id}/deliveries");
+
+  /** Sends a delivery's event again. */
+  retryDelivery(
+    webhookId: string,
+    deliveryId: string,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/webhooks/{id}/deliveries/{deliveryId}/retry", "post">> {
+    const path = `${this.itemPath(webhookId)}/deliveries/${segment(deliveryId)}/retry`;
+    return this.http.json({ method: "POST", path, ...options });
+  }
+
+  /** A new signing secret (shown only in this answer). */
+  rotateSecret(
+    id: string,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/webhooks/{id}/rotateSecret", "post">> {
+    return this.http.json({ method: "POST", path: `${this.itemPath(id)}/rotateSecret`, ...options });
+  }
+}
+
+export type ImportData = string | Blob | Uint8Array | ReadableStream<Uint8Array>;
+
+export interface UploadOptions extends CallOptions {
+  /** `csv` (a header row; default) or `ndjson` (one contact object per line). */
+  format?: "csv" | "ndjson";
+  /** false: rows whose email exists are skipped rather than applied. Default true. */
+  update?: boolean;
+}
+
+export interface WaitOptions {
+  /** Called with the import after every poll while it runs, and once finished. */
+  onProgress?: (progress: ContactImport) => void;
+  /** Time between polls. Default 500 ms. */
+  intervalMs?: number;
+  /** Gives up (rejects) after this long. Default: never. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const FINISHED = new Set(["completed", "failed"]);
+
+class ContactImports extends Listing<"/v3/contactImports"> {
+  /**
+   * Uploads contacts (CSV or NDJSON) and returns the queued import (202). A string, Blob
+   * or bytes may be retried on 429/503; a stream is sent once, as it is read. (In
+   * browsers, pass a Blob or File: streamed uploads need HTTP/2 there.) No timeout
+   * unless `timeoutMs` is given: the server answers once it has read the whole body.
+   */
+  upload(data: ImportData, options: UploadOptions = {}): Promise<ContactImport> {
+    const { format = "csv", update, ...call } = options;
+    return this.http.json({
+      method: "POST",
+      path: this.path,
+      query: update === undefined ? {} : { update },
+      body: data,
+      contentType: format === "csv" ? "text/csv" : "application/x-ndjson",
+      idempotent: false, // the server keeps no idempotency record of a streamed body
+      timeoutMs: 0, // the answer comes once the whole body is read: no limit by default
+      ...call,
+      idempotencyKey: undefined,
+    });
+  }
+
+  /** Polls an import until it is `completed` or `failed`, reporting its progress. */
+  async wait(id: string, options: WaitOptions = {}): Promise<ContactImport> {
+    const { onProgress, intervalMs = 500, timeoutMs, signal } = options;
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      const current = await this.get(id, signal ? { signal } : {});
+      onProgress?.(current);
+      if (FINISHED.has(current.status)) return current;
+      if (Date.now() + intervalMs > deadline) {
+        throw new Error(`import ${id} still ${current.status} after ${timeoutMs} ms`);
+      }
+      await sleep(intervalMs, signal);
+    }
+  }
+
+  /** Uploads and waits: the finished import. */
+  async run(data: ImportData, options: UploadOptions & WaitOptions = {}): Promise<ContactImport> {
+    const { onProgress, intervalMs, timeoutMs, ...upload } = options;
+    const queued = await this.upload(data, upload);
+    return this.wait(queued.id, { onProgress, intervalMs, timeoutMs, signal: options.signal });
+  }
+}
+
+/**
+ * The ActiveCommerce API client:
+ *
+ * ```ts
+ * const client = new ActiveCommerce({ baseUrl: "http://127.0.0.1:8000", apiKey: "ac_test_..." });
+ * const contact = await client.contacts.create({ email: "ann@example.com" });
+ * for await (const c of client.contacts.iterate({ status: "active" })) console.log(c.email);
+ * ```
+ */
+export class ActiveCommerce {
+  readonly http: Http;
+  readonly contacts: Contacts;
+  readonly groups: Collection<"/v3/contactGroups">;
+  readonly tags: Collection<"/v3/contactTags">;
+  readonly pipelines: Collection<"/v3/pipelines">;
+  readonly stages: Collection<"/v3/dealStages">;
+  readonly statuses: Collection<"/v3/dealStatuses">;
+  readonly deals: Collection<"/v3/deals">;
+  readonly brands: Collection<"/v3/brands">;
+  readonly emailCampaigns: EmailCampaigns;
+  readonly emailAutomations: EmailAutomations;
+  readonly webhooks: Webhooks;
+  readonly apiKeys: CreateListDelete<"/v3/apiKeys">;
+  readonly oauthClients: CreateListDelete<"/v3/oauthClients">;
+  readonly contactImports: ContactImports;
+  /** Mail captured in the sandbox (a live key gets PermissionDenied). */
+  readonly sandbox: { readonly emails: Listing<"/v3/sandbox/emails"> };
+
+  constructor(options: ClientOptions) {
+    const http = (this.http = new Http(options));
+    this.contacts = new Contacts(http, "/v3/contacts");
+    this.groups = new Collection(http, "/v3/contactGroups");
+    this.tags = new Collection(http, "/v3/contactTags");
+    this.pipelines = new Collection(http, "/v3/pipelines");
+    this.stages = new Collection(http, "/v3/dealStages");
+    this.statuses = new Collection(http, "/v3/dealStatuses");
+    this.deals = new Collection(http, "/v3/deals");
+    this.brands = new Collection(http, "/v3/brands");
+    this.emailCampaigns = new EmailCampaigns(http, "/v3/emailCampaigns");
+    this.emailAutomations = new EmailAutomations(http, "/v3/emailAutomations");
+    this.webhooks = new Webhooks(http, "/v3/webhooks");
+    this.apiKeys = new Collection(http, "/v3/apiKeys");
+    this.oauthClients = new Collection(http, "/v3/oauthClients");
+    this.contactImports = new ContactImports(http, "/v3/contactImports");
+    this.sandbox = { emails: new Listing(http, "/v3/sandbox/emails") };
+  }
+}
