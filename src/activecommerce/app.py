@@ -18,6 +18,7 @@ from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
 from activecommerce.api.deps import Services, services
+from activecommerce.api.examples import add_examples
 from activecommerce.auth.deps import (
     RATE_STATE,
     SECURITY_SCHEMES,
@@ -201,6 +202,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
                     )
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    add_examples(schema)
     app.openapi_schema = schema
     return schema
 
