@@ -19,8 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 SDK = ROOT / "sdk" / "python"  # the Python SDK, installed beside the server for its tests
+# The client generator the OpenAPI test runs (tests/app/test_generated_client.py). It has
+# a venv of its own: it requires typer<0.28, and the server pins a newer typer.
+GENERATOR = ("openapi-python-client==0.29.1", "python-dateutil==2.9.0.post0")
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+GENERATOR_VENV = VENV / "generator"
 PY = BIN / "python"
 
 
@@ -32,7 +36,8 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
 def ensure_installed(extras: str) -> None:
     stamp = VENV / f".installed-{extras or 'base'}"
     sources = [ROOT / "pyproject.toml"] + ([SDK / "pyproject.toml"] if extras == "dev" else [])
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    pins = " ".join(GENERATOR).encode() if extras == "dev" else b""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources) + pins).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     if not PY.exists():
@@ -44,6 +49,12 @@ def ensure_installed(extras: str) -> None:
     code = run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target, *sdk)
     if code:
         sys.exit(code)
+    if extras == "dev":
+        venv.create(GENERATOR_VENV, with_pip=True, clear=True)
+        pip = GENERATOR_VENV / BIN.name / "python"
+        code = run(pip, "-m", "pip", "install", "--disable-pip-version-check", "-q", *GENERATOR)
+        if code:
+            sys.exit(code)
     stamp.write_text(digest)
 
 
