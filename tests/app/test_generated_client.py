@@ -46,8 +46,8 @@ def test_a_generated_client_drives_the_api(database_url: str, tmp_path: Path) ->
         # and NDJSON bodies are raw bytes to it (its documented content_type_overrides).
         (tmp_path / "config.json").write_text(json.dumps({"content_type_overrides": RAW}))
         generated = subprocess.run(
-            [generator, "generate", "--path", "openapi.json", "--config", "config.json"]
-            + ["--meta", "none"],
+            [str(generator), "generate", "--path", "openapi.json", "--config", "config.json"]
+            + ["--meta", "none"],  # noqa: RUF005
             cwd=tmp_path,
             env={**os.environ, "PATH": f"{GENERATOR_BIN}{os.pathsep}{os.environ['PATH']}"},
             capture_output=True,

@@ -342,6 +342,15 @@ async def test_async_client_parity(live: Live, tmp_path: Path) -> None:
         exported = b"".join([chunk async for chunk in client.contacts.export(groupId=group["id"])])
         assert len(exported.decode().splitlines()) == 4
         await client.contacts.delete(made[0])
+        campaign = await client.email_campaigns.create(
+            name="Async", subject="S", fromEmail="news@example.com"
+        )
+        tested = await client.email_campaigns.test(campaign["id"], ["qa-async@example.com"])
+        assert tested["status"] == "queued"
+        report = await client.email_campaigns.report(campaign["id"])
+        assert (report["status"], report["sent"]) == ("draft", 0)
+        with pytest.raises(Conflict):
+            await client.email_campaigns.cancel(campaign["id"])  # a draft: nothing to cancel
 
 
 async def test_oauth_refresh_token_used_for_you(app: FastAPI, account: Account) -> None:

@@ -1,7 +1,9 @@
 """A typed Python client for the ActiveCommerce REST API, sync (`Client`) and async
 (`AsyncClient`). It depends on httpx alone."""
 
+from activecommerce_sdk import types
 from activecommerce_sdk._async import AsyncClient
+from activecommerce_sdk._core import Options
 from activecommerce_sdk._sync import Client
 from activecommerce_sdk.errors import (
     ApiError,
@@ -24,10 +26,12 @@ __all__ = [
     "Client",
     "Conflict",
     "NotFound",
+    "Options",
     "PermissionDenied",
     "RateLimited",
     "ServerError",
     "ValidationFailed",
     "WebhookVerificationError",
+    "types",
     "verify_webhook",
 ]

@@ -10,30 +10,8 @@ from typing import Any, Generic, TypeVar, Unpack, cast
 import httpx
 
 from activecommerce_sdk import _core
+from activecommerce_sdk import types as t
 from activecommerce_sdk._core import Flow, Locked, Send, Sleep
-from activecommerce_sdk.types import (
-    ApiKey,
-    AutomationReport,
-    Brand,
-    CampaignReport,
-    CapturedEmail,
-    Contact,
-    ContactGroup,
-    ContactImport,
-    ContactTag,
-    Deal,
-    DealStage,
-    DealStatus,
-    DeliveryRetry,
-    EmailAutomation,
-    EmailCampaign,
-    OAuthClient,
-    Page,
-    Pipeline,
-    TestSent,
-    Webhook,
-    WebhookDelivery,
-)
 
 T = TypeVar("T")
 
@@ -118,9 +96,9 @@ class Listing(Generic[T]):
     def list(self, **filters: Any) -> AsyncIterator[T]:
         return self._runner.walk(self._path, filters)
 
-    async def page(self, **filters: Any) -> Page[T]:
+    async def page(self, **filters: Any) -> t.Page[T]:
         return cast(
-            Page[T], await self._runner.json("GET", self._path, params=_core.query(filters))
+            t.Page[T], await self._runner.json("GET", self._path, params=_core.query(filters))
         )
 
 
@@ -150,10 +128,10 @@ class Crud(Collection[T], Registry[T]):
         return await self._one("PATCH", f"/{id}", json={**(body or {}), **fields})
 
 
-class Contacts(Crud[Contact]):
+class Contacts(Crud[t.Contact]):
     """Contacts, their tags and groups, and the CSV export."""
 
-    def tags(self, id: str, **params: Any) -> AsyncIterator[ContactTag]:
+    def tags(self, id: str, **params: Any) -> AsyncIterator[t.ContactTag]:
         return self._runner.walk(f"{self._path}/{id}/tags", params)
 
     async def add_tag(self, id: str, tag_id: str) -> None:
@@ -162,7 +140,7 @@ class Contacts(Crud[Contact]):
     async def remove_tag(self, id: str, tag_id: str) -> None:
         await self._runner.json("DELETE", f"{self._path}/{id}/tags/{tag_id}")
 
-    def groups(self, id: str, **params: Any) -> AsyncIterator[ContactGroup]:
+    def groups(self, id: str, **params: Any) -> AsyncIterator[t.ContactGroup]:
         return self._runner.walk(f"{self._path}/{id}/groups", params)
 
     async def add_to_group(self, id: str, group_id: str) -> None:
@@ -176,7 +154,7 @@ class Contacts(Crud[Contact]):
         return self._runner.stream(f"{self._path}/export", filters)
 
 
-class EmailCampaigns(Crud[EmailCampaign]):
+class EmailCampaigns(Crud[t.EmailCampaign]):
     async def send(
         self,
         id: str,
@@ -184,45 +162,45 @@ class EmailCampaigns(Crud[EmailCampaign]):
         group_ids: list[str] | None = None,
         tag_ids: list[str] | None = None,
         scheduled_at: str | None = None,
-    ) -> EmailCampaign:
+    ) -> t.EmailCampaign:
         """Send to every active contact in any of these groups or tags (now, or at
         `scheduled_at`, RFC 3339)."""
         body = _core.send_body(group_ids, tag_ids, scheduled_at)
         return await self._one("POST", f"/{id}/send", json=body)
 
-    async def cancel(self, id: str) -> EmailCampaign:
+    async def cancel(self, id: str) -> t.EmailCampaign:
         return await self._one("POST", f"/{id}/cancel")
 
-    async def test(self, id: str, emails: list[str]) -> TestSent:
-        return cast(
-            TestSent, self._runner.json("POST", f"{self._path}/{id}/test", json={"emails": emails})
-        )
+    async def test(self, id: str, emails: list[str]) -> t.TestSent:
+        """Send a test copy now to up to 10 addresses."""
+        path = f"{self._path}/{id}/test"
+        return cast(t.TestSent, await self._runner.json("POST", path, json={"emails": emails}))
 
-    async def report(self, id: str) -> CampaignReport:
-        return cast(CampaignReport, await self._runner.json("GET", f"{self._path}/{id}/report"))
-
-
-class EmailAutomations(Crud[EmailAutomation]):
-    async def report(self, id: str) -> AutomationReport:
-        return cast(AutomationReport, await self._runner.json("GET", f"{self._path}/{id}/report"))
+    async def report(self, id: str) -> t.CampaignReport:
+        return cast(t.CampaignReport, await self._runner.json("GET", f"{self._path}/{id}/report"))
 
 
-class Webhooks(Crud[Webhook]):
+class EmailAutomations(Crud[t.EmailAutomation]):
+    async def report(self, id: str) -> t.AutomationReport:
+        return cast(t.AutomationReport, await self._runner.json("GET", f"{self._path}/{id}/report"))
+
+
+class Webhooks(Crud[t.Webhook]):
     """Webhooks (the `secret` of a new one is in `create`'s result only) and their
     delivery log."""
 
-    def deliveries(self, id: str, **params: Any) -> AsyncIterator[WebhookDelivery]:
+    def deliveries(self, id: str, **params: Any) -> AsyncIterator[t.WebhookDelivery]:
         return self._runner.walk(f"{self._path}/{id}/deliveries", params)
 
-    async def retry_delivery(self, id: str, delivery_id: str) -> DeliveryRetry:
+    async def retry_delivery(self, id: str, delivery_id: str) -> t.DeliveryRetry:
         path = f"{self._path}/{id}/deliveries/{delivery_id}/retry"
-        return cast(DeliveryRetry, await self._runner.json("POST", path))
+        return cast(t.DeliveryRetry, await self._runner.json("POST", path))
 
-    async def rotate_secret(self, id: str) -> Webhook:
+    async def rotate_secret(self, id: str) -> t.Webhook:
         return await self._one("POST", f"/{id}/rotateSecret")
 
 
-class ContactImports(Collection[ContactImport]):
+class ContactImports(Collection[t.ContactImport]):
     async def upload(
         self,
         source: _core.Source,
@@ -230,16 +208,16 @@ class ContactImports(Collection[ContactImport]):
         format: str = "csv",
         update: bool = True,
         wait: bool = True,
-        on_progress: Callable[[ContactImport], None] | None = None,
+        on_progress: Callable[[t.ContactImport], None] | None = None,
         poll_interval: float = 0.5,
-    ) -> ContactImport:
+    ) -> t.ContactImport:
         """Import a CSV or NDJSON (`format="ndjson"`) file: a path, bytes or a binary
         file, streamed. With `wait`, follow it until it is completed or failed, calling
         `on_progress` with each state seen."""
         flow = _core.upload(
             self._runner.core, source, format, update, wait, on_progress, poll_interval
         )
-        return cast(ContactImport, await self._runner.run(flow))
+        return cast(t.ContactImport, await self._runner.run(flow))
 
 
 class AsyncClient(_core.Base):
@@ -258,20 +236,20 @@ class AsyncClient(_core.Base):
         self._http = http_client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
         runner = Runner(self._http, self._core)
         self.contacts = Contacts(runner, "/v3/contacts")
-        self.contact_groups = Crud[ContactGroup](runner, "/v3/contactGroups")
-        self.contact_tags = Crud[ContactTag](runner, "/v3/contactTags")
+        self.contact_groups = Crud[t.ContactGroup](runner, "/v3/contactGroups")
+        self.contact_tags = Crud[t.ContactTag](runner, "/v3/contactTags")
         self.contact_imports = ContactImports(runner, "/v3/contactImports")
-        self.pipelines = Crud[Pipeline](runner, "/v3/pipelines")
-        self.deal_stages = Crud[DealStage](runner, "/v3/dealStages")
-        self.deal_statuses = Crud[DealStatus](runner, "/v3/dealStatuses")
-        self.deals = Crud[Deal](runner, "/v3/deals")
-        self.brands = Crud[Brand](runner, "/v3/brands")
+        self.pipelines = Crud[t.Pipeline](runner, "/v3/pipelines")
+        self.deal_stages = Crud[t.DealStage](runner, "/v3/dealStages")
+        self.deal_statuses = Crud[t.DealStatus](runner, "/v3/dealStatuses")
+        self.deals = Crud[t.Deal](runner, "/v3/deals")
+        self.brands = Crud[t.Brand](runner, "/v3/brands")
         self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
         self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")
         self.webhooks = Webhooks(runner, "/v3/webhooks")
-        self.sandbox_emails = Collection[CapturedEmail](runner, "/v3/sandbox/emails")
-        self.api_keys = Registry[ApiKey](runner, "/v3/apiKeys")
-        self.oauth_clients = Registry[OAuthClient](runner, "/v3/oauthClients")
+        self.sandbox_emails = Collection[t.CapturedEmail](runner, "/v3/sandbox/emails")
+        self.api_keys = Registry[t.ApiKey](runner, "/v3/apiKeys")
+        self.oauth_clients = Registry[t.OAuthClient](runner, "/v3/oauthClients")
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -127,8 +127,8 @@ class OAuthToken(Auth):
         return bool((yield Locked(self._refresh_if(old, force=True))))
 
     def _stale(self) -> bool:
-        expiring = self.expires_at is not None and time.time() > self.expires_at - 30
-        return self.access_token is None or expiring
+        expired = self.expires_at is not None and time.time() > self.expires_at
+        return self.access_token is None or expired
 
     def _refresh_if(self, seen: str | None, *, force: bool = False) -> Flow[bool]:
         """Under the lock: renew unless another call already did (the token changed)."""
@@ -151,7 +151,9 @@ class OAuthToken(Auth):
         self.access_token = token["access_token"]
         self.refresh_token = token.get("refresh_token", self.refresh_token)
         expires_in = token.get("expires_in")
-        self.expires_at = time.time() + expires_in if expires_in else None
+        # Renewed a little early (30 s, or a quarter of a short lifetime): never sent stale.
+        early = min(30.0, expires_in / 4) if expires_in else 0.0
+        self.expires_at = time.time() + expires_in - early if expires_in else None
         if self.on_token is not None:
             self.on_token(token)
 

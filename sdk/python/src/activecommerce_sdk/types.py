@@ -35,18 +35,17 @@ class Contact(TypedDict):
     updatedAt: str
 
 
-class ContactGroup(TypedDict):
+class Named(TypedDict):
+    """A contact group or a contact tag."""
+
     id: str
     name: str
     createdAt: str
     updatedAt: str
 
 
-class ContactTag(TypedDict):
-    id: str
-    name: str
-    createdAt: str
-    updatedAt: str
+ContactGroup = Named
+ContactTag = Named
 
 
 class Pipeline(TypedDict):
@@ -100,7 +99,9 @@ class Brand(TypedDict):
     updatedAt: str
 
 
-class EmailCampaign(TypedDict):
+class EmailContent(TypedDict):
+    """What campaigns and automations send."""
+
     id: str
     name: str
     subject: str
@@ -110,11 +111,14 @@ class EmailCampaign(TypedDict):
     htmlContent: str | None
     plaintextContent: str | None
     brandId: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class EmailCampaign(EmailContent):
     status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
     scheduledAt: str | None
     sentAt: str | None
-    createdAt: str
-    updatedAt: str
 
 
 class CampaignReport(TypedDict):
@@ -136,21 +140,10 @@ class TestSent(TypedDict):
     emails: list[str]
 
 
-class EmailAutomation(TypedDict):
-    id: str
-    name: str
-    subject: str
-    fromEmail: str
-    fromName: str | None
-    replyToEmail: str | None
-    htmlContent: str | None
-    plaintextContent: str | None
-    brandId: str | None
+class EmailAutomation(EmailContent):
     trigger: dict[str, Any]
     delaySeconds: int
     status: Literal["active", "paused"]
-    createdAt: str
-    updatedAt: str
 
 
 class AutomationReport(TypedDict):
