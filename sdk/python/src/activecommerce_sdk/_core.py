@@ -58,6 +58,8 @@ Flow = Generator[Step, Any, T]
 # twice at most once (POST: thanks to its Idempotency-Key).
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "POST"})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# What the network did (not a request httpx refused to build, such as a bad header).
+RETRYABLE = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
 
 @dataclass
@@ -203,6 +205,8 @@ def credentials(options: Options) -> Auth:
     client_secret = options.get("client_secret")
     on_token = options.get("on_token")
     if api_key is not None:
+        if not api_key:
+            raise ValueError("api_key is empty")
         return ApiKey(api_key)
     if access_token is not None or refresh_token is not None:
         return OAuthToken(
@@ -260,7 +264,7 @@ class Core:
             step = Send(method, path, params, json, form, content, {**sent, **auth}, stream)
             try:
                 response: httpx.Response = yield step
-            except httpx.TransportError as error:
+            except RETRYABLE as error:
                 retryable = method in IDEMPOTENT or isinstance(error, NOT_SENT)
                 if not retryable or attempt >= self.retry.max_attempts:
                     raise
