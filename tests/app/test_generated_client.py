@@ -15,6 +15,10 @@ import httpx
 from servers import cli_account, running_server, server_env
 
 GENERATOR_BIN = Path(sys.prefix) / "generator" / "bin"
+GENERATE = [
+    str(GENERATOR_BIN / "openapi-python-client"),
+    *("generate", "--path", "openapi.json", "--config", "config.json", "--meta", "none"),
+]
 RAW = {"text/csv": "application/octet-stream", "application/x-ndjson": "application/octet-stream"}
 
 DRIVER = """
@@ -46,8 +50,7 @@ def test_a_generated_client_drives_the_api(database_url: str, tmp_path: Path) ->
         # and NDJSON bodies are raw bytes to it (its documented content_type_overrides).
         (tmp_path / "config.json").write_text(json.dumps({"content_type_overrides": RAW}))
         generated = subprocess.run(
-            [str(generator), "generate", "--path", "openapi.json", "--config", "config.json"]
-            + ["--meta", "none"],  # noqa: RUF005
+            GENERATE,
             cwd=tmp_path,
             env={**os.environ, "PATH": f"{GENERATOR_BIN}{os.pathsep}{os.environ['PATH']}"},
             capture_output=True,

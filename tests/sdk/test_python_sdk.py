@@ -377,3 +377,14 @@ async def test_oauth_refresh_token_used_for_you(app: FastAPI, account: Account) 
         assert (await client.contacts.page())["data"] == []
         assert client.access_token == tokens[0]["access_token"]
     assert tokens[0]["refresh_token"] != token["refresh_token"]
+    # The first refresh token again: a reuse, refused (and the grant revoked).
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+    async with AsyncClient(
+        http_client=http,
+        access_token="ac_at_expired",
+        refresh_token=token["refresh_token"],
+        client_id=registered["clientId"],
+    ) as reused:
+        with pytest.raises(AuthenticationFailed) as refused:
+            await reused.contacts.page()
+        assert refused.value.problem["error"] == "invalid_grant"

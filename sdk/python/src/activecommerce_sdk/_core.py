@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, TypedDict, TypeVar
 
 import httpx
 
-from activecommerce_sdk.errors import error_for, retry_after
+from activecommerce_sdk.errors import AuthenticationFailed, BadRequest, error_for, retry_after
 from activecommerce_sdk.types import Token
 
 T = TypeVar("T")
@@ -85,7 +85,7 @@ class Auth:
         return {}
         yield  # a flow that sends nothing
 
-    def renew(self, core: Core, stale: dict[str, str]) -> Flow[bool]:
+    def renew(self, stale: dict[str, str]) -> Flow[bool]:
         """After a 401: get new credentials if possible (True: send again)."""
         return False
         yield
@@ -122,7 +122,7 @@ class OAuthToken(Auth):
             yield Locked(self._refresh_if(self.access_token))
         return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
 
-    def renew(self, core: Core, stale: dict[str, str]) -> Flow[bool]:
+    def renew(self, stale: dict[str, str]) -> Flow[bool]:
         if not (self.refresh_token or self.client_credentials):
             return False
         old = stale.get("Authorization", "").removeprefix("Bearer ") or None
@@ -273,7 +273,7 @@ class Core:
             status = response.status_code
             if status == 401 and authenticate and not renewed:
                 renewed = True
-                if (yield from self.auth.renew(self, auth)):
+                if (yield from self.auth.renew(auth)):
                     attempt -= 1  # a new token is not a retry
                     continue
             if status in (429, 503) and attempt < self.retry.max_attempts:
@@ -295,7 +295,12 @@ class Core:
             form["client_id"] = client_id
         if client_secret is not None:
             form["client_secret"] = client_secret
-        token: Token = yield from self.json("POST", "/oauth/token", form=form, authenticate=False)
+        try:
+            token: Token = yield from self.json(
+                "POST", "/oauth/token", form=form, authenticate=False
+            )
+        except BadRequest as refused:  # invalid_grant: a refresh token revoked or reused
+            raise AuthenticationFailed(refused.response, refused.problem) from None
         return token
 
 
