@@ -366,25 +366,24 @@ async def test_oauth_refresh_token_used_for_you(app: FastAPI, account: Account) 
     )
     await oauth.aclose()
     tokens: list[dict[str, Any]] = []
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
-    async with AsyncClient(
-        http_client=http,
-        access_token="ac_at_expired",
-        refresh_token=token["refresh_token"],
-        client_id=registered["clientId"],
-        on_token=lambda new: tokens.append(dict(new)),
-    ) as client:
+
+    def refreshing() -> AsyncClient:
+        """A client holding a refused access token and the flow's first refresh token."""
+        return AsyncClient(
+            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE),
+            access_token="ac_at_expired",
+            refresh_token=token["refresh_token"],
+            client_id=registered["clientId"],
+            on_token=lambda new: tokens.append(dict(new)),
+        )
+
+    async with refreshing() as client:
         assert (await client.contacts.page())["data"] == []
         assert client.access_token == tokens[0]["access_token"]
     assert tokens[0]["refresh_token"] != token["refresh_token"]
     # The first refresh token again: a reuse, refused (and the grant revoked).
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
-    async with AsyncClient(
-        http_client=http,
-        access_token="ac_at_expired",
-        refresh_token=token["refresh_token"],
-        client_id=registered["clientId"],
-    ) as reused:
+    async with refreshing() as reused:
         with pytest.raises(AuthenticationFailed) as refused:
             await reused.contacts.page()
         assert refused.value.problem["error"] == "invalid_grant"
+    assert len(tokens) == 1
