@@ -18,8 +18,13 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+SDK = ROOT / "sdk" / "python"  # the Python SDK, installed beside the server for its tests
+# The client generator the OpenAPI test runs (tests/app/test_generated_client.py). It has
+# a venv of its own: it requires typer<0.28, and the server pins a newer typer.
+GENERATOR = ("openapi-python-client==0.29.1", "python-dateutil==2.9.0.post0")
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+GENERATOR_VENV = VENV / "generator"
 PY = BIN / "python"
 
 
@@ -30,7 +35,9 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
 
 def ensure_installed(extras: str) -> None:
     stamp = VENV / f".installed-{extras or 'base'}"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    sources = [ROOT / "pyproject.toml"] + ([SDK / "pyproject.toml"] if extras == "dev" else [])
+    pins = " ".join(GENERATOR).encode() if extras == "dev" else b""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources) + pins).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     if not PY.exists():
@@ -38,9 +45,16 @@ def ensure_installed(extras: str) -> None:
         venv.create(VENV, with_pip=True)
     target = f".[{extras}]" if extras else "."
     print(f"Installing ActiveCommerce ({target}) ...", flush=True)
-    code = run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target)
+    sdk = ["-e", str(SDK)] if extras == "dev" else []
+    code = run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target, *sdk)
     if code:
         sys.exit(code)
+    if extras == "dev":
+        venv.create(GENERATOR_VENV, with_pip=True, clear=True)
+        pip = GENERATOR_VENV / BIN.name / "python"
+        code = run(pip, "-m", "pip", "install", "--disable-pip-version-check", "-q", *GENERATOR)
+        if code:
+            sys.exit(code)
     stamp.write_text(digest)
 
 
@@ -52,9 +66,9 @@ def serve(args: list[str]) -> int:
 def test(args: list[str]) -> int:
     ensure_installed("dev")
     for step in (
-        (BIN / "ruff", "check", "src", "tests", "bench"),
-        (BIN / "ruff", "format", "--check", "src", "tests", "bench"),
-        (BIN / "mypy", "src", "tests"),
+        (BIN / "ruff", "check", "src", "tests", "bench", "sdk/python"),
+        (BIN / "ruff", "format", "--check", "src", "tests", "bench", "sdk/python"),
+        (BIN / "mypy", "src", "tests", "sdk/python/src"),
     ):
         code = run(*step)
         if code:

@@ -19,6 +19,7 @@ from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
 from activecommerce.api.cors import ApiCors
 from activecommerce.api.deps import Services, services
+from activecommerce.api.examples import add_examples
 from activecommerce.auth.deps import (
     RATE_STATE,
     SECURITY_SCHEMES,
@@ -202,6 +203,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
                     )
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    add_examples(schema)
     app.openapi_schema = schema
     return schema
 

@@ -29,7 +29,8 @@ router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
     "",
     response_model=list_model("ApiKey", ApiKeyOut),
     summary="List API keys (prefixes only)",
-    operation_id="list_apiKeys",
+    operation_id="listApiKeys",
+    description="The API keys of this environment: prefixes only, a key is never shown again.",
     responses=responses(*COMMON_ERRORS, 422),
 )
 async def list_keys(
@@ -54,7 +55,9 @@ async def list_keys(
     dependencies=JSON_BODY,
     response_model=ApiKeyCreated,
     summary="Create an API key (the key is shown only in this response)",
-    operation_id="create_apiKeys",
+    operation_id="createApiKey",
+    description="Creates an API key for this environment. The `key` is in this response only"
+    " (a replay of the same Idempotency-Key returns it as null); it is stored as an HMAC.",
     responses=responses(*COMMON_ERRORS, 400, 403, 413, 415, 422),
 )
 async def create_key(
@@ -91,7 +94,8 @@ async def create_key(
     status_code=204,
     response_class=Response,
     summary="Revoke an API key, at once",
-    operation_id="delete_apiKeys",
+    operation_id="deleteApiKey",
+    description="Revokes an API key: requests with it are refused (401) at once.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def revoke_key(id: str, request: Request, principal: CurrentPrincipal) -> Response:

@@ -150,12 +150,18 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     # Most collections have no pre-transaction check: skip the body dump for them.
     checks = type(rules).check is not Rules.check
     shown_once = resource.shown_once
+    # Operation ids as a generator wants them: getContact, listContacts, createContact...
+    one = resource.event_name[0].upper() + resource.event_name[1:]
+    many = resource.collection[0].upper() + resource.collection[1:]
+    plural = f"`{resource.collection}`"
 
     @router.get(
         "/{id}",
         response_model=resource.out_model,
         summary=f"Get a {title}",
-        operation_id=f"get_{resource.collection}",
+        operation_id=f"get{one}",
+        description=f"The {title} with this id. An unknown or malformed id, or one of another"
+        " account or environment, is a 404.",
         responses=responses(*COMMON_ERRORS, 404),
     )
     async def get_object(id: str, request: Request) -> Response:
@@ -171,7 +177,10 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         "",
         response_model=ListOut,
         summary=f"List {resource.collection}",
-        operation_id=f"list_{resource.collection}",
+        operation_id=f"list{many}",
+        description=f"The {plural} of this account and environment, a page at a time, sorted by"
+        " `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous"
+        " page's `meta.nextCursor` (null on the last page); a page past the end is empty.",
         responses=responses(*COMMON_ERRORS, 422),
     )
     async def list_objects(
@@ -192,7 +201,10 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         status_code=201,
         response_model=resource.created_model or resource.out_model,
         summary=f"Create a {title}",
-        operation_id=f"create_{resource.collection}",
+        operation_id=f"create{one}",
+        description=f"Creates a {title} and answers 201 with it and a `Location` header. With"
+        " an `Idempotency-Key`, a retry within 24 h gets the first response back"
+        " (`Idempotent-Replayed: true`) and creates nothing more.",
         responses=responses(*COMMON_ERRORS, 400, 409, 413, 415, 422),
     )
     async def create_object(
@@ -234,7 +246,9 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         dependencies=JSON_BODY,
         response_model=resource.out_model,
         summary=f"Replace a {title}",
-        operation_id=f"replace_{resource.collection}",
+        operation_id=f"replace{one}",
+        description=f"Replaces every writable field of a {title}: a required field left out is"
+        " a 422; an optional one left out goes back to its default, or null.",
         responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
     )
     async def replace_object(
@@ -250,7 +264,9 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         dependencies=JSON_BODY,
         response_model=resource.out_model,
         summary=f"Update part of a {title}",
-        operation_id=f"patch_{resource.collection}",
+        operation_id=f"update{one}",
+        description=f"Changes only the fields sent of a {title}; `null` clears an optional"
+        " field without a default (and is a 422 for one that has a default).",
         responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
     )
     async def patch_object(
@@ -266,7 +282,9 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         status_code=204,
         response_class=Response,
         summary=f"Delete a {title}",
-        operation_id=f"delete_{resource.collection}",
+        operation_id=f"delete{one}",
+        description=f"Deletes a {title} (204); a second delete is a 404. A delete that another"
+        " object still needs is a 409 naming it.",
         responses=responses(*COMMON_ERRORS, 404, 409),
     )
     async def delete_object(id: str, request: Request, principal: CurrentPrincipal) -> Response:

@@ -15,7 +15,9 @@ router = crud_router(service.email_automations, "Email automations")
     "/{id}/report",
     response_model=AutomationReportOut,
     summary="An automation's counts: enrolled, sent, failed, opens, clicks",
-    operation_id="get_email_automation_report",
+    operation_id="getEmailAutomationReport",
+    description="How many contacts the automation enrolled, and the emails sent, failed,"
+    " opened and clicked.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def automation_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:

@@ -36,7 +36,10 @@ Work = tuple[int, dict[str, Any], str | None]
     status_code=202,
     response_model=EmailCampaignOut,
     summary="Send a campaign now or at scheduledAt",
-    operation_id="send_email_campaign",
+    operation_id="sendEmailCampaign",
+    description="Sends a draft campaign to every active contact in any of the audience's groups"
+    " or tags, once each, now or at `scheduledAt` (202 with the campaign). A campaign that"
+    " is not a draft: 409.",
     responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
 )
 async def send_campaign(
@@ -56,7 +59,9 @@ async def send_campaign(
     "/{id}/cancel",
     response_model=EmailCampaignOut,
     summary="Cancel a scheduled or sending campaign: nothing more goes out",
-    operation_id="cancel_email_campaign",
+    operation_id="cancelEmailCampaign",
+    description="Cancels a scheduled or sending campaign: nothing more goes out. Another"
+    " status: 409.",
     responses=responses(*COMMON_ERRORS, 404, 409),
 )
 async def cancel_campaign(
@@ -74,7 +79,9 @@ async def cancel_campaign(
     status_code=202,
     response_model=TestSentOut,
     summary="Send a test copy to up to 10 addresses",
-    operation_id="test_email_campaign",
+    operation_id="testEmailCampaign",
+    description="Sends a test copy now to up to 10 addresses, rendered for the first matching"
+    " contact or with empty fields.",
     responses=responses(*COMMON_ERRORS, 400, 404, 413, 415, 422),
 )
 async def send_test_copy(
@@ -94,7 +101,9 @@ async def send_test_copy(
     "/{id}/report",
     response_model=CampaignReportOut,
     summary="A campaign's counts: recipients, sent, failed, opens, clicks, ...",
-    operation_id="get_email_campaign_report",
+    operation_id="getEmailCampaignReport",
+    description="The campaign's counts: recipients (the active contacts targeted), sent,"
+    " failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def campaign_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:

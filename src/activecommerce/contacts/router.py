@@ -21,7 +21,11 @@ router = crud_router(contacts, "Contacts")
 SortBy = Literal["createdAt", "updatedAt", "name"]
 
 
-def _membership_routes(membership: Membership, segment: str, id_name: str) -> None:
+def _membership_routes(
+    membership: Membership, segment: str, id_name: str, add: str, remove: str
+) -> None:
+    """A contact's tags or groups: the list, and PUT / DELETE of one membership
+    (operation ids `add` and `remove`, e.g. addContactTag / removeContactTag)."""
     item = membership.target.out_model
     kind = membership.target.title
 
@@ -29,7 +33,8 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         f"/{{id}}/{segment}",
         response_model=list_model(f"Contact{segment.title()}", item),
         summary=f"List a contact's {segment}",
-        operation_id=f"list_contact_{segment}",
+        operation_id=f"list{segment.title()}OfContact",
+        description=f"The {kind}s this contact has, in the list envelope (paginated).",
         responses=responses(401, 403, 404, 422, 429),
     )
     async def list_members(
@@ -52,9 +57,21 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
         )
         return json_response(result)
 
-    for method, change, summary, operation in (
-        ("PUT", membership.add, f"Add a {kind} to a contact", "add"),
-        ("DELETE", membership.remove, f"Remove a {kind} from a contact", "remove"),
+    for method, change, summary, operation, description in (
+        (
+            "PUT",
+            membership.add,
+            f"Add a {kind} to a contact",
+            add,
+            "Idempotent: 204 whether or not the contact already had it.",
+        ),
+        (
+            "DELETE",
+            membership.remove,
+            f"Remove a {kind} from a contact",
+            remove,
+            "Idempotent: 204 whether or not the contact had it.",
+        ),
     ):
         router.add_api_route(
             f"/{{id}}/{segment}/{{{id_name}}}",
@@ -63,7 +80,8 @@ def _membership_routes(membership: Membership, segment: str, id_name: str) -> No
             status_code=204,
             response_class=Response,
             summary=summary,
-            operation_id=f"{operation}_contact_{segment[:-1]}",
+            operation_id=operation,
+            description=description,
             responses=responses(401, 403, 404, 429),
         )
 
@@ -86,5 +104,13 @@ def _membership_change(
     return handler
 
 
-_membership_routes(contact_tag_membership, "tags", "contactTagId")
-_membership_routes(contact_group_membership, "groups", "contactGroupId")
+_membership_routes(
+    contact_tag_membership, "tags", "contactTagId", "addContactTag", "removeContactTag"
+)
+_membership_routes(
+    contact_group_membership,
+    "groups",
+    "contactGroupId",
+    "addContactToGroup",
+    "removeContactFromGroup",
+)

@@ -69,7 +69,9 @@ CapturedQuery = create_model(
     "",
     response_model=list_model("CapturedEmail", CapturedEmailOut),
     summary="List captured mail, newest first",
-    operation_id="list_sandbox_emails",
+    operation_id="listSandboxEmails",
+    description="Mail captured in the sandbox (nothing leaves it), newest first; filter by"
+    " `to`, `campaignId` or `automationId`. A live key gets a 403.",
     responses=responses(*COMMON_ERRORS, 422),
 )
 async def list_emails(
@@ -94,7 +96,9 @@ async def list_emails(
     "/{id}",
     response_model=CapturedEmailOut,
     summary="Get one captured message, whole",
-    operation_id="get_sandbox_email",
+    operation_id="getSandboxEmail",
+    description="One captured message: recipients, sender, subject, HTML and text parts,"
+    " headers, and the campaign or automation and contact it was sent for.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def get_email(id: str, request: Request, principal: CurrentPrincipal) -> Response:

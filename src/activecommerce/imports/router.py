@@ -51,7 +51,11 @@ def _format(content_type: str | None) -> str:
     status_code=202,
     response_model=ContactImportOut,
     summary="Import contacts (CSV or NDJSON), processed in the background",
-    operation_id="create_contactImports",
+    operation_id="createContactImport",
+    description="Streams a CSV (`text/csv`, a header row; `email` required) or NDJSON"
+    " (`application/x-ndjson`) body into a new import and answers 202 with it; the rows are"
+    " processed in the background (follow `GET /v3/contactImports/{id}`). `update=false`"
+    " skips existing emails.",
     responses=responses(*COMMON_ERRORS, 413, 415, 422),
     openapi_extra=_BODY_DOC,
 )
@@ -82,7 +86,9 @@ async def create_import(
     f"{IMPORTS_PATH}/{{id}}",
     response_model=ContactImportOut,
     summary="Get an import and its progress",
-    operation_id="get_contactImports",
+    operation_id="getContactImport",
+    description="An import's status and counts (processed, created, updated, skipped,"
+    " failed) and its first 100 row errors.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def get_import(id: str, request: Request, principal: CurrentPrincipal) -> Response:
@@ -93,7 +99,8 @@ async def get_import(id: str, request: Request, principal: CurrentPrincipal) -> 
     IMPORTS_PATH,
     response_model=list_model("ContactImport", ContactImportOut),
     summary="List imports, newest first",
-    operation_id="list_contactImports",
+    operation_id="listContactImports",
+    description="This environment's imports, newest first.",
     responses=responses(*COMMON_ERRORS, 422),
 )
 async def list_imports(
@@ -121,7 +128,9 @@ class CsvResponse(StreamingResponse):
     "/v3/contacts/export",
     response_class=CsvResponse,
     summary="Export contacts as CSV (the import's columns), with the list's filters",
-    operation_id="export_contacts",
+    operation_id="exportContacts",
+    description="Streams the contacts (with the same filters as the list) as CSV in the"
+    " import's columns: email, firstName, lastName, phone, status, tags, groups.",
     tags=["Contacts"],
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},

@@ -30,7 +30,8 @@ router = APIRouter(prefix="/v3/oauthClients", tags=["OAuth clients"])
     "",
     response_model=list_model("OAuthClient", OAuthClientOut),
     summary="List OAuth clients (no secrets)",
-    operation_id="list_oauthClients",
+    operation_id="listOauthClients",
+    description="The OAuth clients registered in this environment, without their secrets.",
     responses=responses(*COMMON_ERRORS, 422),
 )
 async def list_clients(
@@ -54,7 +55,9 @@ async def list_clients(
     dependencies=JSON_BODY,
     response_model=OAuthClientCreated,
     summary="Register an OAuth client in this environment (the secret is shown only here)",
-    operation_id="create_oauthClients",
+    operation_id="createOauthClient",
+    description="Registers an OAuth client for this environment. `clientSecret` (confidential"
+    " clients) is in this response only. OAuth tokens cannot call this (403).",
     responses=responses(*COMMON_ERRORS, 400, 413, 415, 422),
 )
 async def create_client(
@@ -88,7 +91,8 @@ async def create_client(
     status_code=204,
     response_class=Response,
     summary="Delete an OAuth client; its tokens stop working at once",
-    operation_id="delete_oauthClients",
+    operation_id="deleteOauthClient",
+    description="Deletes an OAuth client; the tokens it was issued stop working at once.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def delete_client(id: str, request: Request, principal: CurrentPrincipal) -> Response:

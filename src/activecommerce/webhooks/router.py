@@ -28,7 +28,9 @@ def build_router(webhooks: service.WebhookService) -> APIRouter:
         "/{id}/deliveries",
         response_model=list_model("Delivery", DeliveryOut),
         summary="List a webhook's delivery attempts, newest first",
-        operation_id="list_webhook_deliveries",
+        operation_id="listWebhookDeliveries",
+        description="Every delivery attempt of this webhook, newest first: the event, the"
+        " attempt number, the receiver's status code, the duration and any error.",
         responses=responses(*COMMON_ERRORS, 404, 422),
     )
     async def list_deliveries(
@@ -46,7 +48,8 @@ def build_router(webhooks: service.WebhookService) -> APIRouter:
         status_code=202,
         response_model=RetryOut,
         summary="Send a delivery's event again",
-        operation_id="retry_webhook_delivery",
+        operation_id="retryWebhookDelivery",
+        description="Queues the delivery's event for this webhook again, now (202).",
         responses=responses(*COMMON_ERRORS, 404, 409),
     )
     async def retry_delivery(
@@ -65,7 +68,9 @@ def build_router(webhooks: service.WebhookService) -> APIRouter:
         "/{id}/rotateSecret",
         response_model=WebhookWithSecret,
         summary="Replace the signing secret (the new one is shown only here)",
-        operation_id="rotate_webhook_secret",
+        operation_id="rotateWebhookSecret",
+        description="Makes a new signing secret, shown only in this response; deliveries are"
+        " signed with it from now on.",
         responses=responses(*COMMON_ERRORS, 404),
     )
     async def rotate_secret(

@@ -1,0 +1,267 @@
+"""The asynchronous client: drives the flows of `_core` with `httpx.AsyncClient`.
+The same namespaces as `Client`, whose methods are awaited (lists: `async for`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar, Unpack, cast
+
+import httpx
+
+from activecommerce_sdk import _core
+from activecommerce_sdk import types as t
+from activecommerce_sdk._core import Flow, Locked, Send, Sleep
+
+T = TypeVar("T")
+
+
+class Runner:
+    """Runs flows: sends their requests, sleeps their waits, holds their lock."""
+
+    def __init__(self, http: httpx.AsyncClient, core: _core.Core) -> None:
+        self.http = http
+        self.core = core
+        self._lock = asyncio.Lock()
+
+    async def run(self, flow: Flow[T]) -> T:
+        reply: Any = None
+        error: httpx.TransportError | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply, error = None, None
+            try:
+                reply = await self._do(step)
+            except httpx.TransportError as failed:
+                error = failed
+
+    async def _do(self, step: _core.Step) -> Any:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        if isinstance(step, Locked):
+            async with self._lock:
+                return await self.run(step.flow)
+        return await self._send(step)
+
+    async def _send(self, step: Send) -> httpx.Response:
+        request = self.http.build_request(
+            step.method,
+            step.path,
+            params=step.params,
+            json=step.json,
+            data=step.form,
+            content=chunks(step.content()) if step.content is not None else None,
+            headers=step.headers,
+        )
+        response = await self.http.send(request, stream=True)
+        if not step.stream or response.status_code >= 400:
+            await response.aread()
+        return response
+
+    async def json(self, method: str, path: str, **options: Any) -> Any:
+        return await self.run(self.core.json(method, path, **options))
+
+    async def walk(self, path: str, filters: Mapping[str, Any]) -> AsyncIterator[Any]:
+        params: dict[str, Any] | None = dict(filters)
+        while params is not None:
+            page = await self.json("GET", path, params=_core.query(params))
+            for item in page["data"]:
+                yield item
+            params = _core.next_page(params, page["meta"])
+
+    async def stream(self, path: str, filters: Mapping[str, Any]) -> AsyncIterator[bytes]:
+        flow = self.core.call("GET", path, params=_core.query(filters), stream=True)
+        response = await self.run(flow)
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        finally:
+            await response.aclose()
+
+
+class Listing(Generic[T]):
+    """A list: `list(**filters)` walks every page (by cursor), `page(**filters)` is one."""
+
+    def __init__(self, runner: Runner, path: str) -> None:
+        self._runner = runner
+        self._path = path
+
+    async def _one(self, method: str, path: str = "", **options: Any) -> T:
+        return cast(T, await self._runner.json(method, self._path + path, **options))
+
+    def list(self, **filters: Any) -> AsyncIterator[T]:
+        return self._runner.walk(self._path, filters)
+
+    async def page(self, **filters: Any) -> t.Page[T]:
+        return cast(
+            t.Page[T], await self._runner.json("GET", self._path, params=_core.query(filters))
+        )
+
+
+class Registry(Listing[T]):
+    """Listed, created and deleted (API keys and OAuth clients are never read alone)."""
+
+    async def create(self, body: Mapping[str, Any] | None = None, /, **fields: Any) -> T:
+        return await self._one("POST", json={**(body or {}), **fields})
+
+    async def delete(self, id: str) -> None:
+        await self._runner.json("DELETE", f"{self._path}/{id}")
+
+
+class Collection(Listing[T]):
+    async def get(self, id: str) -> T:
+        return await self._one("GET", f"/{id}")
+
+
+class Crud(Collection[T], Registry[T]):
+    """The six operations of a collection: get, list (and page), create, replace (PUT),
+    update (PATCH: only the fields sent), delete."""
+
+    async def replace(self, id: str, body: Mapping[str, Any] | None = None, /, **fields: Any) -> T:
+        return await self._one("PUT", f"/{id}", json={**(body or {}), **fields})
+
+    async def update(self, id: str, body: Mapping[str, Any] | None = None, /, **fields: Any) -> T:
+        return await self._one("PATCH", f"/{id}", json={**(body or {}), **fields})
+
+
+class Contacts(Crud[t.Contact]):
+    """Contacts, their tags and groups, and the CSV export."""
+
+    def tags(self, id: str, **params: Any) -> AsyncIterator[t.ContactTag]:
+        return self._runner.walk(f"{self._path}/{id}/tags", params)
+
+    async def add_tag(self, id: str, tag_id: str) -> None:
+        await self._runner.json("PUT", f"{self._path}/{id}/tags/{tag_id}")
+
+    async def remove_tag(self, id: str, tag_id: str) -> None:
+        await self._runner.json("DELETE", f"{self._path}/{id}/tags/{tag_id}")
+
+    def groups(self, id: str, **params: Any) -> AsyncIterator[t.ContactGroup]:
+        return self._runner.walk(f"{self._path}/{id}/groups", params)
+
+    async def add_to_group(self, id: str, group_id: str) -> None:
+        await self._runner.json("PUT", f"{self._path}/{id}/groups/{group_id}")
+
+    async def remove_from_group(self, id: str, group_id: str) -> None:
+        await self._runner.json("DELETE", f"{self._path}/{id}/groups/{group_id}")
+
+    def export(self, **filters: Any) -> AsyncIterator[bytes]:
+        """The (filtered) contacts as CSV, streamed in chunks as the server writes them."""
+        return self._runner.stream(f"{self._path}/export", filters)
+
+
+class EmailCampaigns(Crud[t.EmailCampaign]):
+    async def send(
+        self,
+        id: str,
+        *,
+        group_ids: list[str] | None = None,
+        tag_ids: list[str] | None = None,
+        scheduled_at: str | None = None,
+    ) -> t.EmailCampaign:
+        """Send to every active contact in any of these groups or tags (now, or at
+        `scheduled_at`, RFC 3339)."""
+        body = _core.send_body(group_ids, tag_ids, scheduled_at)
+        return await self._one("POST", f"/{id}/send", json=body)
+
+    async def cancel(self, id: str) -> t.EmailCampaign:
+        return await self._one("POST", f"/{id}/cancel")
+
+    async def test(self, id: str, emails: list[str]) -> t.TestSent:
+        """Send a test copy now to up to 10 addresses."""
+        path = f"{self._path}/{id}/test"
+        return cast(t.TestSent, await self._runner.json("POST", path, json={"emails": emails}))
+
+    async def report(self, id: str) -> t.CampaignReport:
+        return cast(t.CampaignReport, await self._runner.json("GET", f"{self._path}/{id}/report"))
+
+
+class EmailAutomations(Crud[t.EmailAutomation]):
+    async def report(self, id: str) -> t.AutomationReport:
+        return cast(t.AutomationReport, await self._runner.json("GET", f"{self._path}/{id}/report"))
+
+
+class Webhooks(Crud[t.Webhook]):
+    """Webhooks (the `secret` of a new one is in `create`'s result only) and their
+    delivery log."""
+
+    def deliveries(self, id: str, **params: Any) -> AsyncIterator[t.WebhookDelivery]:
+        return self._runner.walk(f"{self._path}/{id}/deliveries", params)
+
+    async def retry_delivery(self, id: str, delivery_id: str) -> t.DeliveryRetry:
+        path = f"{self._path}/{id}/deliveries/{delivery_id}/retry"
+        return cast(t.DeliveryRetry, await self._runner.json("POST", path))
+
+    async def rotate_secret(self, id: str) -> t.Webhook:
+        return await self._one("POST", f"/{id}/rotateSecret")
+
+
+class ContactImports(Collection[t.ContactImport]):
+    async def upload(
+        self,
+        source: _core.Source,
+        *,
+        format: str = "csv",
+        update: bool = True,
+        wait: bool = True,
+        on_progress: Callable[[t.ContactImport], None] | None = None,
+        poll_interval: float = 0.5,
+    ) -> t.ContactImport:
+        """Import a CSV or NDJSON (`format="ndjson"`) file: a path, bytes or a binary
+        file, streamed. With `wait`, follow it until it is completed or failed, calling
+        `on_progress` with each state seen."""
+        flow = _core.upload(
+            self._runner.core, source, format, update, wait, on_progress, poll_interval
+        )
+        return cast(t.ContactImport, await self._runner.run(flow))
+
+
+class AsyncClient(_core.Base):
+    """The ActiveCommerce API, asynchronously: the namespaces of `Client`, awaited (lists
+    with `async for`). Credentials and options: see `Options`."""
+
+    def __init__(
+        self,
+        base_url: str = _core.DEFAULT_BASE_URL,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Unpack[_core.Options],
+    ) -> None:
+        self._core = _core.make_core(options)
+        timeout = options.get("timeout", 30.0)
+        self._http = http_client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        runner = Runner(self._http, self._core)
+        self.contacts = Contacts(runner, "/v3/contacts")
+        self.contact_groups = Crud[t.ContactGroup](runner, "/v3/contactGroups")
+        self.contact_tags = Crud[t.ContactTag](runner, "/v3/contactTags")
+        self.contact_imports = ContactImports(runner, "/v3/contactImports")
+        self.pipelines = Crud[t.Pipeline](runner, "/v3/pipelines")
+        self.deal_stages = Crud[t.DealStage](runner, "/v3/dealStages")
+        self.deal_statuses = Crud[t.DealStatus](runner, "/v3/dealStatuses")
+        self.deals = Crud[t.Deal](runner, "/v3/deals")
+        self.brands = Crud[t.Brand](runner, "/v3/brands")
+        self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
+        self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")
+        self.webhooks = Webhooks(runner, "/v3/webhooks")
+        self.sandbox_emails = Collection[t.CapturedEmail](runner, "/v3/sandbox/emails")
+        self.api_keys = Registry[t.ApiKey](runner, "/v3/apiKeys")
+        self.oauth_clients = Registry[t.OAuthClient](runner, "/v3/oauthClients")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def chunks(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """A chunked body for httpx.AsyncClient (reads of a local file, a chunk at a time)."""
+    for part in parts:
+        yield part

@@ -1,0 +1,258 @@
+"""The API's objects as the API returns them: field names as in the JSON (camelCase), so
+that an editor completes them. Timestamps are RFC 3339 strings, ids opaque strings."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
+
+T = TypeVar("T")
+
+
+class PageMeta(TypedDict):
+    page: int | None
+    pageSize: int
+    total: int
+    totalPages: int
+    totalExact: bool
+    nextCursor: str | None
+
+
+class Page(TypedDict, Generic[T]):
+    """One page of a list: `data` and `meta` (`nextCursor` is null on the last page)."""
+
+    data: list[T]
+    meta: PageMeta
+
+
+class Contact(TypedDict):
+    id: str
+    email: str
+    firstName: str | None
+    lastName: str | None
+    phone: str | None
+    status: Literal["active", "unsubscribed", "bounced"]
+    createdAt: str
+    updatedAt: str
+
+
+class Named(TypedDict):
+    """A contact group or a contact tag."""
+
+    id: str
+    name: str
+    createdAt: str
+    updatedAt: str
+
+
+ContactGroup = Named
+ContactTag = Named
+
+
+class Pipeline(TypedDict):
+    id: str
+    name: str
+    currency: str
+    createdAt: str
+    updatedAt: str
+
+
+class DealStage(TypedDict):
+    id: str
+    pipelineId: str
+    name: str
+    order: int | None
+    createdAt: str
+    updatedAt: str
+
+
+class DealStatus(TypedDict):
+    id: str
+    pipelineId: str
+    name: str
+    color: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class Deal(TypedDict):
+    id: str
+    name: str
+    pipelineId: str
+    stageId: str
+    contact: str | None
+    value: int | None
+    currency: str
+    closeDate: str | None
+    duration: int | None
+    status: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class Brand(TypedDict):
+    id: str
+    name: str
+    fromEmail: str | None
+    fromName: str | None
+    postalAddress: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class EmailContent(TypedDict):
+    """What campaigns and automations send."""
+
+    id: str
+    name: str
+    subject: str
+    fromEmail: str
+    fromName: str | None
+    replyToEmail: str | None
+    htmlContent: str | None
+    plaintextContent: str | None
+    brandId: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class EmailCampaign(EmailContent):
+    status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
+    scheduledAt: str | None
+    sentAt: str | None
+
+
+class CampaignReport(TypedDict):
+    campaignId: str
+    status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
+    recipients: int
+    sent: int
+    failed: int
+    opens: int
+    uniqueOpens: int
+    clicks: int
+    uniqueClicks: int
+    unsubscribes: int
+    bounces: int
+
+
+class TestSent(TypedDict):
+    status: Literal["queued"]
+    emails: list[str]
+
+
+class EmailAutomation(EmailContent):
+    trigger: dict[str, Any]
+    delaySeconds: int
+    status: Literal["active", "paused"]
+
+
+class AutomationReport(TypedDict):
+    automationId: str
+    status: Literal["active", "paused"]
+    enrolled: int
+    sent: int
+    failed: int
+    opens: int
+    clicks: int
+
+
+class Webhook(TypedDict):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+    disabledReason: str | None
+    consecutiveFailures: int
+    failingSince: str | None
+    createdAt: str
+    updatedAt: str
+    secret: NotRequired[str | None]  # only in the creation (and rotation) response
+
+
+class WebhookDelivery(TypedDict):
+    id: str
+    eventId: str
+    eventType: str
+    attempt: int
+    statusCode: int | None
+    durationMs: int
+    error: str | None
+    outcome: Literal["delivered", "failed", "skipped"]
+    createdAt: str
+
+
+class DeliveryRetry(TypedDict):
+    webhookId: str
+    eventId: str
+    status: str
+
+
+# `from` is a Python keyword: the functional form names it.
+CapturedEmail = TypedDict(
+    "CapturedEmail",
+    {
+        "id": str,
+        "to": str,
+        "from": str,
+        "subject": str,
+        "html": str | None,
+        "text": str | None,
+        "headers": dict[str, Any],
+        "campaignId": str | None,
+        "automationId": str | None,
+        "contactId": str | None,
+        "createdAt": str,
+    },
+)
+
+
+class ImportRowError(TypedDict):
+    line: int
+    message: str
+
+
+class ContactImport(TypedDict):
+    id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    total: int
+    processed: int
+    created: int
+    updated: int
+    skipped: int
+    failed: int
+    errors: list[ImportRowError]
+    createdAt: str
+    finishedAt: str | None
+
+
+class ApiKey(TypedDict):
+    id: str
+    prefix: str
+    environment: Literal["live", "sandbox"]
+    createdAt: str
+    lastUsedAt: str | None
+    key: NotRequired[str | None]  # only in the creation response
+
+
+class OAuthClient(TypedDict):
+    id: str
+    clientId: str
+    name: str
+    environment: Literal["live", "sandbox"]
+    redirectUris: list[str]
+    scopes: list[str]
+    public: bool
+    createdAt: str
+    updatedAt: str
+    clientSecret: NotRequired[str | None]  # only in the creation response of a confidential client
+
+
+class Token(TypedDict, total=False):
+    """An OAuth token response (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    scope: str
