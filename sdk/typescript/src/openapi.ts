@@ -8,11 +8,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List API keys (prefixes only) */
-        get: operations["list_apiKeys"];
+        /**
+         * List API keys (prefixes only)
+         * @description The API keys of this environment: prefixes only, a key is never shown again.
+         */
+        get: operations["listApiKeys"];
         put?: never;
-        /** Create an API key (the key is shown only in this response) */
-        post: operations["create_apiKeys"];
+        /**
+         * Create an API key (the key is shown only in this response)
+         * @description Creates an API key for this environment. The `key` is in this response only (a replay of the same Idempotency-Key returns it as null); it is stored as an HMAC.
+         */
+        post: operations["createApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -29,8 +35,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key, at once */
-        delete: operations["delete_apiKeys"];
+        /**
+         * Revoke an API key, at once
+         * @description Revokes an API key: requests with it are refused (401) at once.
+         */
+        delete: operations["deleteApiKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -43,11 +52,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List brands */
-        get: operations["list_brands"];
+        /**
+         * List brands
+         * @description The `brands` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listBrands"];
         put?: never;
-        /** Create a brand */
-        post: operations["create_brands"];
+        /**
+         * Create a brand
+         * @description Creates a brand and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createBrand"];
         delete?: never;
         options?: never;
         head?: never;
@@ -61,17 +76,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a brand */
-        get: operations["get_brands"];
-        /** Replace a brand */
-        put: operations["replace_brands"];
+        /**
+         * Get a brand
+         * @description The brand with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getBrand"];
+        /**
+         * Replace a brand
+         * @description Replaces every writable field of a brand: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceBrand"];
         post?: never;
-        /** Delete a brand */
-        delete: operations["delete_brands"];
+        /**
+         * Delete a brand
+         * @description Deletes a brand (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteBrand"];
         options?: never;
         head?: never;
-        /** Update part of a brand */
-        patch: operations["patch_brands"];
+        /**
+         * Update part of a brand
+         * @description Changes only the fields sent of a brand; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateBrand"];
         trace?: never;
     };
     "/v3/contactGroups": {
@@ -81,11 +108,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List contactGroups */
-        get: operations["list_contactGroups"];
+        /**
+         * List contactGroups
+         * @description The `contactGroups` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listContactGroups"];
         put?: never;
-        /** Create a contact group */
-        post: operations["create_contactGroups"];
+        /**
+         * Create a contact group
+         * @description Creates a contact group and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createContactGroup"];
         delete?: never;
         options?: never;
         head?: never;
@@ -99,17 +132,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a contact group */
-        get: operations["get_contactGroups"];
-        /** Replace a contact group */
-        put: operations["replace_contactGroups"];
+        /**
+         * Get a contact group
+         * @description The contact group with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getContactGroup"];
+        /**
+         * Replace a contact group
+         * @description Replaces every writable field of a contact group: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceContactGroup"];
         post?: never;
-        /** Delete a contact group */
-        delete: operations["delete_contactGroups"];
+        /**
+         * Delete a contact group
+         * @description Deletes a contact group (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteContactGroup"];
         options?: never;
         head?: never;
-        /** Update part of a contact group */
-        patch: operations["patch_contactGroups"];
+        /**
+         * Update part of a contact group
+         * @description Changes only the fields sent of a contact group; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateContactGroup"];
         trace?: never;
     };
     "/v3/contactImports": {
@@ -119,11 +164,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List imports, newest first */
-        get: operations["list_contactImports"];
+        /**
+         * List imports, newest first
+         * @description This environment's imports, newest first.
+         */
+        get: operations["listContactImports"];
         put?: never;
-        /** Import contacts (CSV or NDJSON), processed in the background */
-        post: operations["create_contactImports"];
+        /**
+         * Import contacts (CSV or NDJSON), processed in the background
+         * @description Streams a CSV (`text/csv`, a header row; `email` required) or NDJSON (`application/x-ndjson`) body into a new import and answers 202 with it; the rows are processed in the background (follow `GET /v3/contactImports/{id}`). `update=false` skips existing emails.
+         */
+        post: operations["createContactImport"];
         delete?: never;
         options?: never;
         head?: never;
@@ -137,8 +188,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get an import and its progress */
-        get: operations["get_contactImports"];
+        /**
+         * Get an import and its progress
+         * @description An import's status and counts (processed, created, updated, skipped, failed) and its first 100 row errors.
+         */
+        get: operations["getContactImport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -154,11 +208,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List contactTags */
-        get: operations["list_contactTags"];
+        /**
+         * List contactTags
+         * @description The `contactTags` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listContactTags"];
         put?: never;
-        /** Create a contact tag */
-        post: operations["create_contactTags"];
+        /**
+         * Create a contact tag
+         * @description Creates a contact tag and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createContactTag"];
         delete?: never;
         options?: never;
         head?: never;
@@ -172,17 +232,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a contact tag */
-        get: operations["get_contactTags"];
-        /** Replace a contact tag */
-        put: operations["replace_contactTags"];
+        /**
+         * Get a contact tag
+         * @description The contact tag with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getContactTag"];
+        /**
+         * Replace a contact tag
+         * @description Replaces every writable field of a contact tag: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceContactTag"];
         post?: never;
-        /** Delete a contact tag */
-        delete: operations["delete_contactTags"];
+        /**
+         * Delete a contact tag
+         * @description Deletes a contact tag (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteContactTag"];
         options?: never;
         head?: never;
-        /** Update part of a contact tag */
-        patch: operations["patch_contactTags"];
+        /**
+         * Update part of a contact tag
+         * @description Changes only the fields sent of a contact tag; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateContactTag"];
         trace?: never;
     };
     "/v3/contacts": {
@@ -192,11 +264,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List contacts */
-        get: operations["list_contacts"];
+        /**
+         * List contacts
+         * @description The `contacts` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listContacts"];
         put?: never;
-        /** Create a contact */
-        post: operations["create_contacts"];
+        /**
+         * Create a contact
+         * @description Creates a contact and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createContact"];
         delete?: never;
         options?: never;
         head?: never;
@@ -210,8 +288,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Export contacts as CSV (the import's columns), with the list's filters */
-        get: operations["export_contacts"];
+        /**
+         * Export contacts as CSV (the import's columns), with the list's filters
+         * @description Streams the contacts (with the same filters as the list) as CSV in the import's columns: email, firstName, lastName, phone, status, tags, groups.
+         */
+        get: operations["exportContacts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -227,17 +308,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a contact */
-        get: operations["get_contacts"];
-        /** Replace a contact */
-        put: operations["replace_contacts"];
+        /**
+         * Get a contact
+         * @description The contact with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getContact"];
+        /**
+         * Replace a contact
+         * @description Replaces every writable field of a contact: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceContact"];
         post?: never;
-        /** Delete a contact */
-        delete: operations["delete_contacts"];
+        /**
+         * Delete a contact
+         * @description Deletes a contact (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteContact"];
         options?: never;
         head?: never;
-        /** Update part of a contact */
-        patch: operations["patch_contacts"];
+        /**
+         * Update part of a contact
+         * @description Changes only the fields sent of a contact; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateContact"];
         trace?: never;
     };
     "/v3/contacts/{id}/groups": {
@@ -247,8 +340,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a contact's groups */
-        get: operations["list_contact_groups"];
+        /**
+         * List a contact's groups
+         * @description The contact groups this contact has, in the list envelope (paginated).
+         */
+        get: operations["listGroupsOfContact"];
         put?: never;
         post?: never;
         delete?: never;
@@ -265,11 +361,17 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Add a contact group to a contact */
-        put: operations["add_contact_group"];
+        /**
+         * Add a contact group to a contact
+         * @description Idempotent: 204 whether or not the contact already had it.
+         */
+        put: operations["addContactToGroup"];
         post?: never;
-        /** Remove a contact group from a contact */
-        delete: operations["remove_contact_group"];
+        /**
+         * Remove a contact group from a contact
+         * @description Idempotent: 204 whether or not the contact had it.
+         */
+        delete: operations["removeContactFromGroup"];
         options?: never;
         head?: never;
         patch?: never;
@@ -282,8 +384,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a contact's tags */
-        get: operations["list_contact_tags"];
+        /**
+         * List a contact's tags
+         * @description The contact tags this contact has, in the list envelope (paginated).
+         */
+        get: operations["listTagsOfContact"];
         put?: never;
         post?: never;
         delete?: never;
@@ -300,11 +405,17 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Add a contact tag to a contact */
-        put: operations["add_contact_tag"];
+        /**
+         * Add a contact tag to a contact
+         * @description Idempotent: 204 whether or not the contact already had it.
+         */
+        put: operations["addContactTag"];
         post?: never;
-        /** Remove a contact tag from a contact */
-        delete: operations["remove_contact_tag"];
+        /**
+         * Remove a contact tag from a contact
+         * @description Idempotent: 204 whether or not the contact had it.
+         */
+        delete: operations["removeContactTag"];
         options?: never;
         head?: never;
         patch?: never;
@@ -317,11 +428,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List dealStages */
-        get: operations["list_dealStages"];
+        /**
+         * List dealStages
+         * @description The `dealStages` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listDealStages"];
         put?: never;
-        /** Create a deal stage */
-        post: operations["create_dealStages"];
+        /**
+         * Create a deal stage
+         * @description Creates a deal stage and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createDealStage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -335,17 +452,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a deal stage */
-        get: operations["get_dealStages"];
-        /** Replace a deal stage */
-        put: operations["replace_dealStages"];
+        /**
+         * Get a deal stage
+         * @description The deal stage with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getDealStage"];
+        /**
+         * Replace a deal stage
+         * @description Replaces every writable field of a deal stage: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceDealStage"];
         post?: never;
-        /** Delete a deal stage */
-        delete: operations["delete_dealStages"];
+        /**
+         * Delete a deal stage
+         * @description Deletes a deal stage (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteDealStage"];
         options?: never;
         head?: never;
-        /** Update part of a deal stage */
-        patch: operations["patch_dealStages"];
+        /**
+         * Update part of a deal stage
+         * @description Changes only the fields sent of a deal stage; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateDealStage"];
         trace?: never;
     };
     "/v3/dealStatuses": {
@@ -355,11 +484,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List dealStatuses */
-        get: operations["list_dealStatuses"];
+        /**
+         * List dealStatuses
+         * @description The `dealStatuses` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listDealStatuses"];
         put?: never;
-        /** Create a deal status */
-        post: operations["create_dealStatuses"];
+        /**
+         * Create a deal status
+         * @description Creates a deal status and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createDealStatus"];
         delete?: never;
         options?: never;
         head?: never;
@@ -373,17 +508,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a deal status */
-        get: operations["get_dealStatuses"];
-        /** Replace a deal status */
-        put: operations["replace_dealStatuses"];
+        /**
+         * Get a deal status
+         * @description The deal status with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getDealStatus"];
+        /**
+         * Replace a deal status
+         * @description Replaces every writable field of a deal status: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceDealStatus"];
         post?: never;
-        /** Delete a deal status */
-        delete: operations["delete_dealStatuses"];
+        /**
+         * Delete a deal status
+         * @description Deletes a deal status (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteDealStatus"];
         options?: never;
         head?: never;
-        /** Update part of a deal status */
-        patch: operations["patch_dealStatuses"];
+        /**
+         * Update part of a deal status
+         * @description Changes only the fields sent of a deal status; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateDealStatus"];
         trace?: never;
     };
     "/v3/deals": {
@@ -393,11 +540,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List deals */
-        get: operations["list_deals"];
+        /**
+         * List deals
+         * @description The `deals` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listDeals"];
         put?: never;
-        /** Create a deal */
-        post: operations["create_deals"];
+        /**
+         * Create a deal
+         * @description Creates a deal and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createDeal"];
         delete?: never;
         options?: never;
         head?: never;
@@ -411,17 +564,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a deal */
-        get: operations["get_deals"];
-        /** Replace a deal */
-        put: operations["replace_deals"];
+        /**
+         * Get a deal
+         * @description The deal with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getDeal"];
+        /**
+         * Replace a deal
+         * @description Replaces every writable field of a deal: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceDeal"];
         post?: never;
-        /** Delete a deal */
-        delete: operations["delete_deals"];
+        /**
+         * Delete a deal
+         * @description Deletes a deal (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteDeal"];
         options?: never;
         head?: never;
-        /** Update part of a deal */
-        patch: operations["patch_deals"];
+        /**
+         * Update part of a deal
+         * @description Changes only the fields sent of a deal; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateDeal"];
         trace?: never;
     };
     "/v3/emailAutomations": {
@@ -431,11 +596,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List emailAutomations */
-        get: operations["list_emailAutomations"];
+        /**
+         * List emailAutomations
+         * @description The `emailAutomations` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listEmailAutomations"];
         put?: never;
-        /** Create a email automation */
-        post: operations["create_emailAutomations"];
+        /**
+         * Create a email automation
+         * @description Creates a email automation and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createEmailAutomation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -449,17 +620,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a email automation */
-        get: operations["get_emailAutomations"];
-        /** Replace a email automation */
-        put: operations["replace_emailAutomations"];
+        /**
+         * Get a email automation
+         * @description The email automation with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getEmailAutomation"];
+        /**
+         * Replace a email automation
+         * @description Replaces every writable field of a email automation: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceEmailAutomation"];
         post?: never;
-        /** Delete a email automation */
-        delete: operations["delete_emailAutomations"];
+        /**
+         * Delete a email automation
+         * @description Deletes a email automation (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteEmailAutomation"];
         options?: never;
         head?: never;
-        /** Update part of a email automation */
-        patch: operations["patch_emailAutomations"];
+        /**
+         * Update part of a email automation
+         * @description Changes only the fields sent of a email automation; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateEmailAutomation"];
         trace?: never;
     };
     "/v3/emailAutomations/{id}/report": {
@@ -469,8 +652,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An automation's counts: enrolled, sent, failed, opens, clicks */
-        get: operations["get_email_automation_report"];
+        /**
+         * An automation's counts: enrolled, sent, failed, opens, clicks
+         * @description How many contacts the automation enrolled, and the emails sent, failed, opened and clicked.
+         */
+        get: operations["getEmailAutomationReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -486,11 +672,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List emailCampaigns */
-        get: operations["list_emailCampaigns"];
+        /**
+         * List emailCampaigns
+         * @description The `emailCampaigns` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listEmailCampaigns"];
         put?: never;
-        /** Create a email campaign */
-        post: operations["create_emailCampaigns"];
+        /**
+         * Create a email campaign
+         * @description Creates a email campaign and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createEmailCampaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -504,17 +696,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a email campaign */
-        get: operations["get_emailCampaigns"];
-        /** Replace a email campaign */
-        put: operations["replace_emailCampaigns"];
+        /**
+         * Get a email campaign
+         * @description The email campaign with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getEmailCampaign"];
+        /**
+         * Replace a email campaign
+         * @description Replaces every writable field of a email campaign: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceEmailCampaign"];
         post?: never;
-        /** Delete a email campaign */
-        delete: operations["delete_emailCampaigns"];
+        /**
+         * Delete a email campaign
+         * @description Deletes a email campaign (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteEmailCampaign"];
         options?: never;
         head?: never;
-        /** Update part of a email campaign */
-        patch: operations["patch_emailCampaigns"];
+        /**
+         * Update part of a email campaign
+         * @description Changes only the fields sent of a email campaign; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateEmailCampaign"];
         trace?: never;
     };
     "/v3/emailCampaigns/{id}/cancel": {
@@ -526,8 +730,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a scheduled or sending campaign: nothing more goes out */
-        post: operations["cancel_email_campaign"];
+        /**
+         * Cancel a scheduled or sending campaign: nothing more goes out
+         * @description Cancels a scheduled or sending campaign: nothing more goes out. Another status: 409.
+         */
+        post: operations["cancelEmailCampaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -541,8 +748,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A campaign's counts: recipients, sent, failed, opens, clicks, ... */
-        get: operations["get_email_campaign_report"];
+        /**
+         * A campaign's counts: recipients, sent, failed, opens, clicks, ...
+         * @description The campaign's counts: recipients (the active contacts targeted), sent, failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces.
+         */
+        get: operations["getEmailCampaignReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -560,8 +770,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a campaign now or at scheduledAt */
-        post: operations["send_email_campaign"];
+        /**
+         * Send a campaign now or at scheduledAt
+         * @description Sends a draft campaign to every active contact in any of the audience's groups or tags, once each, now or at `scheduledAt` (202 with the campaign). A campaign that is not a draft: 409.
+         */
+        post: operations["sendEmailCampaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -577,8 +790,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a test copy to up to 10 addresses */
-        post: operations["test_email_campaign"];
+        /**
+         * Send a test copy to up to 10 addresses
+         * @description Sends a test copy now to up to 10 addresses, rendered for the first matching contact or with empty fields.
+         */
+        post: operations["testEmailCampaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -592,11 +808,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List OAuth clients (no secrets) */
-        get: operations["list_oauthClients"];
+        /**
+         * List OAuth clients (no secrets)
+         * @description The OAuth clients registered in this environment, without their secrets.
+         */
+        get: operations["listOauthClients"];
         put?: never;
-        /** Register an OAuth client in this environment (the secret is shown only here) */
-        post: operations["create_oauthClients"];
+        /**
+         * Register an OAuth client in this environment (the secret is shown only here)
+         * @description Registers an OAuth client for this environment. `clientSecret` (confidential clients) is in this response only. OAuth tokens cannot call this (403).
+         */
+        post: operations["createOauthClient"];
         delete?: never;
         options?: never;
         head?: never;
@@ -613,8 +835,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete an OAuth client; its tokens stop working at once */
-        delete: operations["delete_oauthClients"];
+        /**
+         * Delete an OAuth client; its tokens stop working at once
+         * @description Deletes an OAuth client; the tokens it was issued stop working at once.
+         */
+        delete: operations["deleteOauthClient"];
         options?: never;
         head?: never;
         patch?: never;
@@ -627,11 +852,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List pipelines */
-        get: operations["list_pipelines"];
+        /**
+         * List pipelines
+         * @description The `pipelines` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listPipelines"];
         put?: never;
-        /** Create a pipeline */
-        post: operations["create_pipelines"];
+        /**
+         * Create a pipeline
+         * @description Creates a pipeline and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createPipeline"];
         delete?: never;
         options?: never;
         head?: never;
@@ -645,17 +876,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a pipeline */
-        get: operations["get_pipelines"];
-        /** Replace a pipeline */
-        put: operations["replace_pipelines"];
+        /**
+         * Get a pipeline
+         * @description The pipeline with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getPipeline"];
+        /**
+         * Replace a pipeline
+         * @description Replaces every writable field of a pipeline: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replacePipeline"];
         post?: never;
-        /** Delete a pipeline */
-        delete: operations["delete_pipelines"];
+        /**
+         * Delete a pipeline
+         * @description Deletes a pipeline (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deletePipeline"];
         options?: never;
         head?: never;
-        /** Update part of a pipeline */
-        patch: operations["patch_pipelines"];
+        /**
+         * Update part of a pipeline
+         * @description Changes only the fields sent of a pipeline; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updatePipeline"];
         trace?: never;
     };
     "/v3/sandbox/emails": {
@@ -665,8 +908,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List captured mail, newest first */
-        get: operations["list_sandbox_emails"];
+        /**
+         * List captured mail, newest first
+         * @description Mail captured in the sandbox (nothing leaves it), newest first; filter by `to`, `campaignId` or `automationId`. A live key gets a 403.
+         */
+        get: operations["listSandboxEmails"];
         put?: never;
         post?: never;
         delete?: never;
@@ -682,8 +928,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get one captured message, whole */
-        get: operations["get_sandbox_email"];
+        /**
+         * Get one captured message, whole
+         * @description One captured message: recipients, sender, subject, HTML and text parts, headers, and the campaign or automation and contact it was sent for.
+         */
+        get: operations["getSandboxEmail"];
         put?: never;
         post?: never;
         delete?: never;
@@ -699,11 +948,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List webhooks */
-        get: operations["list_webhooks"];
+        /**
+         * List webhooks
+         * @description The `webhooks` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listWebhooks"];
         put?: never;
-        /** Create a webhook */
-        post: operations["create_webhooks"];
+        /**
+         * Create a webhook
+         * @description Creates a webhook and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -717,17 +972,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a webhook */
-        get: operations["get_webhooks"];
-        /** Replace a webhook */
-        put: operations["replace_webhooks"];
+        /**
+         * Get a webhook
+         * @description The webhook with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getWebhook"];
+        /**
+         * Replace a webhook
+         * @description Replaces every writable field of a webhook: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceWebhook"];
         post?: never;
-        /** Delete a webhook */
-        delete: operations["delete_webhooks"];
+        /**
+         * Delete a webhook
+         * @description Deletes a webhook (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
-        /** Update part of a webhook */
-        patch: operations["patch_webhooks"];
+        /**
+         * Update part of a webhook
+         * @description Changes only the fields sent of a webhook; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateWebhook"];
         trace?: never;
     };
     "/v3/webhooks/{id}/deliveries": {
@@ -737,8 +1004,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a webhook's delivery attempts, newest first */
-        get: operations["list_webhook_deliveries"];
+        /**
+         * List a webhook's delivery attempts, newest first
+         * @description Every delivery attempt of this webhook, newest first: the event, the attempt number, the receiver's status code, the duration and any error.
+         */
+        get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -756,8 +1026,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a delivery's event again */
-        post: operations["retry_webhook_delivery"];
+        /**
+         * Send a delivery's event again
+         * @description Queues the delivery's event for this webhook again, now (202).
+         */
+        post: operations["retryWebhookDelivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -773,8 +1046,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Replace the signing secret (the new one is shown only here) */
-        post: operations["rotate_webhook_secret"];
+        /**
+         * Replace the signing secret (the new one is shown only here)
+         * @description Makes a new signing secret, shown only in this response; deliveries are signed with it from now on.
+         */
+        post: operations["rotateWebhookSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2025,7 +2301,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list_apiKeys: {
+    listApiKeys: {
         parameters: {
             query?: {
                 page?: number;
@@ -2043,6 +2319,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "environment": "live",
+                     *           "id": "1042",
+                     *           "lastUsedAt": "2026-03-01T09:30:00Z",
+                     *           "prefix": "prefix"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
@@ -2093,7 +2390,7 @@ export interface operations {
             };
         };
     };
-    create_apiKeys: {
+    createApiKey: {
         parameters: {
             query?: never;
             header?: {
@@ -2105,6 +2402,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "environment": "live"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ApiKeyIn"];
             };
         };
@@ -2115,6 +2417,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "environment": "live",
+                     *       "id": "1042",
+                     *       "key": "key",
+                     *       "lastUsedAt": "2026-03-01T09:30:00Z",
+                     *       "prefix": "prefix"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
@@ -2201,7 +2513,7 @@ export interface operations {
             };
         };
     };
-    delete_apiKeys: {
+    deleteApiKey: {
         parameters: {
             query?: never;
             header?: never;
@@ -2275,7 +2587,7 @@ export interface operations {
             };
         };
     };
-    list_brands: {
+    listBrands: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -2299,6 +2611,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "fromEmail": "news@example.com",
+                     *           "fromName": "Example News",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "postalAddress": "1 Main St, Springfield",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["BrandList"];
                 };
             };
@@ -2349,7 +2684,7 @@ export interface operations {
             };
         };
     };
-    create_brands: {
+    createBrand: {
         parameters: {
             query?: never;
             header?: {
@@ -2361,6 +2696,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "name": "Spring sale",
+                 *       "postalAddress": "1 Main St, Springfield"
+                 *     }
+                 */
                 "application/json": components["schemas"]["BrandIn"];
             };
         };
@@ -2371,6 +2714,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "postalAddress": "1 Main St, Springfield",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BrandOut"];
                 };
             };
@@ -2457,7 +2811,7 @@ export interface operations {
             };
         };
     };
-    get_brands: {
+    getBrand: {
         parameters: {
             query?: never;
             header?: never;
@@ -2474,6 +2828,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "postalAddress": "1 Main St, Springfield",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BrandOut"];
                 };
             };
@@ -2524,7 +2889,7 @@ export interface operations {
             };
         };
     };
-    replace_brands: {
+    replaceBrand: {
         parameters: {
             query?: never;
             header?: never;
@@ -2535,6 +2900,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "name": "Spring sale",
+                 *       "postalAddress": "1 Main St, Springfield"
+                 *     }
+                 */
                 "application/json": components["schemas"]["BrandIn"];
             };
         };
@@ -2545,6 +2918,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "postalAddress": "1 Main St, Springfield",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BrandOut"];
                 };
             };
@@ -2640,7 +3024,7 @@ export interface operations {
             };
         };
     };
-    delete_brands: {
+    deleteBrand: {
         parameters: {
             query?: never;
             header?: never;
@@ -2714,7 +3098,7 @@ export interface operations {
             };
         };
     };
-    patch_brands: {
+    updateBrand: {
         parameters: {
             query?: never;
             header?: never;
@@ -2725,6 +3109,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "name": "Spring sale",
+                 *       "postalAddress": "1 Main St, Springfield"
+                 *     }
+                 */
                 "application/json": components["schemas"]["BrandPatch"];
             };
         };
@@ -2735,6 +3127,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "postalAddress": "1 Main St, Springfield",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BrandOut"];
                 };
             };
@@ -2830,7 +3233,7 @@ export interface operations {
             };
         };
     };
-    list_contactGroups: {
+    listContactGroups: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -2854,6 +3257,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactGroupList"];
                 };
             };
@@ -2904,7 +3327,7 @@ export interface operations {
             };
         };
     };
-    create_contactGroups: {
+    createContactGroup: {
         parameters: {
             query?: never;
             header?: {
@@ -2916,6 +3339,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactGroupIn"];
             };
         };
@@ -2926,6 +3354,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactGroupOut"];
                 };
             };
@@ -3012,7 +3448,7 @@ export interface operations {
             };
         };
     };
-    get_contactGroups: {
+    getContactGroup: {
         parameters: {
             query?: never;
             header?: never;
@@ -3029,6 +3465,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactGroupOut"];
                 };
             };
@@ -3079,7 +3523,7 @@ export interface operations {
             };
         };
     };
-    replace_contactGroups: {
+    replaceContactGroup: {
         parameters: {
             query?: never;
             header?: never;
@@ -3090,6 +3534,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactGroupIn"];
             };
         };
@@ -3100,6 +3549,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactGroupOut"];
                 };
             };
@@ -3195,7 +3652,7 @@ export interface operations {
             };
         };
     };
-    delete_contactGroups: {
+    deleteContactGroup: {
         parameters: {
             query?: never;
             header?: never;
@@ -3269,7 +3726,7 @@ export interface operations {
             };
         };
     };
-    patch_contactGroups: {
+    updateContactGroup: {
         parameters: {
             query?: never;
             header?: never;
@@ -3280,6 +3737,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactGroupPatch"];
             };
         };
@@ -3290,6 +3752,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactGroupOut"];
                 };
             };
@@ -3385,7 +3855,7 @@ export interface operations {
             };
         };
     };
-    list_contactImports: {
+    listContactImports: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -3405,6 +3875,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "created": 1,
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "errors": [
+                     *             {
+                     *               "line": 1,
+                     *               "message": "message"
+                     *             }
+                     *           ],
+                     *           "failed": 1,
+                     *           "finishedAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "processed": 1,
+                     *           "skipped": 1,
+                     *           "status": "queued",
+                     *           "total": 1,
+                     *           "updated": 1
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactImportList"];
                 };
             };
@@ -3455,7 +3957,7 @@ export interface operations {
             };
         };
     };
-    create_contactImports: {
+    createContactImport: {
         parameters: {
             query?: {
                 /** @description false: rows whose email exists are skipped, not applied */
@@ -3479,6 +3981,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "errors": [
+                     *         {
+                     *           "line": 1,
+                     *           "message": "message"
+                     *         }
+                     *       ],
+                     *       "failed": 1,
+                     *       "finishedAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "processed": 1,
+                     *       "skipped": 1,
+                     *       "status": "queued",
+                     *       "total": 1,
+                     *       "updated": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactImportOut"];
                 };
             };
@@ -3556,7 +4078,7 @@ export interface operations {
             };
         };
     };
-    get_contactImports: {
+    getContactImport: {
         parameters: {
             query?: never;
             header?: never;
@@ -3573,6 +4095,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "errors": [
+                     *         {
+                     *           "line": 1,
+                     *           "message": "message"
+                     *         }
+                     *       ],
+                     *       "failed": 1,
+                     *       "finishedAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "processed": 1,
+                     *       "skipped": 1,
+                     *       "status": "queued",
+                     *       "total": 1,
+                     *       "updated": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactImportOut"];
                 };
             };
@@ -3623,7 +4165,7 @@ export interface operations {
             };
         };
     };
-    list_contactTags: {
+    listContactTags: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -3647,6 +4189,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactTagList"];
                 };
             };
@@ -3697,7 +4259,7 @@ export interface operations {
             };
         };
     };
-    create_contactTags: {
+    createContactTag: {
         parameters: {
             query?: never;
             header?: {
@@ -3709,6 +4271,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactTagIn"];
             };
         };
@@ -3719,6 +4286,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactTagOut"];
                 };
             };
@@ -3805,7 +4380,7 @@ export interface operations {
             };
         };
     };
-    get_contactTags: {
+    getContactTag: {
         parameters: {
             query?: never;
             header?: never;
@@ -3822,6 +4397,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactTagOut"];
                 };
             };
@@ -3872,7 +4455,7 @@ export interface operations {
             };
         };
     };
-    replace_contactTags: {
+    replaceContactTag: {
         parameters: {
             query?: never;
             header?: never;
@@ -3883,6 +4466,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactTagIn"];
             };
         };
@@ -3893,6 +4481,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactTagOut"];
                 };
             };
@@ -3988,7 +4584,7 @@ export interface operations {
             };
         };
     };
-    delete_contactTags: {
+    deleteContactTag: {
         parameters: {
             query?: never;
             header?: never;
@@ -4062,7 +4658,7 @@ export interface operations {
             };
         };
     };
-    patch_contactTags: {
+    updateContactTag: {
         parameters: {
             query?: never;
             header?: never;
@@ -4073,6 +4669,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactTagPatch"];
             };
         };
@@ -4083,6 +4684,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactTagOut"];
                 };
             };
@@ -4178,7 +4787,7 @@ export interface operations {
             };
         };
     };
-    list_contacts: {
+    listContacts: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -4211,6 +4820,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "email": "ann@example.com",
+                     *           "firstName": "Ann",
+                     *           "id": "1042",
+                     *           "lastName": "Lee",
+                     *           "phone": "+1 555 0100",
+                     *           "status": "active",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactList"];
                 };
             };
@@ -4261,7 +4894,7 @@ export interface operations {
             };
         };
     };
-    create_contacts: {
+    createContact: {
         parameters: {
             query?: never;
             header?: {
@@ -4273,6 +4906,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ann@example.com",
+                 *       "firstName": "Ann",
+                 *       "lastName": "Lee",
+                 *       "phone": "+1 555 0100",
+                 *       "status": "active"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactIn"];
             };
         };
@@ -4283,6 +4925,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "firstName": "Ann",
+                     *       "id": "1042",
+                     *       "lastName": "Lee",
+                     *       "phone": "+1 555 0100",
+                     *       "status": "active",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactOut"];
                 };
             };
@@ -4369,7 +5023,7 @@ export interface operations {
             };
         };
     };
-    export_contacts: {
+    exportContacts: {
         parameters: {
             query?: {
                 email?: string | null;
@@ -4440,7 +5094,7 @@ export interface operations {
             };
         };
     };
-    get_contacts: {
+    getContact: {
         parameters: {
             query?: never;
             header?: never;
@@ -4457,6 +5111,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "firstName": "Ann",
+                     *       "id": "1042",
+                     *       "lastName": "Lee",
+                     *       "phone": "+1 555 0100",
+                     *       "status": "active",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactOut"];
                 };
             };
@@ -4507,7 +5173,7 @@ export interface operations {
             };
         };
     };
-    replace_contacts: {
+    replaceContact: {
         parameters: {
             query?: never;
             header?: never;
@@ -4518,6 +5184,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ann@example.com",
+                 *       "firstName": "Ann",
+                 *       "lastName": "Lee",
+                 *       "phone": "+1 555 0100",
+                 *       "status": "active"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactIn"];
             };
         };
@@ -4528,6 +5203,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "firstName": "Ann",
+                     *       "id": "1042",
+                     *       "lastName": "Lee",
+                     *       "phone": "+1 555 0100",
+                     *       "status": "active",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactOut"];
                 };
             };
@@ -4623,7 +5310,7 @@ export interface operations {
             };
         };
     };
-    delete_contacts: {
+    deleteContact: {
         parameters: {
             query?: never;
             header?: never;
@@ -4697,7 +5384,7 @@ export interface operations {
             };
         };
     };
-    patch_contacts: {
+    updateContact: {
         parameters: {
             query?: never;
             header?: never;
@@ -4708,6 +5395,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ann@example.com",
+                 *       "firstName": "Ann",
+                 *       "lastName": "Lee",
+                 *       "phone": "+1 555 0100",
+                 *       "status": "active"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContactPatch"];
             };
         };
@@ -4718,6 +5414,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "firstName": "Ann",
+                     *       "id": "1042",
+                     *       "lastName": "Lee",
+                     *       "phone": "+1 555 0100",
+                     *       "status": "active",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactOut"];
                 };
             };
@@ -4813,7 +5521,7 @@ export interface operations {
             };
         };
     };
-    list_contact_groups: {
+    listGroupsOfContact: {
         parameters: {
             query?: {
                 page?: number;
@@ -4835,6 +5543,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactGroupsList"];
                 };
             };
@@ -4894,7 +5622,7 @@ export interface operations {
             };
         };
     };
-    add_contact_group: {
+    addContactToGroup: {
         parameters: {
             query?: never;
             header?: never;
@@ -4969,7 +5697,7 @@ export interface operations {
             };
         };
     };
-    remove_contact_group: {
+    removeContactFromGroup: {
         parameters: {
             query?: never;
             header?: never;
@@ -5044,7 +5772,7 @@ export interface operations {
             };
         };
     };
-    list_contact_tags: {
+    listTagsOfContact: {
         parameters: {
             query?: {
                 page?: number;
@@ -5066,6 +5794,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["ContactTagsList"];
                 };
             };
@@ -5125,7 +5873,7 @@ export interface operations {
             };
         };
     };
-    add_contact_tag: {
+    addContactTag: {
         parameters: {
             query?: never;
             header?: never;
@@ -5200,7 +5948,7 @@ export interface operations {
             };
         };
     };
-    remove_contact_tag: {
+    removeContactTag: {
         parameters: {
             query?: never;
             header?: never;
@@ -5275,7 +6023,7 @@ export interface operations {
             };
         };
     };
-    list_dealStages: {
+    listDealStages: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -5301,6 +6049,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "order": 1,
+                     *           "pipelineId": "17",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStageList"];
                 };
             };
@@ -5351,7 +6121,7 @@ export interface operations {
             };
         };
     };
-    create_dealStages: {
+    createDealStage: {
         parameters: {
             query?: never;
             header?: {
@@ -5363,6 +6133,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale",
+                 *       "order": 1,
+                 *       "pipelineId": "1"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealStageIn"];
             };
         };
@@ -5373,6 +6150,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "order": 1,
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStageOut"];
                 };
             };
@@ -5459,7 +6246,7 @@ export interface operations {
             };
         };
     };
-    get_dealStages: {
+    getDealStage: {
         parameters: {
             query?: never;
             header?: never;
@@ -5476,6 +6263,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "order": 1,
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStageOut"];
                 };
             };
@@ -5526,7 +6323,7 @@ export interface operations {
             };
         };
     };
-    replace_dealStages: {
+    replaceDealStage: {
         parameters: {
             query?: never;
             header?: never;
@@ -5537,6 +6334,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale",
+                 *       "order": 1,
+                 *       "pipelineId": "1"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealStageIn"];
             };
         };
@@ -5547,6 +6351,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "order": 1,
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStageOut"];
                 };
             };
@@ -5642,7 +6456,7 @@ export interface operations {
             };
         };
     };
-    delete_dealStages: {
+    deleteDealStage: {
         parameters: {
             query?: never;
             header?: never;
@@ -5716,7 +6530,7 @@ export interface operations {
             };
         };
     };
-    patch_dealStages: {
+    updateDealStage: {
         parameters: {
             query?: never;
             header?: never;
@@ -5727,6 +6541,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale",
+                 *       "order": 1,
+                 *       "pipelineId": "17"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealStagePatch"];
             };
         };
@@ -5737,6 +6558,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "order": 1,
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStageOut"];
                 };
             };
@@ -5832,7 +6663,7 @@ export interface operations {
             };
         };
     };
-    list_dealStatuses: {
+    listDealStatuses: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -5858,6 +6689,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "color": "#3366FF",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "pipelineId": "17",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStatusList"];
                 };
             };
@@ -5908,7 +6761,7 @@ export interface operations {
             };
         };
     };
-    create_dealStatuses: {
+    createDealStatus: {
         parameters: {
             query?: never;
             header?: {
@@ -5920,6 +6773,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "color": "#3366FF",
+                 *       "name": "Spring sale",
+                 *       "pipelineId": "1"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealStatusIn"];
             };
         };
@@ -5930,6 +6790,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "color": "#3366FF",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStatusOut"];
                 };
             };
@@ -6016,7 +6886,7 @@ export interface operations {
             };
         };
     };
-    get_dealStatuses: {
+    getDealStatus: {
         parameters: {
             query?: never;
             header?: never;
@@ -6033,6 +6903,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "color": "#3366FF",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStatusOut"];
                 };
             };
@@ -6083,7 +6963,7 @@ export interface operations {
             };
         };
     };
-    replace_dealStatuses: {
+    replaceDealStatus: {
         parameters: {
             query?: never;
             header?: never;
@@ -6094,6 +6974,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "color": "#3366FF",
+                 *       "name": "Spring sale",
+                 *       "pipelineId": "1"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealStatusIn"];
             };
         };
@@ -6104,6 +6991,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "color": "#3366FF",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStatusOut"];
                 };
             };
@@ -6199,7 +7096,7 @@ export interface operations {
             };
         };
     };
-    delete_dealStatuses: {
+    deleteDealStatus: {
         parameters: {
             query?: never;
             header?: never;
@@ -6273,7 +7170,7 @@ export interface operations {
             };
         };
     };
-    patch_dealStatuses: {
+    updateDealStatus: {
         parameters: {
             query?: never;
             header?: never;
@@ -6284,6 +7181,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "color": "#3366FF",
+                 *       "name": "Spring sale",
+                 *       "pipelineId": "17"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealStatusPatch"];
             };
         };
@@ -6294,6 +7198,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "color": "#3366FF",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealStatusOut"];
                 };
             };
@@ -6389,7 +7303,7 @@ export interface operations {
             };
         };
     };
-    list_deals: {
+    listDeals: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -6417,6 +7331,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "closeDate": "2026-06-30",
+                     *           "contact": "contact",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "currency": "USD",
+                     *           "duration": 1,
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "pipelineId": "17",
+                     *           "stageId": "17",
+                     *           "status": "status",
+                     *           "updatedAt": "2026-03-01T09:30:00Z",
+                     *           "value": 125000
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealList"];
                 };
             };
@@ -6467,7 +7409,7 @@ export interface operations {
             };
         };
     };
-    create_deals: {
+    createDeal: {
         parameters: {
             query?: never;
             header?: {
@@ -6479,6 +7421,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "closeDate": "2026-06-30",
+                 *       "contact": "1",
+                 *       "currency": "USD",
+                 *       "duration": 1,
+                 *       "name": "Spring sale",
+                 *       "pipelineId": "1",
+                 *       "stageId": "1",
+                 *       "status": "1",
+                 *       "value": 125000
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealIn"];
             };
         };
@@ -6489,6 +7444,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "closeDate": "2026-06-30",
+                     *       "contact": "contact",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "duration": 1,
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "stageId": "17",
+                     *       "status": "status",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "value": 125000
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealOut"];
                 };
             };
@@ -6575,7 +7546,7 @@ export interface operations {
             };
         };
     };
-    get_deals: {
+    getDeal: {
         parameters: {
             query?: never;
             header?: never;
@@ -6592,6 +7563,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "closeDate": "2026-06-30",
+                     *       "contact": "contact",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "duration": 1,
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "stageId": "17",
+                     *       "status": "status",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "value": 125000
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealOut"];
                 };
             };
@@ -6642,7 +7629,7 @@ export interface operations {
             };
         };
     };
-    replace_deals: {
+    replaceDeal: {
         parameters: {
             query?: never;
             header?: never;
@@ -6653,6 +7640,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "closeDate": "2026-06-30",
+                 *       "contact": "1",
+                 *       "currency": "USD",
+                 *       "duration": 1,
+                 *       "name": "Spring sale",
+                 *       "pipelineId": "1",
+                 *       "stageId": "1",
+                 *       "status": "1",
+                 *       "value": 125000
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealIn"];
             };
         };
@@ -6663,6 +7663,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "closeDate": "2026-06-30",
+                     *       "contact": "contact",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "duration": 1,
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "stageId": "17",
+                     *       "status": "status",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "value": 125000
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealOut"];
                 };
             };
@@ -6758,7 +7774,7 @@ export interface operations {
             };
         };
     };
-    delete_deals: {
+    deleteDeal: {
         parameters: {
             query?: never;
             header?: never;
@@ -6832,7 +7848,7 @@ export interface operations {
             };
         };
     };
-    patch_deals: {
+    updateDeal: {
         parameters: {
             query?: never;
             header?: never;
@@ -6843,6 +7859,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "closeDate": "2026-06-30",
+                 *       "contact": "1",
+                 *       "currency": "USD",
+                 *       "duration": 1,
+                 *       "name": "Spring sale",
+                 *       "pipelineId": "17",
+                 *       "stageId": "17",
+                 *       "status": "1",
+                 *       "value": 125000
+                 *     }
+                 */
                 "application/json": components["schemas"]["DealPatch"];
             };
         };
@@ -6853,6 +7882,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "closeDate": "2026-06-30",
+                     *       "contact": "contact",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "duration": 1,
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "pipelineId": "17",
+                     *       "stageId": "17",
+                     *       "status": "status",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "value": 125000
+                     *     }
+                     */
                     "application/json": components["schemas"]["DealOut"];
                 };
             };
@@ -6948,7 +7993,7 @@ export interface operations {
             };
         };
     };
-    list_emailAutomations: {
+    listEmailAutomations: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -6972,6 +8017,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "brandId": "17",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "delaySeconds": 3600,
+                     *           "fromEmail": "news@example.com",
+                     *           "fromName": "Example News",
+                     *           "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "plaintextContent": "Hi {{ contact.firstName }}",
+                     *           "replyToEmail": "support@example.com",
+                     *           "status": "active",
+                     *           "subject": "Hello {{ contact.firstName }}",
+                     *           "trigger": {
+                     *             "tagId": "17",
+                     *             "type": "tag_added"
+                     *           },
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailAutomationList"];
                 };
             };
@@ -7022,7 +8100,7 @@ export interface operations {
             };
         };
     };
-    create_emailAutomations: {
+    createEmailAutomation: {
         parameters: {
             query?: never;
             header?: {
@@ -7034,6 +8112,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "brandId": "1",
+                 *       "delaySeconds": 0,
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                 *       "name": "Spring sale",
+                 *       "plaintextContent": "Hi {{ contact.firstName }}",
+                 *       "replyToEmail": "ann@example.com",
+                 *       "status": "active",
+                 *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trigger": {
+                 *         "tagId": "17",
+                 *         "type": "tag_added"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["EmailAutomationIn"];
             };
         };
@@ -7044,6 +8140,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "delaySeconds": 3600,
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "status": "active",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trigger": {
+                     *         "tagId": "17",
+                     *         "type": "tag_added"
+                     *       },
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailAutomationOut"];
                 };
             };
@@ -7130,7 +8247,7 @@ export interface operations {
             };
         };
     };
-    get_emailAutomations: {
+    getEmailAutomation: {
         parameters: {
             query?: never;
             header?: never;
@@ -7147,6 +8264,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "delaySeconds": 3600,
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "status": "active",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trigger": {
+                     *         "tagId": "17",
+                     *         "type": "tag_added"
+                     *       },
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailAutomationOut"];
                 };
             };
@@ -7197,7 +8335,7 @@ export interface operations {
             };
         };
     };
-    replace_emailAutomations: {
+    replaceEmailAutomation: {
         parameters: {
             query?: never;
             header?: never;
@@ -7208,6 +8346,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "brandId": "1",
+                 *       "delaySeconds": 0,
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                 *       "name": "Spring sale",
+                 *       "plaintextContent": "Hi {{ contact.firstName }}",
+                 *       "replyToEmail": "ann@example.com",
+                 *       "status": "active",
+                 *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trigger": {
+                 *         "tagId": "17",
+                 *         "type": "tag_added"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["EmailAutomationIn"];
             };
         };
@@ -7218,6 +8374,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "delaySeconds": 3600,
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "status": "active",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trigger": {
+                     *         "tagId": "17",
+                     *         "type": "tag_added"
+                     *       },
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailAutomationOut"];
                 };
             };
@@ -7313,7 +8490,7 @@ export interface operations {
             };
         };
     };
-    delete_emailAutomations: {
+    deleteEmailAutomation: {
         parameters: {
             query?: never;
             header?: never;
@@ -7387,7 +8564,7 @@ export interface operations {
             };
         };
     };
-    patch_emailAutomations: {
+    updateEmailAutomation: {
         parameters: {
             query?: never;
             header?: never;
@@ -7398,6 +8575,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "brandId": "1",
+                 *       "delaySeconds": 3600,
+                 *       "fromEmail": "news@example.com",
+                 *       "fromName": "Example News",
+                 *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                 *       "name": "Spring sale",
+                 *       "plaintextContent": "Hi {{ contact.firstName }}",
+                 *       "replyToEmail": "ann@example.com",
+                 *       "status": "active",
+                 *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trigger": {
+                 *         "tagId": "17",
+                 *         "type": "tag_added"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["EmailAutomationPatch"];
             };
         };
@@ -7408,6 +8603,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "delaySeconds": 3600,
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "status": "active",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trigger": {
+                     *         "tagId": "17",
+                     *         "type": "tag_added"
+                     *       },
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailAutomationOut"];
                 };
             };
@@ -7503,7 +8719,7 @@ export interface operations {
             };
         };
     };
-    get_email_automation_report: {
+    getEmailAutomationReport: {
         parameters: {
             query?: never;
             header?: never;
@@ -7520,6 +8736,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "automationId": "17",
+                     *       "clicks": 1,
+                     *       "enrolled": 1,
+                     *       "failed": 1,
+                     *       "opens": 1,
+                     *       "sent": 1,
+                     *       "status": "active"
+                     *     }
+                     */
                     "application/json": components["schemas"]["AutomationReportOut"];
                 };
             };
@@ -7570,7 +8797,7 @@ export interface operations {
             };
         };
     };
-    list_emailCampaigns: {
+    listEmailCampaigns: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -7594,6 +8821,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "brandId": "17",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "fromEmail": "news@example.com",
+                     *           "fromName": "Example News",
+                     *           "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "plaintextContent": "Hi {{ contact.firstName }}",
+                     *           "replyToEmail": "support@example.com",
+                     *           "scheduledAt": "2026-03-01T09:30:00Z",
+                     *           "sentAt": "2026-03-01T09:30:00Z",
+                     *           "status": "draft",
+                     *           "subject": "Hello {{ contact.firstName }}",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignList"];
                 };
             };
@@ -7644,7 +8901,7 @@ export interface operations {
             };
         };
     };
-    create_emailCampaigns: {
+    createEmailCampaign: {
         parameters: {
             query?: never;
             header?: {
@@ -7656,6 +8913,18 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "brandId": "1",
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                 *       "name": "Spring sale",
+                 *       "plaintextContent": "Hi {{ contact.firstName }}",
+                 *       "replyToEmail": "ann@example.com",
+                 *       "subject": "Hello {{ contact.firstName }}"
+                 *     }
+                 */
                 "application/json": components["schemas"]["EmailCampaignIn"];
             };
         };
@@ -7666,6 +8935,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "scheduledAt": "2026-03-01T09:30:00Z",
+                     *       "sentAt": "2026-03-01T09:30:00Z",
+                     *       "status": "draft",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignOut"];
                 };
             };
@@ -7752,7 +9039,7 @@ export interface operations {
             };
         };
     };
-    get_emailCampaigns: {
+    getEmailCampaign: {
         parameters: {
             query?: never;
             header?: never;
@@ -7769,6 +9056,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "scheduledAt": "2026-03-01T09:30:00Z",
+                     *       "sentAt": "2026-03-01T09:30:00Z",
+                     *       "status": "draft",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignOut"];
                 };
             };
@@ -7819,7 +9124,7 @@ export interface operations {
             };
         };
     };
-    replace_emailCampaigns: {
+    replaceEmailCampaign: {
         parameters: {
             query?: never;
             header?: never;
@@ -7830,6 +9135,18 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "brandId": "1",
+                 *       "fromEmail": "ann@example.com",
+                 *       "fromName": "Example News",
+                 *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                 *       "name": "Spring sale",
+                 *       "plaintextContent": "Hi {{ contact.firstName }}",
+                 *       "replyToEmail": "ann@example.com",
+                 *       "subject": "Hello {{ contact.firstName }}"
+                 *     }
+                 */
                 "application/json": components["schemas"]["EmailCampaignIn"];
             };
         };
@@ -7840,6 +9157,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "scheduledAt": "2026-03-01T09:30:00Z",
+                     *       "sentAt": "2026-03-01T09:30:00Z",
+                     *       "status": "draft",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignOut"];
                 };
             };
@@ -7935,7 +9270,7 @@ export interface operations {
             };
         };
     };
-    delete_emailCampaigns: {
+    deleteEmailCampaign: {
         parameters: {
             query?: never;
             header?: never;
@@ -8009,7 +9344,7 @@ export interface operations {
             };
         };
     };
-    patch_emailCampaigns: {
+    updateEmailCampaign: {
         parameters: {
             query?: never;
             header?: never;
@@ -8020,6 +9355,18 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "brandId": "1",
+                 *       "fromEmail": "news@example.com",
+                 *       "fromName": "Example News",
+                 *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                 *       "name": "Spring sale",
+                 *       "plaintextContent": "Hi {{ contact.firstName }}",
+                 *       "replyToEmail": "ann@example.com",
+                 *       "subject": "Hello {{ contact.firstName }}"
+                 *     }
+                 */
                 "application/json": components["schemas"]["EmailCampaignPatch"];
             };
         };
@@ -8030,6 +9377,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "scheduledAt": "2026-03-01T09:30:00Z",
+                     *       "sentAt": "2026-03-01T09:30:00Z",
+                     *       "status": "draft",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignOut"];
                 };
             };
@@ -8125,7 +9490,7 @@ export interface operations {
             };
         };
     };
-    cancel_email_campaign: {
+    cancelEmailCampaign: {
         parameters: {
             query?: never;
             header?: {
@@ -8145,6 +9510,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "scheduledAt": "2026-03-01T09:30:00Z",
+                     *       "sentAt": "2026-03-01T09:30:00Z",
+                     *       "status": "draft",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignOut"];
                 };
             };
@@ -8213,7 +9596,7 @@ export interface operations {
             };
         };
     };
-    get_email_campaign_report: {
+    getEmailCampaignReport: {
         parameters: {
             query?: never;
             header?: never;
@@ -8230,6 +9613,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bounces": 1,
+                     *       "campaignId": "17",
+                     *       "clicks": 1,
+                     *       "failed": 1,
+                     *       "opens": 1,
+                     *       "recipients": 1,
+                     *       "sent": 1,
+                     *       "status": "draft",
+                     *       "uniqueClicks": 1,
+                     *       "uniqueOpens": 1,
+                     *       "unsubscribes": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["CampaignReportOut"];
                 };
             };
@@ -8280,7 +9678,7 @@ export interface operations {
             };
         };
     };
-    send_email_campaign: {
+    sendEmailCampaign: {
         parameters: {
             query?: never;
             header?: {
@@ -8294,6 +9692,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "audience": {
+                 *         "groupIds": [
+                 *           "7"
+                 *         ],
+                 *         "tagIds": []
+                 *       },
+                 *       "scheduledAt": "2026-03-01T09:30:00Z"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CampaignSendIn"];
             };
         };
@@ -8304,6 +9713,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brandId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "fromEmail": "news@example.com",
+                     *       "fromName": "Example News",
+                     *       "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "plaintextContent": "Hi {{ contact.firstName }}",
+                     *       "replyToEmail": "support@example.com",
+                     *       "scheduledAt": "2026-03-01T09:30:00Z",
+                     *       "sentAt": "2026-03-01T09:30:00Z",
+                     *       "status": "draft",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EmailCampaignOut"];
                 };
             };
@@ -8399,7 +9826,7 @@ export interface operations {
             };
         };
     };
-    test_email_campaign: {
+    testEmailCampaign: {
         parameters: {
             query?: never;
             header?: {
@@ -8413,6 +9840,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "emails": [
+                 *         "ann@example.com"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["CampaignTestIn"];
             };
         };
@@ -8423,6 +9857,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "emails": [
+                     *         "ann@example.com"
+                     *       ],
+                     *       "status": "queued"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TestSentOut"];
                 };
             };
@@ -8518,7 +9960,7 @@ export interface operations {
             };
         };
     };
-    list_oauthClients: {
+    listOauthClients: {
         parameters: {
             query?: {
                 page?: number;
@@ -8536,6 +9978,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "clientId": "17",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "environment": "live",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "public": true,
+                     *           "redirectUris": [
+                     *             "https://app.example.com/callback"
+                     *           ],
+                     *           "scopes": [
+                     *             "contacts:read",
+                     *             "contacts:write"
+                     *           ],
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["OAuthClientList"];
                 };
             };
@@ -8586,7 +10058,7 @@ export interface operations {
             };
         };
     };
-    create_oauthClients: {
+    createOauthClient: {
         parameters: {
             query?: never;
             header?: {
@@ -8598,6 +10070,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Spring sale",
+                 *       "public": false,
+                 *       "redirectUris": [
+                 *         "https://app.example.com/callback"
+                 *       ],
+                 *       "scopes": [
+                 *         "contacts:read",
+                 *         "contacts:write"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["OAuthClientIn"];
             };
         };
@@ -8608,6 +10093,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "clientId": "17",
+                     *       "clientSecret": "clientSecret",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "environment": "live",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "public": true,
+                     *       "redirectUris": [
+                     *         "https://app.example.com/callback"
+                     *       ],
+                     *       "scopes": [
+                     *         "contacts:read",
+                     *         "contacts:write"
+                     *       ],
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["OAuthClientCreated"];
                 };
             };
@@ -8694,7 +10198,7 @@ export interface operations {
             };
         };
     };
-    delete_oauthClients: {
+    deleteOauthClient: {
         parameters: {
             query?: never;
             header?: never;
@@ -8768,7 +10272,7 @@ export interface operations {
             };
         };
     };
-    list_pipelines: {
+    listPipelines: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -8792,6 +10296,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "currency": "USD",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineList"];
                 };
             };
@@ -8842,7 +10367,7 @@ export interface operations {
             };
         };
     };
-    create_pipelines: {
+    createPipeline: {
         parameters: {
             query?: never;
             header?: {
@@ -8854,6 +10379,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "currency": "USD",
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineIn"];
             };
         };
@@ -8864,6 +10395,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineOut"];
                 };
             };
@@ -8950,7 +10490,7 @@ export interface operations {
             };
         };
     };
-    get_pipelines: {
+    getPipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -8967,6 +10507,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineOut"];
                 };
             };
@@ -9017,7 +10566,7 @@ export interface operations {
             };
         };
     };
-    replace_pipelines: {
+    replacePipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -9028,6 +10577,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "currency": "USD",
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineIn"];
             };
         };
@@ -9038,6 +10593,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineOut"];
                 };
             };
@@ -9133,7 +10697,7 @@ export interface operations {
             };
         };
     };
-    delete_pipelines: {
+    deletePipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -9207,7 +10771,7 @@ export interface operations {
             };
         };
     };
-    patch_pipelines: {
+    updatePipeline: {
         parameters: {
             query?: never;
             header?: never;
@@ -9218,6 +10782,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "currency": "USD",
+                 *       "name": "Spring sale"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelinePatch"];
             };
         };
@@ -9228,6 +10798,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "currency": "USD",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineOut"];
                 };
             };
@@ -9323,7 +10902,7 @@ export interface operations {
             };
         };
     };
-    list_sandbox_emails: {
+    listSandboxEmails: {
         parameters: {
             query?: {
                 page?: number;
@@ -9344,6 +10923,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "automationId": "17",
+                     *           "campaignId": "17",
+                     *           "contactId": "17",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "from": "news@example.com",
+                     *           "headers": {
+                     *             "Message-ID": "<1042@example.com>"
+                     *           },
+                     *           "html": "<p>Hi Ann</p>",
+                     *           "id": "1042",
+                     *           "subject": "Hello {{ contact.firstName }}",
+                     *           "text": "Hi Ann",
+                     *           "to": "to"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["CapturedEmailList"];
                 };
             };
@@ -9394,7 +11002,7 @@ export interface operations {
             };
         };
     };
-    get_sandbox_email: {
+    getSandboxEmail: {
         parameters: {
             query?: never;
             header?: never;
@@ -9411,6 +11019,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "automationId": "17",
+                     *       "campaignId": "17",
+                     *       "contactId": "17",
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "from": "news@example.com",
+                     *       "headers": {
+                     *         "Message-ID": "<1042@example.com>"
+                     *       },
+                     *       "html": "<p>Hi Ann</p>",
+                     *       "id": "1042",
+                     *       "subject": "Hello {{ contact.firstName }}",
+                     *       "text": "Hi Ann",
+                     *       "to": "to"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CapturedEmailOut"];
                 };
             };
@@ -9461,7 +11086,7 @@ export interface operations {
             };
         };
     };
-    list_webhooks: {
+    listWebhooks: {
         parameters: {
             query?: {
                 /** @description Page number, from 1 */
@@ -9485,6 +11110,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "active": true,
+                     *           "consecutiveFailures": 1,
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "description": "CRM sync",
+                     *           "disabledReason": "The receiver kept failing",
+                     *           "events": [
+                     *             "contact.created"
+                     *           ],
+                     *           "failingSince": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "updatedAt": "2026-03-01T09:30:00Z",
+                     *           "url": "https://example.com/webhooks"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookList"];
                 };
             };
@@ -9535,7 +11188,7 @@ export interface operations {
             };
         };
     };
-    create_webhooks: {
+    createWebhook: {
         parameters: {
             query?: never;
             header?: {
@@ -9547,6 +11200,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "active": true,
+                 *       "description": "CRM sync",
+                 *       "events": [
+                 *         "contact.created"
+                 *       ],
+                 *       "url": "https://example.com/webhooks"
+                 *     }
+                 */
                 "application/json": components["schemas"]["WebhookIn"];
             };
         };
@@ -9557,6 +11220,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "active": true,
+                     *       "consecutiveFailures": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "description": "CRM sync",
+                     *       "disabledReason": "The receiver kept failing",
+                     *       "events": [
+                     *         "contact.created"
+                     *       ],
+                     *       "failingSince": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "url": "https://example.com/webhooks"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookWithSecret"];
                 };
             };
@@ -9643,7 +11323,7 @@ export interface operations {
             };
         };
     };
-    get_webhooks: {
+    getWebhook: {
         parameters: {
             query?: never;
             header?: never;
@@ -9660,6 +11340,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "active": true,
+                     *       "consecutiveFailures": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "description": "CRM sync",
+                     *       "disabledReason": "The receiver kept failing",
+                     *       "events": [
+                     *         "contact.created"
+                     *       ],
+                     *       "failingSince": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "url": "https://example.com/webhooks"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookOut"];
                 };
             };
@@ -9710,7 +11406,7 @@ export interface operations {
             };
         };
     };
-    replace_webhooks: {
+    replaceWebhook: {
         parameters: {
             query?: never;
             header?: never;
@@ -9721,6 +11417,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "active": true,
+                 *       "description": "CRM sync",
+                 *       "events": [
+                 *         "contact.created"
+                 *       ],
+                 *       "url": "https://example.com/webhooks"
+                 *     }
+                 */
                 "application/json": components["schemas"]["WebhookIn"];
             };
         };
@@ -9731,6 +11437,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "active": true,
+                     *       "consecutiveFailures": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "description": "CRM sync",
+                     *       "disabledReason": "The receiver kept failing",
+                     *       "events": [
+                     *         "contact.created"
+                     *       ],
+                     *       "failingSince": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "url": "https://example.com/webhooks"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookOut"];
                 };
             };
@@ -9826,7 +11548,7 @@ export interface operations {
             };
         };
     };
-    delete_webhooks: {
+    deleteWebhook: {
         parameters: {
             query?: never;
             header?: never;
@@ -9900,7 +11622,7 @@ export interface operations {
             };
         };
     };
-    patch_webhooks: {
+    updateWebhook: {
         parameters: {
             query?: never;
             header?: never;
@@ -9911,6 +11633,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "active": true,
+                 *       "description": "CRM sync",
+                 *       "events": [
+                 *         "contact.created"
+                 *       ],
+                 *       "url": "https://example.com/webhooks"
+                 *     }
+                 */
                 "application/json": components["schemas"]["WebhookPatch"];
             };
         };
@@ -9921,6 +11653,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "active": true,
+                     *       "consecutiveFailures": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "description": "CRM sync",
+                     *       "disabledReason": "The receiver kept failing",
+                     *       "events": [
+                     *         "contact.created"
+                     *       ],
+                     *       "failingSince": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "url": "https://example.com/webhooks"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookOut"];
                 };
             };
@@ -10016,7 +11764,7 @@ export interface operations {
             };
         };
     };
-    list_webhook_deliveries: {
+    listWebhookDeliveries: {
         parameters: {
             query?: {
                 page?: number;
@@ -10036,6 +11784,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "attempt": 1,
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "durationMs": 1,
+                     *           "error": "error",
+                     *           "eventId": "17",
+                     *           "eventType": "contact.created",
+                     *           "id": "1042",
+                     *           "outcome": "delivered",
+                     *           "statusCode": 1
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["DeliveryList"];
                 };
             };
@@ -10095,7 +11868,7 @@ export interface operations {
             };
         };
     };
-    retry_webhook_delivery: {
+    retryWebhookDelivery: {
         parameters: {
             query?: never;
             header?: {
@@ -10116,6 +11889,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "eventId": "17",
+                     *       "status": "status",
+                     *       "webhookId": "17"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RetryOut"];
                 };
             };
@@ -10184,7 +11964,7 @@ export interface operations {
             };
         };
     };
-    rotate_webhook_secret: {
+    rotateWebhookSecret: {
         parameters: {
             query?: never;
             header?: {
@@ -10204,6 +11984,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "active": true,
+                     *       "consecutiveFailures": 1,
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "description": "CRM sync",
+                     *       "disabledReason": "The receiver kept failing",
+                     *       "events": [
+                     *         "contact.created"
+                     *       ],
+                     *       "failingSince": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                     *       "updatedAt": "2026-03-01T09:30:00Z",
+                     *       "url": "https://example.com/webhooks"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookWithSecret"];
                 };
             };
