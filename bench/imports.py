@@ -102,11 +102,16 @@ class Served:
 
 @contextlib.contextmanager
 def served(
-    name: str, workdir: Path, batch: int | None = None, plan: str = "plus"
+    name: str,
+    workdir: Path,
+    batch: int | None = None,
+    plan: str = "plus",
+    owner: tuple[str, str] | None = None,
 ) -> Iterator[Served]:
     """Starts a fresh setup: `sqlite` (one `serve` with the worker inside, on a temporary
     data directory) or `postgres` (a new database, one `serve` and one `worker`); an account
-    on `plan`; stops it all (and drops the database) on exit."""
+    on `plan` (with `owner`'s email and password as its owner); stops it all (and drops
+    the database) on exit."""
     data_dir = workdir / name
     url = None
     database = None
@@ -122,7 +127,8 @@ def served(
     try:
         subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         made = subprocess.run(
-            [*CLI, "accounts", "create", "--name", "Bench", "--plan", plan, "--json"],
+            [*CLI, "accounts", "create", "--name", "Bench", "--plan", plan, "--json"]
+            + (["--owner-email", owner[0], "--owner-password", owner[1]] if owner else []),
             env=env,
             check=True,
             capture_output=True,

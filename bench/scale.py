@@ -264,6 +264,15 @@ def measure_export(setup: Served) -> dict[str, Any]:
     return {"seconds": time.monotonic() - started, "rows": lines - 1, "mb": size / 1e6}
 
 
+def write_csv(workdir: Path, count: int) -> Path:
+    """The generated contacts as a file, made beforehand so that an import's time is the
+    server's alone."""
+    path = workdir / "contacts.csv"
+    with path.open("wb") as out:
+        out.writelines(rows(count))
+    return path
+
+
 def read_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as file:
         while chunk := file.read(256 * 1024):
@@ -337,10 +346,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ac-bench-scale-"))
     results = []
     try:
-        # Generated beforehand, so that the import's time is the server's alone.
-        csv_file = workdir / "contacts.csv"
-        with csv_file.open("wb") as out:
-            out.writelines(rows(args.rows))
+        csv_file = write_csv(workdir, args.rows)
         for name in args.setups.split(","):
             result = run_setup(name, args, workdir, csv_file)
             print_report(result)

@@ -15,6 +15,17 @@ from typing import Any
 import httpx
 
 CLI = [sys.executable, "-m", "activecommerce"]
+# Debian's Chromium, for the browser tests (Playwright cannot download a browser here),
+# with the switches a closed network and a root user need.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:

@@ -19,20 +19,11 @@ from typing import Any
 
 import pytest
 from conftest import own_database
-from servers import cli_account, running_server, server_env
+from servers import CHROMIUM, CHROMIUM_ARGS, cli_account, running_server, server_env
 
 from activecommerce.kit.migrate import upgrade
 
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "typescript"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _npm(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
