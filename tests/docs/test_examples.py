@@ -18,9 +18,9 @@ One page, one session
     A block that must fail on purpose (an error demo) checks its own outcome.
 
 What a page starts with
-    One server for all pages (`activecommerce serve` on a database of its own: SQLite,
-    or PostgreSQL when the suite runs on it, with the embedded worker), and for each page
-    a fresh account on plan plus, in the environment:
+    One server for all pages (`activecommerce serve`, which migrates, on a database of its
+    own: SQLite, or PostgreSQL when the suite runs on it, with the embedded worker), and
+    for each page a fresh account on plan plus, in the environment:
     ACTIVECOMMERCE_URL (the server's base URL), ACTIVECOMMERCE_API_KEY (the account's
     sandbox key), ACTIVECOMMERCE_LIVE_API_KEY, ACTIVECOMMERCE_ACCOUNT_ID,
     ACTIVECOMMERCE_OWNER_EMAIL and ACTIVECOMMERCE_OWNER_PASSWORD (its owner, who signs
@@ -55,7 +55,6 @@ from servers import running_server, server_env
 
 from activecommerce.accounts.service import create_account, server_secret
 from activecommerce.kit.db import connect
-from activecommerce.kit.migrate import upgrade
 from activecommerce.users.passwords import Passwords
 from activecommerce.users.service import owner_hook
 
@@ -116,7 +115,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         pytest.fail("the docs' shell examples use jq: install it (apt-get install jq)")
     tmp = tmp_path_factory.mktemp("docs-server")
     with own_database(tmp) as database_url:
-        upgrade(database_url)
         env = server_env(
             database_url,
             tmp / "data",
