@@ -56,3 +56,12 @@ def test_the_site_builds_strictly_and_offline(tmp_path: Path) -> None:
         assert not re.search(r"<script[^>]+src=\"(https?:)?//", text), html
         assert not re.search(r"<link[^>]+rel=\"stylesheet\"[^>]+href=\"(https?:)?//", text), html
         assert "fonts.googleapis" not in text, html
+
+
+def test_the_docs_stand_on_their_own() -> None:
+    """The README and docs/ are the reference: none sends the reader to an internal
+    document outside the repository."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        text = page.read_text()
+        assert "SPEC" not in text, page
+        assert "../shared" not in text, page
