@@ -18,8 +18,8 @@ from activecommerce.contacts.repository import rows_among
 from activecommerce.contacts.service import contacts
 from activecommerce.deals.repository import board_totals
 from activecommerce.deals.service import deals
-from activecommerce.kit.fields import parse_id
 from activecommerce.kit.db import Database
+from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem, invalid
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
@@ -37,9 +37,10 @@ router = console_router()
 
 CARDS = 20  # a column's first cards; "Load more" brings the next ones
 # ISO 4217 currencies whose minor unit is not the hundredth (the API keeps minor units).
+_ZERO_DECIMALS = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF")
 _MINOR_DIGITS = {
-    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys([*_ZERO_DECIMALS, "UGX", "VND", "VUV", "XAF", "XOF", "XPF"], 0),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
 }
 
 
@@ -219,7 +220,9 @@ async def move(ctx: ConsoleContext, deal_id: int) -> Response:
         return see_other(ctx, back, _message(problem), "error")
     if ctx.htmx:
         return _board_page(ctx, await load_board(ctx, moved["pipelineId"]))
-    stage = deal_stages.serialize(await deal_stages.get_row(_db(ctx), ctx.principal, moved["stageId"]))
+    stage = deal_stages.serialize(
+        await deal_stages.get_row(_db(ctx), ctx.principal, moved["stageId"])
+    )
     return see_other(ctx, f"{back}#deal-{deal_id}", f"Moved “{moved['name']}” to {stage['name']}.")
 
 
