@@ -116,7 +116,7 @@ def test_create_and_edit_a_deal_with_errors_shown(signed_in: Signed, api: httpx.
     page = signed_in.page
     sales = _sales(api)
     page.goto(f"/deals?pipeline={sales['pipeline']['id']}")
-    page.get_by_role("link", name="New deal").click()
+    page.get_by_role("button", name="New deal").click()
     page.get_by_label("Title").fill("Umbrella")
     page.get_by_label("Stage").select_option(label="Qualified")
     page.get_by_label("Value").fill("ten dollars")
