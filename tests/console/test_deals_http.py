@@ -201,3 +201,16 @@ async def test_webhooks_and_keys_are_for_owners_and_scoped(
         assert "No such API key" in (await b.get(refused.headers["location"])).text
         assert (await other.live.get("/v3/apiKeys")).status_code == 200
         assert mine["prefix"] in (await b.get("/keys")).text
+
+
+async def test_the_keys_page_pages_with_htmx_and_without(app: FastAPI, account: Account) -> None:
+    for _ in range(50):  # with the account's own live key: 51
+        assert (await account.live.post("/v3/apiKeys", json={})).status_code == 201
+    async with _signed_in(app, account) as b:
+        first = await b.get("/keys")
+        assert first.text.count("<code>ac_live_") == 50
+        assert 'href="?page_number=2"' in first.text
+        second = await b.get("/keys?page_number=2", headers={"HX-Request": "true"})
+        assert second.text.count("<code>ac_live_") == 1
+        assert second.text.lstrip().startswith('<div id="results">')
+        assert 'href="?page_number=1"' in second.text

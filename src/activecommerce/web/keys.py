@@ -41,6 +41,7 @@ async def list_keys(ctx: ConsoleContext, page_number: int = 1) -> Response:
     response = page(
         ctx,
         "keys/list.html",
+        block="results",
         keys=keys,
         created=created,
         previous_url=f"?page_number={number - 1}" if number > 1 else None,

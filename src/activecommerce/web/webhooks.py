@@ -111,6 +111,7 @@ async def show_webhook(ctx: ConsoleContext, webhook_id: int, page_number: int = 
     response = page(
         ctx,
         "webhooks/show.html",
+        block="results",
         hook=hook,
         deliveries=log["data"],
         secret=secret,
