@@ -207,15 +207,10 @@ async def move(ctx: ConsoleContext, deal_id: int) -> Response:
             ctx, deals, str(deal_id), {"stageId": form.get("stageId", "")}
         )
     except Problem as problem:
-        if ctx.htmx:
+        if ctx.htmx:  # the board as it is (the card back in place), with the reason
             board = await load_board(ctx, deal["pipelineId"])
             return page(
-                ctx,
-                "deals/board.html",
-                status=problem.status,
-                block="board",
-                board=board,
-                board_error=_message(problem),
+                ctx, "deals/board.html", block="board", board=board, board_error=_message(problem)
             )
         return see_other(ctx, back, _message(problem), "error")
     if ctx.htmx:
