@@ -8,9 +8,9 @@ from starlette.responses import Response
 
 from activecommerce.accounts import repository, service
 from activecommerce.api.deps import services
-from activecommerce.kit.pagination import MAX_PAGE, offset
+from activecommerce.kit.pagination import offset
 from activecommerce.kit.problems import Problem
-from activecommerce.web import once
+from activecommerce.web import once, resources
 from activecommerce.web.console import (
     ConsoleContext,
     console_router,
@@ -25,9 +25,9 @@ KEYS = 50  # a page of keys
 
 
 @router.get("/keys")
-async def list_keys(ctx: ConsoleContext, page_number: int = 1) -> Response:
+async def list_keys(ctx: ConsoleContext, page_number: str | None = None) -> Response:
     require_owner(ctx, "apiKeys")
-    number = min(max(page_number, 1), MAX_PAGE)
+    number = resources.page_number(page_number)
     total, rows = await repository.list_keys(
         services(ctx.request).db,
         ctx.account_id,
@@ -44,8 +44,7 @@ async def list_keys(ctx: ConsoleContext, page_number: int = 1) -> Response:
         block="results",
         keys=keys,
         created=created,
-        previous_url=f"?page_number={number - 1}" if number > 1 else None,
-        next_url=f"?page_number={number + 1}" if number * KEYS < total else None,
+        **resources.page_links(number, -(-total // KEYS)),
     )
     return once.forget(response) if created else response
 

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from activecommerce.api.deps import services
+from activecommerce.kit.pagination import MAX_PAGE
 from activecommerce.kit.problems import invalid_body
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.web.console import Console
@@ -69,3 +70,18 @@ async def all_of(
     )
     rows: list[dict[str, Any]] = result["data"]
     return rows
+
+
+def page_number(value: str | None) -> int:
+    """A `?page_number=` of a page-numbered list (1 when absent or not a number)."""
+    if value is None or not value.isdigit():
+        return 1
+    return min(max(int(value), 1), MAX_PAGE)
+
+
+def page_links(number: int, total_pages: int) -> dict[str, Any]:
+    """The `pager` macro's links of a page-numbered list."""
+    return {
+        "previous_url": f"?page_number={number - 1}" if number > 1 else None,
+        "next_url": f"?page_number={number + 1}" if number < total_pages else None,
+    }

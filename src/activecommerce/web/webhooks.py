@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 
 from activecommerce.api.deps import services
-from activecommerce.kit.pagination import MAX_PAGE
 from activecommerce.kit.problems import Problem
 from activecommerce.web import once, resources
 from activecommerce.web.console import (
@@ -98,15 +97,16 @@ async def create_webhook(ctx: ConsoleContext) -> Response:
 
 
 @router.get("/webhooks/{webhook_id:int}")
-async def show_webhook(ctx: ConsoleContext, webhook_id: int, page_number: int = 1) -> Response:
+async def show_webhook(
+    ctx: ConsoleContext, webhook_id: int, page_number: str | None = None
+) -> Response:
     service = webhooks(ctx)
     db = services(ctx.request).db
     hook = service.resource.serialize(
         await service.resource.get_row(db, ctx.principal, str(webhook_id))
     )
-    number = min(max(page_number, 1), MAX_PAGE)
+    number = resources.page_number(page_number)
     log = await service.list_deliveries(db, ctx.principal, str(webhook_id), number, DELIVERIES)
-    meta = log["meta"]
     secret = once.take(ctx, f"webhook:{webhook_id}")
     response = page(
         ctx,
@@ -115,8 +115,7 @@ async def show_webhook(ctx: ConsoleContext, webhook_id: int, page_number: int = 
         hook=hook,
         deliveries=log["data"],
         secret=secret,
-        previous_url=f"?page_number={number - 1}" if number > 1 else None,
-        next_url=f"?page_number={number + 1}" if number < meta["totalPages"] else None,
+        **resources.page_links(number, log["meta"]["totalPages"]),
     )
     return once.forget(response) if secret else response
 
