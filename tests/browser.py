@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from servers import CLI, running_server, server_env
 
+from activecommerce.kit.migrate import upgrade
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -131,14 +133,18 @@ def axe(page: Page) -> None:
 
 
 @pytest.fixture(scope="session")
-def console_server(
-    database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    # The worker in the server on PostgreSQL too (webhook deliveries, emails of the pages).
-    env = server_env(database_url, data_dir, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
-    log = tmp_path_factory.mktemp("console") / "serve.log"
-    with running_server(env, log) as (base, _):
-        yield Server(base, env)
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A served console on a database of its own: its worker (on PostgreSQL too, for the
+    pages' webhook deliveries and emails) never takes the jobs of the suite's database,
+    whose tests count on no worker running (tests/jobs/test_worker_durability.py)."""
+    from conftest import own_database  # conftest loads this module as its plugin
+
+    folder = tmp_path_factory.mktemp("console")
+    with own_database(folder) as database_url:
+        upgrade(database_url)
+        env = server_env(database_url, folder, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
+        with running_server(env, folder / "serve.log") as (base, _):
+            yield Server(base, env)
 
 
 # Per module, not per session: while Playwright's synchronous API runs, its event loop is
