@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from servers import CHROMIUM, CHROMIUM_ARGS, CLI, running_server, server_env
 
+from activecommerce.kit.migrate import upgrade
+
 AXE = Path(__file__).parent / "console" / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
@@ -122,13 +124,18 @@ def axe(page: Page) -> None:
 
 
 @pytest.fixture(scope="session")
-def console_server(
-    database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    env = server_env(database_url, data_dir)
-    log = tmp_path_factory.mktemp("console") / "serve.log"
-    with running_server(env, log) as (base, _):
-        yield Server(base, env)
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A served console on a database of its own: its worker (on PostgreSQL too, for the
+    pages' webhook deliveries and emails) never takes the jobs of the suite's database,
+    whose tests count on no worker running (tests/jobs/test_worker_durability.py)."""
+    from conftest import own_database  # conftest loads this module as its plugin
+
+    folder = tmp_path_factory.mktemp("console")
+    with own_database(folder) as database_url:
+        upgrade(database_url)
+        env = server_env(database_url, folder, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
+        with running_server(env, folder / "serve.log") as (base, _):
+            yield Server(base, env)
 
 
 # Per module, not per session: while Playwright's synchronous API runs, its event loop is

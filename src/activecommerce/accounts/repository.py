@@ -71,14 +71,15 @@ async def put_secret_if_absent(conn: Connection, name: str, value: str) -> None:
     )
 
 
-KEY_COLUMNS = "id, env, prefix, created_at, last_used_at"
+KEY_COLUMNS = "id, env, prefix, created_at, last_used_at, revoked_at"
 
 
 async def list_keys(
-    db: Database, account_id: int, env: str, limit: int, offset: int
+    db: Database, account_id: int, env: str, limit: int, offset: int, *, revoked: bool = False
 ) -> tuple[int, list[Row]]:
+    """A page of the environment's keys, oldest first; with `revoked`, revoked ones too."""
     scope = (account_id, env)
-    where = "account_id = ? AND env = ? AND revoked_at IS NULL"
+    where = "account_id = ? AND env = ?" + ("" if revoked else " AND revoked_at IS NULL")
     total = await db.fetchone(f"SELECT count(*) AS n FROM api_keys WHERE {where}", scope)
     rows = await db.fetchall(
         f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {where}"

@@ -29,3 +29,14 @@ async def totals_by_stage(db: Database, principal: Principal) -> list[Row]:
         " ORDER BY p.id, s.position, s.id",
         tenant(principal),
     )
+
+
+async def board_totals(db: Database, principal: Principal, pipeline_id: int) -> list[Row]:
+    """One pipeline's deals per stage and currency: how many, and their value (stage_id,
+    currency, deals, value). One grouped read of the pipeline's index range."""
+    return await db.scan(
+        "SELECT stage_id, currency, count(*) AS deals, coalesce(sum(value), 0) AS value"
+        f" FROM deals WHERE {TENANT} AND pipeline_id = ?"
+        " GROUP BY stage_id, currency ORDER BY stage_id, currency",
+        (*tenant(principal), pipeline_id),
+    )

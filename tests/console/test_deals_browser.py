@@ -1,0 +1,204 @@
+"""The deals board, the deal form and the pipelines page in Chromium (SPEC §11): moving a
+deal by dragging and by the keyboard, each checked through the API, the columns' counts
+and totals following; form errors; stages and status colours; accessibility."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from browser import Signed, axe
+from playwright.sync_api import Page, expect
+
+
+@pytest.fixture
+def api(signed_in: Signed) -> Iterator[httpx.Client]:
+    """The API with a live key of the signed-in owner's account (the console opens in live)."""
+    key = signed_in.owner.account["liveApiKey"]
+    with httpx.Client(
+        base_url=signed_in.server.base, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ) as client:
+        yield client
+
+
+def _post(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = api.post(path, json=body)
+    assert answer.status_code == 201, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def _sales(api: httpx.Client) -> dict[str, Any]:
+    """A pipeline with three stages, a status, a contact and three deals."""
+    pipeline = _post(api, "/v3/pipelines", {"name": "Sales", "currency": "USD"})
+    pid = pipeline["id"]
+    stages = [
+        _post(api, "/v3/dealStages", {"pipelineId": pid, "name": name, "order": n})
+        for n, name in enumerate(["Lead", "Qualified", "Won"], 1)
+    ]
+    hot = _post(api, "/v3/dealStatuses", {"pipelineId": pid, "name": "Hot", "color": "#c62828"})
+    ada = _post(api, "/v3/contacts", {"email": "ada@example.com", "firstName": "Ada"})
+    lead, qualified, _won = (s["id"] for s in stages)
+    deals = [
+        _post(api, "/v3/deals", {"name": name, "pipelineId": pid, "stageId": stage, **more})
+        for name, stage, more in [
+            ("Acme renewal", lead, {"value": 120000, "contact": ada["id"], "status": hot["id"]}),
+            ("Globex", lead, {"value": 50000}),
+            ("Initech", qualified, {"value": 7500}),
+        ]
+    ]
+    return {"pipeline": pipeline, "stages": stages, "status": hot, "deals": deals}
+
+
+def _totals(page: Page, stage: dict[str, Any]) -> Any:
+    return expect(page.get_by_test_id(f"totals-{stage['id']}"))
+
+
+def _stage_of(api: httpx.Client, deal: dict[str, Any]) -> str:
+    answer = api.get(f"/v3/deals/{deal['id']}")
+    assert answer.status_code == 200
+    return str(answer.json()["stageId"])
+
+
+def test_move_a_deal_by_dragging_and_by_the_keyboard(
+    signed_in: Signed, api: httpx.Client, screenshot: Callable[[Page, str], Path]
+) -> None:
+    page = signed_in.page
+    sales = _sales(api)
+    lead, qualified, won = sales["stages"]
+    acme, globex, _initech = sales["deals"]
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Deals").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Deals")
+    _totals(page, lead).to_have_text("2 deals · 1,700.00 USD")
+    _totals(page, won).to_have_text("0 deals")
+    card = page.locator(f"#deal-{acme['id']}")
+    expect(card).to_contain_text("ada@example.com")
+    expect(card).to_contain_text("Hot")
+    expect(card).to_contain_text("1,200.00 USD")
+    axe(page)
+    screenshot(page, "deals")
+
+    # Drag Acme's card onto the Won column (mouse moves: SortableJS's pointer drag).
+    source = card.locator(".deal-value").bounding_box()
+    target = page.locator(f'ol.cards[data-stage-id="{won["id"]}"]').bounding_box()
+    assert source is not None
+    assert target is not None
+    page.mouse.move(source["x"] + 5, source["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(source["x"] + 15, source["y"] + 15, steps=3)
+    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + 20, steps=15)
+    page.mouse.up()
+    _totals(page, won).to_have_text("1 deal · 1,200.00 USD")
+    _totals(page, lead).to_have_text("1 deal · 500.00 USD")
+    expect(
+        page.locator(f'ol.cards[data-stage-id="{won["id"]}"] #deal-{acme["id"]}')
+    ).to_be_visible()
+    assert _stage_of(api, acme) == won["id"]
+
+    # The keyboard way: the card's "Move to" select and its button (a plain form post).
+    select = page.get_by_label("Move Globex to")
+    select.focus()
+    select.select_option(label="Qualified")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Move Globex")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Moved “Globex” to Qualified.")
+    _totals(page, qualified).to_have_text("2 deals · 575.00 USD")
+    _totals(page, lead).to_have_text("0 deals")
+    assert _stage_of(api, globex) == qualified["id"]
+    axe(page)
+
+
+def test_create_and_edit_a_deal_with_errors_shown(signed_in: Signed, api: httpx.Client) -> None:
+    page = signed_in.page
+    sales = _sales(api)
+    page.goto(f"/deals?pipeline={sales['pipeline']['id']}")
+    page.get_by_role("button", name="New deal").click()
+    page.get_by_label("Title").fill("Umbrella")
+    page.get_by_label("Stage").select_option(label="Qualified")
+    page.get_by_label("Value").fill("ten dollars")
+    page.get_by_label("Contact").fill("ada@example.com")
+    page.get_by_label("Status").select_option(label="Hot")
+    page.get_by_role("button", name="Create deal").click()
+    expect(page.get_by_role("alert")).to_have_text("Check the fields marked below.")
+    value = page.get_by_label("Value")
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-value-help")).to_contain_text("must be an amount")
+    expect(page.get_by_label("Title")).to_have_value("Umbrella")  # kept
+    axe(page)
+    value.fill("2,500.25")
+    page.get_by_label("Close date").fill("2026-12-31")
+    page.get_by_role("button", name="Create deal").click()
+    expect(page.get_by_role("status")).to_contain_text("Deal “Umbrella” created.")
+    qualified = sales["stages"][1]
+    _totals(page, qualified).to_have_text("2 deals · 2,575.25 USD")
+    created = next(d for d in api.get("/v3/deals").json()["data"] if d["name"] == "Umbrella")
+    assert (created["value"], created["stageId"], created["closeDate"]) == (
+        250025,
+        qualified["id"],
+        "2026-12-31",
+    )
+    assert created["status"] == sales["status"]["id"]
+
+    page.get_by_role("link", name="Umbrella").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit deal")
+    expect(page.get_by_label("Contact")).to_have_value("ada@example.com")
+    page.get_by_label("Title").fill("Umbrella Corp")
+    page.get_by_role("button", name="Save deal").click()
+    expect(page.get_by_role("status")).to_contain_text("Deal “Umbrella Corp” saved.")
+    assert api.get(f"/v3/deals/{created['id']}").json()["name"] == "Umbrella Corp"
+
+    page.get_by_role("link", name="Umbrella Corp").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete deal").click()
+    expect(page.get_by_role("status")).to_contain_text("deleted")
+    assert api.get(f"/v3/deals/{created['id']}").status_code == 404
+
+
+def test_manage_pipelines_stages_and_status_colours(signed_in: Signed, api: httpx.Client) -> None:
+    page = signed_in.page
+    sales = _sales(api)
+    page.goto("/deals")
+    page.get_by_role("link", name="Pipelines, stages and statuses").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pipelines, stages and statuses")
+    axe(page)
+
+    page.get_by_label("Name of the new pipeline").fill("Partners")
+    page.get_by_label("Currency of the new pipeline").fill("eur")
+    page.get_by_role("button", name="Create pipeline").click()
+    expect(page.get_by_role("status")).to_contain_text("Pipeline “Partners” created.")
+    partners = [p for p in api.get("/v3/pipelines").json()["data"] if p["name"] == "Partners"]
+    assert partners[0]["currency"] == "EUR"
+
+    page.get_by_label("Name of a new stage of Partners").fill("Intro")
+    page.get_by_role("button", name="Add stage to Partners").click()
+    expect(page.get_by_role("status")).to_contain_text("Stage “Intro” created.")
+    page.get_by_label("Name of stage Intro").fill("First call")
+    page.get_by_role("button", name="Save stage Intro").click()
+    expect(page.get_by_role("status")).to_contain_text("Stage “First call” saved.")
+    stages = api.get("/v3/dealStages", params={"pipelineId": partners[0]["id"]}).json()["data"]
+    assert [(s["name"], s["order"]) for s in stages] == [("First call", 1)]
+
+    # A status's colour, with the colour input.
+    page.get_by_label("Colour of status Hot").fill("#1565c0")
+    page.get_by_role("button", name="Save status Hot").click()
+    expect(page.get_by_role("status")).to_contain_text("Status “Hot” saved.")
+    status = api.get(f"/v3/dealStatuses/{sales['status']['id']}").json()
+    assert status["color"] == "#1565c0"
+    page.get_by_label("Name of a new status of Partners").fill("Cold")
+    page.get_by_label("Colour of a new status of Partners").fill("#00838f")
+    page.get_by_role("button", name="Add status to Partners").click()
+    expect(page.get_by_role("status")).to_contain_text("Status “Cold” created.")
+
+    # A refused name is shown next to its field; a stage with deals stays (409).
+    page.get_by_label("Name of stage Lead").fill("")
+    page.get_by_role("button", name="Save stage Lead").click()
+    expect(page.get_by_label("Name of stage Lead")).to_have_attribute("aria-invalid", "true")
+    axe(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete stage Lead").click()
+    expect(page.get_by_role("alert")).to_contain_text("still has deals")
+    assert api.get(f"/v3/dealStages/{sales['stages'][0]['id']}").status_code == 200
