@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from activecommerce.web import account, home, users
+from activecommerce.web import account, automations, campaigns, home, inbox, users
 from activecommerce.web.router import router as signin_router
 from activecommerce.web.static_files import static_app
 
@@ -13,6 +13,9 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     home.router,
     account.router,
     users.router,
+    campaigns.router,
+    automations.router,
+    inbox.router,
 )
 
 
