@@ -163,7 +163,7 @@ def test_build_preview_test_send_inbox_audience_send_and_report(
 def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None:
     page = signed_in.page
     accept_dialogs(page)
-    group = api(signed_in, "liveApiKey", "/contactGroups", {"name": "Later"})
+    api(signed_in, "liveApiKey", "/contactGroups", {"name": "Later"})
     campaign = api(
         signed_in,
         "liveApiKey",
@@ -202,22 +202,24 @@ def test_an_automation_is_created_paused_and_resumed(
     axe(page)
     page.get_by_role("link", name="New automation").click()
     page.get_by_label("When").select_option("tag_added")
-    page.get_by_role("button", name="Save automation").click()
-    # Refused by the API's rules: the fields are marked, the values kept.
-    expect(page.locator("#f-name-help")).to_be_visible()
-    expect(page.get_by_label("When")).to_have_value("tag_added")
-    axe(page)
-    page.get_by_label('Tag (for "a tag is added")').select_option(label="VIP")
     page.get_by_label("Delay", exact=True).fill("2")
     page.get_by_label("Unit").select_option("hours")
     page.get_by_label("Name", exact=True).fill("Welcome VIPs")
     page.get_by_label("Subject").fill("Welcome, {{ contact.firstName }}")
     page.get_by_label("From email").fill("vip@example.com")
     page.get_by_role("button", name="Save automation").click()
+    # No tag chosen: refused by the API's rules, the field marked, the values kept.
+    expect(page.locator("#f-triggerTagId-help")).to_be_visible()
+    expect(page.get_by_label("When")).to_have_value("tag_added")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Welcome VIPs")
+    axe(page)
+    page.get_by_label('Tag (for "a tag is added")').select_option(label="VIP")
+    page.get_by_role("button", name="Save automation").click()
     expect(page.get_by_role("status")).to_contain_text("Automation saved.")
     automation_id = re.search(r"/automations/(\d+)$", page.url).group(1)  # type: ignore[union-attr]
     stored = api(signed_in, "liveApiKey", f"/emailAutomations/{automation_id}")
-    assert stored["trigger"]["type"] == "tag_added" and stored["delaySeconds"] == 7200
+    assert stored["trigger"]["type"] == "tag_added"
+    assert stored["delaySeconds"] == 7200
     expect(page.get_by_test_id("automation-status")).to_have_text("active")
     axe(page)
     page.get_by_role("button", name="Pause automation").click()
@@ -239,6 +241,7 @@ def test_an_automation_is_created_paused_and_resumed(
 def test_the_sandbox_inbox_is_a_404_in_live(signed_in: Signed) -> None:
     page = signed_in.page
     answer = page.goto("/inbox")
-    assert answer is not None and answer.status == 404
+    assert answer is not None
+    assert answer.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
     assert page.goto("/inbox/1/html").status == 404  # type: ignore[union-attr]

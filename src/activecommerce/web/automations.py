@@ -49,14 +49,11 @@ TRIGGER_PARAMS = {
     "deal_stage_changed": ("stageId", "triggerStageId"),
 }
 UNITS = (("minutes", 60), ("hours", 3600), ("days", 86400), ("seconds", 1))
-FORM_NAMES = {
-    "trigger": "triggerType",
-    "trigger.type": "triggerType",
-    "trigger.tagId": "triggerTagId",
-    "trigger.groupId": "triggerGroupId",
-    "trigger.stageId": "triggerStageId",
-    "delaySeconds": "delay",
-}
+# The API's error fields to the form's (pydantic names a trigger's field after its type,
+# e.g. trigger.tag_added.tagId; the rules say trigger.tagId).
+FORM_NAMES = {"trigger": "triggerType", "trigger.type": "triggerType", "delaySeconds": "delay"}
+for _kind, (_key, _name) in TRIGGER_PARAMS.items():
+    FORM_NAMES |= {f"trigger.{_key}": _name, f"trigger.{_kind}.{_key}": _name}
 
 
 def describe(trigger: dict[str, Any], names: dict[str, str]) -> str:
