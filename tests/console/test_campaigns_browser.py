@@ -20,6 +20,7 @@ from playwright.sync_api import Dialog, Page, expect
 
 SCRIPTED = (
     '<p id="greeting">Hi {{ contact.firstName }}</p><p id="canary">safe</p>'
+    '<p><a href="https://example.com/offer">The offer</a></p>'
     "<script>document.getElementById('canary').textContent = 'ran';</script>"
 )
 
@@ -151,8 +152,19 @@ def test_build_preview_test_send_inbox_audience_send_and_report(
     reload_until(page, lambda: status.inner_text() == "sent", "the campaign to be sent")
     expect(page.get_by_test_id("count-recipients")).to_have_text("2")
     expect(page.get_by_test_id("count-sent")).to_have_text("2")
+    # Ada opens her email and clicks its link (the links the sender put in it).
+    mails = api(signed_in, "sandboxApiKey", f"/sandbox/emails?campaignId={campaign_id}&to={ada}")
+    sent_html = api(signed_in, "sandboxApiKey", f"/sandbox/emails/{mails['data'][0]['id']}")["html"]
+    for link in re.findall(r'(?:src|href)="(http[^"]*/e/[oc]/[^"]*)"', sent_html):
+        assert httpx.get(link.replace("&amp;", "&")).status_code in (200, 302)
+    page.reload()
+    expect(page.get_by_test_id("count-uniqueOpens")).to_have_text("1")
+    expect(page.get_by_test_id("count-uniqueClicks")).to_have_text("1")
     expect(page.locator("canvas#activity-chart")).to_be_visible()
-    assert page.evaluate("() => !!window.Chart.getChart('activity-chart')")  # drawn
+    drawn = page.evaluate(
+        "() => window.Chart.getChart('activity-chart').data.datasets.map(d => d.data)"
+    )
+    assert [sum(d) for d in drawn] == [1, 1]  # one first open, one first click
     report = api(signed_in, "sandboxApiKey", f"/emailCampaigns/{campaign_id}/report")
     assert (report["recipients"], report["sent"], report["status"]) == (2, 2, "sent")
     axe(page)

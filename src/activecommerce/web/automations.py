@@ -22,6 +22,7 @@ from activecommerce.web.campaigns import (
     first_rows,
     form_data,
     list_page,
+    one,
     save_content,
     text,
 )
@@ -141,8 +142,7 @@ async def _editor(
 
 
 async def _automation(ctx: Console, automation_id: str) -> dict[str, Any]:
-    row = await email_automations.get_row(services(ctx.request).db, ctx.principal, automation_id)
-    return email_automations.serialize(row)
+    return await one(ctx, email_automations, automation_id)
 
 
 @router.get("/automations/new")

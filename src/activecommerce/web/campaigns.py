@@ -90,20 +90,33 @@ def validated(model: type[ModelT], values: dict[str, Any]) -> ModelT:
         raise invalid_body(exc) from exc
 
 
-async def first_rows(
-    ctx: Console, resource: Resource, size: int = PICK_LIMIT
-) -> list[dict[str, Any]]:
-    """The first objects of a collection by name, for a picker."""
+async def rows_of(
+    ctx: Console,
+    resource: Resource,
+    *,
+    size: int = PICK_LIMIT,
+    sort_by: str = "name",
+    sort_order: str = "asc",
+    after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of a collection through the API's list machinery (by cursor), and the
+    cursor of the next page."""
     listed = await resource.list_rows(
         services(ctx.request).db,
         ctx.principal,
         page=1,
         page_size=size,
-        sort_by="name",
-        sort_order="asc",
+        sort_by=sort_by,
+        sort_order=sort_order,
         filters={},
+        cursor=after or None,
     )
-    return list(listed["data"])
+    return list(listed["data"]), listed["meta"]["nextCursor"]
+
+
+async def first_rows(ctx: Console, resource: Resource) -> list[dict[str, Any]]:
+    """The first objects of a collection by name, for a picker."""
+    return (await rows_of(ctx, resource))[0]
 
 
 async def brand_options(ctx: Console) -> list[tuple[str, str]]:
@@ -112,20 +125,17 @@ async def brand_options(ctx: Console) -> list[tuple[str, str]]:
 
 async def list_page(
     ctx: Console, resource: Resource, after: str | None
-) -> tuple[list[Any], str | None]:
-    """A page of a collection, newest first, by cursor (the API's list machinery)."""
-    listed = await resource.list_rows(
-        services(ctx.request).db,
-        ctx.principal,
-        page=1,
-        page_size=PAGE_SIZE,
-        sort_by="createdAt",
-        sort_order="desc",
-        filters={},
-        cursor=after or None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of a list page: newest first."""
+    return await rows_of(
+        ctx, resource, size=PAGE_SIZE, sort_by="createdAt", sort_order="desc", after=after
     )
-    cursor = listed["meta"]["nextCursor"]
-    return list(listed["data"]), cursor
+
+
+async def one(ctx: Console, resource: Resource, object_id: str) -> dict[str, Any]:
+    """The caller's object (another account's or environment's: the 404 page)."""
+    row = await resource.get_row(services(ctx.request).db, ctx.principal, object_id)
+    return resource.serialize(row)
 
 
 async def save_content(
@@ -169,16 +179,8 @@ async def _editor(
     errors: FormErrors | None = None,
     status: int = 200,
 ) -> Response:
-    recent = await contacts.list_rows(
-        services(ctx.request).db,
-        ctx.principal,
-        page=1,
-        page_size=20,
-        sort_by="createdAt",
-        sort_order="desc",
-        filters={},
-    )
-    people = [c["email"] for c in recent["data"]]
+    recent, _ = await rows_of(ctx, contacts, size=20, sort_by="createdAt", sort_order="desc")
+    people = [c["email"] for c in recent]
     values = form if form is not None else dict(campaign or {})
     chosen = ctx.request.query_params.get("preview", "")[:254]
     values.setdefault("previewContact", chosen or (people[0] if people else ""))
@@ -202,8 +204,7 @@ async def _editor(
 
 
 async def _campaign(ctx: Console, campaign_id: str) -> dict[str, Any]:
-    row = await email_campaigns.get_row(services(ctx.request).db, ctx.principal, campaign_id)
-    return email_campaigns.serialize(row)
+    return await one(ctx, email_campaigns, campaign_id)
 
 
 @router.get("/campaigns/new")

@@ -22,17 +22,13 @@ router = console_router()
 PAGE_SIZE = 25
 
 
+def _not_found(ctx: Console, message: str) -> PageExit:
+    return PageExit(page(ctx, "console_error.html", status=404, title="Not found", message=message))
+
+
 def _sandbox_only(ctx: Console) -> None:
     if not ctx.sandbox:
-        raise PageExit(
-            page(
-                ctx,
-                "console_error.html",
-                status=404,
-                title="Not found",
-                message="The Sandbox inbox exists in the sandbox only: live mail is sent.",
-            )
-        )
+        raise _not_found(ctx, "The Sandbox inbox exists in the sandbox only: live mail is sent.")
 
 
 @router.get("/inbox")
@@ -57,15 +53,7 @@ async def _message(ctx: Console, message_id: str) -> Row:
     if oid is not None:
         row = await repository.captured(services(ctx.request).db, ctx.principal, oid)
     if row is None:
-        raise PageExit(
-            page(
-                ctx,
-                "console_error.html",
-                status=404,
-                title="Not found",
-                message="No such captured message (it may be older than the retention).",
-            )
-        )
+        raise _not_found(ctx, "No such captured message (it may be older than the retention).")
     return row
 
 

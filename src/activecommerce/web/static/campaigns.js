@@ -27,8 +27,8 @@
       data: {
         labels: series.labels,
         datasets: [
-          { label: "Opens", data: series.opens, backgroundColor: "#1f77b4" },
-          { label: "Clicks", data: series.clicks, backgroundColor: "#ff7f0e" }
+          { label: "Opens", data: series.opens, backgroundColor: "#1f77b4", maxBarThickness: 48 },
+          { label: "Clicks", data: series.clicks, backgroundColor: "#ff7f0e", maxBarThickness: 48 }
         ]
       },
       options: {
