@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser import Signed, axe
+from browser import Server, Signed, axe, open_page, sign_in
 from helpers import wait_until
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 SCRIPTED = (
     '<p id="greeting">Hi {{ contact.firstName }}</p><p id="canary">safe</p>'
@@ -256,4 +256,28 @@ def test_the_sandbox_inbox_is_a_404_in_live(signed_in: Signed) -> None:
     assert answer is not None
     assert answer.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
-    assert page.goto("/inbox/1/html").status == 404  # type: ignore[union-attr]
+    frame = page.goto("/inbox/1/html")
+    assert frame is not None
+    assert frame.status == 404
+
+
+def test_the_campaign_pages_fit_a_phone(chromium: Browser, console_server: Server) -> None:
+    page, violations = open_page(chromium, console_server, width=390)
+    owner = console_server.new_account(plan="free")  # a developer account: the sandbox
+    sign_in(page, owner.email)
+    key = {"Api-Token": owner.account["sandboxApiKey"]}
+    body = {
+        "name": "Phone",
+        "subject": "Hi",
+        "fromEmail": "a@example.com",
+        "htmlContent": "<p>Hi</p>",
+    }
+    made = httpx.post(f"{console_server.base}/v3/emailCampaigns", json=body, headers=key)
+    assert made.status_code == 201, made.text
+    for path in ("/campaigns", f"/campaigns/{made.json()['id']}", "/automations/new", "/inbox"):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        axe(page)
+    page.context.close()
+    assert not [v for v in violations if "/e/o/" not in v], violations
