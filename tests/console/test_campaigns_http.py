@@ -4,6 +4,7 @@ audience's recipient count and the report's time buckets."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -159,3 +160,31 @@ def test_opens_and_clicks_are_hourly_for_48_hours_then_daily() -> None:
     assert daily["clicks"] == [1, 0, 0, 4]
     empty = sending.time_series("2026-11-01T09:30:00.000000Z", [])
     assert (empty["labels"], empty["opens"]) == (["2026-11-01 09:00"], [0])
+
+
+async def test_the_inbox_pages_by_cursor_newest_first(app: FastAPI, account: Account) -> None:
+    campaign = await created(account.sandbox, "/v3/emailCampaigns", CAMPAIGN)
+    for batch in range(3):  # 30 messages: more than a page (25)
+        emails = [f"r{batch}-{i}@example.com" for i in range(10)]
+        sent = await account.sandbox.post(
+            f"/v3/emailCampaigns/{campaign['id']}/test", json={"emails": emails}
+        )
+        assert sent.status_code == 202
+
+    async def all_captured() -> bool:
+        listed = await account.sandbox.get("/v3/sandbox/emails", params={"pageSize": "50"})
+        return len(listed.json()["data"]) == 30
+
+    await wait_for(all_captured, what="30 captured messages")
+    async with signed_in(app, account) as b:
+        first = await b.get("/inbox")
+        ids = [int(i) for i in re.findall(r'href="/inbox/(\d+)"', first.text)]
+        assert len(ids) == 25
+        assert ids == sorted(ids, reverse=True)
+        (next_url,) = set(re.findall(r'href="(/inbox\?before=\d+)"', first.text))
+        rest = await b.get(next_url, headers={"HX-Request": "true"})  # the results fragment
+        more = [int(i) for i in re.findall(r'href="/inbox/(\d+)"', rest.text)]
+        assert len(more) == 5
+        assert max(more) < min(ids)
+        assert "<html" not in rest.text
+        assert "Next" not in rest.text
