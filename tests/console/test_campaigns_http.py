@@ -188,3 +188,21 @@ async def test_the_inbox_pages_by_cursor_newest_first(app: FastAPI, account: Acc
         assert max(more) < min(ids)
         assert "<html" not in rest.text
         assert "Next" not in rest.text
+
+
+async def test_the_campaign_and_automation_lists_page_by_cursor(
+    app: FastAPI, account: Account
+) -> None:
+    for i in range(26):
+        await created(account.sandbox, "/v3/emailCampaigns", CAMPAIGN | {"name": f"c{i:02}"})
+    async with signed_in(app, account) as b:
+        first = await b.get("/campaigns")
+        names = re.findall(r">(c\d\d)</a>", first.text)
+        assert names == [f"c{i:02}" for i in range(25, 0, -1)]  # newest first
+        (next_url,) = set(re.findall(r'href="(/campaigns\?after=[^"]+)"', first.text))
+        rest = await b.get(next_url.replace("&amp;", "&"), headers={"HX-Request": "true"})
+        assert re.findall(r">(c\d\d)</a>", rest.text) == ["c00"]
+        assert "<html" not in rest.text
+        bogus = await b.get("/campaigns?after=nonsense")
+        assert bogus.status_code == 303  # back to the first page, with a message
+        assert (await b.get("/automations")).status_code == 200

@@ -4,6 +4,7 @@ email), pause and resume, the report. Through the services the API uses."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
@@ -106,7 +107,7 @@ async def automation_list(ctx: ConsoleContext, after: str = "") -> Response:
         row["triggerText"] = describe(row["trigger"], names)
         amount, unit = delay_parts(int(row["delaySeconds"]))
         row["delayText"] = f"{amount} {unit}" if amount else "none"
-    next_url = f"/automations?after={cursor}" if cursor else None
+    next_url = f"/automations?{urlencode({'after': cursor})}" if cursor else None
     return page(ctx, "automations/list.html", block="results", rows=rows, next_url=next_url)
 
 

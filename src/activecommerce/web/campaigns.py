@@ -167,7 +167,7 @@ async def campaign_list(ctx: ConsoleContext, after: str = "") -> Response:
         return see_other(
             ctx, "/campaigns", "That page of campaigns is gone; here is the first.", "error"
         )
-    next_url = f"/campaigns?after={cursor}" if cursor else None
+    next_url = f"/campaigns?{urlencode({'after': cursor})}" if cursor else None
     return page(ctx, "campaigns/list.html", block="results", rows=rows, next_url=next_url)
 
 
