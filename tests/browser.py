@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from servers import CLI, running_server, server_env
 
+from activecommerce.kit.migrate import upgrade
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -131,14 +133,18 @@ def axe(page: Page) -> None:
 
 
 @pytest.fixture(scope="session")
-def console_server(
-    database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    # The worker runs in the server on PostgreSQL too (sending, imports), as on SQLite.
-    env = server_env(database_url, data_dir, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
-    log = tmp_path_factory.mktemp("console") / "serve.log"
-    with running_server(env, log) as (base, _):
-        yield Server(base, env)
+def console_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`activecommerce serve` with its worker (sending, imports: on PostgreSQL too), on a
+    database of its own: its worker, alive for the whole session, must never take the
+    jobs of the other tests' databases and processes."""
+    from conftest import own_database
+
+    folder = tmp_path_factory.mktemp("console")
+    with own_database(folder) as url:
+        upgrade(url)
+        env = server_env(url, data_dir, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
+        with running_server(env, folder / "serve.log") as (base, _):
+            yield Server(base, env)
 
 
 # Per module, not per session: while Playwright's synchronous API runs, its event loop is
