@@ -3,18 +3,19 @@ jobs (email/sender.py): this records the audience, moves the status and queues t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from activecommerce.campaigns.schemas import CampaignSendIn, CampaignTestIn
 from activecommerce.campaigns.service import email_campaigns
+from activecommerce.contacts import repository as contacts_repository
 from activecommerce.email import repository
 from activecommerce.groups.service import contact_groups
 from activecommerce.jobs import queue
 from activecommerce.kit import events
-from activecommerce.kit.clock import now, stamp
+from activecommerce.kit.clock import now, parse, stamp
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict, invalid
@@ -93,10 +94,7 @@ async def send_test(
     row = await email_campaigns.get_row(conn, principal, campaign_id)
     ids: list[int] = []
     for address in body.emails:
-        match = await conn.fetchone(
-            f"SELECT id FROM contacts WHERE {TENANT} AND lower(email) = lower(?)",
-            (*tenant(principal), address),
-        )
+        match = await repository.contact_by_email(conn, principal, address)
         contact_id = None if match is None else int(match["id"])
         ids += await repository.add_test_copies(
             conn, principal, int(row["id"]), contact_id, [address]
@@ -121,3 +119,72 @@ async def report(db: Database, principal: Principal, campaign_id: str) -> dict[s
         "unsubscribes": counts["unsubscribes"],
         "bounces": counts["bounces"],
     }
+
+
+# An audience's size is worth this long to count exactly (the console shows it live as the
+# audience is picked); past it, what the maintained counts prove ("at least").
+AUDIENCE_COUNT_SECONDS = 0.1
+
+
+async def audience_size(
+    db: Database, principal: Principal, group_ids: list[int], tag_ids: list[int]
+) -> tuple[int, bool]:
+    """How many distinct active contacts are in any of these groups or tags, and whether
+    that is exact (else a lower bound). The maintained counts answer when they can: with
+    no inactive contact, a single group or tag is its count; else a count in the
+    database, given up after `AUDIENCE_COUNT_SECONDS` for the bound the counts prove."""
+    groups, tags = sorted(set(group_ids)), sorted(set(tag_ids))
+    if not groups and not tags:
+        return 0, True
+    sources = [f"group:{g}" for g in groups] + [f"tag:{t}" for t in tags]
+    counts = await contacts_repository.maintained_counts(
+        db, principal, ["all", "status:active", *sources]
+    )
+    active = counts["status:active"]
+    sizes = [counts[key] for key in sources]
+    # Each source has at least its members less every inactive contact; the union at
+    # most all its members, and at most every active contact.
+    lower = max(0, max(sizes) - (counts["all"] - active))
+    upper = min(sum(sizes), active)
+    if lower >= upper:
+        return upper, True
+    found = await contacts_repository.count_active_members(
+        db, principal, groups, tags, AUDIENCE_COUNT_SECONDS
+    )
+    return (lower, False) if found is None else (found, True)
+
+
+HOURLY_SPAN = timedelta(hours=48)
+
+
+async def activity(db: Database, principal: Principal, campaign_id: str) -> dict[str, Any]:
+    """Opens and clicks over time (first opens and first clicks of each recipient): hourly
+    while they span at most 48 hours from the send, else daily. Every bucket from the send
+    to the last activity is listed (zeros included), labelled in UTC."""
+    row = await email_campaigns.get_row(db, principal, campaign_id)
+    rows = await repository.hourly_opens_and_clicks(db, "campaign_id", int(row["id"]))
+    return time_series(row["scheduled_at"] or row["created_at"], rows)
+
+
+def time_series(start_stamp: str, rows: list[Any]) -> dict[str, Any]:
+    hours = [datetime.strptime(r["hour"], "%Y-%m-%dT%H").replace(tzinfo=UTC) for r in rows]
+    first = parse(start_stamp).replace(minute=0, second=0, microsecond=0)
+    first = min([first, *hours])
+    last = max([first, *hours])
+    hourly = last - first <= HOURLY_SPAN
+    if hourly:
+        step, width, unit = timedelta(hours=1), 13, "hour"
+    else:
+        first = first.replace(hour=0)
+        step, width, unit = timedelta(days=1), 10, "day"
+    labels: list[str] = []
+    moment = first
+    while moment <= last:
+        labels.append(moment.strftime("%Y-%m-%dT%H")[:width])
+        moment += step
+    index = {label: i for i, label in enumerate(labels)}
+    series = {"open": [0] * len(labels), "click": [0] * len(labels)}
+    for r in rows:
+        series[r["kind"]][index[str(r["hour"])[:width]]] += int(r["n"])
+    shown = [f"{label[:10]} {label[11:]}:00" if hourly else label for label in labels]
+    return {"unit": unit, "labels": shown, "opens": series["open"], "clicks": series["click"]}

@@ -175,3 +175,46 @@ async def settle_text_index(db: Database) -> None:
         return
     for index in TEXT_INDEXES:
         await db.fetchone("SELECT gin_clean_pending_list(CAST(? AS regclass))", (index,))
+
+
+async def maintained_counts(
+    db: Database, principal: Principal, keys: Sequence[str]
+) -> dict[str, int]:
+    """The maintained counts (contact_counts) of these keys: 'all', 'status:<status>',
+    'group:<id>', 'tag:<id>'; a key never counted is 0."""
+    rows = await db.fetchall(
+        f"SELECT key, n FROM contact_counts WHERE {TENANT} AND {in_list(db, 'key')}",
+        (*tenant(principal), list_param(db, list(keys))),
+    )
+    found = {row["key"]: int(row["n"]) for row in rows}
+    return {key: found.get(key, 0) for key in keys}
+
+
+async def count_active_members(
+    db: Database,
+    principal: Principal,
+    group_ids: Sequence[int],
+    tag_ids: Sequence[int],
+    seconds: float,
+) -> int | None:
+    """The distinct active contacts in any of these groups or tags, in one query (driven by
+    the memberships: its cost grows with the audience, not the account), or None when
+    counting takes over `seconds`."""
+    parts: list[str] = []
+    params: list[Any] = [*tenant(principal)]
+    for table, column, ids in (
+        ("contact_group_members", "group_id", group_ids),
+        ("contact_tag_members", "tag_id", tag_ids),
+    ):
+        if ids:
+            parts.append(f"SELECT contact_id FROM {table} WHERE {TENANT} AND {in_list(db, column)}")
+            params += [*tenant(principal), list_param(db, list(ids))]
+    if not parts:
+        return 0
+    rows = await db.scan_within(
+        f"SELECT count(*) AS n FROM contacts WHERE {TENANT} AND status = 'active'"
+        f" AND id IN ({' UNION '.join(parts)})",
+        params,
+        seconds,
+    )
+    return None if rows is None else int(rows[0]["n"])

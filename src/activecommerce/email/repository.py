@@ -374,3 +374,50 @@ async def prune_captured(db: Database, cutoff: str, batch: int = 20) -> int:
         total += deleted
         if deleted < batch:
             return total
+
+
+async def hourly_opens_and_clicks(db: Database, column: str, source_id: int) -> list[Row]:
+    """A campaign's or automation's first opens and first clicks per hour (rows of kind
+    'open'|'click', hour (the stamp's first 13 characters, e.g. 2026-11-28T09), n). Off
+    the event loop: it reads every recipient."""
+    where = f"{column} = ? AND NOT is_test"
+    return await db.scan(
+        "SELECT 'open' AS kind, substr(opened_at, 1, 13) AS hour, count(*) AS n"
+        f" FROM email_messages WHERE {where} AND opened_at IS NOT NULL"
+        " GROUP BY substr(opened_at, 1, 13)"
+        " UNION ALL SELECT 'click' AS kind, substr(clicked_at, 1, 13) AS hour, count(*) AS n"
+        f" FROM email_messages WHERE {where} AND clicked_at IS NOT NULL"
+        " GROUP BY substr(clicked_at, 1, 13)",
+        (source_id, source_id),
+    )
+
+
+async def captured_after(
+    db: Database, principal: Principal, to: str | None, before_id: int | None, limit: int
+) -> list[Row]:
+    """A page of captured mail, newest first, by cursor (ids below `before_id`), for one
+    recipient or all: `limit` rows at most."""
+    where = [TENANT]
+    params: list[Any] = [*tenant(principal)]
+    if to:
+        where.append("lower(to_email) = lower(?)")
+        params.append(to)
+    if before_id is not None:
+        where.append("id < ?")
+        params.append(before_id)
+    return await db.fetchall(
+        "SELECT id, to_email, from_header, subject, campaign_id, automation_id, created_at"
+        f" FROM captured_emails WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        (*params, limit),
+    )
+
+
+async def contact_by_email(
+    db: Database | Connection, principal: Principal, address: str
+) -> Row | None:
+    """The contact with this address (compared case-insensitively), if there is one."""
+    return await db.fetchone(
+        "SELECT id, email, first_name, last_name, phone FROM contacts"
+        f" WHERE {TENANT} AND lower(email) = lower(?)",
+        (*tenant(principal), address),
+    )

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
@@ -148,6 +149,8 @@ def _errors(fields: dict[str, str]) -> list[dict[str, str]]:
     return errors
 
 
+T = TypeVar("T")
+
 _pool: ProcessPoolExecutor | None = None
 _checking = 0  # checks sent to the parser process and not answered yet
 
@@ -174,14 +177,23 @@ def _discard_pool() -> None:
 
 
 async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]:
-    """Field errors for the templates among `fields` (None and "" are skipped).
-
-    At most `MAX_CHECKING` checks wait for the parser at once, so that one tenant's burst
-    of large templates makes its own requests wait (503, retry) rather than everyone's."""
-    global _checking
+    """Field errors for the templates among `fields` (None and "" are skipped)."""
     texts = {name: text for name, text in fields.items() if text}
     if not texts:
         return []
+    found = await in_parser(_errors, texts)
+    if found is None:
+        return [{"field": name, "message": "is too complex to check in time"} for name in texts]
+    return found
+
+
+async def in_parser(work: Callable[..., T], *args: Any) -> T | None:
+    """`work(*args)` in the parser process (picklable arguments and result): never on the
+    event loop, given up (None) after `TIMEOUT_SECONDS` (the process is replaced).
+
+    At most `MAX_CHECKING` calls wait for the parser at once, so that one tenant's burst
+    of large templates makes its own requests wait (503, retry) rather than everyone's."""
+    global _checking
     if _checking >= MAX_CHECKING:
         raise busy()
     _checking += 1
@@ -189,13 +201,11 @@ async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]
         loop = asyncio.get_running_loop()
         for _attempt in range(2):
             try:
-                future = loop.run_in_executor(_executor(), _errors, texts)
+                future = loop.run_in_executor(_executor(), work, *args)
                 return await asyncio.wait_for(future, TIMEOUT_SECONDS)
             except TimeoutError:
                 _discard_pool()
-                return [
-                    {"field": name, "message": "is too complex to check in time"} for name in texts
-                ]
+                return None
             except BrokenProcessPool:
                 _discard_pool()  # the parser died (killed, out of memory): make another
         raise busy()

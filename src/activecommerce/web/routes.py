@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from activecommerce.web import account, deals, home, keys, pipelines, users, webhooks
+from activecommerce.web import (
+    account,
+    automations,
+    campaigns,
+    deals,
+    home,
+    inbox,
+    keys,
+    pipelines,
+    users,
+    webhooks,
+)
 from activecommerce.web.router import router as signin_router
 from activecommerce.web.static_files import static_app
 
@@ -17,6 +28,9 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     pipelines.router,
     webhooks.router,
     keys.router,
+    campaigns.router,
+    automations.router,
+    inbox.router,
 )
 
 

@@ -1,0 +1,102 @@
+"""A message rendered for one contact before it is saved or sent (the console's live
+preview): the sender's own rendering (`prepare_content`, `compose`) after the same
+template checks as saving (`template_error`), both in the parser process
+(`templates.in_parser`: bounded in time, never holding the event loop's GIL, however
+large the template)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from activecommerce.brands.service import brands
+from activecommerce.email import repository
+from activecommerce.email.compose import Composed, compose, prepare_content
+from activecommerce.email.links import LinkSigner
+from activecommerce.email.templates import in_parser, template_error
+from activecommerce.kit.db import Database
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
+
+TEMPLATED = {
+    "subject": "subject",
+    "htmlContent": "html_content",
+    "plaintextContent": "plaintext_content",
+}
+PREVIEW_TO = "preview@example.invalid"
+
+
+@dataclass
+class Preview:
+    composed: Composed | None = None
+    contact_found: bool = False
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _render(
+    row: dict[str, Any],
+    brand: dict[str, Any] | None,
+    contact: dict[str, str],
+    signer: LinkSigner,
+    env: str,
+) -> Composed | list[dict[str, str]]:
+    """In the parser process: the field errors of the templates, else the message."""
+    errors = []
+    for name, column in TEMPLATED.items():
+        message = template_error(row[column]) if row[column] else None
+        if message:
+            errors.append({"field": name, "message": message})
+    if errors:
+        return errors
+    try:
+        return compose(
+            prepare_content(row, brand),
+            message_id=0,
+            env=env,
+            to=contact["email"] or PREVIEW_TO,
+            contact=contact,
+            signer=signer,
+        )
+    except Exception as exc:  # parses, yet fails to render (the sender's rule: failed)
+        return [{"field": "message", "message": f"does not render: {exc}"}]
+
+
+async def preview(
+    db: Database,
+    principal: Principal,
+    signer: LinkSigner,
+    content: dict[str, Any],
+    contact_email: str | None,
+) -> Preview:
+    """`content` by API name (subject, htmlContent, plaintextContent, fromEmail, fromName,
+    replyToEmail, brandId) rendered for the contact with `contact_email` (else with empty
+    fields, as a test copy would be). Template errors come back as field errors."""
+    brand = None
+    if content.get("brandId"):
+        try:
+            chosen = await brands.get_row(db, principal, str(content["brandId"]))
+            brand = {"from_name": chosen["from_name"], "postal_address": chosen["postal_address"]}
+        except Problem:
+            brand = None
+    row = {column: content.get(name) or None for name, column in TEMPLATED.items()}
+    row["subject"] = content.get("subject") or ""
+    row |= {
+        "from_email": content.get("fromEmail") or "",
+        "from_name": content.get("fromName") or None,
+        "reply_to_email": content.get("replyToEmail") or None,
+    }
+    found = None
+    if contact_email:
+        found = await repository.contact_by_email(db, principal, contact_email)
+    contact = {
+        "email": found["email"] if found else "",
+        "firstName": (found["first_name"] if found else "") or "",
+        "lastName": (found["last_name"] if found else "") or "",
+        "phone": (found["phone"] if found else "") or "",
+    }
+    rendered = await in_parser(_render, row, brand, contact, signer, principal.env)
+    if rendered is None:
+        return Preview(errors=[{"field": "message", "message": "is too large to preview in time"}])
+    if isinstance(rendered, list):
+        return Preview(errors=rendered)
+    return Preview(composed=rendered, contact_found=found is not None)

@@ -1,0 +1,72 @@
+"""The Sandbox inbox (SPEC §5, §11): the mail the sandbox captured instead of sending,
+newest first, searchable by recipient; a message's HTML (in a sandboxed iframe, served
+by its own strict route), text part and headers. In live it does not exist (404)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.responses import Response
+
+from activecommerce.api.deps import services
+from activecommerce.email import repository
+from activecommerce.kit.db import Row
+from activecommerce.kit.fields import parse_id
+from activecommerce.web.console import Console, ConsoleContext, PageExit, console_router, page
+from activecommerce.web.email_frame import email_frame
+
+router = console_router()
+
+PAGE_SIZE = 25
+
+
+def _not_found(ctx: Console, message: str) -> PageExit:
+    return PageExit(page(ctx, "console_error.html", status=404, title="Not found", message=message))
+
+
+def _sandbox_only(ctx: Console) -> None:
+    if not ctx.sandbox:
+        raise _not_found(ctx, "The Sandbox inbox exists in the sandbox only: live mail is sent.")
+
+
+@router.get("/inbox")
+async def inbox(ctx: ConsoleContext, to: str = "", before: str = "") -> Response:
+    _sandbox_only(ctx)
+    to = to.strip()[:254]
+    rows = await repository.captured_after(
+        services(ctx.request).db, ctx.principal, to or None, parse_id(before), PAGE_SIZE + 1
+    )
+    next_url = None
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        query = {"to": to} if to else {}
+        next_url = "/inbox?" + urlencode(query | {"before": rows[-1]["id"]})
+    return page(ctx, "inbox/list.html", block="results", rows=rows, to=to, next_url=next_url)
+
+
+async def _message(ctx: Console, message_id: str) -> Row:
+    _sandbox_only(ctx)
+    oid = parse_id(message_id)
+    row = None
+    if oid is not None:
+        row = await repository.captured(services(ctx.request).db, ctx.principal, oid)
+    if row is None:
+        raise _not_found(ctx, "No such captured message (it may be older than the retention).")
+    return row
+
+
+@router.get("/inbox/{message_id}")
+async def message(ctx: ConsoleContext, message_id: str) -> Response:
+    row = await _message(ctx, message_id)
+    headers: dict[str, Any] = orjson.loads(row["headers"])
+    return page(ctx, "inbox/message.html", m=row, headers=headers)
+
+
+@router.get("/inbox/{message_id}/html")
+async def message_html(ctx: ConsoleContext, message_id: str) -> Response:
+    """The captured HTML, for the message page's sandboxed iframe only (its own policy:
+    no script, no request out, framed by this site only)."""
+    row = await _message(ctx, message_id)
+    return email_frame(row["html"] or "<p>This message has no HTML part.</p>")

@@ -1,0 +1,283 @@
+"""Campaigns, automations and the Sandbox inbox in a real browser (SPEC §5, §11): the
+editor's live preview for a chosen contact, a test copy read back in the Sandbox inbox
+(its HTML in a sandboxed frame where a script cannot run), the audience's recipient
+count, sending and the report with its chart, scheduling and canceling, automations
+paused and resumed, and the inbox missing from live."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from browser import Server, Signed, axe, open_page, sign_in
+from helpers import wait_until
+from playwright.sync_api import Browser, Dialog, Page, expect
+
+SCRIPTED = (
+    '<p id="greeting">Hi {{ contact.firstName }}</p><p id="canary">safe</p>'
+    '<p><a href="https://example.com/offer">The offer</a></p>'
+    "<script>document.getElementById('canary').textContent = 'ran';</script>"
+)
+
+
+def api(signed: Signed, key: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The API with the account's `key` ("sandboxApiKey" or "liveApiKey"): a POST with
+    `body`, else a GET; its JSON."""
+    headers = {"Api-Token": signed.owner.account[key]}
+    url = f"{signed.server.base}/v3{path}"
+    if body is None:
+        answer = httpx.get(url, headers=headers)
+    else:
+        answer = httpx.post(url, json=body, headers=headers)
+    assert answer.status_code < 300, answer.text
+    return answer.json() if answer.content else None
+
+
+def to_sandbox(page: Page) -> None:
+    page.get_by_role("button", name="Switch to sandbox").click()
+    expect(page.get_by_test_id("env-badge")).to_have_text("Sandbox")
+
+
+def accept_dialogs(page: Page) -> None:
+    def accept(dialog: Dialog) -> None:
+        dialog.accept()
+
+    page.on("dialog", accept)
+
+
+def drop_blocked_pixels(signed: Signed) -> None:
+    """The email frames' own policy refuses the open-tracking pixel (viewing a message
+    must not count an open): expected refusals, from the frames, not the console."""
+    pixels = [v for v in signed.csp_violations if "/e/o/" in v and "img-src" in v]
+    signed.csp_violations[:] = [v for v in signed.csp_violations if v not in pixels]
+
+
+def reload_until(page: Page, predicate: Callable[[], bool], what: str) -> None:
+    def check() -> bool:
+        page.reload()
+        return predicate()
+
+    wait_until(check, timeout=20, what=what, interval=0.5)
+
+
+def test_build_preview_test_send_inbox_audience_send_and_report(
+    signed_in: Signed, screenshot: Callable[[Page, str], Path]
+) -> None:
+    page = signed_in.page
+    accept_dialogs(page)
+    to_sandbox(page)
+    tag = uuid.uuid4().hex[:6]
+    ada = f"ada-{tag}@example.com"
+    group = api(signed_in, "sandboxApiKey", "/contactGroups", {"name": "Newsletter"})
+    other_group = api(signed_in, "sandboxApiKey", "/contactGroups", {"name": "Customers"})
+    for email, first in ((ada, "Ada"), (f"bob-{tag}@example.com", "Bob")):
+        contact = api(signed_in, "sandboxApiKey", "/contacts", {"email": email, "firstName": first})
+        for g in (group, other_group):
+            answer = httpx.put(
+                f"{signed_in.server.base}/v3/contacts/{contact['id']}/groups/{g['id']}",
+                headers={"Api-Token": signed_in.owner.account["sandboxApiKey"]},
+            )
+            assert answer.status_code == 204, answer.text
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Campaigns").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Campaigns")
+    axe(page)
+    page.get_by_role("link", name="New campaign").click()
+    page.get_by_label("Name", exact=True).fill("November news")
+    page.get_by_label("Subject").fill("Hello {{ contact.firstName }}")
+    page.get_by_label("From email").fill("news@example.com")
+    page.get_by_label("From name").fill("The Shop")
+    page.get_by_label("HTML body").fill(SCRIPTED)
+    page.get_by_label("Preview for contact (email)").fill(ada)
+    # The live preview: the envelope by htmx, the HTML in the sandboxed frame.
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Ada")
+    preview = page.frame_locator("#preview-frame")
+    expect(preview.locator("#greeting")).to_have_text("Hi Ada")
+    expect(preview.locator("#canary")).to_have_text("safe")
+    assert page.locator("#preview-frame").get_attribute("sandbox") == ""
+    # A template that does not parse: said in the preview, refused on save.
+    page.get_by_label("Subject").fill("Hello {{ contact.firstName")
+    expect(page.locator("#preview-summary")).to_contain_text("subject is not a valid template")
+    page.get_by_role("button", name="Save campaign").click()
+    expect(page.locator("#f-subject-help")).to_contain_text("not a valid template")
+    axe(page)
+    page.get_by_label("Subject").fill("Hello {{ contact.firstName }}")
+    page.get_by_role("button", name="Save campaign").click()
+    expect(page.get_by_role("status")).to_contain_text("Campaign saved.")
+    campaign_id = re.search(r"/campaigns/(\d+)", page.url).group(1)  # type: ignore[union-attr]
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Ada")
+    expect(preview.locator("#greeting")).to_have_text("Hi Ada")
+    axe(page)
+    screenshot(page, "campaign-editor")
+
+    # A test copy, read back in the Sandbox inbox.
+    page.get_by_label("Test addresses").fill(ada)
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Test copy sent to {ada}")
+    page.get_by_role("link", name="Sandbox inbox").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sandbox inbox")
+    subject = page.get_by_role("link", name="[Test] Hello Ada")
+    reload_until(page, lambda: subject.count() == 1, "the test copy in the inbox")
+    page.get_by_label("Recipient").fill(ada)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("table")).to_contain_text(ada)
+    axe(page)
+    screenshot(page, "inbox")
+    subject.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("[Test] Hello Ada")
+    frame = page.get_by_test_id("email-html")
+    assert frame.get_attribute("sandbox") == ""  # no allow-scripts, no same-origin
+    html = page.frame_locator("[data-testid=email-html]")
+    expect(html.locator("#greeting")).to_have_text("Hi Ada")
+    expect(html.locator("#canary")).to_have_text("safe")  # the script did not run
+    expect(page.get_by_test_id("email-text")).to_contain_text("Hi Ada")
+    expect(page.locator(".headers-table")).to_contain_text("List-Unsubscribe")
+    axe(page)
+    drop_blocked_pixels(signed_in)
+
+    # The audience and its recipient count, then sending, then the report.
+    page.goto(f"/campaigns/{campaign_id}")
+    page.get_by_role("checkbox", name="Newsletter").check()
+    expect(page.get_by_test_id("recipient-count")).to_have_text("2")
+    page.get_by_role("checkbox", name="Customers").check()
+    expect(page.get_by_test_id("recipient-count")).to_have_text("2")  # distinct contacts
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Report: November news")
+    status = page.get_by_test_id("campaign-status")
+    reload_until(page, lambda: status.inner_text() == "sent", "the campaign to be sent")
+    expect(page.get_by_test_id("count-recipients")).to_have_text("2")
+    expect(page.get_by_test_id("count-sent")).to_have_text("2")
+    # Ada opens her email and clicks its link (the links the sender put in it).
+    mails = api(signed_in, "sandboxApiKey", f"/sandbox/emails?campaignId={campaign_id}&to={ada}")
+    sent_html = api(signed_in, "sandboxApiKey", f"/sandbox/emails/{mails['data'][0]['id']}")["html"]
+    for link in re.findall(r'(?:src|href)="(http[^"]*/e/[oc]/[^"]*)"', sent_html):
+        assert httpx.get(link.replace("&amp;", "&")).status_code in (200, 302)
+    page.reload()
+    expect(page.get_by_test_id("count-uniqueOpens")).to_have_text("1")
+    expect(page.get_by_test_id("count-uniqueClicks")).to_have_text("1")
+    expect(page.locator("canvas#activity-chart")).to_be_visible()
+    drawn = page.evaluate(
+        "() => window.Chart.getChart('activity-chart').data.datasets.map(d => d.data)"
+    )
+    assert [sum(d) for d in drawn] == [1, 1]  # one first open, one first click
+    report = api(signed_in, "sandboxApiKey", f"/emailCampaigns/{campaign_id}/report")
+    assert (report["recipients"], report["sent"], report["status"]) == (2, 2, "sent")
+    axe(page)
+    screenshot(page, "campaign-report")
+    drop_blocked_pixels(signed_in)
+
+
+def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None:
+    page = signed_in.page
+    accept_dialogs(page)
+    api(signed_in, "liveApiKey", "/contactGroups", {"name": "Later"})
+    campaign = api(
+        signed_in,
+        "liveApiKey",
+        "/emailCampaigns",
+        {"name": "Winter sale", "subject": "Soon", "fromEmail": "shop@example.com"},
+    )
+    page.goto(f"/campaigns/{campaign['id']}")
+    expect(page.get_by_test_id("recipient-count")).to_have_count(0)  # nothing picked yet
+    # Sending to no one: the API's 422, as a message.
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_role("alert")).to_contain_text("at least one group or tag")
+    page.get_by_role("checkbox", name="Later").check()
+    expect(page.get_by_test_id("recipient-count")).to_have_text("0")
+    when = datetime.now(UTC) + timedelta(days=2)
+    page.get_by_label("Send at (UTC)").fill(when.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Schedule").click()
+    expect(page.get_by_role("status")).to_contain_text("Campaign scheduled for")
+    stored = api(signed_in, "liveApiKey", f"/emailCampaigns/{campaign['id']}")
+    assert stored["status"] == "scheduled"
+    assert stored["scheduledAt"].startswith(when.strftime("%Y-%m-%dT%H:%M"))  # read as UTC
+    page.get_by_role("button", name="Cancel campaign").click()
+    expect(page.get_by_role("status")).to_contain_text("Campaign canceled")
+    expect(page.locator(".page-head .status")).to_have_text("canceled")
+    assert api(signed_in, "liveApiKey", f"/emailCampaigns/{campaign['id']}")["status"] == "canceled"
+    page.goto("/campaigns")
+    expect(page.get_by_role("row", name=re.compile("Winter sale"))).to_contain_text("canceled")
+
+
+def test_an_automation_is_created_paused_and_resumed(
+    signed_in: Signed, screenshot: Callable[[Page, str], Path]
+) -> None:
+    page = signed_in.page
+    api(signed_in, "liveApiKey", "/contactTags", {"name": "VIP"})
+    page.get_by_role("link", name="Automations").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Automations")
+    axe(page)
+    page.get_by_role("link", name="New automation").click()
+    page.get_by_label("When").select_option("tag_added")
+    page.get_by_label("Delay", exact=True).fill("2")
+    page.get_by_label("Unit").select_option("hours")
+    page.get_by_label("Name", exact=True).fill("Welcome VIPs")
+    page.get_by_label("Subject").fill("Welcome, {{ contact.firstName }}")
+    page.get_by_label("From email").fill("vip@example.com")
+    page.get_by_role("button", name="Save automation").click()
+    # No tag chosen: refused by the API's rules, the field marked, the values kept.
+    expect(page.locator("#f-triggerTagId-help")).to_be_visible()
+    expect(page.get_by_label("When")).to_have_value("tag_added")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Welcome VIPs")
+    axe(page)
+    page.get_by_label('Tag (for "a tag is added")').select_option(label="VIP")
+    page.get_by_role("button", name="Save automation").click()
+    expect(page.get_by_role("status")).to_contain_text("Automation saved.")
+    automation_id = re.search(r"/automations/(\d+)$", page.url).group(1)  # type: ignore[union-attr]
+    stored = api(signed_in, "liveApiKey", f"/emailAutomations/{automation_id}")
+    assert stored["trigger"]["type"] == "tag_added"
+    assert stored["delaySeconds"] == 7200
+    expect(page.get_by_test_id("automation-status")).to_have_text("active")
+    axe(page)
+    page.get_by_role("button", name="Pause automation").click()
+    expect(page.get_by_test_id("automation-status")).to_have_text("paused")
+    assert api(signed_in, "liveApiKey", f"/emailAutomations/{automation_id}")["status"] == "paused"
+    page.get_by_role("button", name="Resume automation").click()
+    expect(page.get_by_test_id("automation-status")).to_have_text("active")
+    assert api(signed_in, "liveApiKey", f"/emailAutomations/{automation_id}")["status"] == "active"
+    page.get_by_role("link", name="Report").click()
+    expect(page.get_by_test_id("count-enrolled")).to_have_text("0")
+    axe(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Automations").click()
+    row = page.get_by_role("row", name=re.compile("Welcome VIPs"))
+    expect(row).to_contain_text("A tag is added to a contact: VIP")
+    expect(row).to_contain_text("2 hours")
+    screenshot(page, "automations")
+
+
+def test_the_sandbox_inbox_is_a_404_in_live(signed_in: Signed) -> None:
+    page = signed_in.page
+    answer = page.goto("/inbox")
+    assert answer is not None
+    assert answer.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    frame = page.goto("/inbox/1/html")
+    assert frame is not None
+    assert frame.status == 404
+
+
+def test_the_campaign_pages_fit_a_phone(chromium: Browser, console_server: Server) -> None:
+    page, violations = open_page(chromium, console_server, width=390)
+    owner = console_server.new_account(plan="free")  # a developer account: the sandbox
+    sign_in(page, owner.email)
+    key = {"Api-Token": owner.account["sandboxApiKey"]}
+    body = {
+        "name": "Phone",
+        "subject": "Hi",
+        "fromEmail": "a@example.com",
+        "htmlContent": "<p>Hi</p>",
+    }
+    made = httpx.post(f"{console_server.base}/v3/emailCampaigns", json=body, headers=key)
+    assert made.status_code == 201, made.text
+    for path in ("/campaigns", f"/campaigns/{made.json()['id']}", "/automations/new", "/inbox"):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        axe(page)
+    page.context.close()
+    assert not [v for v in violations if "/e/o/" not in v], violations
