@@ -145,9 +145,12 @@ async def upsert(
     await repository.update_contacts(conn, updates)
     made = await _add_to(conn, principal, contact_tag_membership, applied, stamp, listening)
     made += await _add_to(conn, principal, contact_group_membership, applied, stamp, listening)
+    # The contacts' activity: one row per contact of the batch, whoever listens (the
+    # events' own activity rows would exist only when someone does).
+    await repository.record_imported(conn, principal, [one.contact_id for one in applied], stamp)
     if listening:
         changes = [change for one in applied for change in one.changes]
-        await events.record(conn, principal, [*made, *changes])
+        await events.record(conn, principal, [*made, *changes], activity=False)
     return outcome
 
 

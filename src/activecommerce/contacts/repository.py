@@ -152,3 +152,35 @@ async def count_all(db: Database, principal: Principal) -> int:
         f"SELECT n FROM contact_counts WHERE {TENANT} AND key = 'all'", tenant(principal)
     )
     return int(row["n"]) if row else 0
+
+
+async def record_imported(
+    conn: Connection, principal: Principal, ids: Sequence[int], stamp: str
+) -> None:
+    """A `contact.imported` activity row for each of these contacts (written or matched
+    by an import's batch at `stamp`), in one statement: `created` for those it made."""
+    if not ids:
+        return
+    await conn.execute(
+        "INSERT INTO contact_activity (account_id, env, contact_id, type, data, created_at)"
+        " SELECT account_id, env, id, 'contact.imported',"
+        ' CASE WHEN created_at = ? THEN \'{"action":"created"}\''
+        ' ELSE \'{"action":"updated"}\' END, ?'
+        f" FROM contacts WHERE {in_list(conn, 'id')} AND {TENANT}",
+        (stamp, stamp, list_param(conn, ids), *tenant(principal)),
+    )
+
+
+async def activity(
+    db: Database, principal: Principal, contact_id: int, before: int | None, limit: int
+) -> list[Row]:
+    """A contact's activity, newest first, before the id `before` (keyset paging on the
+    (contact_id, id) index)."""
+    sql = (
+        f"SELECT id, type, data, created_at FROM contact_activity WHERE contact_id = ? AND {TENANT}"
+    )
+    params: list[Any] = [contact_id, *tenant(principal)]
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    return await db.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from activecommerce.web import account, home, users
+from activecommerce.web import account, contact_imports, contacts, home, users
 from activecommerce.web.router import router as signin_router
 from activecommerce.web.static_files import static_app
 
@@ -13,6 +13,8 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     home.router,
     account.router,
     users.router,
+    contact_imports.router,
+    contacts.router,
 )
 
 
