@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.events import ACTIVITY_COLUMNS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import (
     TENANT,
@@ -155,20 +156,22 @@ async def count_all(db: Database, principal: Principal) -> int:
 
 
 async def record_imported(
-    conn: Connection, principal: Principal, ids: Sequence[int], stamp: str
+    conn: Connection, principal: Principal, contacts: Sequence[tuple[int, bool]], stamp: str
 ) -> None:
-    """A `contact.imported` activity row for each of these contacts (written or matched
-    by an import's batch at `stamp`), in one statement: `created` for those it made."""
-    if not ids:
-        return
-    await conn.execute(
-        "INSERT INTO contact_activity (account_id, env, contact_id, type, data, created_at)"
-        " SELECT account_id, env, id, 'contact.imported',"
-        ' CASE WHEN created_at = ? THEN \'{"action":"created"}\''
-        ' ELSE \'{"action":"updated"}\' END, ?'
-        f" FROM contacts WHERE {in_list(conn, 'id')} AND {TENANT}",
-        (stamp, stamp, list_param(conn, ids), *tenant(principal)),
+    """A `contact.imported` activity row for each of these contacts (id, whether the
+    import made it), written or matched by an import's batch at `stamp`: one statement."""
+    await insert_many(
+        conn,
+        "contact_activity",
+        ACTIVITY_COLUMNS,
+        [
+            (*tenant(principal), contact_id, "contact.imported", IMPORTED[created], stamp)
+            for contact_id, created in contacts
+        ],
     )
+
+
+IMPORTED = {True: '{"action":"created"}', False: '{"action":"updated"}'}
 
 
 async def activity(
