@@ -346,7 +346,7 @@ def _summary(event_type: str, data: dict[str, Any]) -> str:
         if isinstance(data.get(key), dict):
             return str(data[key].get("name", ""))
     if event_type.startswith("deal."):
-        return str(data.get("title") or "")
+        return str(data.get("name") or "")
     if event_type.startswith("email."):
         return str(data.get("url") or data.get("status") or "")
     if event_type == "contact.imported":
