@@ -134,7 +134,8 @@ def axe(page: Page) -> None:
 def console_server(
     database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    env = server_env(database_url, data_dir)
+    # With its worker inside on PostgreSQL too: pages start imports and send campaigns.
+    env = server_env(database_url, data_dir, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
     log = tmp_path_factory.mktemp("console") / "serve.log"
     with running_server(env, log) as (base, _):
         yield Server(base, env)
