@@ -139,7 +139,7 @@ def test_a_contacts_page_and_its_deletion(
         )
 
         def sent() -> bool:
-            return api.get(f"/v3/emailCampaigns/{campaign['id']}").json()["status"] == "sent"
+            return bool(api.get(f"/v3/emailCampaigns/{campaign['id']}").json()["status"] == "sent")
 
         wait_until(sent, 20, "the campaign to be sent")
 

@@ -139,7 +139,7 @@ async def contact_list(ctx: ConsoleContext) -> Response:
         block="results",
         tags=await _choices(ctx, contact_tags),
         groups=await _choices(ctx, contact_groups),
-        statuses=STATUSES,
+        statuses=[(s, s) for s in STATUSES],
         sorts=SORTS,
         **values,
     )
