@@ -65,6 +65,18 @@ async def test_activity_survives_event_pruning_and_goes_with_the_contact(
         assert text.index("contact.updated") < text.index("contact.created")
         assert "Big" in text
         assert "vip" in text
+        # Paged, newest first: 24 entries are a page of 20 and one of 4.
+        for i in range(20):
+            await api.patch(f"/v3/contacts/{contact_id}", json={"phone": f"+1555000{i:02d}"})
+        first = await b.get(f"/contacts/{contact_id}")
+        assert first.text.count("<time datetime=") - 2 == 20  # besides created / updated
+        older = re.search(r'href="(/contacts/\d+\?before=\d+)"', first.text)
+        assert older is not None
+        fragment = await b.get(html.unescape(older.group(1)), headers={"HX-Request": "true"})
+        assert fragment.text.lstrip().startswith('<div id="activity">')
+        assert fragment.text.count("<li>") == 4
+        assert "contact.created" in fragment.text
+        assert "?before=" not in fragment.text
 
     assert (await api.delete(f"/v3/contacts/{contact_id}")).status_code == 204
     assert await _activity_count(app, contact_id) == 0
