@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import own_database
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from servers import CLI, running_server, server_env
 
@@ -131,14 +132,15 @@ def axe(page: Page) -> None:
 
 
 @pytest.fixture(scope="session")
-def console_server(
-    database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    # With its worker inside on PostgreSQL too: pages start imports and send campaigns.
-    env = server_env(database_url, data_dir, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
-    log = tmp_path_factory.mktemp("console") / "serve.log"
-    with running_server(env, log) as (base, _):
-        yield Server(base, env)
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`activecommerce serve` with its worker inside (pages start imports and send
+    campaigns), on a database of its own: its worker must not run the jobs that other
+    tests queue in the suite's database to find them waiting (test_worker_durability)."""
+    folder = tmp_path_factory.mktemp("console")
+    with own_database(folder) as url:
+        env = server_env(url, folder, ACTIVECOMMERCE_EMBEDDED_WORKER="true")
+        with running_server(env, folder / "serve.log") as (base, _):
+            yield Server(base, env)
 
 
 # Per module, not per session: while Playwright's synchronous API runs, its event loop is

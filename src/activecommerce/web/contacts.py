@@ -44,7 +44,7 @@ from activecommerce.web.console import (
     page,
     see_other,
 )
-from activecommerce.web.pages import safe_next
+from activecommerce.web.pages import read_form, safe_next
 
 router = console_router()
 
@@ -163,7 +163,8 @@ async def export(ctx: ConsoleContext) -> Response:
 
 async def _form_values(ctx: Console) -> list[tuple[str, str]]:
     """Every (name, value) of the urlencoded form, repeated names included (checkboxes)."""
-    await form_of(ctx.request)  # the body, read and size-checked once
+    if await read_form(ctx.request) is None:  # not a form, or over the size of one
+        return []
     body = await ctx.request.body()
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
 
