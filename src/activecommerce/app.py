@@ -51,6 +51,7 @@ from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.tags.router import router as tags_router
 from activecommerce.users.passwords import Passwords
 from activecommerce.users.service import Sessions
+from activecommerce.web.contact_imports import UPLOAD_PATH
 from activecommerce.web.routes import install as install_console
 from activecommerce.webhooks.router import build_router as webhooks_router
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
@@ -76,12 +77,20 @@ class BodyLimit:
     A pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task per request). A
     body of unknown length is read up to the limit and replayed to the app. Bodies sent to
     the `streamed` paths (contact imports) pass untouched: their handler reads them as
-    they arrive, with a limit of its own."""
+    they arrive, with a limit of its own. `larger` paths (the console's CSV upload) take
+    a body of declared length up to their own limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, streamed: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        streamed: frozenset[str] = frozenset(),
+        larger: dict[str, int] | None = None,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.streamed = streamed
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +102,8 @@ class BodyLimit:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None:
-            if not length.isdigit() or int(length) > self.max_bytes:
+            limit = self.larger.get(scope["path"], self.max_bytes)
+            if not length.isdigit() or int(length) > limit:
                 await self._too_large(scope, receive, send)
                 return
             await self.app(scope, receive, send)
@@ -333,7 +343,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitHeaders)
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, streamed=frozenset({IMPORTS_PATH})
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        streamed=frozenset({IMPORTS_PATH}),
+        larger={UPLOAD_PATH: settings.max_import_bytes},
     )
     if settings.cors_origin_list:
         # Outermost: a preflight is answered before limits and credentials are looked at,

@@ -76,6 +76,7 @@ def serve(
     from activecommerce.server import http_protocol
     from activecommerce.users.passwords import Passwords
     from activecommerce.users.service import new_password, owner_hook
+    from activecommerce.web.contact_imports import UPLOAD_PATH
     from activecommerce.worker import settle_heap
 
     settings = get_settings()
@@ -129,7 +130,7 @@ def serve(
         access_log=access_log,
         log_level="info" if access_log else "warning",
         # Timeouts and the connection limit: see activecommerce/server.py.
-        http=http_protocol(settings, streamed_paths=(IMPORTS_PATH,)),
+        http=http_protocol(settings, streamed_paths=(IMPORTS_PATH, UPLOAD_PATH)),
         timeout_keep_alive=settings.http_keepalive_seconds,
         timeout_graceful_shutdown=10,
         # X-Forwarded-For is read by the app, from ACTIVECOMMERCE_TRUSTED_PROXIES only

@@ -81,6 +81,7 @@ class _Applied:
 
     contact_id: int
     records: list[ContactRecord]
+    created: bool
     contact: dict[str, Any] | None = None
     changes: list[Event] = field(default_factory=list)
 
@@ -117,7 +118,7 @@ async def upsert(
             outcome.created += 1
             outcome.updated += len(kept) - 1
             outcome.skipped += len(group) - len(kept)
-            one = _Applied(int(row["id"]), kept)
+            one = _Applied(int(row["id"]), kept, created=True)
             if listening:
                 one.contact = contacts.serialize(row)
                 one.changes = contacts.rules.events("contact", "created", None, one.contact)
@@ -129,7 +130,7 @@ async def upsert(
             after = _merged(before, group)
             if after != before:
                 updates.append((*after.values(), stamp, row["id"]))
-            one = _Applied(int(row["id"]), group)
+            one = _Applied(int(row["id"]), group, created=False)
             if listening:
                 shown = contacts.serialize(row)
                 one.contact = shown
@@ -145,9 +146,13 @@ async def upsert(
     await repository.update_contacts(conn, updates)
     made = await _add_to(conn, principal, contact_tag_membership, applied, stamp, listening)
     made += await _add_to(conn, principal, contact_group_membership, applied, stamp, listening)
+    # The contacts' activity: one row per contact of the batch, whoever listens (the
+    # events' own activity rows would exist only when someone does).
+    imported = [(one.contact_id, one.created) for one in applied]
+    await repository.record_imported(conn, principal, imported, stamp)
     if listening:
         changes = [change for one in applied for change in one.changes]
-        await events.record(conn, principal, [*made, *changes])
+        await events.record(conn, principal, [*made, *changes], activity=False)
     return outcome
 
 

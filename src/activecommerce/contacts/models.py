@@ -1,4 +1,4 @@
-from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, String, Table, func
+from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, String, Table, Text, func
 
 from activecommerce.kit.tables import (
     IdType,
@@ -79,3 +79,21 @@ def _membership(name: str, target: str, column: str) -> Table:
 
 contact_tag_members = _membership("contact_tag_members", "contact_tags", "tag_id")
 contact_group_members = _membership("contact_group_members", "contact_groups", "group_id")
+
+# A contact's activity (what happened to it: changes, tags, groups, deals, emails), kept
+# for as long as the contact exists, unlike the events table, which the retention prunes.
+# Written by kit.events.record in the transaction of the change (one row per event that
+# names a contact), and by imports (one `contact.imported` row per contact and batch).
+# Read per contact, newest first: the (contact_id, id) index.
+contact_activity = Table(
+    "contact_activity",
+    metadata,
+    id_column(),
+    *tenant_columns(),
+    ref_column("contact_id", "contacts", "CASCADE", nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("created_at", String(32), nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_contact_activity_contact", contact_activity.c.contact_id, contact_activity.c.id)

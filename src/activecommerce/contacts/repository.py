@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.events import ACTIVITY_COLUMNS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import (
     TENANT,
@@ -218,3 +219,37 @@ async def count_active_members(
         seconds,
     )
     return None if rows is None else int(rows[0]["n"])
+
+
+async def record_imported(
+    conn: Connection, principal: Principal, contacts: Sequence[tuple[int, bool]], stamp: str
+) -> None:
+    """A `contact.imported` activity row for each of these contacts (id, whether the
+    import made it), written or matched by an import's batch at `stamp`: one statement."""
+    await insert_many(
+        conn,
+        "contact_activity",
+        ACTIVITY_COLUMNS,
+        [
+            (*tenant(principal), contact_id, "contact.imported", IMPORTED[created], stamp)
+            for contact_id, created in contacts
+        ],
+    )
+
+
+IMPORTED = {True: '{"action":"created"}', False: '{"action":"updated"}'}
+
+
+async def activity(
+    db: Database, principal: Principal, contact_id: int, before: int | None, limit: int
+) -> list[Row]:
+    """A contact's activity, newest first, before the id `before` (keyset paging on the
+    (contact_id, id) index)."""
+    sql = (
+        f"SELECT id, type, data, created_at FROM contact_activity WHERE contact_id = ? AND {TENANT}"
+    )
+    params: list[Any] = [contact_id, *tenant(principal)]
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    return await db.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])

@@ -421,3 +421,24 @@ async def contact_by_email(
         f" WHERE {TENANT} AND lower(email) = lower(?)",
         (*tenant(principal), address),
     )
+
+
+async def of_contact(
+    db: Database, principal: Principal, contact_id: int, before: int | None, limit: int
+) -> list[Row]:
+    """The emails sent (or to be sent) to a contact, newest first, with the name of their
+    campaign or automation (keyset paging on the contact_id index)."""
+    sql = (
+        "SELECT m.id, m.campaign_id, m.automation_id, m.status, m.sent_at, m.opened_at,"
+        " m.open_count, m.clicked_at, m.click_count, m.bounced_at, m.unsubscribed_at,"
+        " c.name AS campaign_name, a.name AS automation_name"
+        " FROM email_messages m"
+        " LEFT JOIN email_campaigns c ON c.id = m.campaign_id"
+        " LEFT JOIN email_automations a ON a.id = m.automation_id"
+        " WHERE m.contact_id = ? AND m.account_id = ? AND m.env = ? AND NOT m.is_test"
+    )
+    params: list[Any] = [contact_id, *tenant(principal)]
+    if before is not None:
+        sql += " AND m.id < ?"
+        params.append(before)
+    return await db.fetchall(sql + " ORDER BY m.id DESC LIMIT ?", [*params, limit])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -131,9 +132,14 @@ class NdjsonReader(_Reader):
 
 
 class CsvReader(_Reader):
-    def __init__(self) -> None:
+    """`columns`: what each column of the file is, by position (a name of CSV_COLUMNS, or
+    None to ignore it), instead of the names of its header row (the console's column
+    mapping); the header row is then read and skipped."""
+
+    def __init__(self, columns: Sequence[str | None] | None = None) -> None:
         super().__init__()
-        self._columns: list[str] | None = None
+        self._mapping = None if columns is None else list(columns)
+        self._columns: list[str | None] | None = None
 
     _empty_message = "The file is empty: a CSV import starts with a header row naming its columns."
 
@@ -177,7 +183,7 @@ class CsvReader(_Reader):
             if not any(cell.strip() for cell in record):
                 continue
             if self._columns is None:
-                self._columns = _header(record)
+                self._columns = _columns(record, self._mapping)
                 continue
             if damaged and any(_NOT_UTF8.search(cell) for cell in record):
                 staged.append(self._staged(line, None, _NOT_UTF8_MESSAGE))
@@ -192,8 +198,8 @@ class CsvReader(_Reader):
         return staged
 
 
-def reader(format: str) -> _Reader:
-    return CsvReader() if format == "csv" else NdjsonReader()
+def reader(format: str, columns: Sequence[str | None] | None = None) -> _Reader:
+    return CsvReader(columns) if format == "csv" else NdjsonReader()
 
 
 _NOT_UTF8_MESSAGE = "is not valid UTF-8"
@@ -201,6 +207,17 @@ _NOT_UTF8_MESSAGE = "is not valid UTF-8"
 
 def _too_long() -> str:
     return f"is longer than {MAX_ROW_BYTES} bytes"
+
+
+def _columns(record: list[str], mapping: list[str | None] | None) -> list[str | None]:
+    if mapping is None:
+        return list(_header(record))
+    if len(mapping) != len(record):
+        raise BadFile(
+            f"The header row has {len(record)} columns; the mapping names {len(mapping)}."
+        )
+    _header([name for name in mapping if name is not None])
+    return mapping
 
 
 def _header(record: list[str]) -> list[str]:
@@ -219,9 +236,11 @@ def _header(record: list[str]) -> list[str]:
     return columns
 
 
-def _record_json(columns: list[str], record: list[str]) -> str:
+def _record_json(columns: list[str | None], record: list[str]) -> str:
     data: dict[str, Any] = {}
     for name, cell in zip(columns, record, strict=False):
+        if name is None:  # an ignored column
+            continue
         if name in _LISTS:
             data[name] = [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
         elif name in ("email", "status"):
@@ -230,6 +249,8 @@ def _record_json(columns: list[str], record: list[str]) -> str:
         else:
             data[name] = cell or None
     for name in columns[len(record) :]:  # a short record: the missing cells are empty
+        if name is None:
+            continue
         if name in _LISTS:
             data[name] = []
         elif name not in ("email", "status"):

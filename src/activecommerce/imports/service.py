@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -117,13 +117,15 @@ async def receive(
     held_by: str | None = None,
     lease_seconds: float = 30.0,
     on_bytes: Callable[[int], None] | None = None,
+    columns: Sequence[str | None] | None = None,
 ) -> tuple[int, int]:
     """Stage the body and queue the import; returns (import id, job id). Raises a
     Problem (413 over `limit`, 422 for a body that cannot be imported); a body that
     stops early (the client gone) fails the import it started. `held_by`: the job is
     queued claimed by that worker id for `lease_seconds`, and it runs it itself (the
-    CLI, `run_held`)."""
-    upload = _Upload(db, principal, format, update)
+    CLI, `run_held`). `columns`: a CSV's columns by position, instead of its header's
+    names (None: ignored; the console's column mapping)."""
+    upload = _Upload(db, principal, format, update, columns)
     try:
         await upload.read(body, limit, on_bytes)
         return await upload.queue(held_by, lease_seconds)
@@ -144,12 +146,19 @@ class _Upload:
     """One body being staged: rows are written a batch at a time, one write in flight
     while the next rows are read and parsed."""
 
-    def __init__(self, db: Database, principal: Principal, format: str, update: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        principal: Principal,
+        format: str,
+        update: bool,
+        columns: Sequence[str | None] | None = None,
+    ) -> None:
         self.db = db
         self.principal = principal
         self.format = format
         self.update = update
-        self.rows = reader(format)
+        self.rows = reader(format, columns)
         self.import_id: int | None = None
         self._writing: asyncio.Task[None] | None = None
         self._last: list[Staged] = []

@@ -17,6 +17,7 @@ from sqlalchemy import Column, Index, String, Table, Text
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import insert_many, tenant
 from activecommerce.kit.tables import id_column, metadata, tenant_columns
 
 events = Table(
@@ -64,18 +65,59 @@ async def listened(conn: Connection, principal: Principal, types: frozenset[str]
     return False
 
 
-async def record(conn: Connection, principal: Principal, changes: list[Event]) -> None:
+async def record(
+    conn: Connection, principal: Principal, changes: list[Event], *, activity: bool = True
+) -> None:
+    """Record the events (and call the subscribers). Each event that names a contact also
+    becomes a row of that contact's activity (contacts.models.contact_activity), all in
+    one statement: the activity is kept as long as the contact, whereas events are
+    pruned. `activity=False`: the caller writes the activity itself (an import's batch
+    writes one `contact.imported` row per contact)."""
+    stamp = now()
+    activities: list[tuple[Any, ...]] = []
     for event_type, data in changes:
-        stamp = now()
+        text = orjson.dumps(data).decode()
         row = await conn.fetchone(
             "INSERT INTO events (account_id, env, type, data, created_at)"
             " VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (principal.account_id, principal.env, event_type, orjson.dumps(data).decode(), stamp),
+            (principal.account_id, principal.env, event_type, text, stamp),
         )
         assert row is not None
         about = data.get("id") or (data.get("contact") or {}).get("id") or ""
         for subscriber in _subscribers:
             await subscriber(conn, principal, int(row["id"]), event_type, str(about), data)
+        contact = contact_of(event_type, data) if activity else None
+        if contact is not None:
+            activities.append((*tenant(principal), contact, event_type, text, stamp))
+    await insert_many(conn, "contact_activity", ACTIVITY_COLUMNS, activities)
+
+
+ACTIVITY_COLUMNS = (
+    ("account_id", "bigint"),
+    ("env", "text"),
+    ("contact_id", "bigint"),
+    ("type", "text"),
+    ("data", "text"),
+    ("created_at", "text"),
+)
+
+
+def contact_of(event_type: str, data: dict[str, Any]) -> int | None:
+    """The id of the contact an event is about (SPEC §6's types), if any and if it still
+    exists: contact.* (the contact, or {contact, tag|group}), deal.* (its `contact`),
+    email.* (its `contactId`). A deleted contact has no activity left to add to."""
+    family = event_type.partition(".")[0]
+    ref: Any = None
+    if family == "contact" and event_type != "contact.deleted":
+        nested = data.get("contact")
+        ref = nested.get("id") if isinstance(nested, dict) else data.get("id")
+    elif family == "deal":
+        ref = data.get("contact")
+    elif family == "email":
+        ref = data.get("contactId")
+    if ref is None or not str(ref).isdigit():
+        return None
+    return int(ref)
 
 
 async def by_id(db: Database, event_id: int) -> Row | None:

@@ -1,0 +1,451 @@
+"""The contacts pages (SPEC §11): the list (search, filters, sorting, cursor paging, bulk
+tag and untag, the export), a contact's page (fields, tags, groups, deals, emails,
+activity), create, edit and delete. Imports are in web/contact_imports.py.
+
+Everything goes through the API's own services: the contacts `Resource` (its list
+machinery, with the maintained counts and the cursor), the `Membership` services of tags
+and groups, the export's stream."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response, StreamingResponse
+
+from activecommerce.api.deps import services
+from activecommerce.api.routes import list_query_model, page_params
+from activecommerce.contacts import repository
+from activecommerce.contacts.export import export_csv
+from activecommerce.contacts.service import (
+    Membership,
+    contact_group_membership,
+    contact_tag_membership,
+    contacts,
+)
+from activecommerce.deals.service import deals
+from activecommerce.email import repository as email_repository
+from activecommerce.groups.service import contact_groups
+from activecommerce.kit import events
+from activecommerce.kit.db import Connection
+from activecommerce.kit.fields import parse_id
+from activecommerce.kit.named import by_names
+from activecommerce.kit.problems import Problem, invalid_body, not_found
+from activecommerce.kit.resource import Resource
+from activecommerce.tags.service import contact_tags
+from activecommerce.web.console import (
+    Console,
+    ConsoleContext,
+    FormErrors,
+    console_router,
+    form_of,
+    page,
+    see_other,
+)
+from activecommerce.web.pages import read_form, safe_next
+
+router = console_router()
+
+PAGE_SIZE = 25
+ACTIVITY_PAGE = 20
+EMAILS_SHOWN = 20
+# The most tags or groups offered in a select (a longer list is typed by name).
+CHOICES = 200
+STATUSES = ("active", "unsubscribed", "bounced")
+SORTS = (
+    ("createdAt", "Created"),
+    ("updatedAt", "Updated"),
+    ("email", "Email"),
+    ("firstName", "First name"),
+    ("lastName", "Last name"),
+)
+# The list's query parameters the page keeps in its links (the API's names).
+LIST_PARAMS = ("q", "tagId", "groupId", "status", "sortBy", "sortOrder")
+# Form field -> API field, and back (FormErrors names).
+FIELDS = {
+    "email": "email",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "phone": "phone",
+    "status": "status",
+}
+API_TO_FORM = {api: name for name, api in FIELDS.items()}
+
+ListQuery: type[BaseModel] = list_query_model(contacts, "ConsoleContact")
+
+
+def _db(ctx: Console) -> Any:
+    return services(ctx.request).db
+
+
+def _query_string(values: dict[str, str], **changes: str | None) -> str:
+    kept = {k: v for k, v in {**values, **changes}.items() if v}
+    return urlencode(kept)
+
+
+async def _choices(ctx: Console, resource: Resource) -> list[tuple[str, str]]:
+    """(id, name) of the account's tags or groups, by name, for a select."""
+    result = await resource.list_rows(
+        _db(ctx),
+        ctx.principal,
+        page=1,
+        page_size=CHOICES,
+        sort_by="name",
+        sort_order="asc",
+        filters={},
+    )
+    return [(item["id"], item["name"]) for item in result["data"]]
+
+
+# ---------------------------------------------------------------- the list
+
+
+@router.get("/contacts")
+async def contact_list(ctx: ConsoleContext) -> Response:
+    params = {k: v for k, v in ctx.request.query_params.items() if k in (*LIST_PARAMS, "cursor")}
+    shown = {k: v for k, v in params.items() if k in LIST_PARAMS and v}
+    error = ""
+    result: dict[str, Any] = {"data": [], "meta": {"total": 0, "totalExact": True}}
+    try:
+        query = ListQuery.model_validate({**shown, "cursor": params.get("cursor") or None})
+        paging = page_params(query)
+        paging["page_size"] = PAGE_SIZE
+        result = await contacts.list_rows(_db(ctx), ctx.principal, **paging)
+    except ValidationError as exc:
+        error = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())
+    except Problem as problem:
+        error = problem.detail or problem.title
+    meta = result["meta"]
+    base = _query_string(shown)
+    next_cursor = meta.get("nextCursor")
+    values = {
+        "shown": shown,
+        "rows": result["data"],
+        "meta": meta,
+        "error": error,
+        "here": "/contacts" + (f"?{ctx.request.url.query}" if ctx.request.url.query else ""),
+        "next_url": f"/contacts?{_query_string(shown, cursor=next_cursor)}"
+        if next_cursor
+        else None,
+        "first_url": f"/contacts?{base}" if params.get("cursor") else None,
+        "export_url": "/contacts/export?"
+        + _query_string({k: v for k, v in shown.items() if k not in ("sortBy", "sortOrder")}),
+    }
+    return page(
+        ctx,
+        "contacts/list.html",
+        block="results",
+        tags=await _choices(ctx, contact_tags),
+        groups=await _choices(ctx, contact_groups),
+        statuses=[(s, s) for s in STATUSES],
+        sorts=SORTS,
+        **values,
+    )
+
+
+@router.get("/contacts/export")
+async def export(ctx: ConsoleContext) -> Response:
+    """The export of GET /v3/contacts/export for the list's filters, with the session."""
+    wanted = {f.name for f in contacts.filters}
+    sent = {k: v for k, v in ctx.request.query_params.items() if k in wanted and v}
+    try:
+        filters = page_params(ListQuery.model_validate(sent))["filters"]
+    except ValidationError as exc:
+        raise invalid_body(exc) from None
+    return StreamingResponse(
+        export_csv(_db(ctx), ctx.principal, filters),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
+    )
+
+
+async def _form_values(ctx: Console) -> list[tuple[str, str]]:
+    """Every (name, value) of the urlencoded form, repeated names included (checkboxes)."""
+    if await read_form(ctx.request) is None:  # not a form, or over the size of one
+        return []
+    body = await ctx.request.body()
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+async def _target(
+    conn: Connection, ctx: Console, membership: Membership, chosen: str, name: str
+) -> str:
+    """The id of the tag (group) chosen in the select, or of the one named in the text
+    field: found by name, else made (with its `.created` event, as imports do)."""
+    name = name.strip()
+    if not name:
+        if not chosen:
+            raise Problem(422, f"Choose a {membership.target.title} or type a new name.")
+        return chosen
+    target = membership.target
+    try:
+        target.create_model.model_validate({"name": name})
+    except ValidationError as exc:
+        raise invalid_body(exc) from None
+    rows, made = await by_names(conn, ctx.principal, target, [name])
+    for row in made:
+        created = target.rules.events(target.event_name, "created", None, target.serialize(row))
+        await events.record(conn, ctx.principal, created)
+    return str(rows[name]["id"])
+
+
+@router.post("/contacts/bulk")
+async def bulk(ctx: ConsoleContext) -> Response:
+    """Tag or untag the selected contacts (at most a page of them)."""
+    values = await _form_values(ctx)
+    form = dict(reversed(values))  # the first value of each name
+    back = safe_next(form.get("back"), "/contacts")
+    if not back.startswith("/contacts"):
+        back = "/contacts"
+    ids = [v for k, v in values if k == "ids"][:PAGE_SIZE]
+    if not ids:
+        return see_other(ctx, back, "Select some contacts first.", "error")
+    adding = form.get("action") != "untag"
+    try:
+        async with _db(ctx).transaction() as conn:
+            tag = await _target(
+                conn, ctx, contact_tag_membership, form.get("tag", ""), form.get("new_tag", "")
+            )
+            change = contact_tag_membership.add if adding else contact_tag_membership.remove
+            for contact_id in ids:
+                await change(conn, ctx.principal, contact_id, tag)
+    except Problem as problem:
+        return see_other(ctx, back, _problem_text(problem), "error")
+    done = "tagged" if adding else "untagged"
+    return see_other(ctx, back, f"{len(ids)} contact{'s' if len(ids) != 1 else ''} {done}.")
+
+
+def _problem_text(problem: Problem) -> str:
+    details = "; ".join(
+        f"{e.get('field', '')} {e.get('message', '')}".strip() for e in problem.errors or []
+    )
+    return details or problem.detail or problem.title
+
+
+# ---------------------------------------------------------------- create, edit, delete
+
+
+def _body(form: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        api: (form.get(name) or "").strip() or None for name, api in FIELDS.items()
+    }
+    if body["status"] is None:
+        body.pop("status")
+    return body
+
+
+def _validated(form: dict[str, str]) -> BaseModel:
+    try:
+        return contacts.create_model.model_validate(_body(form))
+    except ValidationError as exc:
+        raise invalid_body(exc) from None
+
+
+def _form_page(
+    ctx: Console,
+    form: dict[str, str],
+    errors: FormErrors,
+    contact: dict[str, Any] | None,
+    status: int = 200,
+) -> Response:
+    return page(
+        ctx,
+        "contacts/form.html",
+        status=status,
+        form=form,
+        errors=errors,
+        contact=contact,
+        statuses=[(s, s) for s in STATUSES],
+    )
+
+
+@router.get("/contacts/new")
+async def new_contact(ctx: ConsoleContext) -> Response:
+    return _form_page(ctx, {"status": "active"}, FormErrors(), None)
+
+
+@router.post("/contacts/new")
+async def create_contact(ctx: ConsoleContext) -> Response:
+    form = await form_of(ctx.request)
+    try:
+        body = _validated(form)
+        async with _db(ctx).transaction() as conn:
+            created = await contacts.create(conn, ctx.principal, body)
+    except Problem as problem:
+        return _form_page(ctx, form, _errors(problem), None, problem.status)
+    return see_other(ctx, f"/contacts/{created['id']}", "Contact created.")
+
+
+def _errors(problem: Problem) -> FormErrors:
+    errors = FormErrors.of(problem, API_TO_FORM)
+    if problem.status == 409 and "email" in (problem.detail or "").lower():
+        errors.fields["email"] = "is taken by another contact"
+    return errors
+
+
+def _contact_id(value: str) -> str:
+    if parse_id(value) is None:
+        raise not_found("contact")
+    return value
+
+
+@router.get("/contacts/{contact_id}/edit")
+async def edit_contact(ctx: ConsoleContext, contact_id: str) -> Response:
+    contact = contacts.serialize(await contacts.get_row(_db(ctx), ctx.principal, contact_id))
+    form = {name: contact.get(api) or "" for name, api in FIELDS.items()}
+    return _form_page(ctx, form, FormErrors(), contact)
+
+
+@router.post("/contacts/{contact_id}/edit")
+async def save_contact(ctx: ConsoleContext, contact_id: str) -> Response:
+    contact = contacts.serialize(await contacts.get_row(_db(ctx), ctx.principal, contact_id))
+    form = await form_of(ctx.request)
+    try:
+        body = _validated(form)
+        async with _db(ctx).transaction() as conn:
+            await contacts.replace(conn, ctx.principal, contact_id, body)
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return _form_page(ctx, form, _errors(problem), contact, problem.status)
+    return see_other(ctx, f"/contacts/{contact['id']}", "Contact saved.")
+
+
+@router.get("/contacts/{contact_id}/delete")
+async def confirm_delete(ctx: ConsoleContext, contact_id: str) -> Response:
+    contact = contacts.serialize(await contacts.get_row(_db(ctx), ctx.principal, contact_id))
+    return page(ctx, "contacts/delete.html", contact=contact)
+
+
+@router.post("/contacts/{contact_id}/delete")
+async def delete_contact(ctx: ConsoleContext, contact_id: str) -> Response:
+    async with _db(ctx).transaction() as conn:
+        await contacts.delete(conn, ctx.principal, contact_id)
+    return see_other(ctx, "/contacts", "Contact deleted.")
+
+
+# ---------------------------------------------------------------- a contact's page
+
+MEMBERSHIPS = {"tags": contact_tag_membership, "groups": contact_group_membership}
+
+
+def _activity_view(row: Any) -> dict[str, Any]:
+    data = orjson.loads(row["data"])
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "at": row["created_at"],
+        "summary": _summary(row["type"], data),
+    }
+
+
+def _summary(event_type: str, data: dict[str, Any]) -> str:
+    """A line saying what happened, from an activity row's data."""
+    for key in ("contactTag", "contactGroup"):
+        if isinstance(data.get(key), dict):
+            return str(data[key].get("name", ""))
+    if event_type.startswith("deal."):
+        return str(data.get("name") or "")
+    if event_type.startswith("email."):
+        return str(data.get("url") or data.get("status") or "")
+    if event_type == "contact.imported":
+        return str(data.get("action", ""))
+    return str(data.get("email") or "")
+
+
+def _before(ctx: Console) -> int | None:
+    value = ctx.request.query_params.get("before", "")
+    return parse_id(value)
+
+
+@router.get("/contacts/{contact_id}")
+async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
+    db = _db(ctx)
+    row = await contacts.get_row(db, ctx.principal, _contact_id(contact_id))
+    contact = contacts.serialize(row)
+    oid = int(row["id"])
+    found = await repository.activity(db, ctx.principal, oid, _before(ctx), ACTIVITY_PAGE + 1)
+    activity = [_activity_view(r) for r in found[:ACTIVITY_PAGE]]
+    more = f"/contacts/{oid}?before={activity[-1]['id']}" if len(found) > ACTIVITY_PAGE else None
+    if ctx.htmx:
+        return page(
+            ctx,
+            "contacts/contact.html",
+            block="activity",
+            contact=contact,
+            activity=activity,
+            more_url=more,
+        )
+    lists = {
+        name: (
+            await membership.list_for(
+                db,
+                ctx.principal,
+                contact["id"],
+                page=1,
+                page_size=CHOICES,
+                sort_by="name",
+                sort_order="asc",
+            )
+        )["data"]
+        for name, membership in MEMBERSHIPS.items()
+    }
+    contact_deals = await deals.list_rows(
+        db,
+        ctx.principal,
+        page=1,
+        page_size=50,
+        sort_by="createdAt",
+        sort_order="desc",
+        filters={"contact": contact["id"]},
+    )
+    emails = await email_repository.of_contact(db, ctx.principal, oid, None, EMAILS_SHOWN)
+    return page(
+        ctx,
+        "contacts/contact.html",
+        contact=contact,
+        tags=lists["tags"],
+        groups=lists["groups"],
+        all_tags=await _choices(ctx, contact_tags),
+        all_groups=await _choices(ctx, contact_groups),
+        deals=contact_deals["data"],
+        emails=emails,
+        activity=activity,
+        more_url=more,
+        first_activity=_before(ctx) is not None,
+    )
+
+
+@router.post("/contacts/{contact_id}/{kind}")
+async def add_membership(ctx: ConsoleContext, contact_id: str, kind: str) -> Response:
+    membership = MEMBERSHIPS.get(kind)
+    if membership is None:
+        raise not_found("page")
+    await contacts.get_row(_db(ctx), ctx.principal, contact_id)  # else a 404 page
+    form = await form_of(ctx.request)
+    here = f"/contacts/{contact_id}"
+    try:
+        async with _db(ctx).transaction() as conn:
+            target = await _target(
+                conn, ctx, membership, form.get("target", ""), form.get("name", "")
+            )
+            await membership.add(conn, ctx.principal, contact_id, target)
+    except Problem as problem:
+        return see_other(ctx, here, _problem_text(problem), "error")
+    return see_other(ctx, here, f"{membership.target.title.capitalize()} added.")
+
+
+@router.post("/contacts/{contact_id}/{kind}/{target_id}/remove")
+async def remove_membership(
+    ctx: ConsoleContext, contact_id: str, kind: str, target_id: str
+) -> Response:
+    membership = MEMBERSHIPS.get(kind)
+    if membership is None:
+        raise not_found("page")
+    async with _db(ctx).transaction() as conn:
+        await membership.remove(conn, ctx.principal, _contact_id(contact_id), target_id)
+    return see_other(
+        ctx, f"/contacts/{contact_id}", f"{membership.target.title.capitalize()} removed."
+    )
