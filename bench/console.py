@@ -73,31 +73,28 @@ def make_deals(setup: Served, count: int) -> str:
     return str(pipeline)
 
 
-def signed_in(setup: Served) -> httpx.Client:
-    browser = httpx.Client(base_url=setup.base, timeout=60, follow_redirects=False)
-    form = browser.get("/signin").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+def submit(browser: httpx.Client, page: str, action: str, fields: dict[str, str]) -> None:
+    """Posts a form of the console as a browser would: the CSRF token of `page`, this
+    site's Origin; a redirect (303) is success."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(page).text)
     if token is None:
-        raise RuntimeError("no CSRF token on the sign-in page")
+        raise RuntimeError(f"no CSRF token on {page}")
     answer = browser.post(
-        "/signin",
-        data={"email": OWNER, "password": PASSWORD, "csrf_token": token.group(1), "next": "/"},
-        headers={"Origin": setup.base},
-    )
-    if answer.status_code != 303 or "ac_session" not in browser.cookies:
-        raise RuntimeError(f"sign-in: {answer.status_code} {answer.text[:300]}")
-    # A production account's console opens in live; the data is in the sandbox.
-    home = browser.get("/").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', home)
-    if token is None:
-        raise RuntimeError("no CSRF token on the console's home page")
-    answer = browser.post(
-        "/environment",
-        data={"env": "sandbox", "next": "/", "csrf_token": token[1]},
-        headers={"Origin": setup.base},
+        action,
+        data={**fields, "csrf_token": token[1]},
+        headers={"Origin": str(browser.base_url).rstrip("/")},
     )
     if answer.status_code != 303:
-        raise RuntimeError(f"switch to the sandbox: {answer.status_code} {answer.text[:300]}")
+        raise RuntimeError(f"POST {action}: {answer.status_code} {answer.text[:300]}")
+
+
+def signed_in(setup: Served) -> httpx.Client:
+    browser = httpx.Client(base_url=setup.base, timeout=60, follow_redirects=False)
+    submit(browser, "/signin", "/signin", {"email": OWNER, "password": PASSWORD, "next": "/"})
+    if "ac_session" not in browser.cookies:
+        raise RuntimeError("signed in without a session cookie")
+    # A production account's console opens in live; the data is in the sandbox.
+    submit(browser, "/", "/environment", {"env": "sandbox", "next": "/"})
     return browser
 
 
