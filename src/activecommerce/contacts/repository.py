@@ -12,6 +12,7 @@ from activecommerce.kit.events import ACTIVITY_COLUMNS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import (
     TENANT,
+    TENANT_CHECKED,
     in_list,
     insert_many,
     list_param,
@@ -133,7 +134,10 @@ async def keys_after(
 
 
 async def rows_among(db: Database, where: str, params: Sequence[Any], ids: list[int]) -> list[Row]:
-    """The contacts among `ids` that meet `where` (a list's condition), by creation."""
+    """The contacts among `ids` that meet `where` (a list's condition, which starts with
+    the tenant check), by creation: read by id."""
+    if db.dialect == "sqlite":
+        where = where.replace(TENANT, TENANT_CHECKED, 1)
     return await db.scan(
         f"SELECT * FROM contacts WHERE {where} AND {in_list(db, 'id')} ORDER BY created_at, id",
         (*params, list_param(db, ids)),

@@ -17,6 +17,10 @@ from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 
 TENANT = "account_id = ? AND env = ?"
+# SQLite, when the rows come from a list of ids: the same check, which `+` keeps from being
+# used to walk the (account, env, ...) index instead (without statistics SQLite may prefer
+# that walk for its order, and visit every row of the account).
+TENANT_CHECKED = "+account_id = ? AND +env = ?"
 
 
 def tenant(principal: Principal) -> tuple[int, str]:

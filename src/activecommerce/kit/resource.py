@@ -26,7 +26,7 @@ from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.pagination import cursor_meta, decode_cursor, encode_cursor, offset
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, invalid_body, not_found
-from activecommerce.kit.repository import TENANT, lock_clause, tenant
+from activecommerce.kit.repository import TENANT, TENANT_CHECKED, lock_clause, tenant
 
 # The columns of every collection's table that the generic flow fills itself.
 MANAGED_COLUMNS = frozenset({"id", "account_id", "env", "created_at", "updated_at"})
@@ -115,9 +115,6 @@ SEARCH_COUNT_SECONDS = 0.025
 RARE_MEMBERS = 5000
 # A text search with at most this many candidates in the text index is read whole (SQLite).
 RARE_MATCHES = 5000
-# The tenant condition when the rows come from a list of ids: `+` keeps SQLite from walking
-# the (account, env, ...) index instead (it would visit every row of the account).
-TENANT_CHECKED = "+account_id = ? AND +env = ?"
 
 
 NewT = TypeVar("NewT", bound=BaseModel)
