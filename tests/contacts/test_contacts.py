@@ -162,6 +162,27 @@ async def test_list_pagination_sorting_and_ties(api: httpx.AsyncClient) -> None:
     assert emails == sorted(emails, reverse=True)
 
 
+async def test_emails_sort_case_insensitively_by_page_and_by_cursor(
+    api: httpx.AsyncClient,
+) -> None:
+    for email in ("bob@x.io", "Alice@x.io", "carl@x.io", "ALAN@x.io", "Bea@x.io"):
+        assert (await api.post("/v3/contacts", json={"email": email})).status_code == 201
+    expected = ["ALAN@x.io", "Alice@x.io", "Bea@x.io", "bob@x.io", "carl@x.io"]
+    for order, wanted in (("asc", expected), ("desc", expected[::-1])):
+        params: dict[str, Any] = {"sortBy": "email", "sortOrder": order}
+        listed = (await api.get("/v3/contacts", params=params)).json()["data"]
+        assert [c["email"] for c in listed] == wanted
+        walked: list[str] = []
+        params["pageSize"] = 2
+        while True:
+            body = (await api.get("/v3/contacts", params=params)).json()
+            walked += [c["email"] for c in body["data"]]
+            if body["meta"]["nextCursor"] is None:
+                break
+            params["cursor"] = body["meta"]["nextCursor"]
+        assert walked == wanted
+
+
 async def test_list_filters(api: httpx.AsyncClient) -> None:
     a = (await api.post("/v3/contacts", json={"email": "Alpha@x.io", "lastName": "Zed"})).json()
     b = (

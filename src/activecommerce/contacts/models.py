@@ -22,7 +22,8 @@ contacts = Table(
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )
-# The database, not a prior SELECT, refuses a duplicate email (two racing requests).
+# The database, not a prior SELECT, refuses a duplicate email (two racing requests); the
+# list sorted by email walks this index too (emails sort case-insensitively).
 Index(
     "uq_contacts_email",
     contacts.c.account_id,
@@ -34,7 +35,6 @@ Index(
 # filter's serves its default order too.
 Index("ix_contacts_created", contacts.c.account_id, contacts.c.env, contacts.c.created_at)
 Index("ix_contacts_updated", contacts.c.account_id, contacts.c.env, contacts.c.updated_at)
-Index("ix_contacts_email_sort", contacts.c.account_id, contacts.c.env, contacts.c.email)
 Index("ix_contacts_first_name", contacts.c.account_id, contacts.c.env, contacts.c.first_name)
 Index("ix_contacts_last_name", contacts.c.account_id, contacts.c.env, contacts.c.last_name)
 Index(

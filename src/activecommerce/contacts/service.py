@@ -75,7 +75,7 @@ contacts = Resource(
     sortable={
         "createdAt": "created_at",
         "updatedAt": "updated_at",
-        "email": "email",
+        "email": "lower(email)",  # the unique index's order: no index of its own to write
         "firstName": "first_name",
         "lastName": "last_name",
     },

@@ -9,6 +9,7 @@ SPEC §2 defines for every collection alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -30,6 +31,8 @@ from activecommerce.kit.repository import TENANT, TENANT_CHECKED, lock_clause, t
 
 # The columns of every collection's table that the generic flow fills itself.
 MANAGED_COLUMNS = frozenset({"id", "account_id", "env", "created_at", "updated_at"})
+# A sort by a function of one column, e.g. `lower(email)`.
+_ONE_COLUMN_EXPRESSION = re.compile(r"[a-z_]+\(([a-z_]+)\)")
 
 
 @dataclass(frozen=True)
@@ -208,9 +211,15 @@ class Resource:
         self.table_name = self.table.name
         self.fields = [field_of(c) for c in self.table.columns if c.name not in MANAGED_COLUMNS]
         self.by_api = {f.api: f for f in self.fields}
-        # Sort columns that are never NULL: a cursor seeks them with a row value.
+        # Sorts that are never NULL: a cursor seeks a column with a row value, an
+        # expression of one (`lower(email)`) with a range on it (see `_after`).
         self._not_null_sorts = {"created_at", "updated_at"} | {
             f.column for f in self.fields if not f.nullable
+        }
+        self._not_null_sorts |= {
+            sort
+            for sort in self.sortable.values()
+            if (one := _ONE_COLUMN_EXPRESSION.fullmatch(sort)) and one[1] in self._not_null_sorts
         }
         shown, updatable = self.out_model.model_fields, self.create_model.model_fields
         unknown = {*shown, *updatable} - {"id", "createdAt", "updatedAt", *self.by_api}
@@ -503,6 +512,12 @@ class Resource:
         which both databases turn into an index range."""
         if column in self._not_null_sorts:
             op = ">" if sort_order == "asc" else "<"
+            if _ONE_COLUMN_EXPRESSION.fullmatch(column):
+                # SQLite seeks an index on an expression only with a plain comparison.
+                return (
+                    f"{column} {op}= ? AND ({column} {op} ? OR id {op} ?)",
+                    [value, value, last_id],
+                )
             return f"({column}, id) {op} (?, ?)", [value, last_id]
         if sort_order == "asc":
             if value is None:
