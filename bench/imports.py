@@ -198,6 +198,96 @@ def import_csv(setup: Served, body: Iterator[bytes]) -> tuple[float, float, int,
     return uploaded, time.monotonic() - started, sent, state
 
 
+BARE_COLUMNS = ("email", "first_name", "last_name", "phone", "status")
+
+
+def bare_insert(name: str, workdir: Path, body: Iterator[bytes], batch: int = 5000) -> float:
+    """The floor an import is measured against: the same CSV rows (their first five
+    columns) written straight into the contacts table of a freshly migrated database, with
+    its indexes, count triggers and text index, by one plain client in this process,
+    `batch` rows per transaction (sqlite3 executemany with SQLite's defaults in WAL mode;
+    COPY on PostgreSQL): no HTTP, no staging, no checks, no tags, groups or activity.
+    Returns the seconds from the first byte read to the last commit."""
+    from activecommerce.kit.db import register_functions
+    from activecommerce.kit.migrate import upgrade
+
+    database = f"ac_bare_{uuid.uuid4().hex[:10]}"
+    if name == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{database}"')
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+    else:
+        (workdir / database).mkdir(parents=True)
+        url = f"sqlite:///{workdir / database / 'bare.db'}"
+    upgrade(url)
+    stamp = "2026-01-01T00:00:00.000000Z"
+    insert = (
+        "INSERT INTO contacts (account_id, env, email, first_name, last_name, phone, status,"
+        " created_at, updated_at) VALUES (1, 'live', ?, ?, ?, ?, ?, ?, ?)"
+    )
+    account = (
+        "INSERT INTO accounts (name, plan, created_at, updated_at)"
+        " VALUES ('Bare', 'plus', 'x', 'x')"
+    )
+
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        rest = b""
+        rows: list[tuple[Any, ...]] = []
+        header = True
+        for chunk in body:
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if header:
+                    header = False
+                    continue
+                rows.append((*line.decode().split(",")[: len(BARE_COLUMNS)], stamp, stamp))
+                if len(rows) == batch:
+                    yield rows
+                    rows = []
+        if rows:
+            yield rows
+
+    started = time.monotonic()
+    try:
+        if name == "postgres":
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(account)
+                columns = ", ".join((*BARE_COLUMNS, "created_at", "updated_at"))
+                for rows in batches():
+                    with conn.transaction(), conn.cursor() as cursor:
+                        copy_sql = f"COPY contacts (account_id, env, {columns}) FROM STDIN"
+                        with cursor.copy(copy_sql) as copy:
+                            for row in rows:
+                                copy.write_row((1, "live", *row))
+        else:
+            import sqlite3
+
+            conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+            register_functions(conn)  # the unique index's lower()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(account)
+            for rows in batches():
+                conn.execute("BEGIN")
+                conn.executemany(insert, rows)
+                conn.execute("COMMIT")
+            conn.close()
+        return time.monotonic() - started
+    finally:
+        if name == "postgres":
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        else:
+            shutil.rmtree(workdir / database, ignore_errors=True)
+
+
 def run_setup(
     name: str, count: int, tags: bool, workdir: Path, batch: int | None = None
 ) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 For each setup (`sqlite`: the embedded default, one `serve` with the worker inside;
 `postgres`: a new database on 127.0.0.1:5432, one `serve` and one `worker`), fresh:
 
+0. The baseline of step 1 (skip with --no-baseline): the same rows written straight into
+   the contacts table of another fresh database by a plain client (bench/imports.py's
+   `bare_insert`: no HTTP, staging, tags, groups or activity), timed.
 1. Imports N generated contacts (default 1,000,000) through `POST /v3/contactImports`,
    streamed from a CSV file generated beforehand: 10% carry the tag `vip`, half are in
    the group `newsletter`, 3% are unsubscribed; names come from a few hundred first names
@@ -46,7 +49,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api import WRK_SCRIPT, RunResult, wrk_load
-from imports import Served, import_csv, served
+from imports import Served, bare_insert, import_csv, served
 
 FIRST = [
     f"{a}{b}"
@@ -280,6 +283,11 @@ def read_chunks(path: Path) -> Iterator[bytes]:
 
 
 def run_setup(name: str, args: argparse.Namespace, workdir: Path, csv_file: Path) -> dict[str, Any]:
+    bare_s = None
+    if args.baseline:
+        print(f"[{name}] bare insert of the same rows (the baseline) ...", flush=True)
+        bare_s = bare_insert(name, workdir, read_chunks(csv_file))
+        print(f"[{name}] bare insert in {bare_s:.1f} s", flush=True)
     with served(name, workdir, plan="enterprise") as setup:
         print(f"[{name}] importing {args.rows:,} contacts ...", flush=True)
         _, import_s, sent, state = import_csv(setup, read_chunks(csv_file))
@@ -305,6 +313,7 @@ def run_setup(name: str, args: argparse.Namespace, workdir: Path, csv_file: Path
             "setup": name,
             "rows": args.rows,
             "import_s": import_s,
+            "bare_insert_s": bare_s,
             "lists": lists,
             "throughput": throughput,
             "export": export,
@@ -327,6 +336,12 @@ def print_report(result: dict[str, Any]) -> None:
     )
     e = result["export"]
     rss = ", ".join(f"{k}: {v:.0f} MB" for k, v in result["peak_rss_mb"].items())
+    if result["bare_insert_s"]:
+        bare = result["bare_insert_s"]
+        print(
+            f"import {result['import_s']:.1f} s against a bare insert of the same rows into the"
+            f" same table {bare:.1f} s: {result['import_s'] / bare:.2f}x the baseline"
+        )
     print(
         f"import {result['import_s']:.1f} s; export {e['seconds']:.1f} s"
         f" ({e['rows']:,} rows, {e['mb']:.0f} MB); peak RSS {rss}"
@@ -341,6 +356,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="seconds per throughput run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="alone/loaded throughput pairs")
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip the bare insert of the same rows that the import is compared with",
+    )
     parser.add_argument("--json-out", help="also write the results to this JSON file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ac-bench-scale-"))

@@ -271,6 +271,8 @@ def test_webhook_signature_of_a_real_delivery(client: Client) -> None:
                 verify_webhook(body, headers, key)
         with pytest.raises(WebhookVerificationError):
             verify_webhook(got.body, got.headers, secret, now=time.time() + 3600)  # too old
+        # The delivery is recorded once the receiver's answer is back: after it got it.
+        wait_until(lambda: bool(client.webhooks.deliveries(hook["id"])), what="the record")
         [delivery] = client.webhooks.deliveries(hook["id"])
         assert delivery["statusCode"] == 200
         retried = client.webhooks.retry_delivery(hook["id"], delivery["id"])
