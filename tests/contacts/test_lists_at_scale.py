@@ -114,11 +114,16 @@ def _random_word(rng: random.Random) -> str:
 
 @pytest.mark.parametrize("rare_matches", [0, 5000])
 async def test_search_equals_a_plain_scan(
-    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, rare_matches: int
+    api: httpx.AsyncClient,
+    other: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    rare_matches: int,
 ) -> None:
     """On SQLite both ways: the page made of the text index's few candidates, and the walk
-    of the list's order keeping the candidates (PostgreSQL: one way, run twice)."""
+    of the list's order keeping the candidates (PostgreSQL: one way, run twice); the
+    total counts the same rows, and none of another account's, which match every term."""
     monkeypatch.setattr("activecommerce.kit.resource.RARE_MATCHES", rare_matches)
+    monkeypatch.setattr("activecommerce.kit.resource.SEARCH_COUNT_SECONDS", 30.0)
     rng = random.Random(11)
     people = []
     for i in range(60):
@@ -132,6 +137,9 @@ async def test_search_equals_a_plain_scan(
         text = rng.choice([person["email"], person.get("firstName") or "abc"])
         start = rng.randrange(len(text))
         terms.append(text[start : start + rng.randint(1, 5)])
+    for i, term in enumerate(terms):  # another account's contacts match every term
+        body = {"email": f"o{i}@other.io", "firstName": term}
+        assert (await other.sandbox.post("/v3/contacts", json=body)).status_code == 201
     for term in terms:
         expected = {
             p["id"]
@@ -143,6 +151,8 @@ async def test_search_equals_a_plain_scan(
         found = await _walk(api, {"q": term, "pageSize": 7, "sortBy": "lastName"})
         assert set(found) == expected, term
         assert len(found) == len(expected), term
+        meta = (await api.get("/v3/contacts", params={"q": term})).json()["meta"]
+        assert (meta["total"], meta["totalExact"]) == (len(expected), True), term
 
 
 async def _bulk_contacts(app: FastAPI, account: Account, count: int) -> None:

@@ -375,7 +375,23 @@ class Resource:
         if more:
             last = rows[-1]
             next_cursor = encode_cursor(sort_by, sort_order, last["sort_key_"], int(last["id"]))
-        total, exact = await self._total(db, principal, filters, base, clause, params)
+        count_clause, count_params = clause, params
+        if matches is None and self._text_search(db, filters) is not None:
+            # Counted from the text index's matches, each looked up by id, and not by
+            # walking the account's rows for them: at a million contacts, a common
+            # substring's capped count took over the 25 ms allowed (26 ms), and 10 ms so.
+            count_clause, count_params, _ = self._list_query(
+                db.dialect,
+                principal,
+                sort_by,
+                sort_order,
+                filters,
+                base,
+                base_params,
+                rare,
+                checked=True,
+            )
+        total, exact = await self._total(db, principal, filters, base, count_clause, count_params)
         if total < 0:  # a search not counted in time: what this page proves
             if rows:  # all before it (unknown past a cursor), it, and one more if any
                 total = skip + len(rows) + (1 if more else 0)
@@ -415,14 +431,22 @@ class Resource:
     async def _text_matches(self, db: Database, filters: dict[str, Any]) -> list[int] | None:
         """SQLite: the rowids the text index gives for this list's search, when they are
         few (see ListFilter); None when there is no such search or they are many."""
+        search = self._text_search(db, filters)
+        if search is None:
+            return None
+        flt, text = search
+        rows = await db.scan(
+            f"SELECT rowid AS id FROM ({flt.sqlite_match}) LIMIT ?",
+            [_fts_phrase(text), RARE_MATCHES + 1],
+        )
+        return [int(row["id"]) for row in rows] if len(rows) <= RARE_MATCHES else None
+
+    def _text_search(self, db: Database, filters: dict[str, Any]) -> tuple[ListFilter, str] | None:
+        """SQLite: the search of this list that its text index answers, and its text."""
         for flt in self.filters:
             text = filters.get(flt.name)
             if flt.sqlite_match and db.dialect == "sqlite" and text and len(str(text)) >= 3:
-                rows = await db.scan(
-                    f"SELECT rowid AS id FROM ({flt.sqlite_match}) LIMIT ?",
-                    [_fts_phrase(str(text)), RARE_MATCHES + 1],
-                )
-                return [int(row["id"]) for row in rows] if len(rows) <= RARE_MATCHES else None
+                return flt, str(text)
         return None
 
     async def _total(
@@ -472,8 +496,12 @@ class Resource:
         base_params: Sequence[Any] = (),
         rare: frozenset[str] = frozenset(),
         matches: list[int] | None = None,
+        checked: bool = False,
     ) -> tuple[str, list[Any], str]:
-        where = [TENANT if matches is None else TENANT_CHECKED]
+        """The WHERE clause, its parameters and the ORDER BY of a list. The tenant is
+        checked on each row rather than used as an index (SQLite) when the rows come from
+        ids (`matches`, or `checked`: from the text index)."""
+        where = [TENANT if matches is None and not checked else TENANT_CHECKED]
         params: list[Any] = [*tenant(principal)]
         if base:
             where.append(base)
