@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from browser import Signed, axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 
 @pytest.fixture
@@ -202,3 +202,177 @@ def test_manage_pipelines_stages_and_status_colours(signed_in: Signed, api: http
     page.get_by_role("button", name="Delete stage Lead").click()
     expect(page.get_by_role("alert")).to_contain_text("still has deals")
     assert api.get(f"/v3/dealStages/{sales['stages'][0]['id']}").status_code == 200
+
+
+# ---------------------------------------------------------------- the board's layout
+
+PHONE = ViewportSize(width=390, height=844)
+LAPTOP = ViewportSize(width=1366, height=768)
+STAGES = ["Lead", "Contacted", "Qualified", "Proposal sent", "Negotiation", "Won"]
+LAYOUT = """() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width,
+            height: r.height}; };
+  const board = document.getElementById('board');
+  return {
+    pageWidth: document.documentElement.scrollWidth, innerWidth, innerHeight, scrollX, scrollY,
+    board: {...box(board), scrollLeft: board.scrollLeft},
+    columns: [...board.querySelectorAll('.board-column')].map(
+      (c) => ({...box(c), name: c.querySelector('h2').textContent,
+               header: box(c.querySelector('h2'))})),
+  };
+}"""
+
+
+def _long_board(api: httpx.Client) -> dict[str, Any]:
+    """Six stages (more than a laptop shows at once), twelve deals in the first, two in
+    each of the others: a column taller than the screen, cards in the last columns."""
+    pipeline = _post(api, "/v3/pipelines", {"name": "Pipeline", "currency": "USD"})
+    pid = pipeline["id"]
+    stages = [
+        _post(api, "/v3/dealStages", {"pipelineId": pid, "name": name, "order": n})
+        for n, name in enumerate(STAGES, 1)
+    ]
+    for n in range(1, 13):
+        _post(api, "/v3/deals", {"name": f"Lead deal {n}", "pipelineId": pid,
+                                 "stageId": stages[0]["id"], "value": 10000 * n})  # fmt: skip
+    for stage in stages[1:]:
+        for n in (1, 2):
+            _post(api, "/v3/deals", {"name": f"{stage['name']} deal {n}", "pipelineId": pid,
+                                     "stageId": stage["id"], "value": 5000})  # fmt: skip
+    return {"pipeline": pipeline, "stages": stages}
+
+
+def _layout(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(LAYOUT)
+    return result
+
+
+def _within(inner: dict[str, Any], outer: dict[str, Any], what: str) -> None:
+    """`inner`'s box lies inside `outer`'s horizontally (one pixel of rounding)."""
+    assert inner["left"] >= outer["left"] - 1, what
+    assert inner["right"] <= outer["right"] + 1, what
+
+
+def _headers_in_view(m: dict[str, Any]) -> None:
+    """Every column's header lies inside the window vertically (the row of headers is in
+    view), and the page has not scrolled sideways."""
+    assert m["scrollX"] == 0
+    for column in m["columns"]:
+        header = column["header"]
+        assert header["top"] >= 0, column["name"]
+        assert header["bottom"] <= m["innerHeight"], column["name"]
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1366x768", "390x844"])
+def test_the_board_scrolls_inside_itself_never_the_page(
+    signed_in: Signed, api: httpx.Client, viewport: ViewportSize
+) -> None:
+    page = signed_in.page
+    page.set_viewport_size(viewport)
+    board = _long_board(api)
+    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
+    m = _layout(page)
+    # The page is never wider than the window; the board stays inside it and scrolls.
+    assert m["pageWidth"] <= m["innerWidth"], m["pageWidth"]
+    assert m["board"]["left"] >= 0
+    assert m["board"]["right"] <= m["innerWidth"]
+    # The whole board (its columns' headers and its scroll bar) fits on one screen.
+    assert m["board"]["height"] <= m["innerHeight"], m["board"]["height"]
+    assert [c["name"] for c in m["columns"]] == STAGES
+    assert all(c["width"] >= 240 for c in m["columns"]), [c["width"] for c in m["columns"]]
+    if viewport is LAPTOP:  # the first four columns at once, none cut
+        for column in m["columns"][:4]:
+            _within(column, m["board"], column["name"])
+    # Every column is reachable by scrolling the board only.
+    for n, name in enumerate(STAGES):
+        page.evaluate(
+            """(n) => { const board = document.getElementById('board');
+              const column = board.querySelectorAll('.board-column')[n];
+              board.scrollLeft += column.getBoundingClientRect().left
+                - board.getBoundingClientRect().left; }""",
+            n,
+        )
+        m = _layout(page)
+        _within(m["columns"][n], m["board"], name)
+        assert m["scrollX"] == 0, name
+        assert m["pageWidth"] <= m["innerWidth"], name
+    # The first column's last card: reachable by scrolling that column, the headers stay.
+    page.evaluate("() => { document.getElementById('board').scrollLeft = 0; }")
+    last = page.get_by_role("link", name="Lead deal 12")
+    last.focus()
+    expect(last).to_be_in_viewport()
+    _headers_in_view(_layout(page))
+    axe(page)
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1366x768", "390x844"])
+def test_a_move_by_the_keyboard_keeps_the_column_headers_in_view(
+    signed_in: Signed, api: httpx.Client, viewport: ViewportSize
+) -> None:
+    page = signed_in.page
+    page.set_viewport_size(viewport)
+    board = _long_board(api)
+    lead, _contacted, qualified = board["stages"][:3]
+    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
+    page.evaluate("() => document.getElementById('board').scrollIntoView({block: 'start'})")
+    before = _layout(page)
+    _headers_in_view(before)
+
+    # The first column's last card, moved with its "Move to" select and button.
+    select = page.get_by_label("Move Lead deal 12 to")
+    select.focus()
+    select.select_option(label="Qualified")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Move Lead deal 12")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Moved “Lead deal 12” to Qualified.")
+    _totals(page, qualified).to_have_text("3 deals · 1,300.00 USD")
+    _totals(page, lead).to_have_text("11 deals · 6,600.00 USD")
+    after = _layout(page)
+    assert after["scrollY"] == before["scrollY"]  # no jump of the page
+    _headers_in_view(after)
+    # The focus follows the card to its new column, which the board shows.
+    moved = page.get_by_role("button", name="Move Lead deal 12")
+    expect(moved).to_be_focused()
+    expect(moved).to_be_in_viewport()
+    target = next(c for c in after["columns"] if c["name"] == "Qualified")
+    _within(target, after["board"], "Qualified")
+    if viewport is LAPTOP:  # both columns fit: the board did not scroll
+        assert after["board"]["scrollLeft"] == before["board"]["scrollLeft"] == 0
+    axe(page)
+
+
+def test_a_drag_keeps_the_board_where_it_was(signed_in: Signed, api: httpx.Client) -> None:
+    page = signed_in.page
+    page.set_viewport_size(LAPTOP)
+    board = _long_board(api)
+    won = board["stages"][-1]
+    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
+    # Scrolled to the last columns, the page to the board's top.
+    page.evaluate(
+        """() => { const board = document.getElementById('board');
+          board.scrollIntoView({block: 'start'}); board.scrollLeft = board.scrollWidth; }"""
+    )
+    before = _layout(page)
+    assert before["board"]["scrollLeft"] > 0
+    card = page.get_by_role("link", name="Negotiation deal 1")
+    source = card.bounding_box()
+    target = page.locator(f'ol.cards[data-stage-id="{won["id"]}"]').bounding_box()
+    assert source is not None
+    assert target is not None
+    page.mouse.move(source["x"] + 5, source["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(source["x"] + 15, source["y"] + 15, steps=3)
+    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + 20, steps=15)
+    page.mouse.up()
+    _totals(page, won).to_have_text("3 deals · 150.00 USD")
+    after = _layout(page)
+    assert after["scrollY"] == before["scrollY"]
+    assert after["board"]["scrollLeft"] == before["board"]["scrollLeft"]
+    _headers_in_view(after)
+    expect(
+        page.locator(f'ol.cards[data-stage-id="{won["id"]}"]').get_by_role(
+            "link", name="Negotiation deal 1"
+        )
+    ).to_be_in_viewport()

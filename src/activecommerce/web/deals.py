@@ -197,8 +197,8 @@ async def more_cards(ctx: ConsoleContext, stage_id: str, after: str | None = Non
 
 @router.post("/deals/{deal_id:int}/move")
 async def move(ctx: ConsoleContext, deal_id: int) -> Response:
-    """To another stage (drag and drop posts here with htmx; the "Move to" form without
-    it): PATCH /v3/deals/{id} {"stageId": ...}."""
+    """To another stage (drag and drop and the "Move to" form post here with htmx; the
+    form also without it): PATCH /v3/deals/{id} {"stageId": ...}."""
     form = await form_of(ctx.request)
     deal = deals.serialize(await deals.get_row(_db(ctx), ctx.principal, str(deal_id)))
     back = f"/deals?{urlencode({'pipeline': deal['pipelineId']})}"
@@ -213,12 +213,22 @@ async def move(ctx: ConsoleContext, deal_id: int) -> Response:
                 ctx, "deals/board.html", block="board", board=board, board_error=_message(problem)
             )
         return see_other(ctx, back, _message(problem), "error")
-    if ctx.htmx:
-        return _board_page(ctx, await load_board(ctx, moved["pipelineId"]))
     stage = deal_stages.serialize(
         await deal_stages.get_row(_db(ctx), ctx.principal, moved["stageId"])
     )
-    return see_other(ctx, f"{back}#deal-{deal_id}", f"Moved “{moved['name']}” to {stage['name']}.")
+    message = f"Moved “{moved['name']}” to {stage['name']}."
+    if ctx.htmx:  # the board in place, told which card moved (deals.js keeps it in view)
+        board = await load_board(ctx, moved["pipelineId"])
+        return page(
+            ctx,
+            "deals/board.html",
+            block="board",
+            board=board,
+            moved={"id": deal_id, "message": message},
+        )
+    # Without JavaScript: the board from its top (the message, then the columns' headers),
+    # not scrolled down to the card.
+    return see_other(ctx, back, message)
 
 
 def _message(problem: Problem) -> str:
