@@ -212,15 +212,19 @@ class ContactImports extends Listing<"/v3/contactImports"> {
  * const contact = await client.contacts.create({ email: "ann@example.com" });
  * for await (const c of client.contacts.iterate({ status: "active" })) console.log(c.email);
  * ```
+ *
+ * Each namespace is named after its collection's path, in camelCase: `/v3/contactGroups`
+ * is `contactGroups`, `/v3/sandbox/emails` is `sandboxEmails` (the Python SDK has the
+ * same names in snake_case: `contact_groups`, `sandbox_emails`).
  */
 export class ActiveCommerce {
   readonly http: Http;
   readonly contacts: Contacts;
-  readonly groups: Collection<"/v3/contactGroups">;
-  readonly tags: Collection<"/v3/contactTags">;
+  readonly contactGroups: Collection<"/v3/contactGroups">;
+  readonly contactTags: Collection<"/v3/contactTags">;
   readonly pipelines: Collection<"/v3/pipelines">;
-  readonly stages: Collection<"/v3/dealStages">;
-  readonly statuses: Collection<"/v3/dealStatuses">;
+  readonly dealStages: Collection<"/v3/dealStages">;
+  readonly dealStatuses: Collection<"/v3/dealStatuses">;
   readonly deals: Collection<"/v3/deals">;
   readonly brands: Collection<"/v3/brands">;
   readonly emailCampaigns: EmailCampaigns;
@@ -230,16 +234,16 @@ export class ActiveCommerce {
   readonly oauthClients: CreateListDelete<"/v3/oauthClients">;
   readonly contactImports: ContactImports;
   /** Mail captured in the sandbox (a live key gets PermissionDenied). */
-  readonly sandbox: { readonly emails: Listing<"/v3/sandbox/emails"> };
+  readonly sandboxEmails: Listing<"/v3/sandbox/emails">;
 
   constructor(options: ClientOptions) {
     const http = (this.http = new Http(options));
     this.contacts = new Contacts(http, "/v3/contacts");
-    this.groups = new Collection(http, "/v3/contactGroups");
-    this.tags = new Collection(http, "/v3/contactTags");
+    this.contactGroups = new Collection(http, "/v3/contactGroups");
+    this.contactTags = new Collection(http, "/v3/contactTags");
     this.pipelines = new Collection(http, "/v3/pipelines");
-    this.stages = new Collection(http, "/v3/dealStages");
-    this.statuses = new Collection(http, "/v3/dealStatuses");
+    this.dealStages = new Collection(http, "/v3/dealStages");
+    this.dealStatuses = new Collection(http, "/v3/dealStatuses");
     this.deals = new Collection(http, "/v3/deals");
     this.brands = new Collection(http, "/v3/brands");
     this.emailCampaigns = new EmailCampaigns(http, "/v3/emailCampaigns");
@@ -248,6 +252,6 @@ export class ActiveCommerce {
     this.apiKeys = new Collection(http, "/v3/apiKeys");
     this.oauthClients = new Collection(http, "/v3/oauthClients");
     this.contactImports = new ContactImports(http, "/v3/contactImports");
-    this.sandbox = { emails: new Listing(http, "/v3/sandbox/emails") };
+    this.sandboxEmails = new Listing(http, "/v3/sandbox/emails");
   }
 }

@@ -63,8 +63,8 @@ describe("collections", () => {
 
   test("groups, tags and memberships", async () => {
     const contact = await api.contacts.create({ email: `member-${run}@example.com` });
-    const tag = await api.tags.create({ name: `vip-${run}` });
-    const group = await api.groups.create({ name: `newsletter-${run}` });
+    const tag = await api.contactTags.create({ name: `vip-${run}` });
+    const group = await api.contactGroups.create({ name: `newsletter-${run}` });
     await api.contacts.tags.add(contact.id, tag.id);
     await api.contacts.tags.add(contact.id, tag.id); // idempotent
     await api.contacts.groups.add(contact.id, group.id);
@@ -78,17 +78,17 @@ describe("collections", () => {
     assert.equal((await api.contacts.list({ tagId: tag.id })).meta.total, 1);
     await api.contacts.tags.remove(contact.id, tag.id);
     assert.equal((await api.contacts.tags.list(contact.id)).meta.total, 0);
-    const renamed = await api.tags.update(tag.id, { name: `gold-${run}` });
+    const renamed = await api.contactTags.update(tag.id, { name: `gold-${run}` });
     assert.equal(renamed.name, `gold-${run}`);
-    await api.tags.delete(tag.id);
-    await api.groups.delete(group.id);
+    await api.contactTags.delete(tag.id);
+    await api.contactGroups.delete(group.id);
   });
 
   test("pipelines, stages, statuses and deals", async () => {
     const pipeline = await api.pipelines.create({ name: `Sales ${run}` });
     assert.equal(pipeline.currency, "USD");
-    const stage = await api.stages.create({ pipelineId: pipeline.id, name: "Lead", order: 0 });
-    const status = await api.statuses.create({
+    const stage = await api.dealStages.create({ pipelineId: pipeline.id, name: "Lead", order: 0 });
+    const status = await api.dealStatuses.create({
       pipelineId: pipeline.id,
       name: "Won",
       color: "#00AA00",
@@ -105,7 +105,7 @@ describe("collections", () => {
     assert.equal(deal.value, 125000);
     const deals = await api.deals.list({ pipelineId: pipeline.id });
     assert.deepEqual(deals.data.map((d) => d.id), [deal.id]);
-    assert.equal((await api.stages.list({ pipelineId: pipeline.id })).meta.total, 1);
+    assert.equal((await api.dealStages.list({ pipelineId: pipeline.id })).meta.total, 1);
     // The pipeline still has a deal: 409.
     await assert.rejects(api.pipelines.delete(pipeline.id), Conflict);
     await api.deals.delete(deal.id);
@@ -126,16 +126,16 @@ describe("collections", () => {
     const sent = await api.emailCampaigns.test(campaign.id, { emails: [to] });
     assert.deepEqual(sent.emails, [to]);
     // The test copy is sent by the worker: it is captured a moment later.
-    let captured = await api.sandbox.emails.list({ to });
+    let captured = await api.sandboxEmails.list({ to });
     for (let i = 0; i < 100 && captured.data.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      captured = await api.sandbox.emails.list({ to });
+      captured = await api.sandboxEmails.list({ to });
     }
     assert.equal(captured.data.length, 1);
-    const mail = await api.sandbox.emails.get(captured.data[0]!.id);
+    const mail = await api.sandboxEmails.get(captured.data[0]!.id);
     assert.equal(mail.campaignId, campaign.id);
 
-    const tag = await api.tags.create({ name: `audience-${run}` });
+    const tag = await api.contactTags.create({ name: `audience-${run}` });
     const queued = await api.emailCampaigns.send(campaign.id, { audience: { tagIds: [tag.id] } });
     assert.notEqual(queued.status, "draft");
     const report = await api.emailCampaigns.report(campaign.id);
