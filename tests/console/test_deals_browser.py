@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from browser import Signed, axe
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 
 @pytest.fixture
@@ -63,6 +63,30 @@ def _stage_of(api: httpx.Client, deal: dict[str, Any]) -> str:
     return str(answer.json()["stageId"])
 
 
+def _drag(page: Page, card: Locator, column: Locator) -> None:
+    """A card dragged onto a column's list (mouse moves: SortableJS's pointer drag)."""
+    source = card.bounding_box()
+    target = column.bounding_box()
+    assert source is not None
+    assert target is not None
+    page.mouse.move(source["x"] + 5, source["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(source["x"] + 15, source["y"] + 15, steps=3)
+    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + 20, steps=15)
+    page.mouse.up()
+
+
+def _move_by_keyboard(page: Page, deal: str, stage: str) -> None:
+    """The card's "Move to" select, then Tab to its button and Enter."""
+    select = page.get_by_label(f"Move {deal} to")
+    select.focus()
+    select.select_option(label=stage)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name=f"Move {deal}")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text(f"Moved “{deal}” to {stage}.")
+
+
 def test_move_a_deal_by_dragging_and_by_the_keyboard(
     signed_in: Signed, api: httpx.Client, screenshot: Callable[[Page, str], Path]
 ) -> None:
@@ -81,16 +105,8 @@ def test_move_a_deal_by_dragging_and_by_the_keyboard(
     axe(page)
     screenshot(page, "deals")
 
-    # Drag Acme's card onto the Won column (mouse moves: SortableJS's pointer drag).
-    source = card.locator(".deal-value").bounding_box()
-    target = page.locator(f'ol.cards[data-stage-id="{won["id"]}"]').bounding_box()
-    assert source is not None
-    assert target is not None
-    page.mouse.move(source["x"] + 5, source["y"] + 5)
-    page.mouse.down()
-    page.mouse.move(source["x"] + 15, source["y"] + 15, steps=3)
-    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + 20, steps=15)
-    page.mouse.up()
+    # Drag Acme's card onto the Won column.
+    _drag(page, card.locator(".deal-value"), page.locator(f'ol.cards[data-stage-id="{won["id"]}"]'))
     _totals(page, won).to_have_text("1 deal · 1,200.00 USD")
     _totals(page, lead).to_have_text("1 deal · 500.00 USD")
     expect(
@@ -98,14 +114,8 @@ def test_move_a_deal_by_dragging_and_by_the_keyboard(
     ).to_be_visible()
     assert _stage_of(api, acme) == won["id"]
 
-    # The keyboard way: the card's "Move to" select and its button (a plain form post).
-    select = page.get_by_label("Move Globex to")
-    select.focus()
-    select.select_option(label="Qualified")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Move Globex")).to_be_focused()
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("Moved “Globex” to Qualified.")
+    # The keyboard way: the card's "Move to" select and its button.
+    _move_by_keyboard(page, "Globex", "Qualified")
     _totals(page, qualified).to_have_text("2 deals · 575.00 USD")
     _totals(page, lead).to_have_text("0 deals")
     assert _stage_of(api, globex) == qualified["id"]
@@ -243,6 +253,14 @@ def _long_board(api: httpx.Client) -> dict[str, Any]:
     return {"pipeline": pipeline, "stages": stages}
 
 
+def _open_long_board(page: Page, api: httpx.Client, viewport: ViewportSize) -> dict[str, Any]:
+    """The window at `viewport`, on the board of `_long_board`."""
+    page.set_viewport_size(viewport)
+    board = _long_board(api)
+    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
+    return board
+
+
 def _layout(page: Page) -> dict[str, Any]:
     result: dict[str, Any] = page.evaluate(LAYOUT)
     return result
@@ -269,9 +287,7 @@ def test_the_board_scrolls_inside_itself_never_the_page(
     signed_in: Signed, api: httpx.Client, viewport: ViewportSize
 ) -> None:
     page = signed_in.page
-    page.set_viewport_size(viewport)
-    board = _long_board(api)
-    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
+    _open_long_board(page, api, viewport)
     m = _layout(page)
     # The page is never wider than the window; the board stays inside it and scrolls.
     assert m["pageWidth"] <= m["innerWidth"], m["pageWidth"]
@@ -311,22 +327,14 @@ def test_a_move_by_the_keyboard_keeps_the_column_headers_in_view(
     signed_in: Signed, api: httpx.Client, viewport: ViewportSize
 ) -> None:
     page = signed_in.page
-    page.set_viewport_size(viewport)
-    board = _long_board(api)
+    board = _open_long_board(page, api, viewport)
     lead, _contacted, qualified = board["stages"][:3]
-    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
     page.evaluate("() => document.getElementById('board').scrollIntoView({block: 'start'})")
     before = _layout(page)
     _headers_in_view(before)
 
     # The first column's last card, moved with its "Move to" select and button.
-    select = page.get_by_label("Move Lead deal 12 to")
-    select.focus()
-    select.select_option(label="Qualified")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Move Lead deal 12")).to_be_focused()
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("Moved “Lead deal 12” to Qualified.")
+    _move_by_keyboard(page, "Lead deal 12", "Qualified")
     _totals(page, qualified).to_have_text("3 deals · 1,300.00 USD")
     _totals(page, lead).to_have_text("11 deals · 6,600.00 USD")
     after = _layout(page)
@@ -345,10 +353,7 @@ def test_a_move_by_the_keyboard_keeps_the_column_headers_in_view(
 
 def test_a_drag_keeps_the_board_where_it_was(signed_in: Signed, api: httpx.Client) -> None:
     page = signed_in.page
-    page.set_viewport_size(LAPTOP)
-    board = _long_board(api)
-    won = board["stages"][-1]
-    page.goto(f"/deals?pipeline={board['pipeline']['id']}")
+    won = _open_long_board(page, api, LAPTOP)["stages"][-1]
     # Scrolled to the last columns, the page to the board's top.
     page.evaluate(
         """() => { const board = document.getElementById('board');
@@ -356,23 +361,11 @@ def test_a_drag_keeps_the_board_where_it_was(signed_in: Signed, api: httpx.Clien
     )
     before = _layout(page)
     assert before["board"]["scrollLeft"] > 0
-    card = page.get_by_role("link", name="Negotiation deal 1")
-    source = card.bounding_box()
-    target = page.locator(f'ol.cards[data-stage-id="{won["id"]}"]').bounding_box()
-    assert source is not None
-    assert target is not None
-    page.mouse.move(source["x"] + 5, source["y"] + 5)
-    page.mouse.down()
-    page.mouse.move(source["x"] + 15, source["y"] + 15, steps=3)
-    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + 20, steps=15)
-    page.mouse.up()
+    won_list = page.locator(f'ol.cards[data-stage-id="{won["id"]}"]')
+    _drag(page, page.get_by_role("link", name="Negotiation deal 1"), won_list)
     _totals(page, won).to_have_text("3 deals · 150.00 USD")
     after = _layout(page)
     assert after["scrollY"] == before["scrollY"]
     assert after["board"]["scrollLeft"] == before["board"]["scrollLeft"]
     _headers_in_view(after)
-    expect(
-        page.locator(f'ol.cards[data-stage-id="{won["id"]}"]').get_by_role(
-            "link", name="Negotiation deal 1"
-        )
-    ).to_be_in_viewport()
+    expect(won_list.get_by_role("link", name="Negotiation deal 1")).to_be_in_viewport()
