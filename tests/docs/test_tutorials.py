@@ -35,6 +35,7 @@ What is checked
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -157,7 +158,9 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
             key = re.search(r"^\s*(ac_test_\S+)\s*$", printed, re.M)
             email = re.search(r"^\s*email\s+(\S+@\S+)\s*$", printed, re.M)
             password = re.search(r"^\s*password\s+(\S+)\s*$", printed, re.M)
-            assert key and email and password, printed
+            assert key, printed
+            assert email, printed
+            assert password, printed
             base = {k: v for k, v in os.environ.items() if not k.startswith("ACTIVECOMMERCE_")}
             base.pop("VIRTUAL_ENV", None)
             base.update(
@@ -179,14 +182,14 @@ def page_script(name: str, work: Path) -> str:
             assert block.file is not None
             (work / block.file).write_text(block.code)
             continue
+        marker = f'echo "=== line {block.line} ({block.kind}) at $(date +%s.%N)"'
         if block.kind == "sh":
-            lines += [f"__pace {RATE - BURST}", f"echo '=== line {block.line} (sh)'", block.code]
+            lines += [f"__pace {RATE - BURST}", marker, block.code]
         else:
             suffix, command = (".py", "python3") if block.kind == "python" else (".mjs", "node")
             script = f".block-{index}{suffix}"
             (work / script).write_text(block.code)
-            lines += ["__pace 0", f"echo '=== line {block.line} ({block.kind})'"]
-            lines += [f"{command} {script}", "__full"]
+            lines += ["__pace 0", marker, f"{command} {script}", "__full"]
     return "\n".join(lines) + "\n"
 
 
@@ -195,9 +198,11 @@ def run_page(name: str, reader: Reader, work: Path) -> str:
     (work / "page.sh").write_text(page_script(name, work))
     output = work / "output.txt"
     started = time.monotonic()
+    bash = shutil.which("bash")
+    assert bash
     with output.open("wb") as out:
         proc = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "page.sh"],
+            [bash, "-euo", "pipefail", "page.sh"],
             cwd=work,
             env=reader.env,
             stdin=subprocess.DEVNULL,
@@ -210,10 +215,8 @@ def run_page(name: str, reader: Reader, work: Path) -> str:
     except subprocess.TimeoutExpired:
         code = None
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
     text = output.read_text()
     print(f"=== {name}: {time.monotonic() - started:.1f} s ===\n{text}")
