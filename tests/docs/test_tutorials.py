@@ -155,9 +155,9 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
             env["ACTIVECOMMERCE_EMBEDDED_WORKER"] = "true"
         with running_server(env, tmp / "serve.log") as (url, log):
             printed = log.read_text()
-            key = re.search(r"^\s*(ac_test_\S+)\s*$", printed, re.M)
-            email = re.search(r"^\s*email\s+(\S+@\S+)\s*$", printed, re.M)
-            password = re.search(r"^\s*password\s+(\S+)\s*$", printed, re.M)
+            key = re.search(r"\b(ac_test_[\w-]+)", printed)
+            email = re.search(r"\bemail:?\s+(\S+@\S+)", printed)
+            password = re.search(r"\bpassword:?\s+(\S+)", printed)
             assert key, printed
             assert email, printed
             assert password, printed
@@ -175,7 +175,7 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
 
 
 def page_script(name: str, work: Path) -> str:
-    """The page as one terminal session: its blocks in order, a pause between them."""
+    """The page as one terminal session: its blocks in order, each paced (see above)."""
     lines = [PACE]
     for index, block in enumerate(blocks(DOCS / "tutorials" / f"{name}.md")):
         if block.kind == "file":
