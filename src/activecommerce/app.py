@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
+from activecommerce.api import docs
 from activecommerce.api.cors import ApiCors
 from activecommerce.api.deps import Services, services
 from activecommerce.api.examples import add_examples
@@ -322,9 +322,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def openapi_document(request: Request) -> Response:
         return JSONResponse(app.openapi())
 
-    async def swagger_ui(request: Request) -> Response:
-        return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="ActiveCommerce API")
-
     async def healthz(request: Request) -> Response:
         """The process is up (no database, no credentials)."""
         return JSONResponse({"status": "ok"})
@@ -339,7 +336,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/healthz", healthz, include_in_schema=False)
     app.add_route("/readyz", readyz, include_in_schema=False)
     app.add_route(OPENAPI_URL, openapi_document, include_in_schema=False)
-    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    docs.install(app, OPENAPI_URL)  # /docs and /redoc, from the server's own copies
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitHeaders)
     app.add_middleware(
