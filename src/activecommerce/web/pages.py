@@ -3,9 +3,10 @@ forms. Used by the sign-in and consent pages, and by the console after them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -23,13 +24,23 @@ templates = Environment(
     autoescape=select_autoescape(["html"]),
 )
 
-# Pages are never framed (clickjacking of the consent page) nor cached, and run only
-# this site's own scripts and styles (no inline ones: web/README.md).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-    " font-src 'self'; connect-src 'self'; frame-src 'self'; frame-ancestors 'none';"
-    " form-action 'self'; base-uri 'none'; object-src 'none'"
-)
+
+
+def csp(*form_targets: str) -> str:
+    """Pages are never framed (clickjacking of the consent page) nor cached, and run only
+    this site's own scripts and styles (no inline ones: web/README.md). Their forms lead
+    only to this site, and to `form_targets` (CSP sources, `form_target_source`): a
+    browser applies `form-action` to the redirects that follow a submission too, so the
+    OAuth consent page names the one redirect URI its answer goes to."""
+    targets = "".join(f" {target}" for target in form_targets)
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " font-src 'self'; connect-src 'self'; frame-src 'self'; frame-ancestors 'none';"
+        f" form-action 'self'{targets}; base-uri 'none'; object-src 'none'"
+    )
+
+
+CSP = csp()
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": CSP,
@@ -39,6 +50,39 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
+_PRIVATE_SCHEME = re.compile(r"[a-z][a-z0-9+-]*\.[a-z0-9+.-]+")  # com.example.app (RFC 8252)
+
+
+def form_target_source(uri: str) -> str | None:
+    """A CSP source that matches `uri` and nothing wider than CSP can tell apart (the
+    query is not part of a source; after a redirect browsers compare only the origin);
+    None when CSP cannot express it. Never a source that could end the directive: `;` and
+    `,` are percent-encoded, a host is letters, digits, dots and hyphens."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        # A native app's private-use scheme (RFC 8252 §7.1) is the app's own.
+        return f"{scheme}:" if _PRIVATE_SCHEME.fullmatch(scheme) else None
+    host = parts.hostname or ""
+    if not _HOST.fullmatch(host):
+        return None
+    path = quote(parts.path, safe="/-._~!$&()*+=:@%")
+    return f"{scheme}://{host}{'' if port is None else f':{port}'}{path}"
+
+
+def allow_form_target(response: Response, uri: str | None) -> Response:
+    """Let the forms of this page lead to `uri` as well (see `csp`)."""
+    source = form_target_source(uri) if uri else None
+    if source is not None:
+        response.headers["Content-Security-Policy"] = csp(source)
+    return response
 
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
