@@ -362,3 +362,93 @@ def test_openapi_declares_oauth2_and_each_operations_scope(app: FastAPI) -> None
                 method,
                 path,
             )
+
+
+async def token_request(
+    app: FastAPI, client: dict[str, Any] | None, **form: str
+) -> httpx.Response:
+    """A raw POST to the token endpoint, the client authenticated with HTTP Basic."""
+    auth = (client["clientId"], client["clientSecret"]) if client else None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as raw:
+        return await raw.post("/oauth/token", data=form, auth=auth)
+
+
+def refused_with(answer: httpx.Response, error: str) -> None:
+    assert answer.status_code in (400, 401), answer.text
+    assert answer.json()["error"] == error, answer.text
+
+
+async def test_a_refused_code_exchange_uses_nothing_up(app: FastAPI, account: Account) -> None:
+    """A code is used up only by the request that gets a token: a refusal (a wrong
+    verifier, redirect URI, client or secret) leaves it as it was, and the right request
+    then succeeds (it is not taken for a reuse)."""
+    client = await register(account.sandbox)
+    other = await register(account.sandbox, name="Another app")
+    email = await new_user(app, account.id)
+    oauth = app_client(app, client, redirect_uri=REDIRECT, scope="contacts:read")
+    verifier = generate_token(48)
+    url, _ = oauth.create_authorization_url(f"{BASE}/oauth/authorize", code_verifier=verifier)
+    back = await authorize(app, url, email)
+    code = httpx.URL(back.headers["location"]).params["code"]
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    refused_with(
+        await token_request(app, client, **exchange, code_verifier=generate_token(48)),
+        "invalid_grant",
+    )
+    refused_with(
+        await token_request(
+            app, client, **{**exchange, "redirect_uri": REDIRECT + "x"}, code_verifier=verifier
+        ),
+        "invalid_grant",
+    )
+    refused_with(await token_request(app, other, **exchange, code_verifier=verifier), "invalid_grant")
+    wrong_secret = {**client, "clientSecret": "ac_secret_wrong"}
+    refused_with(
+        await token_request(app, wrong_secret, **exchange, code_verifier=verifier),
+        "invalid_client",
+    )
+    got = await token_request(app, client, **exchange, code_verifier=verifier)
+    assert got.status_code == 200, got.text
+    await oauth.aclose()
+
+
+async def test_a_refused_refresh_uses_nothing_up(app: FastAPI, account: Account) -> None:
+    """A refresh refused for its scope, its client or its secret leaves the refresh token
+    (and its access token) as they were: the next right refresh succeeds, it is not taken
+    for the reuse of a rotated token (which would revoke the grant)."""
+    client = await register(account.sandbox)
+    other = await register(account.sandbox, name="Another app")
+    wrong_secret = {**client, "clientSecret": "ac_secret_wrong"}
+    email = await new_user(app, account.id)
+    oauth, token = await code_flow(app, client, email, "contacts:read")
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    for scope in ("contacts:read contacts:write", "contacts:read everything", "deals:read"):
+        refused_with(await token_request(app, client, **refresh, scope=scope), "invalid_scope")
+    refused_with(await token_request(app, other, **refresh), "invalid_grant")
+    refused_with(await token_request(app, wrong_secret, **refresh), "invalid_client")
+    refused_with(await token_request(app, None, **refresh), "invalid_client")
+    async with bearer(app, token) as api:
+        assert (await api.get("/v3/contacts")).status_code == 200  # still in use
+    renewed = await token_request(app, client, **refresh, scope="contacts:read")
+    assert renewed.status_code == 200, renewed.text
+    async with bearer(app, renewed.json()) as api:
+        assert (await api.get("/v3/contacts")).status_code == 200
+    await oauth.aclose()
+
+
+async def test_racing_refreshes_give_one_token_and_end_the_grant(
+    app: FastAPI, account: Account
+) -> None:
+    """The same refresh token twice at once: the database lets one through; the other is
+    a reuse, which revokes the grant (the winner's new token too)."""
+    client = await register(account.sandbox)
+    email = await new_user(app, account.id)
+    oauth, token = await code_flow(app, client, email, "contacts:read")
+    await oauth.aclose()
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    answers = await asyncio.gather(*(token_request(app, client, **refresh) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
+    winner = next(a for a in answers if a.status_code == 200).json()
+    assert next(a for a in answers if a.status_code == 400).json()["error"] == "invalid_grant"
+    async with bearer(app, winner) as api:
+        problem(await api.get("/v3/contacts"), 401)
