@@ -21,10 +21,13 @@ from oauthflow import (
     authorize,
     browser,
     code_flow,
+    field,
     new_user,
+    sign_in,
 )
 
 from activecommerce.config import Settings
+from activecommerce.web.pages import form_target_source
 
 ALL = "contacts:read contacts:write deals:read deals:write"
 
@@ -364,12 +367,12 @@ def test_openapi_declares_oauth2_and_each_operations_scope(app: FastAPI) -> None
             )
 
 
-async def token_request(
-    app: FastAPI, client: dict[str, Any] | None, **form: str
-) -> httpx.Response:
+async def token_request(app: FastAPI, client: dict[str, Any] | None, **form: str) -> httpx.Response:
     """A raw POST to the token endpoint, the client authenticated with HTTP Basic."""
-    auth = (client["clientId"], client["clientSecret"]) if client else None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as raw:
+        if client is None:
+            return await raw.post("/oauth/token", data=form)
+        auth = (str(client["clientId"]), str(client["clientSecret"]))
         return await raw.post("/oauth/token", data=form, auth=auth)
 
 
@@ -401,7 +404,9 @@ async def test_a_refused_code_exchange_uses_nothing_up(app: FastAPI, account: Ac
         ),
         "invalid_grant",
     )
-    refused_with(await token_request(app, other, **exchange, code_verifier=verifier), "invalid_grant")
+    refused_with(
+        await token_request(app, other, **exchange, code_verifier=verifier), "invalid_grant"
+    )
     wrong_secret = {**client, "clientSecret": "ac_secret_wrong"}
     refused_with(
         await token_request(app, wrong_secret, **exchange, code_verifier=verifier),
@@ -452,3 +457,90 @@ async def test_racing_refreshes_give_one_token_and_end_the_grant(
     assert next(a for a in answers if a.status_code == 400).json()["error"] == "invalid_grant"
     async with bearer(app, winner) as api:
         problem(await api.get("/v3/contacts"), 401)
+
+
+# What the issue found answering 500, and their neighbours: a redirect URI authlib cannot
+# quote in its error, an Authorization header it cannot decode.
+BAD_REDIRECT_URIS = ["%00", 'a"b', "%5C", "\\", "%0A", "%7F", "%C3%A9", "%FF", "%0D%0A", "%09"]
+BAD_BASIC = ["Basic ////", "Basic /zr+", "basic ////", "Basic  ////", "Basic ", "Basic é"]
+
+
+@pytest.mark.parametrize("redirect_uri", BAD_REDIRECT_URIS)
+async def test_authorize_refuses_a_malformed_redirect_uri_with_a_page(
+    app: FastAPI, account: Account, redirect_uri: str
+) -> None:
+    client = await register(account.sandbox, public=True)
+    query = (
+        f"response_type=code&client_id={client['clientId']}&redirect_uri={redirect_uri}"
+        "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    )
+    async with browser(app) as b:
+        signin = await b.get("/signin")  # a CSRF token (bound to this browser's cookie)
+        form = {"csrf_token": field(signin.text, "csrf_token"), "decision": "allow"}
+        for method in ("GET", "POST"):
+            page = await b.request(method, f"/oauth/authorize?{query}", data=form)
+            assert page.status_code == 400, page.text
+            assert "location" not in page.headers  # never sent anywhere
+            assert page.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("header", BAD_BASIC)
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])
+async def test_undecodable_basic_credentials_are_invalid_client(
+    app: FastAPI, path: str, header: str
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as raw:
+        answer = await raw.post(
+            path,
+            data={"grant_type": "client_credentials", "token": "ac_at_x"},
+            headers=[(b"Authorization", header.encode("latin-1"))],
+        )
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "invalid_client"
+    assert answer.headers["www-authenticate"].startswith("Basic")
+    assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_the_consent_page_lets_its_form_lead_to_this_redirect_uri_only(
+    app: FastAPI, account: Account
+) -> None:
+    other = "http://127.0.0.1:9999/other"
+    client = await register(account.sandbox, public=True, redirectUris=[REDIRECT, other])
+    email = await new_user(app, account.id)
+    oauth = app_client(app, client, redirect_uri=other, scope="contacts:read")
+    url, _ = oauth.create_authorization_url(
+        f"{BASE}/oauth/authorize", code_verifier=generate_token(48)
+    )
+    async with browser(app) as b:
+        assert (await sign_in(b, email)).status_code == 303
+        consent = await b.get(url)
+        assert consent.status_code == 200
+        policy = consent.headers["content-security-policy"]
+        assert f"form-action 'self' {other};" in policy
+        assert REDIRECT not in policy
+        # Every other page keeps `form-action 'self'` alone.
+        signin = await b.get("/signin")
+        assert "form-action 'self';" in signin.headers["content-security-policy"]
+    await oauth.aclose()
+
+
+@pytest.mark.parametrize(
+    ("uri", "source"),
+    [
+        ("http://127.0.0.1:9999/callback", "http://127.0.0.1:9999/callback"),
+        ("https://App.example/cb?next=1", "https://app.example/cb"),  # CSP sees no query
+        ("https://app.example", "https://app.example"),
+        # Nothing that could end the directive or add one.
+        ("https://app.example/a;script-src *,b", "https://app.example/a%3Bscript-src%20*%2Cb"),
+        ("https://app.example/a'b", "https://app.example/a%27b"),
+        ("com.example.app:/callback", "com.example.app:"),  # a native app's own scheme
+        # What CSP cannot express: no source (the form leads to this site only).
+        ("http://[::1]:8080/cb", None),
+        ("https://*.app.example/cb", None),
+        ("https://app.example:99999/cb", None),
+        ("javascript:alert(1)", None),
+        ("data:text/html,x", None),
+    ],
+)
+def test_form_target_source(uri: str, source: str | None) -> None:
+    assert form_target_source(uri) == source

@@ -3,6 +3,7 @@ page), token, revoke and the server's metadata. HTTP only: authlib decides (serv
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -98,9 +99,26 @@ async def _limited(request: Request) -> Response | None:
     return response
 
 
+def _undecodable_basic(request: Request) -> Response | None:
+    """`Authorization: Basic` whose value is not base64 of UTF-8 (`////`, empty, not
+    ASCII): invalid_client (RFC 6749 §5.2), where authlib would raise."""
+    scheme, _, value = (request.headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        if value.strip():
+            base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            return None
+    except ValueError:  # binascii.Error, UnicodeDecodeError, not ASCII
+        pass
+    response = _oauth_error(401, "invalid_client", "The Basic credentials cannot be decoded.")
+    response.headers["WWW-Authenticate"] = 'Basic error="invalid_client"'
+    return response
+
+
 @router.post("/oauth/token")
 async def token(request: Request) -> Response:
-    if (refused := await _limited(request)) is not None:
+    if (refused := await _limited(request) or _undecodable_basic(request)) is not None:
         return refused
     form = await _form_pairs(request)
     if form is None:
@@ -118,7 +136,7 @@ async def token(request: Request) -> Response:
 
 @router.post("/oauth/revoke")
 async def revoke(request: Request) -> Response:
-    if (refused := await _limited(request)) is not None:
+    if (refused := await _limited(request) or _undecodable_basic(request)) is not None:
         return refused
     form = await _form_pairs(request)
     if form is None:
@@ -160,6 +178,13 @@ async def _validated(
             return RedirectResponse(answer.location, status_code=302)
         return error_page(
             400, "This app's request is not valid", f"{error.error}: {error.description or ''}"
+        )
+    except ValueError:
+        # authlib's own error could not be made: it refuses to put characters outside
+        # printable ASCII in an error's description, and an unregistered redirect URI
+        # (`%00`, `é`, `"`) is quoted in it. Not a URI to send anyone to, either.
+        return error_page(
+            400, "This app's request is not valid", "invalid_request: a parameter is malformed."
         )
     return oauth_request, grant
 

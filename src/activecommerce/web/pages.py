@@ -25,7 +25,6 @@ templates = Environment(
 )
 
 
-
 def csp(*form_targets: str) -> str:
     """Pages are never framed (clickjacking of the consent page) nor cached, and run only
     this site's own scripts and styles (no inline ones: web/README.md). Their forms lead
