@@ -544,3 +544,40 @@ async def test_the_consent_page_lets_its_form_lead_to_this_redirect_uri_only(
 )
 def test_form_target_source(uri: str, source: str | None) -> None:
     assert form_target_source(uri) == source
+
+
+async def test_no_parameter_of_the_oauth_endpoints_answers_a_500(
+    app: FastAPI, account: Account
+) -> None:
+    """Each parameter of authorize, token and revoke with each malformed value: a 4xx
+    (never a redirect to anything but the registered URI or the sign-in page)."""
+    public = await register(account.sandbox, public=True)
+    confidential = await register(account.sandbox)
+    values = ["%00", "%0A", "%7F", "%C3%A9", "%FF", "a%22b", "%5C", "a%3Bb", "x" * 3000]
+    authorize = (
+        f"response_type=code&client_id={public['clientId']}&code_challenge="
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    )
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    basic = httpx.BasicAuth(confidential["clientId"], confidential["clientSecret"])
+    async with browser(app) as b:
+        for name in ("response_type", "client_id", "redirect_uri", "scope", "state",
+                     "code_challenge", "code_challenge_method"):  # fmt: skip
+            for value in values:
+                page = await b.get(f"/oauth/authorize?{authorize}&{name}={value}")
+                assert page.status_code < 500, (name, value)
+                location = page.headers.get("location", "/signin?next=")
+                assert location.startswith((REDIRECT + "?", "/signin?next=")), (name, value)
+        for grant in ("authorization_code", "refresh_token", "client_credentials"):
+            for name in ("grant_type", "code", "redirect_uri", "refresh_token", "scope",
+                         "code_verifier", "client_id"):  # fmt: skip
+                for value in values:
+                    body = f"grant_type={grant}&{name}={value}".encode()
+                    answer = await b.post("/oauth/token", content=body, headers=form, auth=basic)
+                    assert answer.status_code < 500, (grant, name, value)
+                    assert answer.json()["error" if answer.is_error else "access_token"]
+        for name in ("token", "token_type_hint", "client_id"):
+            for value in values:
+                body = f"token=ac_at_x&{name}={value}".encode()
+                answer = await b.post("/oauth/revoke", content=body, headers=form, auth=basic)
+                assert answer.status_code < 500, (name, value)
