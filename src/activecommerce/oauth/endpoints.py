@@ -202,20 +202,10 @@ async def authorize_page(request: Request) -> Response:
         return RedirectResponse("/signin?next=" + quote(here, safe=""), status_code=303)
     client = oauth_request.client
     accounts = _eligible(await sessions(request).memberships(user.user_id), client.env)
-    csrf_token = sessions(request).csrf_token(csrf_binding(request) or "")
-    if not accounts:
-        # Said here, not a redirect: this page may follow the sign-in form, whose
-        # form-action allows this site only. Its button goes back with access_denied.
-        page = render(
-            "consent_unavailable.html",
-            client_name=client.name,
-            email=user.email,
-            environment=client.env,
-            action=here,
-            csrf_token=csrf_token,
-        )
-        return allow_form_target(page, grant.redirect_uri)
     scopes = parse_scopes(oauth_request.scope)
+    # With no account to choose, the page says so (not a redirect: this page may follow
+    # the sign-in form, whose form-action allows this site only) and its one button goes
+    # back to the app with access_denied.
     page = render(
         "consent.html",
         client_name=client.name,
@@ -228,7 +218,7 @@ async def authorize_page(request: Request) -> Response:
         all_owner=all(a.role == "owner" for a in accounts),
         accounts=accounts,
         action=here,
-        csrf_token=csrf_token,
+        csrf_token=sessions(request).csrf_token(csrf_binding(request) or ""),
     )
     # Allow, Deny: the answer redirects to the redirect URI authlib validated.
     return allow_form_target(page, grant.redirect_uri)
