@@ -326,6 +326,12 @@ async def test_registering_refuses_bad_clients(account: Account) -> None:
         {**base, "redirectUris": ["not a url"]},
         {**base, "redirectUris": ["https://a.example/cb#frag"]},
         {**base, "public": True},  # a public client needs a redirect URI
+        {**base, "redirectUris": ["javascript:alert(1)"]},
+        {**base, "redirectUris": ["data:text/html,x"]},
+        {**base, "redirectUris": ["myapp:/cb"]},  # an app's scheme is named after a domain
+        {**base, "redirectUris": ["http://127.0.0.1/a b"]},
+        {**base, "redirectUris": ["http://127.0.0.1/a\nb"]},
+        {**base, "redirectUris": ["http://127.0.0.1/é"]},
     ):
         problem(await api.post("/v3/oauthClients", json=body), 422)
 
@@ -533,8 +539,9 @@ async def test_the_consent_page_lets_its_form_lead_to_this_redirect_uri_only(
         # Nothing that could end the directive or add one.
         ("https://app.example/a;script-src *,b", "https://app.example/a%3Bscript-src%20*%2Cb"),
         ("https://app.example/a'b", "https://app.example/a%27b"),
-        ("com.example.app:/callback", "com.example.app:"),  # a native app's own scheme
-        # What CSP cannot express: no source (the form leads to this site only).
+        ("com.example.app:/callback", None),  # a source would match the whole scheme
+        # What CSP cannot name exactly: no source (the consent form's answer is then a
+        # page that goes on by itself).
         ("http://[::1]:8080/cb", None),
         ("https://*.app.example/cb", None),
         ("https://app.example:99999/cb", None),
@@ -581,3 +588,25 @@ async def test_no_parameter_of_the_oauth_endpoints_answers_a_500(
                 body = f"token=ac_at_x&{name}={value}".encode()
                 answer = await b.post("/oauth/revoke", content=body, headers=form, auth=basic)
                 assert answer.status_code < 500, (name, value)
+
+
+async def test_a_redirect_uri_csp_cannot_name_gets_a_page_that_goes_on(
+    app: FastAPI, account: Account
+) -> None:
+    """An app's own scheme (or an IPv6 loopback address): no CSP source names it alone,
+    so the consent form's answer is a page with a Refresh and a link, not a redirect."""
+    native = "com.example.app:/oauth"
+    client = await register(account.sandbox, public=True, redirectUris=[native])
+    email = await new_user(app, account.id)
+    oauth = app_client(app, client, redirect_uri=native, scope="contacts:read")
+    url, state = oauth.create_authorization_url(
+        f"{BASE}/oauth/authorize", code_verifier=generate_token(48)
+    )
+    back = await authorize(app, url, email)
+    assert back.status_code == 200, back.text
+    assert "location" not in back.headers
+    refresh = back.headers["refresh"]
+    assert refresh.startswith(f"0; url={native}?code=")
+    assert f"state={state}" in refresh
+    assert "form-action 'self';" in back.headers["content-security-policy"]
+    await oauth.aclose()

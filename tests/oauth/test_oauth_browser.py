@@ -7,6 +7,7 @@ client ignores."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +25,7 @@ from playwright.sync_api import Browser, Page, expect
 class Callback:
     """The app's redirect URI: a loopback HTTP server that keeps the queries it got."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.queries: list[dict[str, str]] = []
         hook = self
 
@@ -44,13 +45,17 @@ class Callback:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family})
+        self.server = server_class((host, 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.server.server_address[1]}/callback"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +68,7 @@ def owner(console_server: Server) -> Owner:
 def callback() -> Iterator[Callback]:
     hook = Callback()
     yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+    hook.close()
 
 
 def register(server: Server, api_key: str, redirect: str, **body: Any) -> dict[str, Any]:
@@ -192,5 +196,36 @@ def test_no_account_can_use_the_app_back_to_it_in_chromium(
         got = back_in_app(page, callback)
     assert got["error"] == "access_denied"
     assert got["state"] == state
+    page.context.close()
+    assert not violations, violations
+
+
+def test_an_ipv6_loopback_redirect_uri_in_chromium(
+    chromium: Browser, console_server: Server, owner: Owner
+) -> None:
+    """http://[::1]:port (RFC 8252 §7.3): no CSP source can name it, so the answer to
+    Allow is a page that goes on by itself, and the flow completes."""
+    try:
+        callback = Callback("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    client = register(console_server, owner.account["sandboxApiKey"], callback.url, public=True)
+    page, violations = open_page(chromium, console_server)
+    sign_in(page, owner.email)
+    with app_client(console_server, client, callback.url) as oauth:
+        verifier = generate_token(48)
+        url, state = oauth.create_authorization_url(
+            f"{console_server.base}/oauth/authorize", code_verifier=verifier
+        )
+        page.goto(url)
+        page.get_by_role("button", name="Allow").click()
+        assert back_in_app(page, callback)["state"] == state
+        token = oauth.fetch_token(
+            f"{console_server.base}/oauth/token",
+            authorization_response=page.url,
+            code_verifier=verifier,
+        )
+    assert token["access_token"].startswith("ac_at_")
+    callback.close()
     page.context.close()
     assert not violations, violations

@@ -28,6 +28,7 @@ from activecommerce.web.pages import (
     allow_form_target,
     csrf_binding,
     error_page,
+    form_target_source,
     read_form,
     render,
     sessions,
@@ -37,6 +38,7 @@ from activecommerce.web.pages import (
 router = APIRouter(include_in_schema=False)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+URL_SAFE = ":/%#?=@[]!$&'()*+,;"  # what stays as it is in a header's URL (as Starlette's)
 
 
 def _server(request: Request) -> OAuthServer:
@@ -263,5 +265,18 @@ async def _decide(
         server.create_authorization_response, oauth_request, grant_user, grant
     )
     if answer.location:
-        return RedirectResponse(answer.location, status_code=302)
+        return _back_to_app(answer.location, oauth_request.client.name)
     return error_page(400, "Not allowed", str(answer.body))
+
+
+def _back_to_app(location: str, client_name: str) -> Response:
+    """The answer to the consent form: to the app's redirect URI. A redirect when the
+    consent page's form-action names that URI (`allow_form_target`); when CSP has no
+    source for it (an IPv6 loopback address, an app's own scheme), a page that goes on by
+    itself: a Refresh is not a redirect of the form's submission, which form-action would
+    stop."""
+    if form_target_source(location) is not None:
+        return RedirectResponse(location, status_code=302)
+    page = render("oauth_return.html", client_name=client_name, location=location)
+    page.headers["Refresh"] = "0; url=" + quote(location, safe=URL_SAFE)
+    return page

@@ -52,7 +52,6 @@ PAGE_HEADERS = {
 
 
 _HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
-_PRIVATE_SCHEME = re.compile(r"[a-z][a-z0-9+-]*\.[a-z0-9+.-]+")  # com.example.app (RFC 8252)
 
 
 def form_target_source(uri: str) -> str | None:
@@ -67,8 +66,7 @@ def form_target_source(uri: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        # A native app's private-use scheme (RFC 8252 §7.1) is the app's own.
-        return f"{scheme}:" if _PRIVATE_SCHEME.fullmatch(scheme) else None
+        return None  # a source `com.example.app:` would match the whole scheme
     host = parts.hostname or ""
     if not _HOST.fullmatch(host):
         return None
