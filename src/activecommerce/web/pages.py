@@ -24,22 +24,13 @@ templates = Environment(
     autoescape=select_autoescape(["html"]),
 )
 
-
-def csp(*form_targets: str) -> str:
-    """Pages are never framed (clickjacking of the consent page) nor cached, and run only
-    this site's own scripts and styles (no inline ones: web/README.md). Their forms lead
-    only to this site, and to `form_targets` (CSP sources, `form_target_source`): a
-    browser applies `form-action` to the redirects that follow a submission too, so the
-    OAuth consent page names the one redirect URI its answer goes to."""
-    targets = "".join(f" {target}" for target in form_targets)
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-        " font-src 'self'; connect-src 'self'; frame-src 'self'; frame-ancestors 'none';"
-        f" form-action 'self'{targets}; base-uri 'none'; object-src 'none'"
-    )
-
-
-CSP = csp()
+# Pages are never framed (clickjacking of the consent page) nor cached, and run only
+# this site's own scripts and styles (no inline ones: web/README.md).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " font-src 'self'; connect-src 'self'; frame-src 'self'; frame-ancestors 'none';"
+    " form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": CSP,
@@ -75,10 +66,14 @@ def form_target_source(uri: str) -> str | None:
 
 
 def allow_form_target(response: Response, uri: str | None) -> Response:
-    """Let the forms of this page lead to `uri` as well (see `csp`)."""
+    """Let the forms of this page lead to `uri` as well as to this site. A browser applies
+    `form-action` to the redirects that follow a submission too: the OAuth consent page
+    names the one redirect URI its answer goes to."""
     source = form_target_source(uri) if uri else None
     if source is not None:
-        response.headers["Content-Security-Policy"] = csp(source)
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {source}"
+        )
     return response
 
 
