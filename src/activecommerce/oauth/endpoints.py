@@ -3,6 +3,7 @@ page), token, revoke and the server's metadata. HTTP only: authlib decides (serv
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -24,8 +25,10 @@ from activecommerce.oauth.server import (
 )
 from activecommerce.users.service import Membership
 from activecommerce.web.pages import (
+    allow_form_target,
     csrf_binding,
     error_page,
+    form_target_source,
     read_form,
     render,
     sessions,
@@ -35,6 +38,7 @@ from activecommerce.web.pages import (
 router = APIRouter(include_in_schema=False)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+URL_SAFE = ":/%#?=@[]!$&'()*+,;"  # what stays as it is in a header's URL (as Starlette's)
 
 
 def _server(request: Request) -> OAuthServer:
@@ -97,9 +101,26 @@ async def _limited(request: Request) -> Response | None:
     return response
 
 
+def _undecodable_basic(request: Request) -> Response | None:
+    """`Authorization: Basic` whose value is not base64 of UTF-8 (`////`, empty, not
+    ASCII): invalid_client (RFC 6749 §5.2), where authlib would raise."""
+    scheme, _, value = (request.headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        if value.strip():
+            base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            return None
+    except ValueError:  # binascii.Error, UnicodeDecodeError, not ASCII
+        pass
+    response = _oauth_error(401, "invalid_client", "The Basic credentials cannot be decoded.")
+    response.headers["WWW-Authenticate"] = 'Basic error="invalid_client"'
+    return response
+
+
 @router.post("/oauth/token")
 async def token(request: Request) -> Response:
-    if (refused := await _limited(request)) is not None:
+    if (refused := await _limited(request) or _undecodable_basic(request)) is not None:
         return refused
     form = await _form_pairs(request)
     if form is None:
@@ -117,7 +138,7 @@ async def token(request: Request) -> Response:
 
 @router.post("/oauth/revoke")
 async def revoke(request: Request) -> Response:
-    if (refused := await _limited(request)) is not None:
+    if (refused := await _limited(request) or _undecodable_basic(request)) is not None:
         return refused
     form = await _form_pairs(request)
     if form is None:
@@ -160,6 +181,13 @@ async def _validated(
         return error_page(
             400, "This app's request is not valid", f"{error.error}: {error.description or ''}"
         )
+    except ValueError:
+        # authlib's own error could not be made: it refuses to put characters outside
+        # printable ASCII in an error's description, and an unregistered redirect URI
+        # (`%00`, `é`, `"`) is quoted in it. Not a URI to send anyone to, either.
+        return error_page(
+            400, "This app's request is not valid", "invalid_request: a parameter is malformed."
+        )
     return oauth_request, grant
 
 
@@ -176,10 +204,11 @@ async def authorize_page(request: Request) -> Response:
         return RedirectResponse("/signin?next=" + quote(here, safe=""), status_code=303)
     client = oauth_request.client
     accounts = _eligible(await sessions(request).memberships(user.user_id), client.env)
-    if not accounts:
-        return await _decide(request, server, oauth_request, grant, None)
     scopes = parse_scopes(oauth_request.scope)
-    return render(
+    # With no account to choose, the page says so (not a redirect: this page may follow
+    # the sign-in form, whose form-action allows this site only) and its one button goes
+    # back to the app with access_denied.
+    page = render(
         "consent.html",
         client_name=client.name,
         email=user.email,
@@ -193,6 +222,8 @@ async def authorize_page(request: Request) -> Response:
         action=here,
         csrf_token=sessions(request).csrf_token(csrf_binding(request) or ""),
     )
+    # Allow, Deny: the answer redirects to the redirect URI authlib validated.
+    return allow_form_target(page, grant.redirect_uri)
 
 
 @router.post("/oauth/authorize")
@@ -234,5 +265,18 @@ async def _decide(
         server.create_authorization_response, oauth_request, grant_user, grant
     )
     if answer.location:
-        return RedirectResponse(answer.location, status_code=302)
+        return _back_to_app(answer.location, oauth_request.client.name)
     return error_page(400, "Not allowed", str(answer.body))
+
+
+def _back_to_app(location: str, client_name: str) -> Response:
+    """The answer to the consent form: to the app's redirect URI. A redirect when the
+    consent page's form-action names that URI (`allow_form_target`); when CSP has no
+    source for it (an IPv6 loopback address, an app's own scheme), a page that goes on by
+    itself: a Refresh is not a redirect of the form's submission, which form-action would
+    stop."""
+    if form_target_source(location) is not None:
+        return RedirectResponse(location, status_code=302)
+    page = render("oauth_return.html", client_name=client_name, location=location)
+    page.headers["Refresh"] = "0; url=" + quote(location, safe=URL_SAFE)
+    return page

@@ -6,8 +6,9 @@ our database.
 authlib's core is synchronous; our database is asynchronous. The OAuth endpoints (not a
 hot path: one token request per hour per app) run authlib in a worker thread, whose
 storage callbacks hand their queries back to the event loop (`_wait`). The single use of
-a code and of a refresh token is decided by the database (a conditional UPDATE), so two
-racing requests cannot both succeed."""
+a code and of a refresh token is decided by the database (a conditional UPDATE, in the
+transaction that saves the token it gives), so two racing requests cannot both succeed,
+and a refused request uses nothing up."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
+    InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Request,
@@ -255,19 +257,21 @@ class CodeGrant(_ClientScopes, AuthorizationCodeGrant):  # type: ignore[misc]
         if not code or len(code) > 200:
             return None
 
-        async def claim() -> CodeRecord | None:
+        async def find() -> CodeRecord | None:
             db = self.server.db
             row = await repo.find_code(db, self.server.hash(code))
             if row is None or int(row["client_pk"]) != client.pk:
                 return None
-            async with db.transaction() as conn:
-                if not await repo.claim_code(conn, int(row["id"]), now()):
-                    # Used before: whoever holds it is not the client alone. Revoke what
-                    # it gave (RFC 6749 §4.1.2).
+            if row["used_at"] is not None:
+                # Used before: whoever holds it is not the client alone. Revoke what
+                # it gave (RFC 6749 §4.1.2).
+                async with db.transaction() as conn:
                     await repo.revoke_grant(conn, int(row["id"]), now())
-                    return None
+                return None
             if row["expires_at"] <= now():
                 return None
+            # Claimed only with the token it gives (OAuthServer.save_token): a request
+            # refused after this (a wrong verifier or redirect URI) uses nothing up.
             return CodeRecord(
                 int(row["id"]),
                 int(row["client_pk"]),
@@ -279,10 +283,10 @@ class CodeGrant(_ClientScopes, AuthorizationCodeGrant):  # type: ignore[misc]
                 row["code_challenge_method"],
             )
 
-        return _wait(claim())
+        return _wait(find())
 
     def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
-        pass  # claimed (used_at) when it was read: it cannot be used again
+        pass  # claimed (used_at) with the token it gave: it cannot be used again
 
     def authenticate_user(self, authorization_code: CodeRecord) -> GrantUser:
         return GrantUser(
@@ -308,25 +312,26 @@ class RefreshGrant(_ClientScopes, RefreshTokenGrant):  # type: ignore[misc]
             return None
         client: Client = self.request.client
 
-        async def claim() -> TokenRecord | None:
+        async def find() -> TokenRecord | None:
             db = self.server.db
             row = await repo.find_by_refresh(db, self.server.hash(refresh_token))
             if row is None or int(row["client_pk"]) != client.pk:
                 return None
             stamp = now()
-            async with db.transaction() as conn:
-                if not await repo.claim_refresh(conn, int(row["id"]), stamp):
-                    rotated = row["refreshed_at"] is not None or row["revoked_at"] is None
-                    if rotated and row["grant_id"] is not None:
-                        # A rotated refresh token came back: someone else holds one of
-                        # the grant's tokens. Revoke the whole grant.
+            if row["refreshed_at"] is not None:
+                if row["grant_id"] is not None:
+                    # A rotated refresh token came back: someone else holds one of the
+                    # grant's tokens. Revoke the whole grant.
+                    async with db.transaction() as conn:
                         await repo.revoke_grant(conn, int(row["grant_id"]), stamp)
-                    return None
-            if (row["refresh_expires_at"] or "") <= stamp:
                 return None
+            if row["revoked_at"] is not None or (row["refresh_expires_at"] or "") <= stamp:
+                return None
+            # Claimed only with the token it gives (OAuthServer.save_token): a refresh
+            # refused after this (a scope wider than the grant's) uses nothing up.
             return TokenRecord.from_row(row, True)
 
-        return _wait(claim())
+        return _wait(find())
 
     def authenticate_user(self, refresh_token: TokenRecord) -> GrantUser | None:
         if refresh_token.user_id is None:
@@ -336,7 +341,7 @@ class RefreshGrant(_ClientScopes, RefreshTokenGrant):  # type: ignore[misc]
         )
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
-        pass  # revoked when it was claimed
+        pass  # claimed with the new token (OAuthServer.save_token)
 
 
 class CredentialsGrant(_ClientScopes, ClientCredentialsGrant):  # type: ignore[misc]
@@ -432,13 +437,27 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         return token
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """The new token, and in the same transaction the claim of the code or refresh
+        token it was issued for (a conditional UPDATE): once every check has passed, so
+        that a refused request uses nothing up, and decided by the database, so that of
+        two racing requests one only gets a token (the other revokes the grant, as a
+        reuse)."""
         client: Client = request.client
         user: GrantUser | None = request.user
+        code: CodeRecord | None = request.authorization_code
+        used: TokenRecord | None = request.refresh_token
         stamp = now()
         refresh = token.get("refresh_token")
 
-        async def save() -> None:
+        async def save() -> bool:
             async with self.db.transaction() as conn:
+                if code is not None and not await repo.claim_code(conn, code.pk, stamp):
+                    await repo.revoke_grant(conn, code.pk, stamp)
+                    return False
+                if used is not None and not await repo.claim_refresh(conn, used.pk, stamp):
+                    if used.grant_id is not None:
+                        await repo.revoke_grant(conn, used.grant_id, stamp)
+                    return False
                 await repo.insert_token(
                     conn,
                     account_id=user.account_id if user else client.account_id,
@@ -453,8 +472,10 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
                     refresh_expires_at=after(self.refresh_seconds) if refresh else None,
                     created_at=stamp,
                 )
+                return True
 
-        _wait(save())
+        if not _wait(save()):
+            raise InvalidGrantError()
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         pass

@@ -49,13 +49,21 @@ def _invalid(field: str, message: str) -> Problem:
 
 
 def check_redirect_uri(uri: str) -> str:
-    """Absolute, no fragment; plain http only to the loopback (RFC 8252 §7.3)."""
+    """Absolute, no fragment; plain http only to the loopback (RFC 8252 §7.3); another
+    scheme only an app's own, named after a domain (`com.example.app:`, RFC 8252 §7.1),
+    never `javascript:` or `data:`; printable ASCII (RFC 3986), no spaces."""
+    if not all("!" <= c <= "~" for c in uri):
+        raise _invalid("redirectUris", "a URI is printable ASCII without spaces (RFC 3986)")
     try:
         parts = urlsplit(uri)
     except ValueError:
         raise _invalid("redirectUris", f"{uri[:200]!r} is not a URL") from None
     if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
         raise _invalid("redirectUris", f"{uri[:200]!r} is not an absolute URL")
+    if parts.scheme not in ("http", "https") and "." not in parts.scheme:
+        raise _invalid(
+            "redirectUris", "an app's own scheme is named after its domain: com.example.app:"
+        )
     if parts.fragment or "#" in uri:
         raise _invalid("redirectUris", "a redirect URI must not have a fragment")
     if parts.scheme == "http":

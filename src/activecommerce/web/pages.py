@@ -3,9 +3,10 @@ forms. Used by the sign-in and consent pages, and by the console after them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -39,6 +40,41 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
+
+
+def form_target_source(uri: str) -> str | None:
+    """A CSP source that matches `uri` and nothing wider than CSP can tell apart (the
+    query is not part of a source; after a redirect browsers compare only the origin);
+    None when CSP cannot express it. Never a source that could end the directive: `;` and
+    `,` are percent-encoded, a host is letters, digits, dots and hyphens."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return None  # a source `com.example.app:` would match the whole scheme
+    host = parts.hostname or ""
+    if not _HOST.fullmatch(host):
+        return None
+    path = quote(parts.path, safe="/-._~!$&()*+=:@%")
+    return f"{scheme}://{host}{'' if port is None else f':{port}'}{path}"
+
+
+def allow_form_target(response: Response, uri: str | None) -> Response:
+    """Let the forms of this page lead to `uri` as well as to this site. A browser applies
+    `form-action` to the redirects that follow a submission too: the OAuth consent page
+    names the one redirect URI its answer goes to."""
+    source = form_target_source(uri) if uri else None
+    if source is not None:
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {source}"
+        )
+    return response
 
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
