@@ -24,7 +24,13 @@ hours; `{{ 'x' * 10**9 }}` is a gigabyte), which the sandbox alone does not prev
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -155,11 +161,42 @@ _pool: ProcessPoolExecutor | None = None
 _checking = 0  # checks sent to the parser process and not answered yet
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """The parser process's initializer: it never outlives the server that made it, even
+    one killed with -9 (nothing of the server runs then) or stopped by SIGTERM (which
+    uvicorn raises again once it has shut down, so no exit handler runs either).
+
+    On Linux the kernel kills it when its parent goes (PR_SET_PDEATHSIG); elsewhere, and
+    had the parent gone before that was set, a thread sees its parent change. Once it is
+    gone, multiprocessing's resource tracker (the server's other child) goes too: it exits
+    when the last process holding its pipe (the server, this one) has."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn: a fresh interpreter, nothing inherited from the server's threads/sockets.
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     return _pool
 
 
@@ -174,6 +211,11 @@ def _discard_pool() -> None:
     for process in list(getattr(pool, "_processes", {}).values()):
         process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def close() -> None:
+    """Stop the parser process, if any (the server's shutdown)."""
+    _discard_pool()
 
 
 async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]:
