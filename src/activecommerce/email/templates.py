@@ -24,13 +24,8 @@ hours; `{{ 'x' * 10**9 }}` is a gigabyte), which the sandbox alone does not prev
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,6 +35,7 @@ from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.processes import exit_with_parent
 
 MAX_TOKENS = 20_000
 TIMEOUT_SECONDS = 5.0
@@ -161,32 +157,6 @@ _pool: ProcessPoolExecutor | None = None
 _checking = 0  # checks sent to the parser process and not answered yet
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """The parser process's initializer: it never outlives the server that made it, even
-    one killed with -9 (nothing of the server runs then) or stopped by SIGTERM (which
-    uvicorn raises again once it has shut down, so no exit handler runs either).
-
-    On Linux the kernel kills it when its parent goes (PR_SET_PDEATHSIG); elsewhere, and
-    had the parent gone before that was set, a thread sees its parent change. Once it is
-    gone, multiprocessing's resource tracker (the server's other child) goes too: it exits
-    when the last process holding its pipe (the server, this one) has."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(0)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
@@ -194,7 +164,8 @@ def _executor() -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            # The parser process goes with the server, however it stops (kit/processes.py).
+            initializer=exit_with_parent,
             initargs=(os.getpid(),),
         )
     return _pool
