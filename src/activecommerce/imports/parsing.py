@@ -10,9 +10,10 @@ CSV (RFC 4180; the `csv` module): a header row names the columns, `email` requir
 others of `CSV_COLUMNS` optional, any other name refused (422: a misspelt column would
 otherwise drop its data silently). A quoted field may hold commas, quotes ("") and line
 breaks. An empty cell clears the field (an empty status keeps it); tags and groups are
-names separated by `;`, trimmed. A UTF-8 BOM is skipped. Rows whose cells are all empty
-are skipped. NDJSON: one JSON object per line, stored as sent and checked later; blank
-lines are skipped.
+names separated by `;`, trimmed. A cell whose quotes lead to a formula character loses
+its first quote (`'+49 30` is `+49 30`: what the export writes, kit/csvcells.py). A UTF-8
+BOM is skipped. Rows whose cells are all empty are skipped. NDJSON: one JSON object per
+line, stored as sent and checked later; blank lines are skipped.
 
 `check_rows` then validates staged rows with the API's own field types (`ImportRow`).
 """
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 
 from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR, ContactRecord
 from activecommerce.imports.schemas import ImportRow
+from activecommerce.kit.csvcells import read_cell
 from activecommerce.kit.db import Row
 
 # A row (a CSV record or an NDJSON line) longer than this is failed without being stored.
@@ -241,6 +243,7 @@ def _record_json(columns: list[str | None], record: list[str]) -> str:
     for name, cell in zip(columns, record, strict=False):
         if name is None:  # an ignored column
             continue
+        cell = read_cell(cell)  # "'=1" is the text "=1" (what the export writes)
         if name in _LISTS:
             data[name] = [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
         elif name in ("email", "status"):
