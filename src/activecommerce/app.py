@@ -33,6 +33,7 @@ from activecommerce.campaigns.router import router as campaigns_router
 from activecommerce.config import Settings, get_settings
 from activecommerce.contacts.router import router as contacts_router
 from activecommerce.deals.router import router as deals_router
+from activecommerce.email import templates
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.router import public_router, sandbox_router
 from activecommerce.groups.router import router as groups_router
@@ -273,6 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await worker_task
                 await worker.close()
             passwords.close()
+            templates.close()
             await app.state.services.limiter.close()
             await db.close()
 

@@ -434,7 +434,7 @@ async def test_export_round_trip_into_another_account(account: Account, other: A
     exported = r.content
     rows = list(csv.reader(io.StringIO(exported.decode())))
     assert rows[0] == ["email", "firstName", "lastName", "phone", "status", "tags", "groups"]
-    assert rows[1] == ["ann@example.com", "Lee, Ann", "", "+1 555", "active", "new;vip", "G1"]
+    assert rows[1] == ["ann@example.com", "Lee, Ann", "", "'+1 555", "active", "new;vip", "G1"]
     assert [row[0] for row in rows[1:]] == [
         "ann@example.com",
         "bob@example.com",

@@ -26,6 +26,7 @@ from activecommerce.contacts.service import (
     contact_tag_membership,
     contacts,
 )
+from activecommerce.kit.csvcells import safe_cell
 from activecommerce.kit.db import Database
 from activecommerce.kit.principal import Principal
 
@@ -58,11 +59,16 @@ async def export_csv(
             chosen = [int(row["id"]) for row in rows]
             tags = await _names(db, contact_tag_membership, chosen)
             groups = await _names(db, contact_group_membership, chosen)
+            # Each cell safe to open in a spreadsheet (a name "=HYPERLINK(...)" is text);
+            # an import reads it back as it was.
             yield _csv(
                 [
-                    *(row[column] or "" for column in COLUMNS_OUT),
-                    LIST_SEPARATOR.join(tags.get(row["id"], ())),
-                    LIST_SEPARATOR.join(groups.get(row["id"], ())),
+                    safe_cell(cell)
+                    for cell in (
+                        *(row[column] or "" for column in COLUMNS_OUT),
+                        LIST_SEPARATOR.join(tags.get(row["id"], ())),
+                        LIST_SEPARATOR.join(groups.get(row["id"], ())),
+                    )
                 ]
                 for row in rows
             )

@@ -171,6 +171,18 @@ def _part(subtype: str, body: str) -> bytes:
     ).encode() + _qp(body)
 
 
+def template_fields(contact: dict[str, Any]) -> dict[str, Any]:
+    """The contact as its templates see it: a field without a value (None, empty or only
+    spaces) is left out, so that it is undefined and `default('there')` takes its place
+    (Jinja's `default` fires only on undefined), while `{{ contact.firstName }}` alone
+    still prints nothing."""
+    return {
+        name: value
+        for name, value in contact.items()
+        if value is not None and not (isinstance(value, str) and not value.strip())
+    }
+
+
 def compose(
     content: Content,
     *,
@@ -188,7 +200,7 @@ def compose(
     send's time), this ~0.1 ms; the tests parse the result with the standard library's
     parser to hold it to the RFCs."""
     unsubscribe = signer.unsubscribe_url(message_id)
-    context = {"contact": contact, "unsubscribe_url": unsubscribe}
+    context = {"contact": template_fields(contact), "unsubscribe_url": unsubscribe}
     subject = _one_line(content.subject.render(context))
     if test:
         subject = f"[Test] {subject}"

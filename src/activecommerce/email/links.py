@@ -15,6 +15,8 @@ import html
 import re
 from urllib.parse import quote
 
+from activecommerce.kit.fields import ascii_digits
+
 _SIG_BYTES = 16  # 128-bit tags: unforgeable, and short enough for a URL
 
 
@@ -29,7 +31,7 @@ class LinkSigner:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def _check(self, purpose: str, message_id: str, sig: str, extra: str = "") -> int | None:
-        if not message_id.isdigit() or len(message_id) > 19:
+        if not ascii_digits(message_id) or len(message_id) > 19:
             return None
         expected = self._sign(purpose, int(message_id), extra)
         return int(message_id) if hmac.compare_digest(expected, sig) else None

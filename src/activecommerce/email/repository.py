@@ -269,22 +269,27 @@ async def message(db: Database | Connection, message_id: int, lock: bool = False
     return await db.fetchone(sql, (message_id,))
 
 
-async def count_open(conn: Connection, message_id: int) -> Row | None:
+async def count_open(conn: Connection, message_id: int, first_only: bool = False) -> Row | None:
+    """Counts an open of the message: its row after, or None (no such message, or with
+    `first_only`, an open was already counted)."""
     stamp = now()
+    first = " AND open_count = 0" if first_only else ""
     return await conn.fetchone(
         "UPDATE email_messages SET open_count = open_count + 1,"
-        " opened_at = coalesce(opened_at, ?), updated_at = ? WHERE id = ? RETURNING *",
+        f" opened_at = coalesce(opened_at, ?), updated_at = ? WHERE id = ?{first} RETURNING *",
         (stamp, stamp, message_id),
     )
 
 
-async def count_click(conn: Connection, message_id: int) -> Row | None:
+async def count_click(conn: Connection, message_id: int, first_only: bool = False) -> Row | None:
+    """`count_open` for a click."""
     stamp = now()
+    first = " AND click_count = 0" if first_only else ""
     # A click proves the email was opened, even when its images were blocked.
     return await conn.fetchone(
         "UPDATE email_messages SET click_count = click_count + 1,"
         " clicked_at = coalesce(clicked_at, ?), opened_at = coalesce(opened_at, ?),"
-        " updated_at = ? WHERE id = ? RETURNING *",
+        f" updated_at = ? WHERE id = ?{first} RETURNING *",
         (stamp, stamp, stamp, message_id),
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from activecommerce.api.deps import services
 from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
-from activecommerce.auth.deps import CurrentPrincipal
+from activecommerce.auth.deps import CurrentPrincipal, client_address_of
 from activecommerce.contacts.service import contacts
 from activecommerce.email import repository
 from activecommerce.email.schemas import CapturedEmailOut
@@ -138,32 +138,59 @@ async def _message(conn: Connection, message_id: int) -> Row | None:
     return await repository.message(conn, message_id, lock=True)
 
 
+# Opens and clicks recorded per minute, beyond the first of each message (always
+# recorded): a scanner or a script that hits a link in a loop is answered (the pixel, the
+# redirect) but costs no write and sends no webhook event.
+TRACKED_PER_MESSAGE = 20
+TRACKED_PER_ADDRESS = 600
+
+
+async def _within_bounds(request: Request, message_id: int) -> bool:
+    limiter = services(request).limiter
+    address = client_address_of(request)
+    if not await limiter.spend("email-tracking-address", TRACKED_PER_ADDRESS, 60, address):
+        return False
+    return await limiter.spend("email-tracking-message", TRACKED_PER_MESSAGE, 60, str(message_id))
+
+
+async def _track(
+    request: Request, message_id: int, kind: Literal["open", "click"], data: dict[str, Any]
+) -> Row | None:
+    """Counts an open or a click of the message and records its event (`data` added to
+    it), within the bounds above. The message's row, or None when there is none."""
+    db = services(request).db
+    first_only = not await _within_bounds(request, message_id)
+    row = None
+    if first_only:
+        # A read, not a write transaction: most hits over the bounds are not the first.
+        row = await repository.message(db, message_id)
+        if row is None or row[f"{kind}_count"] > 0:
+            return row
+    count = repository.count_open if kind == "open" else repository.count_click
+    async with db.transaction() as conn:
+        counted = await count(conn, message_id, first_only=first_only)
+        if counted is not None and not counted["is_test"]:
+            name = "email.opened" if kind == "open" else "email.clicked"
+            await events.record(conn, principal_of(counted), [(name, email_view(counted) | data)])
+    return counted if counted is not None else row
+
+
 @public_router.get("/o/{mid}/{sig}")
 async def opened(mid: str, sig: str, request: Request) -> Response:
-    state = services(request)
-    message_id = state.email.links().opened(mid, sig)
+    message_id = services(request).email.links().opened(mid, sig)
     if message_id is None:
         return _gone()
-    async with state.db.transaction() as conn:
-        row = await repository.count_open(conn, message_id)
-        if row is not None and not row["is_test"]:
-            await events.record(conn, principal_of(row), [("email.opened", email_view(row))])
+    await _track(request, message_id, "open", {})
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
 @public_router.get("/c/{mid}/{sig}")
 async def clicked(mid: str, sig: str, request: Request, u: str = "") -> Response:
-    state = services(request)
-    message_id = state.email.links().clicked(mid, sig, u)
+    message_id = services(request).email.links().clicked(mid, sig, u)
     if message_id is None or not u:
         return _gone()
-    async with state.db.transaction() as conn:
-        row = await repository.count_click(conn, message_id)
-        if row is None:
-            return _gone()
-        if not row["is_test"]:
-            data = {**email_view(row), "url": u}
-            await events.record(conn, principal_of(row), [("email.clicked", data)])
+    if await _track(request, message_id, "click", {"url": u}) is None:
+        return _gone()
     # The URL exactly as it was in the email (the signature covers it).
     return RedirectResponse(u, status_code=302, headers=NO_STORE)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +35,7 @@ from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.processes import exit_with_parent
 
 MAX_TOKENS = 20_000
 TIMEOUT_SECONDS = 5.0
@@ -159,7 +161,13 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn: a fresh interpreter, nothing inherited from the server's threads/sockets.
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            # The parser process goes with the server, however it stops (kit/processes.py).
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     return _pool
 
 
@@ -174,6 +182,11 @@ def _discard_pool() -> None:
     for process in list(getattr(pool, "_processes", {}).values()):
         process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def close() -> None:
+    """Stop the parser process, if any (the server's shutdown)."""
+    _discard_pool()
 
 
 async def template_errors(fields: dict[str, str | None]) -> list[dict[str, str]]:

@@ -8,11 +8,14 @@ the next one, so memory holds a chunk and one partial record, never the body.
 
 CSV (RFC 4180; the `csv` module): a header row names the columns, `email` required, the
 others of `CSV_COLUMNS` optional, any other name refused (422: a misspelt column would
-otherwise drop its data silently). A quoted field may hold commas, quotes ("") and line
-breaks. An empty cell clears the field (an empty status keeps it); tags and groups are
-names separated by `;`, trimmed. A UTF-8 BOM is skipped. Rows whose cells are all empty
-are skipped. NDJSON: one JSON object per line, stored as sent and checked later; blank
-lines are skipped.
+otherwise drop its data silently; so is a header row over MAX_ROW_BYTES). A quoted field
+may hold commas, quotes ("") and line breaks. Lines end with LF or CRLF, or with CR alone
+when the first one does (old Mac files). An empty cell clears the field (an empty status
+keeps it); tags and groups are names separated by `;`, trimmed. A cell whose quotes lead
+to a formula character loses its first quote (`'+49 30` is `+49 30`: what the export
+writes, kit/csvcells.py). A UTF-8 BOM is skipped. Rows whose cells are all empty are
+skipped. NDJSON: one JSON object per line, stored as sent and checked later; blank lines
+are skipped.
 
 `check_rows` then validates staged rows with the API's own field types (`ImportRow`).
 """
@@ -30,6 +33,7 @@ from pydantic import ValidationError
 
 from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR, ContactRecord
 from activecommerce.imports.schemas import ImportRow
+from activecommerce.kit.csvcells import read_cell
 from activecommerce.kit.db import Row
 
 # A row (a CSV record or an NDJSON line) longer than this is failed without being stored.
@@ -55,6 +59,10 @@ class _Reader:
         self._pending = b""
         self._started = False
         self._skipping = False  # inside a line too long to keep, until its end
+        # Lines ended by CR alone (old Mac files)? Decided at the body's first line end;
+        # a CR at the end of what has come so far waits for the next byte to tell.
+        self._cr_only: bool | None = None
+        self._held = b""
 
     def feed(self, chunk: bytes) -> list[Staged]:
         if not self._started:
@@ -64,6 +72,7 @@ class _Reader:
                 return []
             self._started, self._pending = True, b""
             chunk = chunk.removeprefix(BOM)
+        chunk = self._line_ends(chunk)
         staged: list[Staged] = []
         if self._skipping:
             end = chunk.find(b"\n")
@@ -77,7 +86,7 @@ class _Reader:
             if cut == 0:  # one line longer than any row may be: fail it, skip to its end
                 self.lines += 1
                 self._pending, self._skipping = b"", True
-                return [self._staged(self.lines, None, _too_long())]
+                return [self._line_too_long()]
         if cut <= 0:
             self._pending = buffer
             return staged
@@ -87,12 +96,34 @@ class _Reader:
     def finish(self) -> list[Staged]:
         """The rows of what remains once the body has ended."""
         staged = self.feed(b"") if not self._started else []
+        if self._held:  # the body ends with a CR alone: a line end
+            self._held, self._cr_only = b"", True
+            staged += self.feed(b"\n")
         rest, self._pending = self._pending, b""
         if rest and not self._skipping:
             staged += self._parse(rest if rest.endswith(b"\n") else rest + b"\n")
         if not self._has_content():
             raise BadFile(self._empty_message)
         return staged
+
+    def _line_ends(self, chunk: bytes) -> bytes:
+        """`chunk` with CR line ends read as LF, in a file whose first line ends with a CR
+        alone (the csv module and the line counts then see the lines they are)."""
+        if self._cr_only is None:
+            data, self._held = self._held + chunk, b""
+            cr, lf = data.find(b"\r"), data.find(b"\n")
+            if cr < 0 or 0 <= lf < cr:
+                self._cr_only = None if lf < 0 else False
+                return data
+            if cr == len(data) - 1:
+                self._held = b"\r"
+                return data[:-1]
+            self._cr_only = data[cr + 1 : cr + 2] != b"\n"
+            chunk = data
+        return chunk.replace(b"\r", b"\n") if self._cr_only else chunk
+
+    def _line_too_long(self) -> Staged:
+        return self._staged(self.lines, None, _too_long())
 
     def _staged(self, line: int, data: str | None, error: str | None) -> Staged:
         self.rows += 1
@@ -146,6 +177,11 @@ class CsvReader(_Reader):
     def _has_content(self) -> bool:
         return self._columns is not None
 
+    def _line_too_long(self) -> Staged:
+        if self._columns is None:
+            raise _header_too_long(self.lines)
+        return super()._line_too_long()
+
     def _boundary(self, buffer: bytes) -> int:
         """After the last line break outside quotes: the buffer starts at a record, and
         an even number of quotes before a line break means it is not inside a quoted
@@ -176,6 +212,8 @@ class CsvReader(_Reader):
             except StopIteration:
                 break
             except csv.Error as exc:  # a field over the csv module's limit; it goes on after
+                if self._columns is None:
+                    raise BadFile(f"The header row (line {line}) cannot be read: {exc}.") from None
                 read = records.line_num
                 staged.append(self._staged(line, None, str(exc)))
                 continue
@@ -183,6 +221,8 @@ class CsvReader(_Reader):
             if not any(cell.strip() for cell in record):
                 continue
             if self._columns is None:
+                if sum(map(len, record)) > MAX_ROW_BYTES:
+                    raise _header_too_long(line)
                 self._columns = _columns(record, self._mapping)
                 continue
             if damaged and any(_NOT_UTF8.search(cell) for cell in record):
@@ -207,6 +247,13 @@ _NOT_UTF8_MESSAGE = "is not valid UTF-8"
 
 def _too_long() -> str:
     return f"is longer than {MAX_ROW_BYTES} bytes"
+
+
+def _header_too_long(line: int) -> BadFile:
+    return BadFile(
+        f"The header row (line {line}) is longer than {MAX_ROW_BYTES} bytes:"
+        " is it a CSV file, with a line break after the header?"
+    )
 
 
 def _columns(record: list[str], mapping: list[str | None] | None) -> list[str | None]:
@@ -241,6 +288,7 @@ def _record_json(columns: list[str | None], record: list[str]) -> str:
     for name, cell in zip(columns, record, strict=False):
         if name is None:  # an ignored column
             continue
+        cell = read_cell(cell)  # "'=1" is the text "=1" (what the export writes)
         if name in _LISTS:
             data[name] = [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
         elif name in ("email", "status"):

@@ -15,6 +15,7 @@ from activecommerce.contacts.export import export_csv
 from activecommerce.contacts.service import contacts
 from activecommerce.imports import service
 from activecommerce.imports.schemas import ContactImportOut
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.pagination import Page, PageSize
 from activecommerce.kit.problems import Problem, responses
 
@@ -70,7 +71,7 @@ async def create_import(
     state = services(request)
     limit = state.settings.max_import_bytes
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
+    if length is not None and (not ascii_digits(length) or int(length) > limit):
         raise Problem(413, f"The body is over the limit of {limit} bytes.")
     try:
         import_id, _job = await service.receive(

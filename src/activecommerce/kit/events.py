@@ -16,6 +16,7 @@ from sqlalchemy import Column, Index, String, Table, Text
 
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import insert_many, tenant
 from activecommerce.kit.tables import id_column, metadata, tenant_columns
@@ -115,7 +116,7 @@ def contact_of(event_type: str, data: dict[str, Any]) -> int | None:
         ref = data.get("contact")
     elif family == "email":
         ref = data.get("contactId")
-    if ref is None or not str(ref).isdigit():
+    if ref is None or not ascii_digits(str(ref)):
         return None
     return int(ref)
 

@@ -164,6 +164,12 @@ NonNegInt32 = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
 NonNegInt64 = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is a whole number written with 0-9 only. `str.isdigit` alone also
+    accepts superscripts ("²"), which `int()` refuses, and other scripts' digits."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_id(value: str) -> int | None:
     """A path or body id as the database's integer, or None when it cannot be one."""
     if _ID.fullmatch(value):

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BeforeValidator, Field, StringConstraints
 
+from activecommerce.kit.fields import ascii_digits
+
 MAX_PAGE = 1_000_000_000
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -19,7 +21,7 @@ DEFAULT_PAGE_SIZE = 20
 
 def _digits(value: Any) -> Any:
     # Query values arrive as text: only plain digits count ("1_0", "+1", "1.0" do not).
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+    if isinstance(value, str) and not ascii_digits(value):
         raise ValueError("must be a whole number written with digits only")
     return value
 

@@ -13,7 +13,7 @@ from activecommerce.automations import service
 from activecommerce.automations.schemas import EmailAutomationIn
 from activecommerce.automations.service import email_automations
 from activecommerce.groups.service import contact_groups
-from activecommerce.kit.fields import parse_id
+from activecommerce.kit.fields import ascii_digits, parse_id
 from activecommerce.kit.problems import Problem
 from activecommerce.pipelines.service import deal_stages, pipelines
 from activecommerce.tags.service import contact_tags
@@ -164,7 +164,7 @@ def _values(form: Any, status: str) -> dict[str, Any]:
         trigger[key] = text(form, name)
     amount = text(form, "delay").strip() or "0"
     size = dict(UNITS).get(text(form, "delayUnit"), 60)
-    delay: Any = int(amount) * size if amount.isdigit() and len(amount) < 12 else amount
+    delay: Any = int(amount) * size if ascii_digits(amount) and len(amount) < 12 else amount
     return content_values(form) | {"trigger": trigger, "delaySeconds": delay, "status": status}
 
 

@@ -19,7 +19,7 @@ from activecommerce.contacts.service import contacts
 from activecommerce.deals.repository import board_totals
 from activecommerce.deals.service import deals
 from activecommerce.kit.db import Database
-from activecommerce.kit.fields import parse_id
+from activecommerce.kit.fields import ascii_digits, parse_id
 from activecommerce.kit.problems import Problem, invalid
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
@@ -296,7 +296,7 @@ def _int_or_text(text: str) -> int | str | None:
     text = text.strip()
     if not text:
         return None
-    return int(text) if text.isdigit() and len(text) < 19 else text
+    return int(text) if ascii_digits(text) and len(text) < 19 else text
 
 
 async def _values(ctx: Console, form: dict[str, str], pipeline_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.resource import Resource
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
@@ -77,7 +78,7 @@ def _values(fields: tuple[str, ...], form: dict[str, str]) -> dict[str, Any]:
     for name in fields:
         text = form.get(name, "").strip()
         if name == "order":
-            values[name] = int(text) if text.isdigit() and len(text) < 10 else (text or None)
+            values[name] = int(text) if ascii_digits(text) and len(text) < 10 else (text or None)
         elif name == "currency":
             values[name] = text.upper() or "USD"
         else:

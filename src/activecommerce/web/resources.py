@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from activecommerce.api.deps import services
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.pagination import MAX_PAGE
 from activecommerce.kit.problems import invalid_body
 from activecommerce.kit.resource import Resource, Rules
@@ -74,7 +75,7 @@ async def all_of(
 
 def page_number(value: str | None) -> int:
     """A `?page_number=` of a page-numbered list (1 when absent or not a number)."""
-    if value is None or not value.isdigit():
+    if value is None or not ascii_digits(value):
         return 1
     return min(max(int(value), 1), MAX_PAGE)
 

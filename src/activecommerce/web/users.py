@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from activecommerce.api.deps import services
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
 from activecommerce.users import service
 from activecommerce.users.passwords import Busy
@@ -67,7 +68,7 @@ async def add(ctx: ConsoleContext) -> Response:
 
 
 def _user_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not ascii_digits(value) or len(value) > 18:
         raise Problem(404, "No such member.")
     return int(value)
 

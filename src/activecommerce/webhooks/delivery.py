@@ -21,6 +21,7 @@ from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
 from activecommerce.kit.db import Database, ForeignKeyViolation, Row
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.webhooks import repository
 from activecommerce.webhooks.service import WebhookConfig
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
@@ -62,7 +63,7 @@ def _wanted(hook: Row, event: Row) -> bool:
 
 
 def _retry_after(status: int, value: str) -> float | None:
-    if status not in (429, 503) or not value.isdigit():
+    if status not in (429, 503) or not ascii_digits(value):
         return None
     return min(float(value), MAX_RETRY_AFTER)
 
