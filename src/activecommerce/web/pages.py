@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from activecommerce.api.deps import services
+from activecommerce.kit.timezones import DEFAULT_ZONE, in_zone, rfc3339
 from activecommerce.users.service import Sessions, SignedIn
 
 SESSION_COOKIE = "ac_session"
@@ -22,6 +25,30 @@ templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+
+TIME_STYLES = {"date": "%Y-%m-%d", "minutes": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S"}
+
+
+@pass_context
+def local_time(context: Context, value: Any, style: str = "minutes") -> Markup:
+    """`{{ row.createdAt|local_time }}`: an instant (RFC 3339 text or a datetime) in the
+    signed-in user's time zone (`ctx.user.time_zone`, else UTC), in a <time> element whose
+    `datetime` keeps the exact instant. `style`: "minutes" (default), "seconds", "date".
+    The one way every console page (and report) shows a time."""
+    if value is None or value == "":
+        return Markup("—")
+    ctx = context.get("ctx")
+    zone = getattr(getattr(ctx, "user", None), "time_zone", None) or DEFAULT_ZONE
+    moment = in_zone(value, zone)
+    if moment is None:
+        return escape(str(value))
+    shown = moment.strftime(TIME_STYLES.get(style, TIME_STYLES["minutes"]))
+    if style != "date":
+        shown += f" {moment.tzname()}"
+    return Markup('<time datetime="{}">{}</time>').format(rfc3339(moment), shown)
+
+
+templates.filters["local_time"] = local_time
 
 # Pages are never framed (clickjacking of the consent page) nor cached, and run only
 # this site's own scripts and styles (no inline ones: web/README.md).
