@@ -10,7 +10,6 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from activecommerce.api.deps import services
 from activecommerce.auth.deps import client_address_of
 from activecommerce.users.passwords import Busy
-from activecommerce.web.static_files import STATIC_DIR
 from activecommerce.web.pages import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -23,6 +22,7 @@ from activecommerce.web.pages import (
     set_cookie,
     signed_in,
 )
+from activecommerce.web.static_files import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 
