@@ -14,6 +14,7 @@ from activecommerce.api.deps import services
 from activecommerce.automations.service import email_automations
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.email import repository
+from activecommerce.email.links import without_open_pixel
 from activecommerce.kit.db import Row
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem
@@ -59,7 +60,11 @@ async def _sources(ctx: Console, rows: list[Row]) -> dict[int, dict[str, str]]:
                 except Problem:
                     names[key] = f"#{source_id} (deleted)"
             kind = "Campaign" if column == "campaign_id" else "Automation"
-            found[int(row["id"])] = {"kind": kind, "url": f"/{path}/{source_id}", "name": names[key]}
+            found[int(row["id"])] = {
+                "kind": kind,
+                "url": f"/{path}/{source_id}",
+                "name": names[key],
+            }
     return found
 
 
@@ -110,4 +115,7 @@ async def message_html(ctx: ConsoleContext, message_id: str) -> Response:
     """The captured HTML, for the message page's sandboxed iframe only (its own policy:
     no script, no request out, framed by this site only)."""
     row = await _message(ctx, message_id)
-    return email_frame(row["html"] or "<p>This message has no HTML part.</p>")
+    if not row["html"]:
+        return email_frame("<p>This message has no HTML part.</p>")
+    # Shown, not opened: without the open pixel (which the frame's policy would refuse).
+    return email_frame(without_open_pixel(row["html"], services(ctx.request).email.links()))

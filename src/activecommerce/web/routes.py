@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import APIRouter, FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -66,7 +68,8 @@ def install(app: FastAPI) -> None:
     api_answer = app.exception_handlers[HTTPException]  # problems.install's
 
     async def unrouted(request: Request, exc: Exception) -> Response:
-        response = await api_answer(request, exc)  # counted (rate limits) as before
+        answer = api_answer(request, exc)  # counted (rate limits) as before
+        response: Response = await answer if inspect.isawaitable(answer) else answer
         if response.status_code == 404 and wants_page(request):
             return await not_found_page(request)
         return response

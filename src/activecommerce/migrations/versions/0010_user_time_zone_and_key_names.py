@@ -21,7 +21,7 @@ def upgrade() -> None:
             sa.Column('time_zone', sa.String(length=64), server_default='UTC', nullable=False)
         )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('name', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('name', sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
