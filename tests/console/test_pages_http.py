@@ -61,6 +61,10 @@ async def test_unknown_urls_are_pages_for_people_and_problems_for_the_api(
         assert 'href="/settings"' in unknown.text
         _problem_404(await b.get("/v3/nothing", headers=HTML))
         _html_404(await b.get("/static/nothing.css", headers=HTML))
+        form_only = await b.get("/contacts/1/tags", headers=HTML)  # a form's address
+        assert form_only.status_code == 405
+        assert _has_nav(form_only)
+        assert form_only.headers["allow"] == "POST"
 
         # A refusal of a route (another account's contact) has the navigation too.
         theirs = await created(other.live, "/v3/contacts", {"email": "theirs@example.com"})

@@ -351,9 +351,10 @@ def problem_page(request: Request, problem: Problem) -> Response:
     )
 
 
-async def not_found_page(request: Request) -> Response:
-    """The page for a URL no route takes: with the console's navigation for a signed-in
-    user, else a plain page with a link to sign in."""
+async def not_found_page(request: Request, status: int = 404) -> Response:
+    """The page for a URL no route takes (404; 405 for a form's address opened as a
+    page): with the console's navigation for a signed-in user, else a plain page with a
+    link to sign in."""
     try:
         ctx = await console_context(request)
     except PageExit:
@@ -361,11 +362,11 @@ async def not_found_page(request: Request) -> Response:
     message = "There is no page at this address."
     if ctx is None:
         response: Response = render(
-            "error.html", 404, title="Page not found", message=message, signin=True
+            "error.html", status, title="Page not found", message=message, signin=True
         )
     else:
         response = page(
-            ctx, "console_error.html", status=404, title="Page not found", message=message
+            ctx, "console_error.html", status=status, title="Page not found", message=message
         )
     return response
 

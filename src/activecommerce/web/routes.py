@@ -70,8 +70,12 @@ def install(app: FastAPI) -> None:
     async def unrouted(request: Request, exc: Exception) -> Response:
         answer = api_answer(request, exc)  # counted (rate limits) as before
         response: Response = await answer if inspect.isawaitable(answer) else answer
-        if response.status_code == 404 and wants_page(request):
-            return await not_found_page(request)
+        if response.status_code in (404, 405) and wants_page(request):
+            # 405: a form's address opened as a page (GET of a POST-only path).
+            page = await not_found_page(request, response.status_code)
+            if "allow" in response.headers:
+                page.headers["Allow"] = response.headers["allow"]
+            return page
         return response
 
     app.add_exception_handler(HTTPException, unrouted)
