@@ -18,7 +18,7 @@ async def test_list_create_revoke(account: Account, anon: httpx.AsyncClient, app
     listed = (await api.get("/v3/apiKeys")).json()
     assert listed["meta"]["total"] == 1
     (only,) = listed["data"]
-    assert set(only) == {"id", "prefix", "environment", "createdAt", "lastUsedAt"}
+    assert set(only) == {"id", "name", "prefix", "environment", "createdAt", "lastUsedAt"}
     assert only["environment"] == "sandbox"
     assert account.info["sandboxApiKey"].startswith(only["prefix"])
     assert only["lastUsedAt"] is not None  # this very request used it
