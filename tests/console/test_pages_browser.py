@@ -6,10 +6,7 @@ edited and sent a test; a named API key. axe on each."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-from browser import Signed, axe, open_page, sign_in
+from browser import Signed, api_client, axe, made, open_page, sign_in
 from helpers import wait_until
 from playwright.sync_api import Browser, Page, Request, Response, expect
 
@@ -22,17 +19,6 @@ document.addEventListener('securitypolicyviolation', function (e) {
   (window.top.__refused || window.__refused).push(seen.join(' '));
 });
 """
-
-
-def _api(signed: Signed, env: str = "live") -> httpx.Client:
-    key = signed.owner.account[f"{env}ApiKey"]
-    return httpx.Client(base_url=signed.server.base, headers={"Api-Token": key}, timeout=10)
-
-
-def _made(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    answer = api.post(path, json=body)
-    assert answer.status_code in (201, 202), answer.text
-    return dict(answer.json())
 
 
 def _visit(page: Page, path: str) -> None:
@@ -59,13 +45,13 @@ def test_the_main_pages_make_the_browser_refuse_nothing(signed_in: Signed) -> No
     page.on("response", answered)
     html = '<p>Hi {{ contact.firstName }}</p><a href="https://example.com/a">Read</a>'
     body = {"name": "News", "subject": "Hi", "fromEmail": "a@example.com", "htmlContent": html}
-    with _api(signed_in, "sandbox") as api:
+    with api_client(signed_in, "sandbox") as api:
         for n in range(3):
-            _made(api, "/v3/contacts", {"email": f"ada{n}@example.com", "firstName": "Ada"})
-        contact = _made(api, "/v3/contacts", {"email": "bob@example.com"})
-        campaign = _made(api, "/v3/emailCampaigns", body)
-        _made(api, f"/v3/emailCampaigns/{campaign['id']}/test", {"emails": ["qa@example.com"]})
-        hook = _made(api, "/v3/webhooks", {"url": "https://example.com/h", "events": ["*"]})
+            made(api, "/v3/contacts", {"email": f"ada{n}@example.com", "firstName": "Ada"})
+        contact = made(api, "/v3/contacts", {"email": "bob@example.com"})
+        campaign = made(api, "/v3/emailCampaigns", body)
+        made(api, f"/v3/emailCampaigns/{campaign['id']}/test", {"emails": ["qa@example.com"]})
+        hook = made(api, "/v3/webhooks", {"url": "https://example.com/h", "events": ["*"]})
 
         def captured() -> bool:
             return bool(api.get("/v3/sandbox/emails").json()["data"])
@@ -128,8 +114,8 @@ def test_an_unknown_url_is_a_page_with_the_navigation(signed_in: Signed) -> None
 
 
 def test_the_time_zone_setting_at_phone_width(chromium: Browser, signed_in: Signed) -> None:
-    with _api(signed_in) as api:
-        contact = _made(api, "/v3/contacts", {"email": "tz@example.com"})
+    with api_client(signed_in) as api:
+        contact = made(api, "/v3/contacts", {"email": "tz@example.com"})
     page, violations = open_page(chromium, signed_in.server, width=390)
     sign_in(page, signed_in.owner.email)
     page.get_by_role("link", name="Settings").click()
@@ -152,8 +138,8 @@ def test_the_time_zone_setting_at_phone_width(chromium: Browser, signed_in: Sign
 
 def test_a_webhook_is_edited_and_sent_a_test_and_a_key_is_named(signed_in: Signed) -> None:
     page = signed_in.page
-    with _api(signed_in) as api:
-        hook = _made(api, "/v3/webhooks", {"url": "https://example.com/h", "events": ["*"]})
+    with api_client(signed_in) as api:
+        hook = made(api, "/v3/webhooks", {"url": "https://example.com/h", "events": ["*"]})
     page.goto(f"/webhooks/{hook['id']}")
     page.get_by_text("Edit the URL, events or description").click()
     page.get_by_label("URL").fill("http://10.1.2.3/hook")
