@@ -341,3 +341,32 @@ async def test_api_keys_have_an_optional_name(app: FastAPI, account: Account) ->
         assert "name" in (await b.get("/keys")).text
     names = [k["name"] for k in (await api.get("/v3/apiKeys?pageSize=100")).json()["data"]]
     assert "Console key" in names
+
+
+async def test_a_campaign_is_scheduled_in_the_users_time_zone(
+    app: FastAPI, account: Account
+) -> None:
+    api = account.sandbox
+    group = await created(api, "/v3/contactGroups", {"name": "Later"})
+    body = {"name": "Later", "subject": "Hi", "fromEmail": "a@example.com"}
+    campaign = await created(api, "/v3/emailCampaigns", body | {"htmlContent": "<p>Hi</p>"})
+    async with browser(app) as b:
+        token = await _owner(app, account, b, "sandbox")
+        await b.post("/settings", data={"csrf_token": token, "time_zone": "Asia/Kolkata"})
+        editor = (await b.get(f"/campaigns/{campaign['id']}")).text
+        assert "Send at (Asia/Kolkata)" in editor
+        scheduled = await b.post(
+            f"/campaigns/{campaign['id']}/send",
+            data={
+                "csrf_token": token,
+                "groupIds": group["id"],
+                "scheduledAt": "2030-01-01T10:00",
+                "action": "schedule",
+            },
+        )
+        assert scheduled.status_code == 303
+        stored = (await api.get(f"/v3/emailCampaigns/{campaign['id']}")).json()
+        assert stored["scheduledAt"].startswith("2030-01-01T04:30:00")  # 10:00 at UTC+5:30
+        shown = await b.get(f"/campaigns/{campaign['id']}")
+        assert "Campaign scheduled for 2030-01-01 10:00 IST." in shown.text  # the flash
+        assert f'<time datetime="{stored["scheduledAt"]}">2030-01-01 10:00 IST</time>' in shown.text

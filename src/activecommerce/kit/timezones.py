@@ -49,6 +49,25 @@ def in_zone(value: str | datetime, zone_name: str) -> datetime | None:
     return moment.astimezone(zone_of(zone_name) or UTC)
 
 
+STYLES = {"date": "%Y-%m-%d", "minutes": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S"}
+
+
+def shown(value: str | datetime, zone_name: str, style: str = "minutes") -> str | None:
+    """How a person reads the instant in their zone: "2026-12-07 14:05 CET" (`style`
+    "minutes", "seconds", or "date" without the zone); None for text that is no time."""
+    moment = in_zone(value, zone_name)
+    if moment is None:
+        return None
+    text = moment.strftime(STYLES.get(style, STYLES["minutes"]))
+    return text if style == "date" else f"{text} {moment.tzname()}"
+
+
+def wall_clock(value: str, zone_name: str) -> datetime:
+    """A date and time without a zone (an <input type="datetime-local">) read in the zone
+    named (UTC if it names none); ValueError if it is not one."""
+    return datetime.fromisoformat(value).replace(tzinfo=zone_of(zone_name) or UTC)
+
+
 def rfc3339(moment: datetime) -> str:
     """The exact instant, in UTC (what a <time datetime="..."> carries)."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

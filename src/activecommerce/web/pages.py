@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from activecommerce.api.deps import services
-from activecommerce.kit.timezones import DEFAULT_ZONE, in_zone, rfc3339
+from activecommerce.kit.timezones import DEFAULT_ZONE, instant, rfc3339, shown
 from activecommerce.users.service import Sessions, SignedIn
 
 SESSION_COOKIE = "ac_session"
@@ -25,8 +25,6 @@ templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-
-TIME_STYLES = {"date": "%Y-%m-%d", "minutes": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S"}
 
 
 @pass_context
@@ -39,13 +37,11 @@ def local_time(context: Context, value: Any, style: str = "minutes") -> Markup:
         return Markup("—")
     ctx = context.get("ctx")
     zone = getattr(getattr(ctx, "user", None), "time_zone", None) or DEFAULT_ZONE
-    moment = in_zone(value, zone)
-    if moment is None:
+    moment = instant(value)
+    text = shown(value, zone, style)
+    if moment is None or text is None:
         return escape(str(value))
-    shown = moment.strftime(TIME_STYLES.get(style, TIME_STYLES["minutes"]))
-    if style != "date":
-        shown += f" {moment.tzname()}"
-    return Markup('<time datetime="{}">{}</time>').format(rfc3339(moment), shown)
+    return Markup('<time datetime="{}">{}</time>').format(rfc3339(moment), text)
 
 
 templates.filters["local_time"] = local_time
