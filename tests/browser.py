@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from servers import CHROMIUM, CHROMIUM_ARGS, CLI, running_server, server_env
@@ -83,6 +84,19 @@ class Signed:
     owner: Owner
     server: Server
     csp_violations: list[str] = field(default_factory=list)
+
+
+def api_client(signed: Signed, env: str = "live") -> httpx.Client:
+    """The API as the signed-in owner's account, in `env` (to set up or check a page)."""
+    key = signed.owner.account[f"{env}ApiKey"]
+    return httpx.Client(base_url=signed.server.base, headers={"Api-Token": key}, timeout=10)
+
+
+def made(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST `body` to `path`: the object made (201 or 202)."""
+    answer = api.post(path, json=body)
+    assert answer.status_code in (201, 202), answer.text
+    return dict(answer.json())
 
 
 def open_page(browser: Browser, server: Server, width: int = 1280) -> tuple[Page, list[str]]:

@@ -376,6 +376,7 @@ def keys_list(
 def keys_create(
     account: Annotated[str, typer.Option(help="Account id")],
     env: Annotated[str, typer.Option(help="live or sandbox")] = "sandbox",
+    name: Annotated[str | None, typer.Option(help="What the key is for (optional)")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Create a key; it is shown only now."""
@@ -385,7 +386,7 @@ def keys_create(
 
     async def create(db: Any, secret: bytes) -> dict[str, Any]:
         async with db.transaction() as conn:
-            return await create_key(conn, secret, account_id, env)
+            return await create_key(conn, secret, account_id, env, name)
 
     view = _run(create)
     if json:

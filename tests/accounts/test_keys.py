@@ -18,7 +18,7 @@ async def test_list_create_revoke(account: Account, anon: httpx.AsyncClient, app
     listed = (await api.get("/v3/apiKeys")).json()
     assert listed["meta"]["total"] == 1
     (only,) = listed["data"]
-    assert set(only) == {"id", "prefix", "environment", "createdAt", "lastUsedAt"}
+    assert set(only) == {"id", "name", "prefix", "environment", "createdAt", "lastUsedAt"}
     assert only["environment"] == "sandbox"
     assert account.info["sandboxApiKey"].startswith(only["prefix"])
     assert only["lastUsedAt"] is not None  # this very request used it
@@ -106,3 +106,17 @@ async def test_live_key_of_downgraded_account_is_403(account: Account, app: Fast
     assert (await account.sandbox.get("/v3/contacts")).status_code == 200
     await set_plan(app.state.services.db, int(account.id), "plus")
     assert (await account.live.get("/v3/contacts")).status_code == 200
+
+
+def test_the_command_line_names_a_key(database_url: str, tmp_path: Path) -> None:
+    env = server_env(database_url, tmp_path)
+    info = json.loads(_cli(env, "accounts", "create", "--name", "Named", "--json").stdout)
+    account = info["accountId"]
+    made = _cli(env, "keys", "create", "--account", account, "--name", "Deploy", "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["name"] == "Deploy"
+    listed = json.loads(_cli(env, "keys", "list", "--account", account, "--json").stdout)
+    assert sorted(k["name"] or "" for k in listed) == ["", "Deploy"]
+    refused = _cli(env, "keys", "create", "--account", account, "--name", "a\nb")
+    assert refused.returncode != 0
+    assert "name" in refused.stderr

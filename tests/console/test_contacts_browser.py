@@ -7,23 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
-from browser import Signed, axe
+from browser import Signed, api_client, axe, made
 from helpers import EMAIL, wait_until
 from playwright.sync_api import Page, expect
-
-
-def _client(signed: Signed, env: str = "live") -> httpx.Client:
-    key = signed.owner.account[f"{env}ApiKey"]
-    return httpx.Client(base_url=signed.server.base, headers={"Api-Token": key}, timeout=10)
-
-
-def _made(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    answer = api.post(path, json=body)
-    assert answer.status_code in (201, 202), answer.text
-    return dict(answer.json())
 
 
 def _put(api: httpx.Client, path: str) -> None:
@@ -54,12 +42,12 @@ def test_create_search_edit_filter_bulk_tag_and_export(
     expect(page.get_by_role("status")).to_contain_text("Contact saved")
     expect(page.locator("dl.fields")).to_contain_text("Lovelace")
 
-    with _client(signed_in) as api:
+    with api_client(signed_in) as api:
         people = {
-            name: _made(api, "/v3/contacts", {"email": f"{name}@example.com"})
+            name: made(api, "/v3/contacts", {"email": f"{name}@example.com"})
             for name in ("ann", "bob", "cid")
         }
-        vip = _made(api, "/v3/contactTags", {"name": "vip"})
+        vip = made(api, "/v3/contactTags", {"name": "vip"})
         _put(api, f"/v3/contacts/{people['cid']['id']}/tags/{vip['id']}")
 
     page.goto("/contacts")
@@ -107,16 +95,16 @@ def test_a_contacts_page_and_its_deletion(
     page = signed_in.page
     page.get_by_role("button", name="Switch to sandbox").click()
     expect(page.get_by_test_id("env-badge")).to_have_text("Sandbox")
-    with _client(signed_in, "sandbox") as api:
-        contact = _made(api, "/v3/contacts", {"email": "eve@example.com", "firstName": "Eve"})
+    with api_client(signed_in, "sandbox") as api:
+        contact = made(api, "/v3/contacts", {"email": "eve@example.com", "firstName": "Eve"})
         cid = contact["id"]
-        tag = _made(api, "/v3/contactTags", {"name": "Gold"})
-        group = _made(api, "/v3/contactGroups", {"name": "Newsletter"})
+        tag = made(api, "/v3/contactTags", {"name": "Gold"})
+        group = made(api, "/v3/contactGroups", {"name": "Newsletter"})
         _put(api, f"/v3/contacts/{cid}/tags/{tag['id']}")
         _put(api, f"/v3/contacts/{cid}/groups/{group['id']}")
-        pipeline = _made(api, "/v3/pipelines", {"name": "Sales"})
-        stage = _made(api, "/v3/dealStages", {"pipelineId": pipeline["id"], "name": "Lead"})
-        _made(
+        pipeline = made(api, "/v3/pipelines", {"name": "Sales"})
+        stage = made(api, "/v3/dealStages", {"pipelineId": pipeline["id"], "name": "Lead"})
+        made(
             api,
             "/v3/deals",
             {
@@ -126,13 +114,13 @@ def test_a_contacts_page_and_its_deletion(
                 "contact": cid,
             },
         )
-        brand = _made(api, "/v3/brands", {"name": "Shop", "postalAddress": "1 Main St"})
-        campaign = _made(
+        brand = made(api, "/v3/brands", {"name": "Shop", "postalAddress": "1 Main St"})
+        campaign = made(
             api,
             "/v3/emailCampaigns",
             {**EMAIL, "brandId": brand["id"], "htmlContent": "<p>Hi</p>"},
         )
-        _made(
+        made(
             api,
             f"/v3/emailCampaigns/{campaign['id']}/send",
             {"audience": {"groupIds": [group["id"]]}},
@@ -203,7 +191,7 @@ def test_a_csv_import_through_the_mapping_form(
     expect(page.get_by_test_id("import-errors")).to_contain_text("Line 32")
     axe(page)
     screenshot(page, "import")
-    with _client(signed_in) as api:
+    with api_client(signed_in) as api:
         found = api.get("/v3/contacts", params={"email": "person7@example.com"}).json()["data"]
         assert [c["firstName"] for c in found] == ["Person 7"]
 
@@ -212,7 +200,7 @@ def test_another_accounts_contact_is_a_404_page(signed_in: Signed) -> None:
     other = signed_in.server.new_account()
     key = other.account["liveApiKey"]
     with httpx.Client(base_url=signed_in.server.base, headers={"Api-Token": key}) as api:
-        theirs = _made(api, "/v3/contacts", {"email": "private@example.com"})
+        theirs = made(api, "/v3/contacts", {"email": "private@example.com"})
     page = signed_in.page
     answer = page.goto(f"/contacts/{theirs['id']}")
     assert answer is not None

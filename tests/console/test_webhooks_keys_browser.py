@@ -89,7 +89,7 @@ def test_a_webhook_shows_its_secret_once_logs_deliveries_and_retries(
     axe(page)
 
     page.get_by_role("button", name="Turn off").click()
-    expect(page.get_by_test_id("state")).to_have_text("Off")
+    expect(page.get_by_test_id("state")).to_have_text("Off (turned off)")
     page.get_by_role("button", name="Turn on").click()
     expect(page.get_by_test_id("state")).to_have_text("On")
     page.once("dialog", lambda dialog: dialog.accept())

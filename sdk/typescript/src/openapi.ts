@@ -1057,6 +1057,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v3/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to this webhook
+         * @description Queues a `webhook.test` event for this webhook only (on or off), now (202). It is signed and delivered like any event, tried once, listed in the webhook's deliveries, and leaves the webhook's failure streak as it was.
+         */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1096,6 +1116,11 @@ export interface components {
             key: string | null;
             /** Lastusedat */
             lastUsedAt: string | null;
+            /**
+             * Name
+             * @description What the key is for, if it was named
+             */
+            name: string | null;
             /** Prefix */
             prefix: string;
         };
@@ -1103,6 +1128,11 @@ export interface components {
         ApiKeyIn: {
             /** Environment */
             environment?: ("live" | "sandbox") | null;
+            /**
+             * Name
+             * @description What the key is for (optional)
+             */
+            name?: string | null;
         };
         /** ApiKeyList */
         ApiKeyList: {
@@ -1126,6 +1156,11 @@ export interface components {
             id: string;
             /** Lastusedat */
             lastUsedAt: string | null;
+            /**
+             * Name
+             * @description What the key is for, if it was named
+             */
+            name: string | null;
             /** Prefix */
             prefix: string;
         };
@@ -2327,6 +2362,7 @@ export interface operations {
                      *           "environment": "live",
                      *           "id": "1042",
                      *           "lastUsedAt": "2026-03-01T09:30:00Z",
+                     *           "name": "Spring sale",
                      *           "prefix": "prefix"
                      *         }
                      *       ],
@@ -2404,7 +2440,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "environment": "live"
+                 *       "environment": "live",
+                 *       "name": "Spring sale"
                  *     }
                  */
                 "application/json": components["schemas"]["ApiKeyIn"];
@@ -2424,6 +2461,7 @@ export interface operations {
                      *       "id": "1042",
                      *       "key": "key",
                      *       "lastUsedAt": "2026-03-01T09:30:00Z",
+                     *       "name": "Spring sale",
                      *       "prefix": "prefix"
                      *     }
                      */
@@ -12002,6 +12040,101 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Send the same key again to get the first response back (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "eventId": "17",
+                     *       "status": "status",
+                     *       "webhookId": "17"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RetryOut"];
                 };
             };
             /** @description Unauthorized */

@@ -22,6 +22,7 @@ api_keys = Table(
     Column("created_at", String(32), nullable=False),
     Column("last_used_at", String(32)),
     Column("revoked_at", String(32)),
+    Column("name", String(255)),  # what the key is for, optional
     sqlite_autoincrement=True,  # ids are never reused
 )
 Index("ix_api_keys_account_env", api_keys.c.account_id, api_keys.c.env)

@@ -33,12 +33,19 @@ async def set_plan(conn: Connection, account_id: int, plan: str, now: str) -> in
 
 
 async def insert_key(
-    conn: Connection, *, account_id: int, env: str, key_hash: str, prefix: str, now: str
+    conn: Connection,
+    *,
+    account_id: int,
+    env: str,
+    key_hash: str,
+    prefix: str,
+    now: str,
+    name: str | None = None,
 ) -> Row:
     row = await conn.fetchone(
-        "INSERT INTO api_keys (account_id, env, key_hash, prefix, created_at)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING *",
-        (account_id, env, key_hash, prefix, now),
+        "INSERT INTO api_keys (account_id, env, key_hash, prefix, created_at, name)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+        (account_id, env, key_hash, prefix, now, name),
     )
     assert row is not None
     return row
@@ -71,7 +78,7 @@ async def put_secret_if_absent(conn: Connection, name: str, value: str) -> None:
     )
 
 
-KEY_COLUMNS = "id, env, prefix, created_at, last_used_at, revoked_at"
+KEY_COLUMNS = "id, env, name, prefix, created_at, last_used_at, revoked_at"
 
 
 async def list_keys(

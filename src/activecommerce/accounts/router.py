@@ -81,7 +81,7 @@ async def create_key(
     secret = services(request).authenticator.secret
 
     async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
-        created = await service.create_key(conn, secret, principal.account_id, env)
+        created = await service.create_key(conn, secret, principal.account_id, env, body.name)
         return 201, created, f"/v3/apiKeys/{created['id']}"
 
     return await idempotent_post(

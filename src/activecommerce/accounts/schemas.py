@@ -3,17 +3,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from activecommerce.kit.fields import Input, Output
+from activecommerce.kit.fields import Input, Name, Output
 
 Environment = Literal["live", "sandbox"]
 
 
 class ApiKeyIn(Input):
     environment: Environment | None = None
+    name: Name | None = Field(None, description="What the key is for (optional)")
 
 
 class ApiKeyOut(Output):
     id: str
+    name: str | None = Field(description="What the key is for, if it was named")
     prefix: str
     environment: Environment
     createdAt: datetime

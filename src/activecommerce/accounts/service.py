@@ -7,15 +7,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from activecommerce.accounts import repository as repo
 from activecommerce.accounts.plans import PLANS, has_live
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.fields import Name
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
+from activecommerce.kit.problems import Problem, invalid
 from activecommerce.kit.security import display_prefix, key_hash, new_api_key
 
 ENVIRONMENTS = ("live", "sandbox")
+KEY_NAME: TypeAdapter[str] = TypeAdapter(Name)  # the API's rules for a key's name
 
 
 async def server_secret(db: Database, configured: str | None) -> bytes:
@@ -35,6 +39,7 @@ async def server_secret(db: Database, configured: str | None) -> bytes:
 def key_view(row: Row, raw: str | None = None) -> dict[str, Any]:
     view = {
         "id": str(row["id"]),
+        "name": row["name"],
         "prefix": row["prefix"],
         "environment": row["env"],
         "createdAt": row["created_at"],
@@ -46,7 +51,7 @@ def key_view(row: Row, raw: str | None = None) -> dict[str, Any]:
 
 
 async def _insert_key(
-    conn: Connection, secret: bytes, account_id: int, env: str, stamp: str
+    conn: Connection, secret: bytes, account_id: int, env: str, stamp: str, name: str | None = None
 ) -> tuple[Any, str]:
     raw = new_api_key(env)
     row = await repo.insert_key(
@@ -56,12 +61,16 @@ async def _insert_key(
         key_hash=key_hash(secret, raw),
         prefix=display_prefix(raw),
         now=stamp,
+        name=name,
     )
     return row, raw
 
 
-async def create_key(conn: Connection, secret: bytes, account_id: int, env: str) -> dict[str, Any]:
-    """A new key, shown once. A developer account (free) gets no live key: 403."""
+async def create_key(
+    conn: Connection, secret: bytes, account_id: int, env: str, name: str | None = None
+) -> dict[str, Any]:
+    """A new key (with an optional `name`: what it is for), shown once. A developer
+    account (free) gets no live key: 403."""
     if env not in ENVIRONMENTS:
         raise Problem(422, f"Unknown environment {env!r}; choose live or sandbox.")
     account = await repo.get_account(conn, account_id)
@@ -73,7 +82,12 @@ async def create_key(conn: Connection, secret: bytes, account_id: int, env: str)
             "This is a developer account (plan free): it has the sandbox only. "
             "Upgrade the plan to create live keys.",
         )
-    row, raw = await _insert_key(conn, secret, account_id, env, now())
+    if name is not None:
+        try:
+            name = KEY_NAME.validate_python(name)
+        except ValidationError as exc:
+            raise invalid("name", exc.errors()[0]["msg"]) from None
+    row, raw = await _insert_key(conn, secret, account_id, env, now(), name)
     return key_view(row, raw)
 
 

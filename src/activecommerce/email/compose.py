@@ -192,13 +192,15 @@ def compose(
     contact: dict[str, Any],
     signer: LinkSigner,
     test: bool = False,
+    tracked: bool = True,
 ) -> Composed:
     """The message, as the bytes to send and as parts to capture.
 
     Built by hand rather than with `email.message.EmailMessage`: the standard library's
     policy machinery costs ~2 ms of CPU per message (measured by bench/send.py: 73% of a
     send's time), this ~0.1 ms; the tests parse the result with the standard library's
-    parser to hold it to the RFCs."""
+    parser to hold it to the RFCs. `tracked=False` (the console's preview): no open pixel
+    and links left as written, so that showing it records nothing."""
     unsubscribe = signer.unsubscribe_url(message_id)
     context = {"contact": template_fields(contact), "unsubscribe_url": unsubscribe}
     subject = _one_line(content.subject.render(context))
@@ -211,7 +213,8 @@ def compose(
     text += f"Unsubscribe: {unsubscribe}\n"
     if body is not None:
         body = _with_footer(body, _footer_html(postal, unsubscribe))
-        body = track(body, signer, message_id, skip=unsubscribe)
+        if tracked:
+            body = track(body, signer, message_id, skip=unsubscribe)
 
     name = _one_line(content.from_name or "")
     from_header = (

@@ -62,6 +62,17 @@ _HREF = re.compile(
 )
 
 
+_PIXEL_REST = ' width="1" height="1" alt="" style="display:none">'
+
+
+def without_open_pixel(body: str, signer: LinkSigner) -> str:
+    """A sent message's HTML without the open pixel `track` added: for showing it (the
+    Sandbox inbox) without recording an open or fetching from outside the page."""
+    start = '<img src="' + re.escape(html.escape(signer.base)) + r'/e/o/[^"<>]*"'
+    pixel = re.compile(start + re.escape(_PIXEL_REST))
+    return pixel.sub("", body)
+
+
 def track(body: str, signer: LinkSigner, message_id: int, skip: str = "") -> str:
     """The HTML with each http(s) link sent through the click redirect (to the URL a
     browser would have opened: the attribute's entities decoded) and an open pixel at the
@@ -75,10 +86,8 @@ def track(body: str, signer: LinkSigner, message_id: int, skip: str = "") -> str
         return f"{match.group(1)}{match.group(2)}{tracked}{match.group(2)}"
 
     body = _HREF.sub(rewrite, body)
-    pixel = (
-        f'<img src="{html.escape(signer.open_url(message_id))}" width="1" height="1" alt=""'
-        ' style="display:none">'
-    )
+    pixel = f'<img src="{html.escape(signer.open_url(message_id))}"{_PIXEL_REST}'
+
     closing = body.lower().rfind("</body>")
     if closing == -1:
         return body + pixel

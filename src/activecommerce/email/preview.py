@@ -56,6 +56,7 @@ def _render(
             to=contact["email"] or PREVIEW_TO,
             contact=contact,
             signer=signer,
+            tracked=False,  # a preview records no open and no click
         )
     except Exception as exc:  # parses, yet fails to render (the sender's rule: failed)
         return [{"field": "message", "message": f"does not render: {exc}"}]

@@ -93,6 +93,20 @@ async def record(
     await insert_many(conn, "contact_activity", ACTIVITY_COLUMNS, activities)
 
 
+async def insert_only(
+    conn: Connection, principal: Principal, event_type: str, data: dict[str, Any]
+) -> int:
+    """An event for one receiver chosen by the caller (a webhook's test ping): recorded
+    like any other, but no subscriber is called and no contact's activity is written."""
+    row = await conn.fetchone(
+        "INSERT INTO events (account_id, env, type, data, created_at)"
+        " VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (principal.account_id, principal.env, event_type, orjson.dumps(data).decode(), now()),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
 ACTIVITY_COLUMNS = (
     ("account_id", "bigint"),
     ("env", "text"),

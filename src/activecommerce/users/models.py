@@ -10,6 +10,8 @@ users = Table(
     id_column(),
     Column("email", String(254), nullable=False),
     Column("password_hash", String(255), nullable=False),
+    # An IANA zone name (zoneinfo): the console shows times in it.
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )

@@ -56,7 +56,7 @@ async def insert_session(
 
 async def find_session(db: Database, token_hash: str, now: str) -> Row | None:
     return await db.fetchone(
-        "SELECT s.id, s.user_id, s.account_id, u.email FROM user_sessions s"
+        "SELECT s.id, s.user_id, s.account_id, u.email, u.time_zone FROM user_sessions s"
         " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
         (token_hash, now),
     )
@@ -111,6 +111,12 @@ async def set_password(conn: Connection, user_id: int, password_hash: str, now: 
     await conn.execute(
         "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
         (password_hash, now, user_id),
+    )
+
+
+async def set_time_zone(conn: Connection, user_id: int, zone: str, now: str) -> None:
+    await conn.execute(
+        "UPDATE users SET time_zone = ?, updated_at = ? WHERE id = ?", (zone, now, user_id)
     )
 
 

@@ -16,6 +16,7 @@ from activecommerce.kit.db import Connection, Database, UniqueViolation
 from activecommerce.kit.fields import _email
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.security import key_hash
+from activecommerce.kit.timezones import zone_of
 from activecommerce.users import repository as repo
 from activecommerce.users.passwords import Passwords
 
@@ -195,6 +196,14 @@ async def change_password(
         await repo.delete_other_sessions(conn, user.user_id, user.session_hash)
 
 
+async def set_time_zone(db: Database, user: SignedIn, zone: str) -> None:
+    """The zone (an IANA name, e.g. "Europe/Paris") the console shows this user's times in."""
+    if zone_of(zone) is None:
+        raise _invalid("timeZone", "is not a known IANA time zone (e.g. Europe/Paris or UTC)")
+    async with db.transaction() as conn:
+        await repo.set_time_zone(conn, user.user_id, zone, now())
+
+
 # ---------------------------------------------------------------- sign-in and sessions
 
 
@@ -206,6 +215,7 @@ class SignedIn:
     email: str
     session_hash: str
     account_id: int | None = None  # the account chosen in the console, if any
+    time_zone: str = "UTC"  # where the console shows times (an IANA name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +267,11 @@ class Sessions:
             return None
         chosen = row["account_id"]
         return SignedIn(
-            int(row["user_id"]), row["email"], hashed, None if chosen is None else int(chosen)
+            int(row["user_id"]),
+            row["email"],
+            hashed,
+            None if chosen is None else int(chosen),
+            row["time_zone"],
         )
 
     async def sign_out(self, token: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The account picker, the live/sandbox switch and the password page (SPEC §7, §11)."""
+"""The account picker, the live/sandbox switch, the password page and the user's
+settings (the time zone the console shows times in) (SPEC §7, §11)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from activecommerce.api.deps import services
+from activecommerce.kit.clock import now
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.timezones import zone_names
 from activecommerce.users.passwords import Busy
-from activecommerce.users.service import change_password
+from activecommerce.users.service import change_password, set_time_zone
 from activecommerce.web.console import (
     ENVIRONMENTS,
+    Console,
     ConsoleContext,
     FormErrors,
     console_router,
@@ -96,3 +100,34 @@ async def password_change(ctx: ConsoleContext) -> Response:
         errors.message = errors.message or "Check the fields marked below."
         return page(ctx, "account/password.html", status=422, errors=errors)
     return see_other(ctx, "/account/password", "Your password was changed.")
+
+
+def _settings_page(
+    ctx: Console, zone: str, errors: FormErrors | None = None, status: int = 200
+) -> Response:
+    return page(
+        ctx,
+        "account/settings.html",
+        status=status,
+        zones=zone_names(),
+        zone=zone,
+        errors=errors or FormErrors(),
+        now=now(),
+    )
+
+
+@router.get("/settings")
+async def settings_page(ctx: ConsoleContext) -> Response:
+    return _settings_page(ctx, ctx.user.time_zone)
+
+
+@router.post("/settings")
+async def save_settings(ctx: ConsoleContext) -> Response:
+    zone = (await form_of(ctx.request)).get("time_zone", "")
+    try:
+        await set_time_zone(services(ctx.request).db, ctx.user, zone)
+    except Problem as problem:
+        return _settings_page(
+            ctx, zone, FormErrors.of(problem, {"timeZone": "time_zone"}), problem.status
+        )
+    return see_other(ctx, "/settings", f"Times are now shown in {zone}.")

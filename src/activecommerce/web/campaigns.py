@@ -28,6 +28,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid_body
 from activecommerce.kit.resource import Resource
+from activecommerce.kit.timezones import shown, wall_clock
 from activecommerce.tags.service import contact_tags
 from activecommerce.web.console import (
     Console,
@@ -198,7 +199,7 @@ async def _editor(
         tags=await first_rows(ctx, contact_tags) if draft else [],
         people=people,
         pick_limit=PICK_LIMIT,
-        now_utc=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        now=datetime.now(UTC),
         picked=False,
     )
 
@@ -348,10 +349,10 @@ async def send_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
     if scheduling:
         at = text(form, "scheduledAt")
         try:
-            # datetime-local has no time zone: the field says UTC.
-            values["scheduledAt"] = datetime.fromisoformat(at).replace(tzinfo=UTC)
+            # datetime-local has no time zone: the field says the user's.
+            values["scheduledAt"] = wall_clock(at, ctx.user.time_zone)
         except ValueError:
-            return see_other(ctx, here, "Choose the date and time (UTC) to send at.", "error")
+            return see_other(ctx, here, "Choose the date and time to send at.", "error")
     try:
         body = validated(CampaignSendIn, values)
         async with services(ctx.request).db.transaction() as conn:
@@ -361,7 +362,8 @@ async def send_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
             raise
         return see_other(ctx, here, _problem_text(problem, "Audience"), "error")
     if sent["status"] == "scheduled":
-        return see_other(ctx, here, f"Campaign scheduled for {sent['scheduledAt']} (UTC).")
+        when = shown(sent["scheduledAt"], ctx.user.time_zone) or sent["scheduledAt"]
+        return see_other(ctx, here, f"Campaign scheduled for {when}.")
     return see_other(ctx, f"{here}/report", "Campaign sending.")
 
 

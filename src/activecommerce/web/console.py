@@ -173,7 +173,7 @@ async def console_context(request: Request) -> Console:
         chosen = accounts[0]
     env = _env_of(request, chosen)
     flash = _read_flash(request)
-    return Console(
+    ctx = Console(
         request=request,
         user=user,
         accounts=accounts,
@@ -183,6 +183,8 @@ async def console_context(request: Request) -> Console:
         principal=Principal(chosen.account_id, env, chosen.plan, key_id=0),
         flashes=[flash] if flash else [],
     )
+    request.state.console = ctx  # for an error page with the console's navigation
+    return ctx
 
 
 ConsoleContext = Annotated[Console, Depends(console_context)]
@@ -323,7 +325,7 @@ class ConsoleRoute(APIRoute):
             except PageExit as exit_:
                 response = exit_.response
             except Problem as problem:
-                response = error_page(problem.status, problem.title, problem.detail or "")
+                response = problem_page(request, problem)
             for name, value in PAGE_HEADERS.items():
                 response.headers.setdefault(name, value)
             shown = response.status_code < 300 or response.status_code >= 400
@@ -332,6 +334,41 @@ class ConsoleRoute(APIRoute):
             return response
 
         return run
+
+
+def problem_page(request: Request, problem: Problem) -> Response:
+    """A refusal (another account's contact: 404) as a page: in the console's layout, with
+    its navigation, once the request is signed in; else a plain page."""
+    ctx: Console | None = getattr(request.state, "console", None)
+    if ctx is None:
+        return error_page(problem.status, problem.title, problem.detail or "")
+    return page(
+        ctx,
+        "console_error.html",
+        status=problem.status,
+        title=problem.title,
+        message=problem.detail or problem.title,
+    )
+
+
+async def not_found_page(request: Request, status: int = 404) -> Response:
+    """The page for a URL no route takes (404; 405 for a form's address opened as a
+    page): with the console's navigation for a signed-in user, else a plain page with a
+    link to sign in."""
+    try:
+        ctx = await console_context(request)
+    except PageExit:
+        ctx = None
+    message = "There is no page at this address."
+    if ctx is None:
+        response: Response = render(
+            "error.html", status, title="Page not found", message=message, signin=True
+        )
+    else:
+        response = page(
+            ctx, "console_error.html", status=status, title="Page not found", message=message
+        )
+    return response
 
 
 def console_router() -> APIRouter:

@@ -408,14 +408,20 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         contact=contact,
         tags=lists["tags"],
         groups=lists["groups"],
-        all_tags=await _choices(ctx, contact_tags),
-        all_groups=await _choices(ctx, contact_groups),
+        # "Add a tag" offers only the tags (groups) the contact does not have yet.
+        all_tags=_others(await _choices(ctx, contact_tags), lists["tags"]),
+        all_groups=_others(await _choices(ctx, contact_groups), lists["groups"]),
         deals=contact_deals["data"],
         emails=emails,
         activity=activity,
         more_url=more,
         first_activity=_before(ctx) is not None,
     )
+
+
+def _others(choices: list[tuple[str, str]], held: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    have = {str(item["id"]) for item in held}
+    return [(target_id, name) for target_id, name in choices if str(target_id) not in have]
 
 
 @router.post("/contacts/{contact_id}/{kind}")

@@ -11,9 +11,14 @@ import orjson
 from starlette.responses import Response
 
 from activecommerce.api.deps import services
+from activecommerce.automations.service import email_automations
+from activecommerce.campaigns.service import email_campaigns
 from activecommerce.email import repository
+from activecommerce.email.links import without_open_pixel
 from activecommerce.kit.db import Row
 from activecommerce.kit.fields import parse_id
+from activecommerce.kit.problems import Problem
+from activecommerce.kit.resource import Resource
 from activecommerce.web.console import Console, ConsoleContext, PageExit, console_router, page
 from activecommerce.web.email_frame import email_frame
 
@@ -31,6 +36,38 @@ def _sandbox_only(ctx: Console) -> None:
         raise _not_found(ctx, "The Sandbox inbox exists in the sandbox only: live mail is sent.")
 
 
+SOURCES: tuple[tuple[str, str, Resource], ...] = (
+    ("campaign_id", "campaigns", email_campaigns),
+    ("automation_id", "automations", email_automations),
+)
+
+
+async def _sources(ctx: Console, rows: list[Row]) -> dict[int, dict[str, str]]:
+    """What sent each captured message, by message id: {"kind", "url", "name"} (the
+    campaign's or automation's name; "#id (deleted)" for one deleted since)."""
+    db = services(ctx.request).db
+    names: dict[tuple[str, int], str] = {}
+    found: dict[int, dict[str, str]] = {}
+    for row in rows:
+        for column, path, resource in SOURCES:
+            source_id = row[column]
+            if source_id is None:
+                continue
+            key = (column, int(source_id))
+            if key not in names:
+                try:
+                    names[key] = (await resource.get_row(db, ctx.principal, str(source_id)))["name"]
+                except Problem:
+                    names[key] = f"#{source_id} (deleted)"
+            kind = "Campaign" if column == "campaign_id" else "Automation"
+            found[int(row["id"])] = {
+                "kind": kind,
+                "url": f"/{path}/{source_id}",
+                "name": names[key],
+            }
+    return found
+
+
 @router.get("/inbox")
 async def inbox(ctx: ConsoleContext, to: str = "", before: str = "") -> Response:
     _sandbox_only(ctx)
@@ -43,7 +80,15 @@ async def inbox(ctx: ConsoleContext, to: str = "", before: str = "") -> Response
         rows = rows[:PAGE_SIZE]
         query = {"to": to} if to else {}
         next_url = "/inbox?" + urlencode(query | {"before": rows[-1]["id"]})
-    return page(ctx, "inbox/list.html", block="results", rows=rows, to=to, next_url=next_url)
+    return page(
+        ctx,
+        "inbox/list.html",
+        block="results",
+        rows=rows,
+        sources=await _sources(ctx, rows),
+        to=to,
+        next_url=next_url,
+    )
 
 
 async def _message(ctx: Console, message_id: str) -> Row:
@@ -61,7 +106,8 @@ async def _message(ctx: Console, message_id: str) -> Row:
 async def message(ctx: ConsoleContext, message_id: str) -> Response:
     row = await _message(ctx, message_id)
     headers: dict[str, Any] = orjson.loads(row["headers"])
-    return page(ctx, "inbox/message.html", m=row, headers=headers)
+    sources = await _sources(ctx, [row])
+    return page(ctx, "inbox/message.html", m=row, headers=headers, source=sources.get(row["id"]))
 
 
 @router.get("/inbox/{message_id}/html")
@@ -69,4 +115,7 @@ async def message_html(ctx: ConsoleContext, message_id: str) -> Response:
     """The captured HTML, for the message page's sandboxed iframe only (its own policy:
     no script, no request out, framed by this site only)."""
     row = await _message(ctx, message_id)
-    return email_frame(row["html"] or "<p>This message has no HTML part.</p>")
+    if not row["html"]:
+        return email_frame("<p>This message has no HTML part.</p>")
+    # Shown, not opened: without the open pixel (which the frame's policy would refuse).
+    return email_frame(without_open_pixel(row["html"], services(ctx.request).email.links()))

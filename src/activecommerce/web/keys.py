@@ -14,6 +14,7 @@ from activecommerce.web import once, resources
 from activecommerce.web.console import (
     ConsoleContext,
     console_router,
+    form_of,
     page,
     require_owner,
     see_other,
@@ -53,11 +54,13 @@ async def list_keys(ctx: ConsoleContext, page_number: str | None = None) -> Resp
 async def create_key(ctx: ConsoleContext) -> Response:
     require_owner(ctx, "apiKeys")
     secret = services(ctx.request).authenticator.secret
+    name = (await form_of(ctx.request)).get("name", "").strip() or None
     try:
         async with services(ctx.request).db.transaction() as conn:
-            created = await service.create_key(conn, secret, ctx.account_id, ctx.env)
+            created = await service.create_key(conn, secret, ctx.account_id, ctx.env, name)
     except Problem as problem:
-        return see_other(ctx, "/keys", problem.detail or problem.title, "error")
+        text = "; ".join(f"{e['field']} {e['message']}" for e in problem.errors or [])
+        return see_other(ctx, "/keys", text or problem.detail or problem.title, "error")
     response = see_other(ctx, "/keys", "API key created. Copy it now.")
     return once.keep(ctx, response, f"key:{ctx.account_id}:{ctx.env}", created["key"])
 

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from activecommerce.api.deps import services
+from activecommerce.kit.timezones import DEFAULT_ZONE, instant, rfc3339, shown
 from activecommerce.users.service import Sessions, SignedIn
 
 SESSION_COOKIE = "ac_session"
@@ -23,6 +26,26 @@ templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+
+
+@pass_context
+def local_time(context: Context, value: Any, style: str = "minutes") -> Markup:
+    """`{{ row.createdAt|local_time }}`: an instant (RFC 3339 text or a datetime) in the
+    signed-in user's time zone (`ctx.user.time_zone`, else UTC), in a <time> element whose
+    `datetime` keeps the exact instant. `style`: "minutes" (default), "seconds", "date".
+    The one way every console page (and report) shows a time."""
+    if value is None or value == "":
+        return Markup("—")
+    ctx = context.get("ctx")
+    zone = getattr(getattr(ctx, "user", None), "time_zone", None) or DEFAULT_ZONE
+    moment = instant(value)
+    text = shown(value, zone, style)
+    if moment is None or text is None:
+        return escape(str(value))
+    return Markup('<time datetime="{}">{}</time>').format(rfc3339(moment), text)
+
+
+templates.filters["local_time"] = local_time
 
 # Pages are never framed (clickjacking of the consent page) nor cached, and run only
 # this site's own scripts and styles (no inline ones: web/README.md).

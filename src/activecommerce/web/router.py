@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from activecommerce.api.deps import services
 from activecommerce.auth.deps import client_address_of
@@ -22,6 +22,7 @@ from activecommerce.web.pages import (
     set_cookie,
     signed_in,
 )
+from activecommerce.web.static_files import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,6 +52,17 @@ def _form_page(
     if request.cookies.get(CSRF_COOKIE) != binding:
         set_cookie(request, response, CSRF_COOKIE, binding, 24 * 3600)
     return response
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Where browsers look for the icon when a page names none (the pages name
+    /static/favicon.svg and this one)."""
+    return FileResponse(
+        STATIC_DIR / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/signin")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+import inspect
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from activecommerce.web import (
     account,
@@ -18,6 +22,7 @@ from activecommerce.web import (
     users,
     webhooks,
 )
+from activecommerce.web.console import not_found_page
 from activecommerce.web.router import router as signin_router
 from activecommerce.web.static_files import static_app
 
@@ -38,9 +43,39 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+# What API clients call: an unknown URL here stays a problem+json 404.
+API_PREFIXES = ("/v3/", "/oauth/token", "/oauth/revoke")
+
+
+def wants_page(request: Request) -> bool:
+    """Whether a request no route takes is a person's (an HTML 404 page) rather than an
+    API client's (problem+json): any path outside the API's, unless the client asks
+    for JSON and not HTML."""
+    path = request.url.path
+    if path == "/v3" or path.startswith(API_PREFIXES):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or "json" not in accept
+
+
 def install(app: FastAPI) -> None:
-    """The sign-in pages, the console's pages and /static, on the app (after the API)."""
+    """The sign-in pages, the console's pages and /static, on the app (after the API);
+    an HTML 404 page for a person's unknown URL."""
     app.include_router(signin_router)
     for router in CONSOLE_ROUTERS:
         app.include_router(router)
     app.mount("/static", static_app(), name="static")
+    api_answer = app.exception_handlers[HTTPException]  # problems.install's
+
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        answer = api_answer(request, exc)  # counted (rate limits) as before
+        response: Response = await answer if inspect.isawaitable(answer) else answer
+        if response.status_code in (404, 405) and wants_page(request):
+            # 405: a form's address opened as a page (GET of a POST-only path).
+            page = await not_found_page(request, response.status_code)
+            if "allow" in response.headers:
+                page.headers["Allow"] = response.headers["allow"]
+            return page
+        return response
+
+    app.add_exception_handler(HTTPException, unrouted)

@@ -1,6 +1,7 @@
 """Webhooks, for owners (SPEC §7, §11): the list, creating one (its signing secret shown
-once), turning one on or off, deleting it, and a webhook's delivery log with a retry of a
-failed delivery, through the same `WebhookService` as /v3/webhooks."""
+once), editing its URL, events and description, turning one on or off, sending it a test
+event, deleting it, and a webhook's delivery log with a retry of a failed delivery,
+through the same `WebhookService` as /v3/webhooks (PATCH, POST .../test)."""
 
 from __future__ import annotations
 
@@ -79,13 +80,8 @@ async def create_webhook(ctx: ConsoleContext) -> Response:
     service = webhooks(ctx)
     form: dict[str, Any] = dict(await form_of(ctx.request))
     form["events"] = await _events_sent(ctx)
-    values = {
-        "url": form.get("url", "").strip(),
-        "events": form["events"],
-        "description": form.get("description", "").strip() or None,
-    }
     try:
-        created = await resources.create(ctx, service.resource, values)
+        created = await resources.create(ctx, service.resource, _values(form))
     except Problem as problem:
         return await _list_page(
             ctx, status=problem.status, errors=FormErrors.of(problem), form=form
@@ -96,9 +92,23 @@ async def create_webhook(ctx: ConsoleContext) -> Response:
     return once.keep(ctx, response, f"webhook:{created['id']}", created["secret"])
 
 
-@router.get("/webhooks/{webhook_id:int}")
-async def show_webhook(
-    ctx: ConsoleContext, webhook_id: int, page_number: str | None = None
+def _values(form: dict[str, Any]) -> dict[str, Any]:
+    """The form's URL, events and description, as the API names them."""
+    return {
+        "url": form.get("url", "").strip(),
+        "events": form["events"],
+        "description": form.get("description", "").strip() or None,
+    }
+
+
+async def _show_page(
+    ctx: Console,
+    webhook_id: int,
+    page_number: str | None = None,
+    *,
+    status: int = 200,
+    errors: FormErrors | None = None,
+    form: dict[str, Any] | None = None,
 ) -> Response:
     service = webhooks(ctx)
     db = services(ctx.request).db
@@ -108,16 +118,59 @@ async def show_webhook(
     number = resources.page_number(page_number)
     log = await service.list_deliveries(db, ctx.principal, str(webhook_id), number, DELIVERIES)
     secret = once.take(ctx, f"webhook:{webhook_id}")
+    next_attempt = None
+    if hook["active"] and hook["failingSince"]:
+        next_attempt = await service.next_attempt(db, ctx.principal, str(webhook_id))
     response = page(
         ctx,
         "webhooks/show.html",
+        status=status,
         block="results",
         hook=hook,
+        next_attempt=next_attempt,
         deliveries=log["data"],
         secret=secret,
+        event_options=EVENT_OPTIONS,
+        errors=errors or FormErrors(),
+        form=form or {**hook, "description": hook["description"] or ""},
         **resources.page_links(number, log["meta"]["totalPages"]),
     )
     return once.forget(response) if secret else response
+
+
+@router.get("/webhooks/{webhook_id:int}")
+async def show_webhook(
+    ctx: ConsoleContext, webhook_id: int, page_number: str | None = None
+) -> Response:
+    return await _show_page(ctx, webhook_id, page_number)
+
+
+@router.post("/webhooks/{webhook_id:int}/edit")
+async def edit_webhook(ctx: ConsoleContext, webhook_id: int) -> Response:
+    """PATCH /v3/webhooks/{id} with the URL, events and description (the same checks:
+    the URL's address is refused in private ranges)."""
+    service = webhooks(ctx)
+    form: dict[str, Any] = dict(await form_of(ctx.request))
+    form["events"] = await _events_sent(ctx)
+    try:
+        await resources.patch(ctx, service.resource, str(webhook_id), _values(form))
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        errors = FormErrors.of(problem)
+        return await _show_page(ctx, webhook_id, status=problem.status, errors=errors, form=form)
+    return see_other(ctx, f"/webhooks/{webhook_id}", "Webhook saved.")
+
+
+@router.post("/webhooks/{webhook_id:int}/test")
+async def send_test(ctx: ConsoleContext, webhook_id: int) -> Response:
+    """POST /v3/webhooks/{id}/test: a `webhook.test` event to this webhook only."""
+    service = webhooks(ctx)
+    async with services(ctx.request).db.transaction() as conn:
+        await service.send_test(conn, ctx.principal, str(webhook_id))
+    return see_other(
+        ctx, f"/webhooks/{webhook_id}", "A test event is on its way; see the deliveries below."
+    )
 
 
 @router.post("/webhooks/{webhook_id:int}/active")

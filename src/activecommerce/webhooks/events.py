@@ -43,3 +43,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "email.bounced",
     ]
 )
+
+# A ping sent by hand to one webhook (POST /v3/webhooks/{id}/test): not subscribable, it
+# reaches only the webhook it was sent to, once (no retries, no effect on its failure streak).
+TEST_EVENT = "webhook.test"

@@ -105,3 +105,13 @@ async def delivery(conn: Connection, webhook_id: int, delivery_id: int) -> Row |
         f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
         (delivery_id, webhook_id),
     )
+
+
+async def next_attempt(db: Database, webhook_id: int) -> str | None:
+    """When the worker next tries this webhook: the earliest queued delivery of its
+    events' chains (their order keys start with the webhook's id; ix_jobs_order_key)."""
+    row = await db.fetchone(
+        "SELECT min(run_at) AS at FROM jobs WHERE order_key >= ? AND order_key < ?",
+        (f"{webhook_id}:", f"{webhook_id};"),
+    )
+    return None if row is None or row["at"] is None else str(row["at"])

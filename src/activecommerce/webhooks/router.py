@@ -65,6 +65,28 @@ def build_router(webhooks: service.WebhookService) -> APIRouter:
         return await idempotent_post(request, principal, idempotency_key, None, work)
 
     @router.post(
+        "/{id}/test",
+        status_code=202,
+        response_model=RetryOut,
+        summary="Send a test event to this webhook",
+        operation_id="testWebhook",
+        description="Queues a `webhook.test` event for this webhook only (on or off), now"
+        " (202). It is signed and delivered like any event, tried once, listed in the"
+        " webhook's deliveries, and leaves the webhook's failure streak as it was.",
+        responses=responses(*COMMON_ERRORS, 404),
+    )
+    async def send_test(
+        id: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
+            return 202, await webhooks.send_test(conn, principal, id), None
+
+        return await idempotent_post(request, principal, idempotency_key, None, work)
+
+    @router.post(
         "/{id}/rotateSecret",
         response_model=WebhookWithSecret,
         summary="Replace the signing secret (the new one is shown only here)",

@@ -9,6 +9,7 @@ import orjson
 
 from activecommerce.config import Settings
 from activecommerce.jobs import queue
+from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id, patch_model_of
@@ -18,6 +19,7 @@ from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.kit.security import SecretBox, new_webhook_secret
 from activecommerce.webhooks import models, repository, ssrf
+from activecommerce.webhooks.events import TEST_EVENT
 from activecommerce.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from activecommerce.webhooks.ssrf import Policy, creation_refusal
 
@@ -222,3 +224,23 @@ class WebhookService:
             raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
         await _queue_delivery(conn, hook["account_id"], hook["id"], row["event_id"], None)
         return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}
+
+    async def send_test(
+        self, conn: Connection, principal: Principal, webhook_id: str
+    ) -> dict[str, Any]:
+        """A `webhook.test` event delivered to this webhook only, now (on or off: a person
+        asked), listed in its deliveries like any attempt."""
+        hook = await self.resource.get_row(conn, principal, webhook_id)
+        data = {
+            "id": str(hook["id"]),
+            "url": hook["url"],
+            "message": "A test event sent by hand; it changes nothing.",
+        }
+        event_id = await events.insert_only(conn, principal, TEST_EVENT, data)
+        await _queue_delivery(conn, hook["account_id"], hook["id"], event_id, None)
+        return {"webhookId": str(hook["id"]), "eventId": str(event_id), "status": "queued"}
+
+    async def next_attempt(self, db: Database, principal: Principal, webhook_id: str) -> str | None:
+        """When the worker next tries to deliver to this webhook (None: nothing queued)."""
+        hook = await self.resource.get_row(db, principal, webhook_id)
+        return await repository.next_attempt(db, hook["id"])

@@ -228,6 +228,7 @@ class ContactImport(TypedDict):
 
 class ApiKey(TypedDict):
     id: str
+    name: str | None
     prefix: str
     environment: Literal["live", "sandbox"]
     createdAt: str
