@@ -18,6 +18,7 @@ from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
 from activecommerce.api.cors import ApiCors
+from activecommerce.api.head import HeadAsGet
 from activecommerce.api.deps import Services, services
 from activecommerce.api.examples import add_examples
 from activecommerce.auth.deps import (
@@ -352,4 +353,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Outermost: a preflight is answered before limits and credentials are looked at,
         # and every answer (errors and 429s included) carries the CORS headers.
         app.add_middleware(ApiCors, origins=settings.cors_origin_list)
+    app.add_middleware(HeadAsGet)  # outermost: every layer within sees the GET it stands for
     return app

@@ -22,7 +22,7 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
 from activecommerce.kit.db import Database, ForeignKeyViolation, Row
 from activecommerce.webhooks import repository
-from activecommerce.webhooks.service import WebhookConfig
+from activecommerce.webhooks.service import WebhookConfig, event_ref
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
 
 log = logging.getLogger("activecommerce.webhooks")
@@ -140,7 +140,7 @@ class Deliverer:
 
     async def _send(self, hook: Row, event: Row) -> Outcome:
         body = payload(event)
-        msg_id = f"evt_{event['id']}"  # the same for every attempt, as the spec requires
+        msg_id = event_ref(event["id"])  # the same for every attempt, as the spec requires
         sent_at = datetime.now(UTC)
         secret = self.config.sealer().open(hook["secret_encrypted"])
         headers = {
