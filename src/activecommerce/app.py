@@ -18,9 +18,9 @@ from activecommerce import __version__
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
 from activecommerce.api.cors import ApiCors
-from activecommerce.api.head import HeadAsGet
 from activecommerce.api.deps import Services, services
 from activecommerce.api.examples import add_examples
+from activecommerce.api.head import HeadAsGet
 from activecommerce.auth.deps import (
     RATE_STATE,
     SECURITY_SCHEMES,

@@ -29,7 +29,7 @@ async def _same_but_bodiless(client: httpx.AsyncClient, path: str) -> httpx.Resp
 async def test_head_on_probes_docs_api_and_pages(app: FastAPI, account: Account) -> None:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 123))
     key = {"Api-Token": account.info["sandboxApiKey"]}
-    contact = (await account.sandbox.post("/v3/contacts", json={"email": "head@example.com"}))
+    contact = await account.sandbox.post("/v3/contacts", json={"email": "head@example.com"})
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as anonymous:
         for path in ("/healthz", "/readyz", "/docs", "/v3/openapi.json", "/signin"):
             head = await _same_but_bodiless(anonymous, path)
