@@ -259,8 +259,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure(settings, secret, webhooks, email)
         if settings.smtp_url is None:
             log.warning(
-                "no SMTP relay configured (ACTIVECOMMERCE_SMTP_URL): live email is captured,"
-                " not sent"
+                "no SMTP relay configured (ACTIVECOMMERCE_SMTP_URL): live mail is captured,"
+                " not delivered (no email reaches anyone)"
             )
         worker = None
         if settings.runs_embedded_worker:

@@ -64,8 +64,10 @@ def test_serve_on_a_fresh_data_dir_prints_a_working_key(tmp_path: Path) -> None:
         # The account's id is printed too: the one `accounts list` shows.
         account_id = re.search(r"developer account, id (\d+)", text)
         assert account_id, text
-        listed = _cli(env, "accounts", "list", "--json")
-        assert [a["id"] for a in json.loads(listed.stdout)] == [account_id.group(1)]
+        accounts = _cli(env, "accounts", "list", "--json")
+        assert [a["id"] for a in json.loads(accounts.stdout)] == [account_id.group(1)]
+        # No relay configured: the start says live mail is captured, not delivered.
+        assert "live mail is captured, not delivered" in text
         assert f"{base}/docs" in text
         assert f"{base}/v3" in text
         headers = {"Api-Token": key.group(1)}
