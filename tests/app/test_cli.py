@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import POSTGRES_ADMIN_URL, Account, own_database
 from fastapi import FastAPI
-from oauthflow import PASSWORD, browser, field, new_user, sign_in
+from oauthflow import PASSWORD, browser, new_user, sign_in
 from servers import CLI, cli_account, cli_env, free_port, running_server, server_env
 
 from activecommerce.kit.migrate import has_schema
@@ -284,16 +284,7 @@ async def test_users_reset_password(
 
 async def _signs_in(app: FastAPI, email: str, password: str) -> bool:
     async with browser(app) as b:
-        page = await b.get("/signin", params={"next": "/"})
-        answer = await b.post(
-            "/signin",
-            data={
-                "email": email,
-                "password": password,
-                "csrf_token": field(page.text, "csrf_token"),
-                "next": "/",
-            },
-        )
+        answer = await sign_in(b, email, "/", password)
         return answer.status_code in (302, 303)
 
 
