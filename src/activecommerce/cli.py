@@ -127,6 +127,7 @@ def serve(
     from activecommerce.accounts import repository
     from activecommerce.accounts.service import create_account
     from activecommerce.imports.router import IMPORTS_PATH
+    from activecommerce.kit.db import is_sqlite
     from activecommerce.server import ServeConfig
     from activecommerce.server import serve as run_server
     from activecommerce.users.passwords import Passwords
@@ -134,7 +135,7 @@ def serve(
     from activecommerce.web.contact_imports import UPLOAD_PATH
 
     settings = get_settings()
-    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
+    if workers > 1 and is_sqlite(settings.effective_database_url):
         console.print(
             "--workers needs PostgreSQL (ACTIVECOMMERCE_DATABASE_URL): SQLite has one"
             " writer and the embedded worker runs inside the one serve process. One"

@@ -18,6 +18,10 @@ line per refused request. The smallest sound fix is this subclass, passed as `ht
 Bodies of the streamed paths (a contact import: up to gigabytes, read while the app
 stores them) have no deadline for the whole body; the body timer is armed again at each
 chunk, so it bounds the time without a byte instead.
+
+`serve --workers N` (PostgreSQL only) runs N such servers on one socket under uvicorn's
+supervisor (`ServeConfig`, `serve`): each process builds its app and this protocol, so the
+timeouts and the connection limit hold per process.
 """
 
 from __future__ import annotations
