@@ -142,7 +142,7 @@ def serve(
             " process serves many connections; for more, move to PostgreSQL."
         )
         raise typer.Exit(2)
-    _migrate()
+    _open_database(create=True)
 
     owner_password = new_password()
 
@@ -239,8 +239,8 @@ def worker() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration."""
-    _migrate()
+    """Make the database if there is none, and apply every pending migration."""
+    _open_database(create=True)
     console.print("Database is up to date.")
 
 
