@@ -73,7 +73,7 @@ def _open_database(*, create: bool = False) -> None:
         if not create:
             console.print(_no_database_text(settings.database_url is not None))
             raise typer.Exit(1)
-        console.print(f"Creating a new database at {_where()}")
+        console.print(f"Setting up a new database at {_where()}")
     _migrate()
 
 

@@ -211,7 +211,7 @@ def test_commands_refuse_a_database_that_is_not_migrated(tmp_path: Path) -> None
         assert not has_schema(url)
         out = _cli(env, "accounts", "create", "--name", "First", "--plan", "free", "--json")
         assert out.returncode == 0, out.stderr
-        assert "Creating a new database at" in out.stderr
+        assert "Setting up a new database at" in out.stderr
         assert json.loads(out.stdout)["plan"] == "free"
         assert has_schema(url)
 
@@ -328,7 +328,7 @@ def test_serve_workers_on_postgresql(tmp_path: Path) -> None:
             assert len(servers) == 2
             text = log.read_text()
             assert "API processes: 2" in text
-            key = re.search(r"(ac_test_[A-Za-z0-9_-]+)", text)
+            key = re.search(r"Api-Token: (ac_test_[A-Za-z0-9_-]+)", text)  # not the db name
             assert key, text
             with httpx.Client(base_url=base, headers={"Api-Token": key.group(1)}) as client:
                 for i in range(20):  # a new connection each: either process answers
