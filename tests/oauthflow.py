@@ -60,7 +60,9 @@ async def new_user(app: FastAPI, account_id: str, role: str = "owner") -> str:
     return email
 
 
-async def sign_in(b: httpx.AsyncClient, email: str, next_path: str = "/signin") -> httpx.Response:
+async def sign_in(
+    b: httpx.AsyncClient, email: str, next_path: str = "/signin", password: str = PASSWORD
+) -> httpx.Response:
     page = await b.get("/signin", params={"next": next_path})
     assert page.status_code == 200
     assert "Email" in page.text
@@ -70,7 +72,7 @@ async def sign_in(b: httpx.AsyncClient, email: str, next_path: str = "/signin") 
         "/signin",
         data={
             "email": email,
-            "password": PASSWORD,
+            "password": password,
             "csrf_token": field(page.text, "csrf_token"),
             "next": field(page.text, "next"),
         },

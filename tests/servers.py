@@ -52,12 +52,13 @@ def server_env(database_url: str, data_dir: Path | str, **overrides: str) -> dic
 
 
 @contextmanager
-def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, Path]]:
-    """`activecommerce serve` on a free port; yields its base URL once it answers."""
+def running_server(env: dict[str, str], log: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """`activecommerce serve` (with `args`) on a free port; yields its base URL once it
+    answers."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

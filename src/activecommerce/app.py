@@ -20,6 +20,7 @@ from activecommerce.api import docs
 from activecommerce.api.cors import ApiCors
 from activecommerce.api.deps import Services, services
 from activecommerce.api.examples import add_examples
+from activecommerce.api.head import HeadAsGet
 from activecommerce.auth.deps import (
     RATE_STATE,
     SECURITY_SCHEMES,
@@ -259,8 +260,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure(settings, secret, webhooks, email)
         if settings.smtp_url is None:
             log.warning(
-                "no SMTP relay configured (ACTIVECOMMERCE_SMTP_URL): live email is captured,"
-                " not sent"
+                "no SMTP relay configured (ACTIVECOMMERCE_SMTP_URL): live mail is captured,"
+                " not delivered (no email reaches anyone)"
             )
         worker = None
         if settings.runs_embedded_worker:
@@ -351,4 +352,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Outermost: a preflight is answered before limits and credentials are looked at,
         # and every answer (errors and 429s included) carries the CORS headers.
         app.add_middleware(ApiCors, origins=settings.cors_origin_list)
+    app.add_middleware(HeadAsGet)  # outermost: every layer within sees the GET it stands for
     return app

@@ -42,6 +42,59 @@ def _migrate() -> None:
     upgrade(get_settings().effective_database_url)
 
 
+def _where() -> str:
+    """The database the settings point at, as a person can find it (no password)."""
+    from sqlalchemy.engine import make_url
+
+    from activecommerce.kit.db import is_sqlite, sqlite_path
+
+    url = get_settings().effective_database_url
+    if is_sqlite(url):
+        return str(Path(sqlite_path(url)).resolve())
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _open_database(*, create: bool = False) -> None:
+    """Bring the configured database up to date before a command uses it. Only `serve`,
+    `db upgrade` and `accounts create` (`create`) may make a new one; every other command
+    refuses, naming where it looked, rather than work on an empty database made by
+    mistake (run from another folder, the default ./.data is another data directory)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from activecommerce.kit.migrate import has_schema
+
+    settings = get_settings()
+    try:
+        exists = has_schema(settings.effective_database_url)
+    except SQLAlchemyError as exc:
+        console.print(f"Cannot open the database at {_where()}: {exc.__cause__ or exc}")
+        raise typer.Exit(1) from None
+    if not exists:
+        if not create:
+            console.print(_no_database_text(settings.database_url is not None))
+            raise typer.Exit(1)
+        console.print(f"Setting up a new database at {_where()}")
+    _migrate()
+
+
+def _no_database_text(by_url: bool) -> str:
+    if by_url:
+        return (
+            f"No ActiveCommerce database at {_where()}: it has no tables (not migrated).\n"
+            "Set ACTIVECOMMERCE_DATABASE_URL to the database `activecommerce serve` uses,"
+            " or prepare this one with `activecommerce db upgrade`."
+        )
+    return (
+        f"No ActiveCommerce database at {_where()}.\n"
+        f"The data directory is ACTIVECOMMERCE_DATA_DIR (now {get_settings().data_dir};"
+        f" a relative path is taken from the current folder, {Path.cwd()}).\n"
+        "Run this command where `activecommerce serve` runs, or set"
+        " ACTIVECOMMERCE_DATA_DIR to its data directory (or ACTIVECOMMERCE_DATABASE_URL to"
+        " its PostgreSQL database). `activecommerce serve` or `activecommerce db upgrade`"
+        " makes a new one."
+    )
+
+
 async def _with_db(fn: Any) -> Any:
     from activecommerce.accounts.service import server_secret
     from activecommerce.kit.db import connect
@@ -65,22 +118,31 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="API processes on this port (scaled mode: needs PostgreSQL)"),
+    ] = 1,
 ) -> None:
     """Migrate the database if needed and serve the API (and, embedded, the worker)."""
-    import uvicorn
-
     from activecommerce.accounts import repository
     from activecommerce.accounts.service import create_account
-    from activecommerce.app import create_app
     from activecommerce.imports.router import IMPORTS_PATH
-    from activecommerce.server import http_protocol
+    from activecommerce.kit.db import is_sqlite
+    from activecommerce.server import ServeConfig
+    from activecommerce.server import serve as run_server
     from activecommerce.users.passwords import Passwords
     from activecommerce.users.service import new_password, owner_hook
     from activecommerce.web.contact_imports import UPLOAD_PATH
-    from activecommerce.worker import settle_heap
 
     settings = get_settings()
-    _migrate()
+    if workers > 1 and is_sqlite(settings.effective_database_url):
+        console.print(
+            "--workers needs PostgreSQL (ACTIVECOMMERCE_DATABASE_URL): SQLite has one"
+            " writer and the embedded worker runs inside the one serve process. One"
+            " process serves many connections; for more, move to PostgreSQL."
+        )
+        raise typer.Exit(2)
+    _open_database(create=True)
 
     owner_password = new_password()
 
@@ -104,10 +166,18 @@ def serve(
     console.print(f"API docs: {base}/docs   OpenAPI: {base}/v3/openapi.json")
     database = "SQLite " + str(settings.data_dir) if not settings.database_url else "PostgreSQL"
     console.print(f"Database: {database}")
+    if workers > 1:
+        console.print(f"API processes: {workers}")
+        if not settings.redis_url:
+            console.print(
+                "Without ACTIVECOMMERCE_REDIS_URL each API process counts rate limits on its"
+                " own: a client may get up to the limit from each."
+            )
     if created:
         key = created["sandboxApiKey"]
         console.print(
-            "Created a developer account. Its sandbox API key (shown only now):\n"
+            f"Created a developer account, id [bold]{created['accountId']}[/bold]"
+            " (plan free). Its sandbox API key (shown only now):\n"
             f"  [bold]{key}[/bold]\n"
             f"Try: curl -H 'Api-Token: {key}' {base}/v3/contacts\n"
             f"Sign in at {base}/signin (shown only now):\n"
@@ -116,27 +186,26 @@ def serve(
         )
     else:
         console.print(
-            "Make an account and keys with: activecommerce accounts create --name NAME --plan free"
+            "Accounts: activecommerce accounts list; a new one: activecommerce accounts"
+            " create --name NAME --plan free"
         )
-    application = create_app(settings)
-    # Frozen, start-up's objects are out of the garbage collector's full passes (measured
-    # with Redis: 15% of the server's CPU, decision 004; during imports, pauses of
-    # 100-340 ms).
-    settle_heap()
-    uvicorn.run(
-        application,
+    config = ServeConfig(
+        settings,
+        (IMPORTS_PATH, UPLOAD_PATH),
         host=host,
         port=port,
+        workers=workers,
         access_log=access_log,
         log_level="info" if access_log else "warning",
-        # Timeouts and the connection limit: see activecommerce/server.py.
-        http=http_protocol(settings, streamed_paths=(IMPORTS_PATH, UPLOAD_PATH)),
+        # Timeouts and the connection limit (per process): see activecommerce/server.py.
         timeout_keep_alive=settings.http_keepalive_seconds,
         timeout_graceful_shutdown=10,
         # X-Forwarded-For is read by the app, from ACTIVECOMMERCE_TRUSTED_PROXIES only
         # (uvicorn's own handling trusts loopback by default).
         proxy_headers=False,
     )
+    if not run_server(config):
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -149,7 +218,7 @@ def worker() -> None:
     from activecommerce.worker import build_worker, configure, settle_heap
 
     settings = get_settings()
-    _migrate()
+    _open_database()
 
     async def run(db: Any, secret: bytes) -> None:
         webhooks, email = WebhookConfig(), EmailConfig()
@@ -170,8 +239,8 @@ def worker() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration."""
-    _migrate()
+    """Make the database if there is none, and apply every pending migration."""
+    _open_database(create=True)
     console.print("Database is up to date.")
 
 
@@ -198,6 +267,9 @@ def accounts_create(
         owner_hook,
     )
 
+    if plan not in PLANS:
+        console.print(f"Unknown plan {plan!r}; choose one of: {', '.join(PLANS)}.")
+        raise typer.Exit(2)
     hook = None
     generated = None
     if owner_email is not None:
@@ -214,8 +286,10 @@ def accounts_create(
     elif owner_password is not None:
         console.print("--owner-password needs --owner-email.")
         raise typer.Exit(2)
+    # The command that sets up an installation may make its database (and says so).
     result = _run(
-        lambda db, secret: create_account(db, secret, name=name, plan=plan, on_created=hook)
+        lambda db, secret: create_account(db, secret, name=name, plan=plan, on_created=hook),
+        create=True,
     )
     if owner_email is not None:
         # A user who existed already keeps their password: none was made for them.
@@ -230,6 +304,32 @@ def accounts_create(
         console.print(f"  live:    {result['liveApiKey']}")
     if owner_email is not None:
         console.print(f"Owner: {owner_email}" + (f", password {generated}" if generated else ""))
+
+
+@accounts_app.command("list")
+def accounts_list(
+    json: Annotated[bool, typer.Option("--json", help="Print a JSON array")] = False,
+) -> None:
+    """List the accounts: id, name, plan and when each was created."""
+    from rich.table import Table
+
+    from activecommerce.accounts import repository
+
+    rows = _run(lambda db, secret: repository.list_accounts(db))
+    views = [
+        {"id": str(r["id"]), "name": r["name"], "plan": r["plan"], "createdAt": r["created_at"]}
+        for r in rows
+    ]
+    if json:
+        sys.stdout.write(orjson.dumps(views).decode() + "\n")
+        return
+    if not views:
+        console.print("No accounts yet: activecommerce accounts create --name NAME --plan free")
+        return
+    table = Table("id", "name", "plan", "created")
+    for v in views:
+        table.add_row(v["id"], v["name"], v["plan"], v["createdAt"])
+    Console(soft_wrap=True).print(table)
 
 
 def _problem_text(exc: Exception) -> str:
@@ -270,6 +370,38 @@ def users_create(
     console.print(f"User {result['userId']} ({email}, {role} of account {account_id}): {what}")
     if generated is not None and result["created"]:
         console.print(f"  password (shown only now): {generated}")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    email: Annotated[str, typer.Option(help="The user's email")],
+    password: Annotated[
+        str | None, typer.Option(help="The new password (default: generated, printed)")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print {email, password}")] = False,
+) -> None:
+    """Set a user's password (for a lost one); the user's sessions end."""
+    from activecommerce.users.passwords import Passwords
+    from activecommerce.users.service import new_password, reset_password
+
+    chosen = password if password is not None else new_password()
+
+    async def reset(db: Any, secret: bytes) -> dict[str, Any]:
+        passwords = Passwords(1)
+        try:
+            return await reset_password(db, passwords, email, chosen)
+        finally:
+            passwords.close()
+
+    result = _run(reset)
+    if json:
+        out = {"email": result["email"], "password": chosen}
+        sys.stdout.write(orjson.dumps(out).decode() + "\n")
+        return
+    ended = result["sessionsEnded"]
+    console.print(f"Password of {result['email']} reset; {ended} session(s) signed out.")
+    if password is None:
+        console.print(f"  new password (shown only now): {chosen}")
 
 
 @oauth_app.command("create")
@@ -314,12 +446,12 @@ def oauth_clients_create(
         console.print(f"  client secret (shown only now): {view['clientSecret']}")
 
 
-def _run(fn: Any) -> Any:
-    """Run a service call against the configured database; a Problem ends the command
-    with its message and exit status 2."""
+def _run(fn: Any, *, create: bool = False) -> Any:
+    """Run a service call against the configured database (made first only if `create`);
+    a Problem ends the command with its message and exit status 2."""
     from activecommerce.kit.problems import Problem
 
-    _migrate()
+    _open_database(create=create)
     try:
         return asyncio.run(_with_db(fn))
     except Problem as exc:

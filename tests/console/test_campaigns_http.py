@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from conftest import Account
+from conftest import Account, _new_account, running_app
 from fastapi import FastAPI
 from helpers import created, wait_for
 from oauthflow import browser, field, new_user, sign_in
 
 from activecommerce.campaigns import sending
+from activecommerce.config import Settings
 from activecommerce.kit.principal import Principal
 
 CAMPAIGN = {"name": "News", "subject": "Hi {{ contact.firstName }}", "fromEmail": "a@example.com"}
@@ -206,3 +207,83 @@ async def test_the_campaign_and_automation_lists_page_by_cursor(
         bogus = await b.get("/campaigns?after=nonsense")
         assert bogus.status_code == 303  # back to the first page, with a message
         assert (await b.get("/automations")).status_code == 200
+
+
+CAPTURED = "Live mail is captured, not delivered"
+
+
+async def _reports(account: Account, env: str) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """A draft campaign and an automation in `env`, and their reports."""
+    api = account.live if env == "live" else account.sandbox
+    campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN | {"htmlContent": "<p>Hi</p>"})
+    automation = await created(
+        api,
+        "/v3/emailAutomations",
+        CAMPAIGN | {"htmlContent": "<p>Hi</p>", "trigger": {"type": "contact_created"}},
+    )
+    campaign_report = await api.get(f"/v3/emailCampaigns/{campaign['id']}/report")
+    automation_report = await api.get(f"/v3/emailAutomations/{automation['id']}/report")
+    assert campaign_report.status_code == automation_report.status_code == 200
+    return campaign["id"], automation["id"], campaign_report.json(), automation_report.json()
+
+
+async def _pages(b: httpx.AsyncClient, campaign_id: str, automation_id: str) -> list[str]:
+    paths = [
+        "/campaigns",
+        f"/campaigns/{campaign_id}",
+        f"/campaigns/{campaign_id}/report",
+        "/automations",
+        f"/automations/{automation_id}",
+        f"/automations/{automation_id}/report",
+    ]
+    texts = []
+    for path in paths:
+        answer = await b.get(path)
+        assert answer.status_code == 200, path
+        texts.append(answer.text)
+    return texts
+
+
+async def test_live_mail_without_a_relay_is_captured_not_delivered(
+    app: FastAPI, account: Account
+) -> None:
+    """The session's app has no SMTP relay: live mail is captured, and every report and
+    campaign or automation page says so rather than "sent"."""
+    campaign_id, automation_id, report, automation_report = await _reports(account, "live")
+    assert report["delivery"] == automation_report["delivery"] == "captured"
+    assert report["sent"] == 0  # the count stays, beside how the mail went
+    async with signed_in(app, account, "live") as b:
+        pages = await _pages(b, campaign_id, automation_id)
+        for text in pages:
+            assert CAPTURED in text
+        for report_page in (pages[2], pages[5]):
+            assert "Captured, not delivered" in report_page
+            assert "<dt>Sent</dt>" not in report_page
+        inbox = await b.get("/inbox")
+        assert inbox.status_code == 404
+        assert "live mail is sent" not in inbox.text.lower()
+        assert "captured, not delivered" in inbox.text
+    # The sandbox captures by design: its reports say so; its pages need no warning.
+    campaign_id, automation_id, report, automation_report = await _reports(account, "sandbox")
+    assert report["delivery"] == automation_report["delivery"] == "captured"
+    async with signed_in(app, account, "sandbox") as b:
+        for text in await _pages(b, campaign_id, automation_id):
+            assert CAPTURED not in text
+
+
+async def test_live_mail_with_a_relay_is_reported_as_smtp(app: FastAPI, settings: Settings) -> None:
+    # No worker: nothing is sent here, only how the mail would go is reported.
+    relayed = running_app(settings, smtp_url="smtp://127.0.0.1:2525", embedded_worker=False)
+    async with relayed as with_relay:
+        account = await _new_account(with_relay)
+        try:
+            campaign_id, automation_id, report, automation_report = await _reports(account, "live")
+            assert report["delivery"] == automation_report["delivery"] == "smtp"
+            async with signed_in(with_relay, account, "live") as b:
+                pages = await _pages(b, campaign_id, automation_id)
+            for text in pages:
+                assert CAPTURED not in text
+            assert "<dt>Sent</dt>" in pages[2]
+            assert "<dt>Sent</dt>" in pages[5]
+        finally:
+            await account.close()

@@ -282,6 +282,8 @@ async def test_rotate_secret_and_manual_retry(api: httpx.AsyncClient, receiver: 
     r = await api.post(f"/v3/webhooks/{hook['id']}/deliveries/{delivery['id']}/retry")
     assert r.status_code == 202
     assert r.json()["eventId"] == delivery["eventId"]
+    # One form of an event's id everywhere: the API's is the webhook-id header.
+    assert delivery["eventId"] == receiver.received[0].headers["webhook-id"]
     await wait_for(lambda: len(receiver.received) >= 2)
     resent = receiver.received[1]
     assert verified(new_secret, resent)["type"] == "contactTag.created"

@@ -654,7 +654,7 @@ export interface paths {
         };
         /**
          * An automation's counts: enrolled, sent, failed, opens, clicks
-         * @description How many contacts the automation enrolled, and the emails sent, failed, opened and clicked.
+         * @description How many contacts the automation enrolled, and the emails sent, failed, opened and clicked; `delivery` says whether the mail counted as sent was `captured` (not delivered: the sandbox, or live while no SMTP relay is configured) or went to the `smtp` relay.
          */
         get: operations["getEmailAutomationReport"];
         put?: never;
@@ -750,7 +750,7 @@ export interface paths {
         };
         /**
          * A campaign's counts: recipients, sent, failed, opens, clicks, ...
-         * @description The campaign's counts: recipients (the active contacts targeted), sent, failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces.
+         * @description The campaign's counts: recipients (the active contacts targeted), sent, failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces; and `delivery`: `captured` when the mail counted as sent was captured, not delivered (the sandbox, or live while no SMTP relay is configured), `smtp` when it went to the relay.
          */
         get: operations["getEmailCampaignReport"];
         put?: never;
@@ -1177,6 +1177,12 @@ export interface components {
             automationId: string;
             /** Clicks */
             clicks: number;
+            /**
+             * Delivery
+             * @description captured: the mail counted as sent was captured, not delivered (the sandbox, or live while no SMTP relay is configured); smtp: handed to the relay
+             * @enum {string}
+             */
+            delivery: "captured" | "smtp";
             /** Enrolled */
             enrolled: number;
             /** Failed */
@@ -1250,6 +1256,12 @@ export interface components {
             campaignId: string;
             /** Clicks */
             clicks: number;
+            /**
+             * Delivery
+             * @description captured: the mail counted as sent was captured, not delivered (the sandbox, or live while no SMTP relay is configured); smtp: handed to the relay
+             * @enum {string}
+             */
+            delivery: "captured" | "smtp";
             /** Failed */
             failed: number;
             /** Opens */
@@ -1782,7 +1794,10 @@ export interface components {
             durationMs: number;
             /** Error */
             error: string | null;
-            /** Eventid */
+            /**
+             * Eventid
+             * @description The event's id: its deliveries' webhook-id header (evt_...)
+             */
             eventId: string;
             /** Eventtype */
             eventType: string;
@@ -2190,7 +2205,10 @@ export interface components {
         };
         /** RetryOut */
         RetryOut: {
-            /** Eventid */
+            /**
+             * Eventid
+             * @description The event's id: its deliveries' webhook-id header (evt_...)
+             */
             eventId: string;
             /** Status */
             status: string;
@@ -8778,6 +8796,7 @@ export interface operations {
                      * @example {
                      *       "automationId": "17",
                      *       "clicks": 1,
+                     *       "delivery": "captured",
                      *       "enrolled": 1,
                      *       "failed": 1,
                      *       "opens": 1,
@@ -9656,6 +9675,7 @@ export interface operations {
                      *       "bounces": 1,
                      *       "campaignId": "17",
                      *       "clicks": 1,
+                     *       "delivery": "captured",
                      *       "failed": 1,
                      *       "opens": 1,
                      *       "recipients": 1,
@@ -11830,7 +11850,7 @@ export interface operations {
                      *           "createdAt": "2026-03-01T09:30:00Z",
                      *           "durationMs": 1,
                      *           "error": "error",
-                     *           "eventId": "17",
+                     *           "eventId": "evt_17",
                      *           "eventType": "contact.created",
                      *           "id": "1042",
                      *           "outcome": "delivered",
@@ -11929,7 +11949,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "eventId": "17",
+                     *       "eventId": "evt_17",
                      *       "status": "status",
                      *       "webhookId": "17"
                      *     }

@@ -21,6 +21,11 @@ async def get_account(db: Database | Connection, account_id: int) -> Row | None:
     return await db.fetchone("SELECT * FROM accounts WHERE id = ?", (account_id,))
 
 
+async def list_accounts(db: Database) -> list[Row]:
+    """Every account, oldest first (the command line's `accounts list`)."""
+    return await db.fetchall("SELECT id, name, plan, created_at FROM accounts ORDER BY id")
+
+
 async def count_accounts(db: Database) -> int:
     row = await db.fetchone("SELECT count(*) AS n FROM accounts")
     return int(row["n"]) if row else 0

@@ -16,6 +16,7 @@ JSON = "application/json"
 BY_NAME: dict[str, Any] = {
     "id": "1042",
     "email": "ann@example.com",
+    "eventId": "evt_17",
     "fromEmail": "news@example.com",
     "replyToEmail": "support@example.com",
     "to": ["ann@example.com"],

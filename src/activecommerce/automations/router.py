@@ -17,8 +17,11 @@ router = crud_router(service.email_automations, "Email automations")
     summary="An automation's counts: enrolled, sent, failed, opens, clicks",
     operation_id="getEmailAutomationReport",
     description="How many contacts the automation enrolled, and the emails sent, failed,"
-    " opened and clicked.",
+    " opened and clicked; `delivery` says whether the mail counted as sent was"
+    " `captured` (not delivered: the sandbox, or live while no SMTP relay is configured)"
+    " or went to the `smtp` relay.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def automation_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-    return json_response(await service.report(services(request).db, principal, id))
+    found = services(request)
+    return json_response(await service.report(found.db, principal, id, found.email))

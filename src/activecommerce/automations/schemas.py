@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from activecommerce.campaigns.schemas import EmailContentIn, EmailContentOut
+from activecommerce.email.config import Delivery
 from activecommerce.kit.fields import Input, NonNegInt32, Output, Ref
 
 AutomationStatus = Literal["active", "paused"]
@@ -51,6 +52,10 @@ class EmailAutomationOut(EmailContentOut):
 class AutomationReportOut(Output):
     automationId: str
     status: AutomationStatus
+    delivery: Delivery = Field(
+        description="captured: the mail counted as sent was captured, not delivered (the"
+        " sandbox, or live while no SMTP relay is configured); smtp: handed to the relay"
+    )
     enrolled: int
     sent: int
     failed: int

@@ -9,6 +9,7 @@ from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomatio
 from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EmailContentRules
 from activecommerce.email import repository as email_repository
+from activecommerce.email.config import EmailConfig
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
@@ -96,12 +97,15 @@ pipelines.guard_delete(_refuse_if_stages_trigger)
 brands.clear_on_delete(email_automations, "brandId")
 
 
-async def report(db: Database, principal: Principal, automation_id: str) -> dict[str, Any]:
+async def report(
+    db: Database, principal: Principal, automation_id: str, email: EmailConfig
+) -> dict[str, Any]:
     row = await email_automations.get_row(db, principal, automation_id)
     counts = await email_repository.report(db, "automation_id", int(row["id"]))
     return {
         "automationId": str(row["id"]),
         "status": row["status"],
+        "delivery": email.delivery(principal.env),
         "enrolled": counts["recipients"],
         "sent": counts["sent"],
         "failed": counts["failed"],

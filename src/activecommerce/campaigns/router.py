@@ -103,8 +103,12 @@ async def send_test_copy(
     summary="A campaign's counts: recipients, sent, failed, opens, clicks, ...",
     operation_id="getEmailCampaignReport",
     description="The campaign's counts: recipients (the active contacts targeted), sent,"
-    " failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces.",
+    " failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces; and"
+    " `delivery`: `captured` when the mail counted as sent was captured, not delivered"
+    " (the sandbox, or live while no SMTP relay is configured), `smtp` when it went to"
+    " the relay.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def campaign_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-    return json_response(await sending.report(services(request).db, principal, id))
+    found = services(request)
+    return json_response(await sending.report(found.db, principal, id, found.email))

@@ -3,6 +3,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
+from activecommerce.email.config import Delivery
 from activecommerce.kit.fields import Email, Input, LongText, Name, Output, Ref, ShortText
 
 CampaignStatus = Literal["draft", "scheduled", "sending", "sent", "canceled"]
@@ -71,6 +72,10 @@ class TestSentOut(Output):
 class CampaignReportOut(Output):
     campaignId: str
     status: CampaignStatus
+    delivery: Delivery = Field(
+        description="captured: the mail counted as sent was captured, not delivered (the"
+        " sandbox, or live while no SMTP relay is configured); smtp: handed to the relay"
+    )
     recipients: int = Field(description="The active contacts targeted")
     sent: int
     failed: int

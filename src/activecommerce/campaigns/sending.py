@@ -12,6 +12,7 @@ from activecommerce.campaigns.schemas import CampaignSendIn, CampaignTestIn
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts import repository as contacts_repository
 from activecommerce.email import repository
+from activecommerce.email.config import EmailConfig
 from activecommerce.groups.service import contact_groups
 from activecommerce.jobs import queue
 from activecommerce.kit import events
@@ -103,12 +104,15 @@ async def send_test(
     return {"status": "queued", "emails": list(body.emails)}
 
 
-async def report(db: Database, principal: Principal, campaign_id: str) -> dict[str, Any]:
+async def report(
+    db: Database, principal: Principal, campaign_id: str, email: EmailConfig
+) -> dict[str, Any]:
     row = await email_campaigns.get_row(db, principal, campaign_id)
     counts = await repository.report(db, "campaign_id", int(row["id"]))
     return {
         "campaignId": str(row["id"]),
         "status": row["status"],
+        "delivery": email.delivery(principal.env),
         "recipients": counts["recipients"],
         "sent": counts["sent"],
         "failed": counts["failed"],

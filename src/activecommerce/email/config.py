@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from activecommerce.config import Settings
 from activecommerce.email.links import LinkSigner
+
+Delivery = Literal["captured", "smtp"]
 
 
 class EmailConfig:
@@ -26,3 +30,8 @@ class EmailConfig:
     def captures(self, env: str) -> bool:
         """The sandbox never sends; live captures too while no SMTP relay is configured."""
         return env == "sandbox" or not self.smtp_configured
+
+    def delivery(self, env: str) -> Delivery:
+        """What a report says of the environment's mail: `captured` (kept, readable, not
+        delivered to anyone) or `smtp` (handed to the relay)."""
+        return "captured" if self.captures(env) else "smtp"

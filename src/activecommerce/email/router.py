@@ -32,7 +32,7 @@ sandbox_router = APIRouter(prefix="/v3/sandbox/emails", tags=["Sandbox"])
 
 def _sandbox_only(principal: Principal) -> None:
     if principal.env != "sandbox":
-        raise Problem(403, "Captured mail is read with a sandbox key (live mail is sent).")
+        raise Problem(403, "Captured mail is read with a sandbox key (not a live one).")
 
 
 def _ref(value: Any) -> str | None:

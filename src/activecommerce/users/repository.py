@@ -120,6 +120,10 @@ async def set_time_zone(conn: Connection, user_id: int, zone: str, now: str) -> 
     )
 
 
+async def delete_sessions(conn: Connection, user_id: int) -> int:
+    return await conn.execute("DELETE FROM user_sessions WHERE user_id = ?", (user_id,))
+
+
 async def delete_other_sessions(conn: Connection, user_id: int, keep_hash: str) -> int:
     return await conn.execute(
         "DELETE FROM user_sessions WHERE user_id = ? AND token_hash <> ?", (user_id, keep_hash)

@@ -204,6 +204,22 @@ async def set_time_zone(db: Database, user: SignedIn, zone: str) -> None:
         await repo.set_time_zone(conn, user.user_id, zone, now())
 
 
+async def reset_password(
+    db: Database, passwords: Passwords, email: str, password: str
+) -> dict[str, Any]:
+    """An operator sets a user's password (`activecommerce users reset-password`): every
+    session of that user ends. The hash is made off the event loop."""
+    check_password(password)
+    user = await repo.find_user_by_email(db, email)
+    if user is None:
+        raise Problem(404, f"No user with the email {email!r}.")
+    hashed = await passwords.hash(password)
+    async with db.transaction() as conn:
+        await repo.set_password(conn, int(user["id"]), hashed, now())
+        ended = await repo.delete_sessions(conn, int(user["id"]))
+    return {"email": user["email"], "sessionsEnded": ended}
+
+
 # ---------------------------------------------------------------- sign-in and sessions
 
 

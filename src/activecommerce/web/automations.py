@@ -227,5 +227,6 @@ async def resume(ctx: ConsoleContext, automation_id: str) -> Response:
 @router.get("/automations/{automation_id}/report")
 async def automation_report(ctx: ConsoleContext, automation_id: str) -> Response:
     automation = await _automation(ctx, automation_id)
-    report = await service.report(services(ctx.request).db, ctx.principal, automation_id)
+    found = services(ctx.request)
+    report = await service.report(found.db, ctx.principal, automation_id, found.email)
     return page(ctx, "automations/report.html", automation=automation, report=report)

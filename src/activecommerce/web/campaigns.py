@@ -387,6 +387,6 @@ async def cancel_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
 async def campaign_report(ctx: ConsoleContext, campaign_id: str) -> Response:
     db = services(ctx.request).db
     campaign = await _campaign(ctx, campaign_id)
-    report = await sending.report(db, ctx.principal, campaign_id)
+    report = await sending.report(db, ctx.principal, campaign_id, services(ctx.request).email)
     series = await sending.activity(db, ctx.principal, campaign_id)
     return page(ctx, "campaigns/report.html", campaign=campaign, report=report, series=series)

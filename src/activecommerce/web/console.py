@@ -118,6 +118,11 @@ class Console:
         return self.env == "sandbox"
 
     @property
+    def live_mail_captured(self) -> bool:
+        """Live, without an SMTP relay: mail is captured, not delivered (pages say so)."""
+        return not self.sandbox and services(self.request).email.captures(self.env)
+
+    @property
     def htmx(self) -> bool:
         """An htmx request for a fragment (not a boosted whole page)."""
         return is_fragment(self.request)

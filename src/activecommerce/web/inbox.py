@@ -33,7 +33,13 @@ def _not_found(ctx: Console, message: str) -> PageExit:
 
 def _sandbox_only(ctx: Console) -> None:
     if not ctx.sandbox:
-        raise _not_found(ctx, "The Sandbox inbox exists in the sandbox only: live mail is sent.")
+        raise _not_found(ctx, f"The Sandbox inbox exists in the sandbox only. {_live_mail(ctx)}")
+
+
+def _live_mail(ctx: Console) -> str:
+    if ctx.live_mail_captured:
+        return "Live mail is captured, not delivered: no SMTP relay is configured."
+    return "Live mail goes out through the SMTP relay."
 
 
 SOURCES: tuple[tuple[str, str, Resource], ...] = (

@@ -24,7 +24,7 @@ from activecommerce.kit.db import Database, ForeignKeyViolation, Row
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.webhooks import repository
 from activecommerce.webhooks.events import TEST_EVENT
-from activecommerce.webhooks.service import WebhookConfig
+from activecommerce.webhooks.service import WebhookConfig, event_ref
 from activecommerce.webhooks.ssrf import UnsafeAddress, checked_address, target
 
 log = logging.getLogger("activecommerce.webhooks")
@@ -145,7 +145,7 @@ class Deliverer:
 
     async def _send(self, hook: Row, event: Row) -> Outcome:
         body = payload(event)
-        msg_id = f"evt_{event['id']}"  # the same for every attempt, as the spec requires
+        msg_id = event_ref(event["id"])  # the same for every attempt, as the spec requires
         sent_at = datetime.now(UTC)
         secret = self.config.sealer().open(hook["secret_encrypted"])
         headers = {

@@ -92,9 +92,14 @@ class WebhookWithSecret(WebhookOut):
     )
 
 
+EventId = Annotated[
+    str, Field(description="The event's id: its deliveries' webhook-id header (evt_...)")
+]
+
+
 class DeliveryOut(Output):
     id: str
-    eventId: str
+    eventId: EventId
     eventType: str
     attempt: int
     statusCode: int | None
@@ -108,5 +113,5 @@ class DeliveryOut(Output):
 
 class RetryOut(Output):
     webhookId: str
-    eventId: str
+    eventId: EventId
     status: str

@@ -170,10 +170,16 @@ def _outcome(row: Row) -> str:
     return "delivered" if status is not None and 200 <= status < 300 else "failed"
 
 
+def event_ref(event_id: int) -> str:
+    """An event's id wherever the API or a delivery shows it: the `webhook-id` header
+    (Standard Webhooks' message id, the same on every attempt at it)."""
+    return f"evt_{event_id}"
+
+
 def delivery_view(row: Row) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
-        "eventId": str(row["event_id"]),
+        "eventId": event_ref(row["event_id"]),
         "eventType": row["event_type"],
         "attempt": int(row["attempt"]),
         "statusCode": row["status_code"],
@@ -223,7 +229,11 @@ class WebhookService:
         if not hook["active"]:
             raise Problem(409, "This webhook is disabled; turn it on (active: true) first.")
         await _queue_delivery(conn, hook["account_id"], hook["id"], row["event_id"], None)
-        return {"webhookId": str(hook["id"]), "eventId": str(row["event_id"]), "status": "queued"}
+        return {
+            "webhookId": str(hook["id"]),
+            "eventId": event_ref(row["event_id"]),
+            "status": "queued",
+        }
 
     async def send_test(
         self, conn: Connection, principal: Principal, webhook_id: str
@@ -238,7 +248,7 @@ class WebhookService:
         }
         event_id = await events.insert_only(conn, principal, TEST_EVENT, data)
         await _queue_delivery(conn, hook["account_id"], hook["id"], event_id, None)
-        return {"webhookId": str(hook["id"]), "eventId": str(event_id), "status": "queued"}
+        return {"webhookId": str(hook["id"]), "eventId": event_ref(event_id), "status": "queued"}
 
     async def next_attempt(self, db: Database, principal: Principal, webhook_id: str) -> str | None:
         """When the worker next tries to deliver to this webhook (None: nothing queued)."""

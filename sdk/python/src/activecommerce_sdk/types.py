@@ -124,6 +124,9 @@ class EmailCampaign(EmailContent):
 class CampaignReport(TypedDict):
     campaignId: str
     status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
+    # captured: what `sent` counts was captured, not delivered (the sandbox, or live
+    # without an SMTP relay); smtp: handed to the relay.
+    delivery: Literal["captured", "smtp"]
     recipients: int
     sent: int
     failed: int
@@ -149,6 +152,7 @@ class EmailAutomation(EmailContent):
 class AutomationReport(TypedDict):
     automationId: str
     status: Literal["active", "paused"]
+    delivery: Literal["captured", "smtp"]  # as in CampaignReport
     enrolled: int
     sent: int
     failed: int
@@ -172,7 +176,7 @@ class Webhook(TypedDict):
 
 class WebhookDelivery(TypedDict):
     id: str
-    eventId: str
+    eventId: str  # evt_..., the webhook-id header of the event's deliveries
     eventType: str
     attempt: int
     statusCode: int | None
