@@ -12149,7 +12149,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "eventId": "17",
+                     *       "eventId": "evt_17",
                      *       "status": "status",
                      *       "webhookId": "17"
                      *     }
