@@ -83,6 +83,16 @@ async def _contacts(db: Database, account: Account, count: int, group_id: int | 
             )
 
 
+async def _tag_automation(
+    api: httpx.AsyncClient, delay: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A tag, and an automation that emails whoever gets it, `delay` seconds later."""
+    tag = await created(api, "/v3/contactTags", {"name": "Trial"})
+    trigger = {"type": "tag_added", "tagId": tag["id"]}
+    body = {**CAMPAIGN, "name": "Welcome", "trigger": trigger, "delaySeconds": delay}
+    return tag, await created(api, "/v3/emailAutomations", body)
+
+
 def _hold_sqlite_lock(url: str, seconds: float) -> None:
     """Another process's writer: the write lock taken and held for `seconds`."""
     conn = sqlite3.connect(sqlite_path(url), timeout=30, isolation_level=None)
@@ -175,17 +185,7 @@ async def test_tagging_while_an_automation_sends_makes_no_deadlock_and_no_second
                 db = app.state.services.db
                 account = await _new_account(app)
                 api = account.live
-                tag = await created(api, "/v3/contactTags", {"name": "Trial"})
-                automation = await created(
-                    api,
-                    "/v3/emailAutomations",
-                    {
-                        **CAMPAIGN,
-                        "name": "Welcome",
-                        "trigger": {"type": "tag_added", "tagId": tag["id"]},
-                        "delaySeconds": 0,
-                    },
-                )
+                tag, automation = await _tag_automation(api, delay=0)
                 await _contacts(db, account, people, None)
                 rows = await db.fetchall(
                     "SELECT id FROM contacts WHERE account_id = ? AND env = 'live'",
@@ -244,17 +244,8 @@ async def test_a_tag_put_while_its_email_is_recorded_waits_for_nothing(
         db = app.state.services.db
         account = await _new_account(app)
         api = account.live
-        tag = await created(api, "/v3/contactTags", {"name": "Trial"})
-        automation = await created(
-            api,
-            "/v3/emailAutomations",
-            {
-                **CAMPAIGN,
-                "name": "Later",  # due in an hour: the worker leaves it alone
-                "trigger": {"type": "tag_added", "tagId": tag["id"]},
-                "delaySeconds": 3600,
-            },
-        )
+        # Due in an hour: the worker leaves its email alone.
+        tag, automation = await _tag_automation(api, delay=3600)
         eve = await created(api, "/v3/contacts", {"email": "eve@example.com"})
         path = f"/v3/contacts/{eve['id']}/tags/{tag['id']}"
         assert (await api.put(path)).status_code == 204  # enrolled: one message queued
