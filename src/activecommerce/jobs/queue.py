@@ -253,29 +253,28 @@ async def extend_leases(
 ) -> int:
     """Push back the lease of jobs this worker is still running (a heartbeat), so that
     a slow job is not taken by another worker, or by this one, while it runs."""
+    return len(await _extend(db, worker_id, job_ids, lease_seconds))
+
+
+async def _extend(
+    db: Database, worker_id: str, job_ids: list[int], lease_seconds: float
+) -> set[int]:
     if not job_ids:
-        return 0
+        return set()
     async with db.transaction() as conn:
-        return await conn.execute(
+        rows = await conn.fetchall(
             f"UPDATE jobs SET locked_until = ? WHERE id IN ({_placeholders(job_ids)})"
-            " AND locked_by = ?",
+            " AND locked_by = ? RETURNING id",
             (after(lease_seconds), *job_ids, worker_id),
         )
+    return {int(r["id"]) for r in rows}
 
 
 async def renew(db: Database, worker_id: str, jobs: list[Job], lease_seconds: float) -> None:
     """The heartbeat: `extend_leases`, and what this worker now knows of each lease
     (extended from the moment the update was sent, or lost: taken over or finished)."""
-    if not jobs:
-        return
     started = time.monotonic()
-    async with db.transaction() as conn:
-        rows = await conn.fetchall(
-            f"UPDATE jobs SET locked_until = ? WHERE id IN ({_placeholders(jobs)})"
-            " AND locked_by = ? RETURNING id",
-            (after(lease_seconds), *(job.id for job in jobs), worker_id),
-        )
-    extended = {int(r["id"]) for r in rows}
+    extended = await _extend(db, worker_id, [job.id for job in jobs], lease_seconds)
     for job in jobs:
         if job.id in extended:
             job.lease.renewed(started)
