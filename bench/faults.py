@@ -18,7 +18,8 @@ recipient carries the same Message-ID, so duplicates = messages - distinct Messa
 - postgres-cut-past-lease: the same with the short lease: worker 2 takes over worker 1's
   jobs while worker 1 is cut off.
 - postgres-tagging: an automation (trigger tag_added, delay 0) and --threads (16) threads
-  PUT/DELETE-ing its tag on --tag-contacts (500) contacts for --tag-seconds (20); reports
+  PUT/DELETE-ing its tag on --tag-contacts (500) contacts for --tag-seconds (20), on
+  --window (8) contacts at a time moving along the list; reports
   the API's answers, the deadlocks PostgreSQL counted, duplicates and losses.
 
 Lost = recipients (or enrolled contacts) - distinct Message-IDs at the sink, once the
@@ -269,9 +270,13 @@ def tagging_run(setup: Setup, args: argparse.Namespace, status_port: int) -> Res
     stop_at = started + args.tag_seconds
 
     def client(seed: int) -> None:
+        # The threads work on --window contacts at a time, moving along the list over the
+        # run: each contact is tagged and untagged again and again while its email is
+        # being sent and recorded (where the worker's group commit and tagging meet).
         rng = random.Random(seed)
-        while time.monotonic() < stop_at:
-            path = f"/v3/contacts/{rng.choice(ids)}/tags/{tag['id']}"
+        while (now := time.monotonic()) < stop_at:
+            first = int((now - started) / args.tag_seconds * (len(ids) - args.window))
+            path = f"/v3/contacts/{ids[first + rng.randrange(args.window)]}/tags/{tag['id']}"
             method = "PUT" if rng.random() < 0.6 else "DELETE"
             try:
                 code = base.http_call(setup.port, method, path, setup.key)[0]
@@ -404,6 +409,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--tag-contacts", type=int, default=500)
     parser.add_argument("--tag-seconds", type=float, default=20.0)
+    parser.add_argument("--window", type=int, default=8, help="contacts tagged at a time")
     parser.add_argument("--timeout", type=float, default=300, help="max seconds per run")
     parser.add_argument("--only", nargs="*", choices=RUNS, help="these runs only")
     parser.add_argument("--skip-postgres", action="store_true")
