@@ -130,24 +130,7 @@ class Setup:
             self.servers.append(
                 base.Server(f"worker{i + 1}", [*sendbench.PRODUCT, "worker"], env, log)
             )
-        deadline = time.monotonic() + 120
-        for server in self.servers:
-            while True:
-                server.check_alive()
-                text = server.log_path.read_text(errors="replace")
-                if "serving at" in text or "running" in text:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server.name} did not start:\n{text[-2000:]}")
-                time.sleep(0.1)
-        while True:
-            with contextlib.suppress(OSError):
-                if base.http_call(self.port, "GET", "/healthz", self.key)[0] == 200:
-                    break
-            self.servers[0].check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError("serve did not answer /healthz")
-            time.sleep(0.1)
+        sendbench.wait_started(self.servers, self.port, self.key)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         return sendbench.api_json(self.port, method, path, self.key, body)
