@@ -5,6 +5,8 @@ SMTP connection in flight, and nothing lost.
   can wait for it, in the middle of a live send; and longer than the job's lease.
 - PostgreSQL: every connection of the server is terminated (pg_terminate_backend) again
   and again for a few seconds; and longer than the job's lease.
+- A worker stalled for longer than its job's lease, the job taken over meanwhile: it
+  sends nothing more once it resumes.
 - PostgreSQL: an automation (tag_added, delay 0) while 16 clients PUT and DELETE its tag
   on the same contacts: no second copy to anyone, and no 409 or 5xx to the clients.
 
@@ -275,3 +277,56 @@ async def test_a_tag_put_while_its_email_is_recorded_waits_for_nothing(
         await account.close()
     assert response.status_code == 204, response.text
     assert [r["status"] for r in rows] == ["sent"]
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the lease is the queue's, whatever the database")
+async def test_a_job_taken_over_after_its_lease_ran_out_sends_nothing_more(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The worker stalls (its event loop blocked) for longer than the job's lease, and
+    another worker takes the job over meanwhile: when it resumes, it sends nothing more
+    than what was in flight. Given back, the job sends the rest, each message once."""
+    inbox = Inbox()
+    lease = 1.5
+    async with fresh_database(tmp_path) as url:
+        with smtp_server(inbox=inbox) as (_, port):
+            overrides = {**_overrides(url, port, lease), "email_batch_size": RECIPIENTS}
+            async with running_app(settings, **overrides) as app:
+                db = app.state.services.db
+                account = await _new_account(app)
+                api = account.live
+                group = await created(api, "/v3/contactGroups", {"name": "All"})
+                await _contacts(db, account, RECIPIENTS, int(group["id"]))
+                campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN)
+                r = await api.post(
+                    f"/v3/emailCampaigns/{campaign['id']}/send",
+                    json={"audience": {"groupIds": [group["id"]]}},
+                )
+                assert r.status_code == 202, r.text
+                await wait_for(lambda: inbox.count() >= 40, timeout=30, what="the send")
+                # The stall (this blocks the app's loop), then the takeover by "another
+                # worker", as a claim would do it once the lease has run out.
+                time.sleep(lease + 1.0)  # noqa: ASYNC251 - blocking the loop is the point
+                conn = sqlite3.connect(sqlite_path(url), timeout=5, isolation_level=None)
+                taken = conn.execute(
+                    "UPDATE jobs SET locked_by = 'another', locked_until = ?"
+                    " WHERE kind = 'email.send'",
+                    ("9999-12-31T00:00:00.000000Z",),
+                ).rowcount
+                at_takeover = inbox.count()
+                await asyncio.sleep(1.0)
+                after_takeover = inbox.count() - at_takeover
+                # The other worker gives the job back (it died): due again, for anyone.
+                conn.execute("UPDATE jobs SET locked_by = NULL, locked_until = NULL")
+                conn.close()
+
+                async def sent() -> bool:
+                    return await _status(db, "email_campaigns", int(campaign["id"])) == "sent"
+
+                await wait_for(sent, timeout=60, what="the campaign to be sent")
+                await account.close()
+    duplicates, counts = _duplicates(inbox)
+    assert taken == 1
+    assert at_takeover < RECIPIENTS, "the send ended before the takeover"
+    assert after_takeover <= CONNECTIONS, f"{after_takeover} sent by a job taken over"
+    assert (duplicates, RECIPIENTS - len(counts)) == (0, 0)
