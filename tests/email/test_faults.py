@@ -85,6 +85,20 @@ async def _contacts(db: Database, account: Account, count: int, group_id: int | 
             )
 
 
+async def _send_to_everyone(db: Database, account: Account) -> dict[str, Any]:
+    """A live campaign sent to RECIPIENTS new contacts; the campaign."""
+    api = account.live
+    group = await created(api, "/v3/contactGroups", {"name": "All"})
+    await _contacts(db, account, RECIPIENTS, int(group["id"]))
+    campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN)
+    r = await api.post(
+        f"/v3/emailCampaigns/{campaign['id']}/send",
+        json={"audience": {"groupIds": [group["id"]]}},
+    )
+    assert r.status_code == 202, r.text
+    return dict(campaign)
+
+
 async def _tag_automation(
     api: httpx.AsyncClient, delay: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -147,15 +161,7 @@ async def test_a_database_fault_mid_send_sends_no_batch_again(
             async with running_app(settings, **_overrides(url, port, lease)) as app:
                 db = app.state.services.db
                 account = await _new_account(app)
-                api = account.live
-                group = await created(api, "/v3/contactGroups", {"name": "All"})
-                await _contacts(db, account, RECIPIENTS, int(group["id"]))
-                campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN)
-                r = await api.post(
-                    f"/v3/emailCampaigns/{campaign['id']}/send",
-                    json={"audience": {"groupIds": [group["id"]]}},
-                )
-                assert r.status_code == 202, r.text
+                campaign = await _send_to_everyone(db, account)
                 await wait_for(lambda: inbox.count() >= 60, timeout=30, what="the send")
                 # The fault, in a thread (the app's loop keeps running meanwhile).
                 fault = _cut_postgres if ON_POSTGRES else _hold_sqlite_lock
@@ -294,15 +300,7 @@ async def test_a_job_taken_over_after_its_lease_ran_out_sends_nothing_more(
             async with running_app(settings, **overrides) as app:
                 db = app.state.services.db
                 account = await _new_account(app)
-                api = account.live
-                group = await created(api, "/v3/contactGroups", {"name": "All"})
-                await _contacts(db, account, RECIPIENTS, int(group["id"]))
-                campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN)
-                r = await api.post(
-                    f"/v3/emailCampaigns/{campaign['id']}/send",
-                    json={"audience": {"groupIds": [group["id"]]}},
-                )
-                assert r.status_code == 202, r.text
+                campaign = await _send_to_everyone(db, account)
                 await wait_for(lambda: inbox.count() >= 40, timeout=30, what="the send")
                 # The stall (this blocks the app's loop), then the takeover by "another
                 # worker", as a claim would do it once the lease has run out.
