@@ -31,7 +31,9 @@ campaign is `sent` (or nothing is queued). Every run is bounded by --timeout sec
 
 The bound the product promises: at most one duplicate per SMTP connection in flight per
 fault (ACTIVECOMMERCE_SMTP_CONNECTIONS, 8 here), nothing lost, no 409 or 5xx to plain
-tag PUTs and DELETEs. The exit status is 1 when a run breaks it.
+tag PUTs and DELETEs. The exit status is 1 when a run breaks it. A cut is as many faults
+as outages the cut-off worker logged: terminated every 50 ms, a new connection sometimes
+gets a few statements through, and the worker resumes until the next one is cut.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Result:
     seconds: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
     deadlocks: int | None = None
+    episodes: int = 1  # outages the faulty worker saw begin
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -224,6 +227,12 @@ def campaign_run(
         result.notes.append(f"{run}: not sent within {args.timeout:.0f} s ({status!r})")
     time.sleep(1.0)  # anything late (a duplicate) reaches the sink
     result.seconds = time.monotonic() - started
+    if done is not None:
+        # Each outage worker1 saw begin (it logs one line per outage): while connections
+        # are terminated every 50 ms, a new one sometimes gets a few statements through
+        # first, and the worker resumes for a moment.
+        log = (setup.data_dir / "worker1.log").read_text(errors="replace")
+        result.episodes = log.count("unavailable, answering 503")
     got = sendbench.sink_status(status_port)
     result.received, result.distinct = got["count"], got["distinct_ids"]
     return result
@@ -351,7 +360,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             print(f"{r.run:26} {r.expected:9} {r.received:9} {r.duplicates:10} {r.lost:5}")
         failed = False
         for r in results:
-            if r.duplicates > CONNECTIONS or r.lost or r.notes:
+            if r.duplicates > CONNECTIONS * max(1, r.episodes) or r.lost or r.notes:
                 failed = True
             for note in r.notes:
                 print(f"NOTE: {note}")
@@ -377,6 +386,8 @@ def print_result(r: Result) -> None:
         f"  {r.run}: {r.received} received for {r.expected}, {r.duplicates} duplicates,"
         f" {r.lost} lost, {r.seconds:.1f} s"
     )
+    if r.episodes != 1:
+        line += f"; {r.episodes} outages seen by worker1"
     if r.deadlocks is not None:
         line += f"; deadlocks {r.deadlocks}; API answers {r.statuses}"
     print(line, flush=True)
