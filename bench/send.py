@@ -911,24 +911,7 @@ def run_setup(
         for i in range(workers):
             log_path = tmp / f"{setup}-worker{i + 1}.log"
             servers.append(base.Server(f"worker{i + 1}", [*PRODUCT, "worker"], env, log_path))
-        deadline = time.monotonic() + 120
-        for server in servers:
-            while True:
-                server.check_alive()
-                text = server.log_path.read_text(errors="replace")
-                if "serving at" in text or "running" in text:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server.name} did not start:\n{text[-2000:]}")
-                time.sleep(0.1)
-        while True:
-            with contextlib.suppress(OSError):
-                if base.http_call(port, "GET", "/healthz", key)[0] == 200:
-                    break
-            servers[0].check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError("serve did not answer /healthz")
-            time.sleep(0.1)
+        wait_started(servers, port, key)
         group = int(api_json(port, "POST", "/v3/contactGroups", key, {"name": "Everyone"})["id"])
         t0 = time.monotonic()
         insert_audience(db_url, data_dir, account_id, group, args.recipients)
@@ -954,6 +937,28 @@ def run_setup(
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def wait_started(servers: list[base.Server], port: int, key: str) -> None:
+    """Until every process says it runs and `serve` (the first) answers /healthz."""
+    deadline = time.monotonic() + 120
+    for server in servers:
+        while True:
+            server.check_alive()
+            text = server.log_path.read_text(errors="replace")
+            if "serving at" in text or "running" in text:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name} did not start:\n{text[-2000:]}")
+            time.sleep(0.1)
+    while True:
+        with contextlib.suppress(OSError):
+            if base.http_call(port, "GET", "/healthz", key)[0] == 200:
+                break
+        servers[0].check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError("serve did not answer /healthz")
+        time.sleep(0.1)
 
 
 def print_send(s: Send) -> None:

@@ -117,11 +117,19 @@ class Membership:
         self.added = added
         self.removed = removed
 
+    # Locked like a write of the contact, so that its events keep the order of the commits,
+    # but FOR NO KEY UPDATE (what an UPDATE that changes no key takes), not FOR UPDATE:
+    # rows that refer to the contact (its activity, its emails) take FOR KEY SHARE on it
+    # for their foreign key, and FOR UPDATE would make them wait. The email worker's
+    # group commit inserts such rows for many contacts at once; with FOR UPDATE here it
+    # waited for this transaction while this one (enrolling the contact in an automation)
+    # waited for it: deadlocks on PostgreSQL (decision 008, faults).
+    LOCK = "NO KEY UPDATE"
+
     async def add(
         self, conn: Connection, principal: Principal, contact_id: str, target_id: str
     ) -> None:
-        # Locked like any write of the contact: its events keep the order of the commits.
-        contact = await contacts.get_row(conn, principal, contact_id, lock=True)
+        contact = await contacts.get_row(conn, principal, contact_id, lock=self.LOCK)
         target = await self.target.get_row(conn, principal, target_id)
         if await repository.add_member(
             conn, principal, self.table, self.column, contact["id"], target["id"], now()
@@ -131,8 +139,7 @@ class Membership:
     async def remove(
         self, conn: Connection, principal: Principal, contact_id: str, target_id: str
     ) -> None:
-        # Locked like any write of the contact: its events keep the order of the commits.
-        contact = await contacts.get_row(conn, principal, contact_id, lock=True)
+        contact = await contacts.get_row(conn, principal, contact_id, lock=self.LOCK)
         target = await self.target.get_row(conn, principal, target_id)
         if await repository.remove_member(
             conn, self.table, self.column, contact["id"], target["id"]

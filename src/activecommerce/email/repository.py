@@ -72,7 +72,18 @@ async def enrol(
     conn: Connection, principal: Principal, automation_id: int, contact_id: int, due_at: str
 ) -> int | None:
     """An automation's record for one contact, once ever: its id, or None if the contact
-    was enrolled before."""
+    was enrolled before.
+
+    A plain read first: an enrolment that exists is seen without a lock. The INSERT's
+    conflict check would instead wait for a worker's transaction that is recording that
+    message's outcome (a tagging request waiting for the email worker's group commit,
+    which on PostgreSQL made deadlocks with the contact's row lock)."""
+    known = await conn.fetchone(
+        "SELECT id FROM email_messages WHERE automation_id = ? AND contact_id = ?",
+        (automation_id, contact_id),
+    )
+    if known is not None:
+        return None
     stamp = now()
     row = await conn.fetchone(
         "INSERT INTO email_messages (account_id, env, automation_id, contact_id, is_test,"

@@ -13,6 +13,20 @@ per SMTP connection after a crash.
   this costs one transaction per batch, not one per message.
 - Temporary failures leave the record queued and the job comes back with backoff; a
   permanent one decides it (`failed`; `bounced` contact for a refused address).
+
+Database faults (docs/decisions/008-email-sending.md, "Faults"). What bounds duplicates is
+that the relay never holds a message the database will not learn of, beyond one per
+connection:
+
+- an outcome whose commit fails is not dropped: `Committer` keeps it and commits it again
+  (with backoff) until it is durable, so an aborted group commit (a deadlock, a lock held
+  by another process, a cut connection, an outage) never leaves "sent" messages queued
+  to be sent again; the connection that sent it stays lent until then;
+- once a commit has failed, no new message leaves (`Committer.failing`) and the job's run
+  stops taking recipients: what it has not sent stays queued for the job's next run;
+- before each message the job's lease is checked (`Lease.held`, known without a query):
+  a job whose lease ran out (the heartbeat could not extend it) or was taken by another
+  worker sends nothing more.
 """
 
 from __future__ import annotations
@@ -37,7 +51,13 @@ from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
 from activecommerce.kit.clock import after, now
-from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.db import (
+    ConcurrentChange,
+    Connection,
+    Database,
+    DatabaseUnavailable,
+    Row,
+)
 from activecommerce.kit.principal import Principal
 
 log = logging.getLogger("activecommerce.email")
@@ -78,11 +98,23 @@ class Mark:
     captured: Composed | None = None
 
 
+# The database could not take the transaction now (down, locked, a cut connection, a
+# deadlock's victim): the same transaction can be tried again.
+TRANSIENT = (DatabaseUnavailable, ConcurrentChange, OSError, TimeoutError)
+
+
 class Committer:
     """Group commit: outcomes submitted while a transaction runs go into the next one, and
-    each submitter waits until its own outcome is committed."""
+    each submitter waits until its own outcome is committed.
+
+    A transaction that fails for a transient reason is tried again, with the same outcomes,
+    until it commits: "the relay accepted message X" is never forgotten while this process
+    lives, so an aborted group commit cannot make the job send X again. Meanwhile
+    `failing` is set, and senders send nothing new. Another error (a bug) is isolated: the
+    outcomes are committed one by one, and only the one that fails alone fails."""
 
     MAX_BATCH = 200
+    RETRY_MAX_SECONDS = 1.0
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -90,6 +122,8 @@ class Committer:
         self.task: asyncio.Task[None] | None = None
         # Campaigns seen canceled by a commit: their jobs stop taking new recipients.
         self.canceled: set[int] = set()
+        # Set by a failed commit, cleared by the next one that succeeds.
+        self.failing = False
 
     async def submit(self, mark: Mark) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -99,22 +133,52 @@ class Committer:
         await future
 
     async def _flush(self) -> None:
+        delay = 0.02
         while self.pending:
             batch = self.pending[: self.MAX_BATCH]
             del self.pending[: self.MAX_BATCH]
             try:
-                async with self.db.transaction() as conn:
-                    for mark, _ in batch:
-                        await _apply(conn, mark)
-                    await self._note_canceled(conn, batch)
+                await self._commit(batch)
+            except TRANSIENT as exc:
+                if not self.failing:
+                    log.warning("committing sent mail failed (%s); retrying", type(exc).__name__)
+                self.failing = True
+                self.pending[:0] = batch  # first in the next transaction
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.RETRY_MAX_SECONDS)
+                continue
+            except Exception:
+                await self._one_by_one(batch)
+                continue
+            if self.failing:
+                log.warning("committing sent mail works again")
+            self.failing = False
+            delay = 0.02
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _commit(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
+        async with self.db.transaction() as conn:
+            for mark, _ in batch:
+                await _apply(conn, mark)
+            await self._note_canceled(conn, batch)
+
+    async def _one_by_one(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
+        for item in batch:
+            future = item[1]
+            try:
+                await self._commit([item])
+            except TRANSIENT:
+                self.pending.insert(0, item)  # the retry loop takes it from here
+                continue
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                log.exception("recording an email's outcome failed")
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(None)
 
     async def _note_canceled(self, conn: Connection, batch: list[tuple[Mark, Any]]) -> None:
         campaigns = {int(m.row["campaign_id"]) for m, _ in batch if m.row["campaign_id"]}
@@ -147,6 +211,37 @@ async def _apply(conn: Connection, mark: Mark) -> None:
                 await events.record(
                     conn, principal, contacts.rules.events("contact", "updated", before, after_)
                 )
+
+
+class Deferred(TemporaryFailure):
+    """Not sent by this run: an earlier outcome's commit failed, or the job's lease is no
+    longer certainly this worker's. The message stays queued for the job's next run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, relay=True)
+
+
+# How soon a run that stopped for the database comes back (the database answers again by
+# the time it is rescheduled: that took a commit).
+DEFERRED_RETRY_SECONDS = 1.0
+
+
+class _Run:
+    """One run of an `email.send` job: once it stops sending, it sends nothing more."""
+
+    def __init__(self, job: Job, committer: Committer) -> None:
+        self.job = job
+        self.committer = committer
+        self.stopped: str | None = None
+
+    def may_send(self) -> bool:
+        """Checked just before each message is handed to the relay."""
+        if self.stopped is None:
+            if self.committer.failing:
+                self.stopped = "the database did not take an outcome"
+            elif not self.job.lease.held():
+                self.stopped = "the job's lease is no longer this worker's"
+        return self.stopped is None
 
 
 class Sender:
@@ -274,24 +369,30 @@ class Sender:
             await self._finish(job, worker_id, None if test else campaign_id)
             return
         capture = self.config.captures(rows[0]["env"])
+        run = _Run(job, self.committer)
         outcomes = await asyncio.gather(
-            *(self._one(row, content, capture) for row in rows), return_exceptions=True
+            *(self._one(row, content, capture, run) for row in rows), return_exceptions=True
         )
         later: list[tuple[Row, TemporaryFailure]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, TemporaryFailure):
                 later.append((row, outcome))
             elif isinstance(outcome, BaseException):
-                # The commit failed (the database): the message is still queued; it is
-                # tried again (perhaps sent twice, as after a crash).
+                # The commit failed for a reason other than the database's availability
+                # (those are retried until they commit): the message is still queued; it
+                # is tried again (perhaps sent twice, as after a crash).
                 later.append((row, TemporaryFailure(f"{type(outcome).__name__}", relay=True)))
         await self._settle(job, worker_id, later, None if test else campaign_id)
 
-    async def _one(self, row: Row, content: Content, capture: bool) -> TemporaryFailure | None:
+    async def _one(
+        self, row: Row, content: Content, capture: bool, run: _Run
+    ) -> TemporaryFailure | None:
         test = bool(row["is_test"])
         campaign_id = row["campaign_id"]
         if campaign_id is not None and not test and int(campaign_id) in self.committer.canceled:
             return None  # canceled while this job ran: it stays queued, never sent
+        if run.stopped is not None:
+            return Deferred(run.stopped)
         if not test and (row["contact_id"] is None or row["contact_status"] != "active"):
             await self.committer.submit(Mark(row, "skipped", None, "the contact is not active"))
             return None
@@ -318,6 +419,9 @@ class Sender:
                 await self.committer.submit(Mark(row, "sent", to, captured=composed))
                 return None
             async with self.pool.lease() as smtp:
+                # Checked once a connection is ours (waiting for one may have taken long).
+                if not run.may_send():
+                    return Deferred(run.stopped or "")
                 try:
                     await smtp.send(content.from_email, to, composed.raw)
                 except PermanentFailure as failure:
@@ -327,7 +431,8 @@ class Sender:
                     return None
                 except TemporaryFailure as failure:
                     return failure
-                # Committed before this connection takes another message.
+                # Committed before this connection takes another message (retried until
+                # it is: the relay has it).
                 await self.committer.submit(Mark(row, "sent", to))
         return None
 
@@ -362,6 +467,8 @@ class Sender:
             if retrying:
                 exponent = min(job.attempts - 1, 6)
                 delay = min(600.0, settings.email_retry_seconds * 2**exponent)
+                if all(isinstance(f, Deferred) for _, f in later):
+                    delay = min(delay, DEFERRED_RETRY_SECONDS)
                 await queue.retry_at(conn, job, worker_id, delay)
             else:
                 await queue.finish(conn, job, worker_id)

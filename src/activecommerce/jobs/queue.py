@@ -16,18 +16,48 @@ GoodJob:
 - a finished job is deleted; a failed one is rescheduled (`run_at`) or dropped;
 - a worker killed with `kill -9` holds its leases until they expire; then the jobs are
   due again and another worker takes them (at least once).
+
+A worker also knows, without asking the database, until when a lease is certainly its
+own (`Lease`): the moment it sent the claim (or the last heartbeat that extended it) plus
+the lease's length. A job that sends something the database cannot take back (an email)
+checks that before each send: once the database stops answering, heartbeats fail, and
+the job stops before another worker may take it over (decision 008, faults).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database
+
+
+class Lease:
+    """What this worker knows of its hold on a job: the monotonic time until which the
+    lease is certainly its own (taken from before the claim or heartbeat was sent, so it
+    ends no later than the row's `locked_until`), and whether a heartbeat found the job
+    taken by another worker (or finished). No other worker can take a job before its
+    lease ends, so `held()` is a check of ownership that costs no query."""
+
+    __slots__ = ("lost", "seconds", "until")
+
+    def __init__(self, seconds: float, started: float | None = None) -> None:
+        self.seconds = seconds
+        self.until = (time.monotonic() if started is None else started) + seconds
+        self.lost = False
+
+    def held(self) -> bool:
+        # A tenth of the lease to spare: for clocks of other hosts a little ahead of ours.
+        margin = min(self.seconds / 10, 2.0)
+        return not self.lost and time.monotonic() < self.until - margin
+
+    def renewed(self, started: float) -> None:
+        self.until = max(self.until, started + self.seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +68,8 @@ class Job:
     attempts: int
     account_id: int | None = None
     lane: str | None = None
+    # Unknown (a job not claimed through `claim`): held for a default lease from now.
+    lease: Lease = field(default_factory=lambda: Lease(30.0), compare=False, repr=False)
 
 
 # Workers in this process, woken when a job is queued here (the embedded mode), so that
@@ -191,6 +223,7 @@ async def claim(
         return []
     ids = _placeholders(chosen)
     skip_locked = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+    started = time.monotonic()  # before the lease's end is stamped: ours until then at least
     async with db.transaction() as conn:
         taken = await conn.fetchall(
             "UPDATE jobs SET locked_until = ?, locked_by = ?, attempts = attempts + 1"
@@ -207,6 +240,7 @@ async def claim(
             int(r["attempts"]),
             None if r["account_id"] is None else int(r["account_id"]),
             r["lane"],
+            Lease(lease_seconds, started),
         )
         for r in taken
     ]
@@ -219,14 +253,33 @@ async def extend_leases(
 ) -> int:
     """Push back the lease of jobs this worker is still running (a heartbeat), so that
     a slow job is not taken by another worker, or by this one, while it runs."""
+    return len(await _extend(db, worker_id, job_ids, lease_seconds))
+
+
+async def _extend(
+    db: Database, worker_id: str, job_ids: list[int], lease_seconds: float
+) -> set[int]:
     if not job_ids:
-        return 0
+        return set()
     async with db.transaction() as conn:
-        return await conn.execute(
+        rows = await conn.fetchall(
             f"UPDATE jobs SET locked_until = ? WHERE id IN ({_placeholders(job_ids)})"
-            " AND locked_by = ?",
+            " AND locked_by = ? RETURNING id",
             (after(lease_seconds), *job_ids, worker_id),
         )
+    return {int(r["id"]) for r in rows}
+
+
+async def renew(db: Database, worker_id: str, jobs: list[Job], lease_seconds: float) -> None:
+    """The heartbeat: `extend_leases`, and what this worker now knows of each lease
+    (extended from the moment the update was sent, or lost: taken over or finished)."""
+    started = time.monotonic()
+    extended = await _extend(db, worker_id, [job.id for job in jobs], lease_seconds)
+    for job in jobs:
+        if job.id in extended:
+            job.lease.renewed(started)
+        else:
+            job.lease.lost = True
 
 
 async def owns(db: Database, job: Job, worker_id: str) -> bool:

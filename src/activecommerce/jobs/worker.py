@@ -141,9 +141,9 @@ class Worker:
         failing = False
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            ids = [job.id for job in self._running.values()]
+            jobs = list(self._running.values())
             try:
-                await queue.extend_leases(self.db, self.worker_id, ids, self.lease_seconds)
+                await queue.renew(self.db, self.worker_id, jobs, self.lease_seconds)
             except Exception:
                 if not failing:
                     log.exception("extending leases failed")
@@ -160,6 +160,15 @@ class Worker:
             await asyncio.sleep(every)
 
     def _start(self, job: Job) -> None:
+        for running in self._running.values():
+            if running.id == job.id:
+                # Its lease ran out while it ran here (the database did not answer the
+                # heartbeat) and this worker claimed it again: the run goes on, and the new
+                # lease is its own. A second run beside it would send what the first is
+                # still recording.
+                running.lease.lost = False
+                running.lease.renewed(job.lease.until - job.lease.seconds)
+                return
         task = asyncio.create_task(self._run_one(job))
         self._running[task] = job
         if job.lane is not None:

@@ -458,6 +458,11 @@ def _pg_unavailable(exc: BaseException) -> bool:
 
     if isinstance(exc, asyncpg.InterfaceError):
         return not isinstance(exc, ValueError)  # bad arguments are the caller's error
+    if isinstance(exc, asyncpg.InternalClientError):
+        # "cannot switch to state N; another operation is in progress": a connection
+        # whose last operation was cut off mid-way (seen with connections terminated by
+        # the server); unusable, and dropped like a broken one.
+        return True
     return isinstance(
         exc,
         (

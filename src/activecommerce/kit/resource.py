@@ -282,14 +282,16 @@ class Resource:
         principal: Principal,
         object_id: str,
         *,
-        lock: bool = False,
+        lock: bool | str = False,
     ) -> Row:
         """The caller's object; with `lock`, locked until the transaction ends (for a
-        read-modify-write)."""
+        read-modify-write): FOR UPDATE, or the row-lock mode given (e.g. "NO KEY UPDATE",
+        which does not block foreign-key checks of rows that refer to it)."""
         oid = parse_id(object_id)
         row = None
         if oid is not None:
-            sql = self._get_sql + lock_clause(db) if lock else self._get_sql
+            mode = lock if isinstance(lock, str) else "UPDATE"
+            sql = self._get_sql + lock_clause(db, mode) if lock else self._get_sql
             row = await db.fetchone(sql, (oid, *tenant(principal)))
         if row is None:
             raise not_found(self.title)
