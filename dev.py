@@ -73,6 +73,10 @@ def test(args: list[str]) -> int:
         code = run(*step)
         if code:
             return code
+    # One pytest worker a core (at most 4: the tests start servers and browsers of their
+    # own), each module whole on one worker; `-n 0` (or any -n of your own) overrides it.
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        args = ["-n", str(min(4, max(1, os.cpu_count() or 1))), "--dist", "loadfile", *args]
     env = dict(os.environ)
     env.pop("ACTIVECOMMERCE_TEST_DATABASE_URL", None)
     print("== tests on SQLite ==", flush=True)

@@ -23,6 +23,10 @@ from servers import CHROMIUM, CHROMIUM_ARGS, CLI, running_server, server_env
 
 from activecommerce.kit.migrate import upgrade
 
+# Assertions wait as long as actions do: on a loaded 2-core CI machine running tests in
+# parallel, a live preview or a redirect can take longer than the default 5 s.
+expect.set_options(timeout=15_000)
+
 AXE = Path(__file__).parent / "console" / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
