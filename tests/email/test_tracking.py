@@ -130,3 +130,22 @@ async def test_links_with_other_digits_are_not_found(app: FastAPI, digits: str) 
         async with _reader(app, "10.7.0.4") as reader:
             r = await reader.request(method, path)
         assert r.status_code == 404, (path, r.status_code)
+
+
+async def test_a_head_on_a_tracking_link_answers_but_records_nothing(app: FastAPI) -> None:
+    """Link checkers and mail scanners look with HEAD: they get the headers of the pixel
+    or the redirect, and neither an open nor a click is counted or sent to webhooks."""
+    account: Account = await _new_account(app)
+    links = (await _links(account.sandbox, "cy"))["cy"]
+    async with _reader(app, "10.7.0.4") as scanner:
+        pixel = await scanner.head(links["o"])
+        assert (pixel.status_code, pixel.headers["content-type"]) == (200, "image/gif")
+        assert pixel.content == b""
+        redirect = await scanner.head(links["c"])
+        assert (redirect.status_code, redirect.headers["location"]) == (302, "https://shop.io/sale")
+        assert await _counts(app, links["o"]) == (0, 0)
+        assert await recorded_events(app, account, "email.opened", "email.clicked") == []
+        # The GET that follows is the first open: recorded.
+        assert (await scanner.get(links["o"])).status_code == 200
+    assert await _counts(app, links["o"]) == (1, 0)
+    await account.close()

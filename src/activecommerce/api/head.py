@@ -8,7 +8,17 @@ a HEAD's body too; doing it here keeps every server and test client honest."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Set in the GET's scope when it stands for a HEAD: a handler that records something on
+# a GET (a tracking link's open or click) reads it, since a HEAD asks for headers only
+# (link checkers and mail scanners send them) and must not count.
+HEAD = "activecommerce.head"
+
+
+def is_head(request: Request) -> bool:
+    return bool(request.scope.get(HEAD))
 
 
 class HeadAsGet:
@@ -30,4 +40,4 @@ class HeadAsGet:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         # A copy: the server keeps its own scope, and with it the HEAD it answers.
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD: True}, receive, headers_only)

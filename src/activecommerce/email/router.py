@@ -14,6 +14,7 @@ from pydantic import create_model
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from activecommerce.api.deps import services
+from activecommerce.api.head import is_head
 from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal, client_address_of
 from activecommerce.contacts.service import contacts
@@ -159,6 +160,8 @@ async def _track(
     """Counts an open or a click of the message and records its event (`data` added to
     it), within the bounds above. The message's row, or None when there is none."""
     db = services(request).db
+    if is_head(request):  # headers only: a link checker's look, never an open or a click
+        return await repository.message(db, message_id)
     first_only = not await _within_bounds(request, message_id)
     row = None
     if first_only:
