@@ -126,3 +126,20 @@ async def _peak_memory(work: Awaitable[Any]) -> int:
     finally:
         tracemalloc.stop()
     return peak - before
+
+
+async def test_a_send_time_past_year_9999_in_utc_is_a_422(account: Account) -> None:
+    """9999-12-31T23:00-05:00 is a valid RFC 3339 time whose UTC instant is in year 10000
+    (also what the console's scheduling makes of 9999-12-31 23:00 west of UTC)."""
+    api = account.sandbox
+    group = await _created(api, "/v3/contactGroups", {"name": "Far"})
+    campaign = await _created(api, "/v3/emailCampaigns", EMAIL)
+    audience = {"groupIds": [group["id"]]}
+    for at in ("9999-12-31T23:00:00-05:00", "9999-12-31T23:59:59-00:01"):
+        r = await api.post(
+            f"/v3/emailCampaigns/{campaign['id']}/send",
+            json={"audience": audience, "scheduledAt": at},
+        )
+        assert field_errors(r) == {"scheduledAt"}, r.text
+    still = await api.get(f"/v3/emailCampaigns/{campaign['id']}")
+    assert still.json()["status"] == "draft"

@@ -370,3 +370,30 @@ async def test_a_campaign_is_scheduled_in_the_users_time_zone(
         shown = await b.get(f"/campaigns/{campaign['id']}")
         assert "Campaign scheduled for 2030-01-01 10:00 IST." in shown.text  # the flash
         assert f'<time datetime="{stored["scheduledAt"]}">2030-01-01 10:00 IST</time>' in shown.text
+
+
+async def test_a_time_at_the_end_of_the_calendar_is_shown_in_any_zone(
+    app: FastAPI, account: Account
+) -> None:
+    """A campaign scheduled by the API for 9999-12-31 (an aware time the API takes): in a
+    zone ahead of UTC that instant is past year 9999, which Python cannot represent. The
+    console's pages still answer, showing it in its own offset."""
+    api = account.sandbox
+    group = await created(api, "/v3/contactGroups", {"name": "Far"})
+    body = {"name": "Far", "subject": "Hi", "fromEmail": "a@example.com"}
+    campaign = await created(api, "/v3/emailCampaigns", body | {"htmlContent": "<p>Hi</p>"})
+    sent = await api.post(
+        f"/v3/emailCampaigns/{campaign['id']}/send",
+        json={"audience": {"groupIds": [group["id"]]}, "scheduledAt": "9999-12-31T23:00:00Z"},
+    )
+    assert sent.status_code == 202, sent.text
+    async with browser(app) as b:
+        token = await _owner(app, account, b, "sandbox")
+        saved = await b.post(
+            "/settings", data={"csrf_token": token, "time_zone": "Pacific/Kiritimati"}
+        )
+        assert saved.status_code == 303
+        for path in ("/campaigns", f"/campaigns/{campaign['id']}"):
+            shown = await b.get(path)
+            assert shown.status_code == 200, path
+            assert "9999-12-31 23:00" in _text(shown.text), path

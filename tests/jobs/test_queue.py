@@ -64,3 +64,35 @@ async def test_crashes_are_retried_later_and_unknown_kinds_wait(tmp_path: Path) 
         assert by_kind["test.ok"]["attempts"] == 0  # the delayed one has not run
     finally:
         await db.close()
+
+
+async def test_a_lease_that_ran_out_is_not_held_again_once_renewed(tmp_path: Path) -> None:
+    """Worker A's lease runs out (its heartbeat did not get through); B takes the job and
+    gives it back; A claims it again while its first run still goes on. That run must not
+    send again (B may have sent its rows): neither the re-claim nor A's next heartbeat
+    makes its lease held again."""
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    upgrade(url)
+    db = await connect(url)
+    try:
+        async with db.transaction() as conn:
+            await queue.enqueue(conn, "test.send", {"n": 1})
+        worker = Worker(db, {}, lease_seconds=0.3)
+        (first,) = await queue.claim(db, worker.worker_id, 1, 0.3)
+        assert first.lease.held()
+        running: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        worker._running[running] = first  # type: ignore[index]  # its run, still going
+        await asyncio.sleep(0.4)
+        assert not first.lease.held()
+        (taken,) = await queue.claim(db, "another", 1, 30.0)
+        async with db.transaction() as conn:
+            await queue.retry_at(conn, taken, "another", 0.0)
+        (again,) = await queue.claim(db, worker.worker_id, 1, 30.0)
+        worker._start(again)
+        assert not first.lease.held()
+        await queue.renew(db, worker.worker_id, [first], 30.0)  # the heartbeat
+        assert not first.lease.held()
+        assert await queue.owns(db, first, worker.worker_id)  # it may still settle the job
+        running.cancel()
+    finally:
+        await db.close()

@@ -53,7 +53,10 @@ async def send(
     for index, tag in enumerate(audience.tagIds):
         await require_ref(conn, principal, contact_tags, f"audience.tagIds[{index}]", tag)
     moment = datetime.now(UTC)
-    at = body.scheduledAt.astimezone(UTC) if body.scheduledAt is not None else moment
+    try:
+        at = body.scheduledAt.astimezone(UTC) if body.scheduledAt is not None else moment
+    except OverflowError:  # 9999-12-31T23:00-05:00: in year 10000 in UTC
+        raise invalid("scheduledAt", "must be before the year 10000 (in UTC)") from None
     delay = max(0.0, (at - moment).total_seconds())
     status = "scheduled" if delay > 0 else "sending"
     stored = {

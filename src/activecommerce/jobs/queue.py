@@ -52,12 +52,21 @@ class Lease:
         self.lost = False
 
     def held(self) -> bool:
-        # A tenth of the lease to spare: for clocks of other hosts a little ahead of ours.
-        margin = min(self.seconds / 10, 2.0)
-        return not self.lost and time.monotonic() < self.until - margin
+        return not self.lost and time.monotonic() < self._end()
 
     def renewed(self, started: float) -> None:
+        if started >= self._end():
+            # The lease had run out before this renewal was sent: another worker may have
+            # taken the job and run it meanwhile (and given it back, so that this worker
+            # could take it again). What this run knows of its rows is stale: it sends
+            # nothing more, ever (its rows are read again by the job's next run).
+            self.lost = True
+            return
         self.until = max(self.until, started + self.seconds)
+
+    def _end(self) -> float:
+        # A tenth of the lease to spare: for clocks of other hosts a little ahead of ours.
+        return self.until - min(self.seconds / 10, 2.0)
 
 
 @dataclass(frozen=True, slots=True)

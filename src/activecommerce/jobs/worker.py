@@ -163,11 +163,12 @@ class Worker:
         for running in self._running.values():
             if running.id == job.id:
                 # Its lease ran out while it ran here (the database did not answer the
-                # heartbeat) and this worker claimed it again: the run goes on, and the new
-                # lease is its own. A second run beside it would send what the first is
-                # still recording.
-                running.lease.lost = False
-                running.lease.renewed(job.lease.until - job.lease.seconds)
+                # heartbeat) and this worker claimed it again. A second run beside it
+                # would send what the first is still recording; nor may the first send
+                # more: another worker may have run the job while the lease was out (its
+                # rows are stale). It records what it sent and gives the job back (this
+                # worker holds it again, so its heartbeat keeps the new lease meanwhile).
+                running.lease.lost = True
                 return
         task = asyncio.create_task(self._run_one(job))
         self._running[task] = job

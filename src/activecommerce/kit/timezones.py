@@ -42,11 +42,15 @@ def instant(value: str | datetime) -> datetime | None:
 
 
 def in_zone(value: str | datetime, zone_name: str) -> datetime | None:
-    """The instant as a wall-clock time in the zone named (UTC if it names none)."""
+    """The instant as a wall-clock time in the zone named (UTC if it names none); in its
+    own offset when that time is outside the years 1-9999 (9999-12-31T23:00Z east of UTC)."""
     moment = instant(value)
     if moment is None:
         return None
-    return moment.astimezone(zone_of(zone_name) or UTC)
+    try:
+        return moment.astimezone(zone_of(zone_name) or UTC)
+    except OverflowError:
+        return moment
 
 
 STYLES = {"date": "%Y-%m-%d", "minutes": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S"}
