@@ -155,7 +155,8 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
             env["ACTIVECOMMERCE_EMBEDDED_WORKER"] = "true"
         with running_server(env, tmp / "serve.log") as (url, log):
             printed = log.read_text()
-            key = re.search(r"\b(ac_test_[\w-]+)", printed)
+            # The key stands on a line of its own (a PostgreSQL test database is named ac_test_...).
+            key = re.search(r"^\s*(ac_test_[\w-]+)\s*$", printed, re.MULTILINE)
             email = re.search(r"\bemail:?\s+(\S+@\S+)", printed)
             password = re.search(r"\bpassword:?\s+(\S+)", printed)
             assert key, printed
