@@ -32,7 +32,7 @@ from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
 from activecommerce.email import repository
-from activecommerce.email.sender import email_view, principal_of
+from activecommerce.email.sender import Committer, Mark, email_view, principal_of
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Database, DatabaseUnavailable, sqlite_path
@@ -328,3 +328,33 @@ async def test_a_job_taken_over_after_its_lease_ran_out_sends_nothing_more(
     assert at_takeover < RECIPIENTS, "the send ended before the takeover"
     assert after_takeover <= CONNECTIONS, f"{after_takeover} sent by a job taken over"
     assert (duplicates, RECIPIENTS - len(counts)) == (0, 0)
+
+
+async def test_an_outage_while_outcomes_are_isolated_keeps_their_order() -> None:
+    """A batch with a bad outcome is committed one by one; when the database then fails,
+    the outcomes not yet committed go back in their order and are retried together."""
+    committed: list[list[str]] = []
+    flaky = {"b"}
+
+    class Scripted(Committer):
+        async def _commit(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
+            names = [str(mark.to) for mark, _ in batch]
+            if "bad" in names:
+                raise ValueError("a bug in one outcome")
+            if flaky & set(names):
+                flaky.clear()
+                raise DatabaseUnavailable(1)
+            committed.append(names)
+
+    committer = Scripted(None)  # type: ignore[arg-type]
+    marks = [Mark({"id": i}, "sent", name) for i, name in enumerate(["a", "bad", "b", "c"])]
+    outcomes = await asyncio.gather(
+        *(committer.submit(mark) for mark in marks), return_exceptions=True
+    )
+    assert [type(o).__name__ for o in outcomes] == [
+        "NoneType",
+        "ValueError",
+        "NoneType",
+        "NoneType",
+    ]
+    assert committed == [["a"], ["b", "c"]]

@@ -165,13 +165,15 @@ class Committer:
             await self._note_canceled(conn, batch)
 
     async def _one_by_one(self, batch: list[tuple[Mark, asyncio.Future[None]]]) -> None:
-        for item in batch:
+        for i, item in enumerate(batch):
             future = item[1]
             try:
                 await self._commit([item])
             except TRANSIENT:
-                self.pending.insert(0, item)  # the retry loop takes it from here
-                continue
+                # The database, not this outcome: this one and the rest go back first in
+                # line, in their order, and `_flush` retries them (with its backoff).
+                self.pending[:0] = batch[i:]
+                return
             except Exception as exc:
                 log.exception("recording an email's outcome failed")
                 if not future.done():
