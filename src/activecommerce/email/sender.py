@@ -236,14 +236,15 @@ class _Run:
         self.committer = committer
         self.stopped: str | None = None
 
-    def may_send(self) -> bool:
-        """Checked just before each message is handed to the relay."""
+    def stop_reason(self) -> str | None:
+        """Checked just before each message is handed to the relay: why this run sends
+        nothing more, or None while it may send."""
         if self.stopped is None:
             if self.committer.failing:
                 self.stopped = "the database did not take an outcome"
             elif not self.job.lease.held():
                 self.stopped = "the job's lease is no longer this worker's"
-        return self.stopped is None
+        return self.stopped
 
 
 class Sender:
@@ -422,8 +423,8 @@ class Sender:
                 return None
             async with self.pool.lease() as smtp:
                 # Checked once a connection is ours (waiting for one may have taken long).
-                if not run.may_send():
-                    return Deferred(run.stopped or "")
+                if (stopped := run.stop_reason()) is not None:
+                    return Deferred(stopped)
                 try:
                     await smtp.send(content.from_email, to, composed.raw)
                 except PermanentFailure as failure:
