@@ -147,7 +147,6 @@ def serve(
             " process serves many connections; for more, move to PostgreSQL."
         )
         raise typer.Exit(2)
-    _open_database(create=True)
 
     owner_password = new_password()
 
@@ -163,7 +162,7 @@ def serve(
             on_created=owner_hook(DEVELOPER_EMAIL, hashed),
         )
 
-    created = asyncio.run(_with_db(first_run))
+    created = _run(first_run, create=True)
     base = settings.public_url or f"http://{host}:{port}"
     # Links in emails point here unless ACTIVECOMMERCE_PUBLIC_URL says otherwise.
     settings = settings.model_copy(update={"public_url": base})
