@@ -95,6 +95,11 @@ def _no_database_text(by_url: bool) -> str:
     )
 
 
+def _print_json(value: Any) -> None:
+    """A command's --json answer: one line on stdout (messages go to stderr)."""
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+
+
 async def _with_db(fn: Any) -> Any:
     from activecommerce.accounts.service import server_secret
     from activecommerce.kit.db import connect
@@ -142,7 +147,6 @@ def serve(
             " process serves many connections; for more, move to PostgreSQL."
         )
         raise typer.Exit(2)
-    _open_database(create=True)
 
     owner_password = new_password()
 
@@ -158,7 +162,7 @@ def serve(
             on_created=owner_hook(DEVELOPER_EMAIL, hashed),
         )
 
-    created = asyncio.run(_with_db(first_run))
+    created = _run(first_run, create=True)
     base = settings.public_url or f"http://{host}:{port}"
     # Links in emails point here unless ACTIVECOMMERCE_PUBLIC_URL says otherwise.
     settings = settings.model_copy(update={"public_url": base})
@@ -296,7 +300,7 @@ def accounts_create(
         existed = not result["owner"]["created"]
         result["ownerPassword"] = None if existed else generated
     if json:
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        _print_json(result)
         return
     console.print(f"Account {result['accountId']} ({plan}) created. Keys are shown only now:")
     console.print(f"  sandbox: {result['sandboxApiKey']}")
@@ -321,7 +325,7 @@ def accounts_list(
         for r in rows
     ]
     if json:
-        sys.stdout.write(orjson.dumps(views).decode() + "\n")
+        _print_json(views)
         return
     if not views:
         console.print("No accounts yet: activecommerce accounts create --name NAME --plan free")
@@ -364,7 +368,7 @@ def users_create(
     if generated is not None and result["created"]:
         result["password"] = generated
     if json:
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        _print_json(result)
         return
     what = "created" if result["created"] else "existing user added"
     console.print(f"User {result['userId']} ({email}, {role} of account {account_id}): {what}")
@@ -396,7 +400,7 @@ def users_reset_password(
     result = _run(reset)
     if json:
         out = {"email": result["email"], "password": chosen}
-        sys.stdout.write(orjson.dumps(out).decode() + "\n")
+        _print_json(out)
         return
     ended = result["sessionsEnded"]
     console.print(f"Password of {result['email']} reset; {ended} session(s) signed out.")
@@ -439,7 +443,7 @@ def oauth_clients_create(
 
     view = _run(create)
     if json:
-        sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        _print_json(view)
         return
     console.print(f"OAuth client {view['clientId']} ({env}) registered.")
     if view.get("clientSecret"):
@@ -495,7 +499,7 @@ def keys_list(
     rows = _run(lambda db, secret: repository.list_account_keys(db, account_id))
     views = [key_view(r) for r in rows]
     if json:
-        sys.stdout.write(orjson.dumps(views).decode() + "\n")
+        _print_json(views)
         return
     for v in views:
         console.print(
@@ -522,7 +526,7 @@ def keys_create(
 
     view = _run(create)
     if json:
-        sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        _print_json(view)
         return
     console.print(f"Key {view['id']} ({env}), shown only now:\n  {view['key']}")
 
@@ -621,7 +625,7 @@ def contacts_import(
 
     result = _run(run)
     if json:
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        _print_json(result)
     else:
         console.print(
             f"Import {result['id']} {result['status']}: {result['total']} rows,"

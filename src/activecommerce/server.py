@@ -30,7 +30,6 @@ import asyncio
 import logging
 import os
 import signal
-import threading
 import time
 from typing import Any
 
@@ -40,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from activecommerce.config import Settings
 from activecommerce.kit.problems import PROBLEM_JSON, Problem
+from activecommerce.kit.processes import when_orphaned
 
 log = logging.getLogger("activecommerce.server")
 
@@ -233,14 +233,7 @@ def stop_when_orphaned(interval: float = 1.0) -> None:
     """SIGTERM this process (a graceful stop) once its parent is gone: the supervisor of
     `serve --workers` stops its processes itself, but killed (SIGKILL) it cannot, and no
     process of ours outlives its parent."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+    when_orphaned(lambda: os.kill(os.getpid(), signal.SIGTERM), interval=interval)
 
 
 def serve(config: ServeConfig) -> bool:

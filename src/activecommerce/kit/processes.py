@@ -8,14 +8,25 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
+def when_orphaned(
+    action: Callable[[], None], parent: int | None = None, interval: float = 1.0
+) -> None:
+    """Run `action` in a daemon thread once this process's parent (`parent`, by default
+    the one it has now) has gone: checked every `interval` seconds, the parent pid changes."""
+    if parent is None:
+        parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        action()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def exit_with_parent(parent: int) -> None:
@@ -34,4 +45,4 @@ def exit_with_parent(parent: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(0)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent").start()
+    when_orphaned(lambda: os._exit(0), parent)
