@@ -118,6 +118,13 @@ def open_page(browser: Browser, server: Server, width: int = 1280) -> tuple[Page
     return page, violations
 
 
+def status_of(page: Page, path: str) -> int:
+    """Open `path` in the page: the HTTP status of its answer."""
+    answer = page.goto(path)
+    assert answer is not None
+    return answer.status
+
+
 def sign_in(page: Page, email: str, password: str = PASSWORD, next_path: str = "/") -> None:
     """Through the sign-in form, as a person would."""
     page.goto(f"/signin?next={next_path}")

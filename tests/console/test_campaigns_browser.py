@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser import Server, Signed, axe, open_page, sign_in
+from browser import Server, Signed, axe, open_page, sign_in, status_of
 from helpers import wait_until
 from playwright.sync_api import Browser, Dialog, Page, expect
 
@@ -243,13 +243,9 @@ def test_an_automation_is_created_paused_and_resumed(
 
 def test_the_sandbox_inbox_is_a_404_in_live(signed_in: Signed) -> None:
     page = signed_in.page
-    answer = page.goto("/inbox")
-    assert answer is not None
-    assert answer.status == 404
+    assert status_of(page, "/inbox") == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
-    frame = page.goto("/inbox/1/html")
-    assert frame is not None
-    assert frame.status == 404
+    assert status_of(page, "/inbox/1/html") == 404
 
 
 def test_the_campaign_pages_fit_a_phone(chromium: Browser, console_server: Server) -> None:

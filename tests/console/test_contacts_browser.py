@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from browser import Signed, api_client, axe, made
+from browser import Signed, api_client, axe, made, status_of
 from helpers import EMAIL, wait_until
 from playwright.sync_api import Page, expect
 
@@ -202,8 +202,6 @@ def test_another_accounts_contact_is_a_404_page(signed_in: Signed) -> None:
     with httpx.Client(base_url=signed_in.server.base, headers={"Api-Token": key}) as api:
         theirs = made(api, "/v3/contacts", {"email": "private@example.com"})
     page = signed_in.page
-    answer = page.goto(f"/contacts/{theirs['id']}")
-    assert answer is not None
-    assert answer.status == 404
+    assert status_of(page, f"/contacts/{theirs['id']}") == 404
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     expect(page.locator("body")).not_to_contain_text("private@example.com")

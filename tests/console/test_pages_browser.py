@@ -6,7 +6,7 @@ edited and sent a test; a named API key. axe on each."""
 
 from __future__ import annotations
 
-from browser import Signed, api_client, axe, made, open_page, sign_in
+from browser import Signed, api_client, axe, made, open_page, sign_in, status_of
 from helpers import wait_until
 from playwright.sync_api import Browser, Page, Request, Response, expect
 
@@ -103,9 +103,7 @@ def test_the_main_pages_make_the_browser_refuse_nothing(signed_in: Signed) -> No
 
 def test_an_unknown_url_is_a_page_with_the_navigation(signed_in: Signed) -> None:
     page = signed_in.page
-    answer = page.goto("/contacts/12/nothing/here")
-    assert answer is not None
-    assert answer.status == 404
+    assert status_of(page, "/contacts/12/nothing/here") == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     axe(page)

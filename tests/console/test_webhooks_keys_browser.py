@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import Server, Signed, axe, open_page, sign_in
+from browser import Server, Signed, axe, open_page, sign_in, status_of
 from playwright.sync_api import Browser, Page, expect
 from receiver import Received, Receiver, Reply
 
@@ -131,9 +131,7 @@ def test_members_cannot_manage_webhooks_or_keys(chromium: Browser, console_serve
     page, violations = open_page(chromium, console_server)
     sign_in(page, member)
     for path in ("/webhooks", "/keys"):
-        answer = page.goto(path)
-        assert answer is not None
-        assert answer.status == 403
+        assert status_of(page, path) == 403
         expect(page.get_by_role("heading", level=1)).to_have_text("Owners only")
     axe(page)
     page.context.close()

@@ -42,9 +42,9 @@ def _live_mail(ctx: Console) -> str:
     return "Live mail goes out through the SMTP relay."
 
 
-SOURCES: tuple[tuple[str, str, Resource], ...] = (
-    ("campaign_id", "campaigns", email_campaigns),
-    ("automation_id", "automations", email_automations),
+SOURCES: tuple[tuple[str, str, str, Resource], ...] = (
+    ("campaign_id", "Campaign", "campaigns", email_campaigns),
+    ("automation_id", "Automation", "automations", email_automations),
 )
 
 
@@ -55,7 +55,7 @@ async def _sources(ctx: Console, rows: list[Row]) -> dict[int, dict[str, str]]:
     names: dict[tuple[str, int], str] = {}
     found: dict[int, dict[str, str]] = {}
     for row in rows:
-        for column, path, resource in SOURCES:
+        for column, kind, path, resource in SOURCES:
             source_id = row[column]
             if source_id is None:
                 continue
@@ -65,7 +65,6 @@ async def _sources(ctx: Console, rows: list[Row]) -> dict[int, dict[str, str]]:
                     names[key] = (await resource.get_row(db, ctx.principal, str(source_id)))["name"]
                 except Problem:
                     names[key] = f"#{source_id} (deleted)"
-            kind = "Campaign" if column == "campaign_id" else "Automation"
             found[int(row["id"])] = {
                 "kind": kind,
                 "url": f"/{path}/{source_id}",

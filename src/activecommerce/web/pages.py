@@ -39,10 +39,11 @@ def local_time(context: Context, value: Any, style: str = "minutes") -> Markup:
     ctx = context.get("ctx")
     zone = getattr(getattr(ctx, "user", None), "time_zone", None) or DEFAULT_ZONE
     moment = instant(value)
-    text = shown(value, zone, style)
-    if moment is None or text is None:
+    if moment is None:
         return escape(str(value))
-    return Markup('<time datetime="{}">{}</time>').format(rfc3339(moment), text)
+    return Markup('<time datetime="{}">{}</time>').format(
+        rfc3339(moment), shown(moment, zone, style)
+    )
 
 
 templates.filters["local_time"] = local_time

@@ -24,6 +24,7 @@ from activecommerce.web.console import (
     require_owner,
     see_other,
 )
+from activecommerce.webhooks import repository
 from activecommerce.webhooks.events import EVENT_TYPES
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
 
@@ -119,8 +120,8 @@ async def _show_page(
     log = await service.list_deliveries(db, ctx.principal, str(webhook_id), number, DELIVERIES)
     secret = once.take(ctx, f"webhook:{webhook_id}")
     next_attempt = None
-    if hook["active"] and hook["failingSince"]:
-        next_attempt = await service.next_attempt(db, ctx.principal, str(webhook_id))
+    if hook["active"] and hook["failingSince"]:  # the hook is the principal's: read above
+        next_attempt = await repository.next_attempt(db, webhook_id)
     response = page(
         ctx,
         "webhooks/show.html",

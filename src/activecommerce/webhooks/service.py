@@ -249,8 +249,3 @@ class WebhookService:
         event_id = await events.insert_only(conn, principal, TEST_EVENT, data)
         await _queue_delivery(conn, hook["account_id"], hook["id"], event_id, None)
         return {"webhookId": str(hook["id"]), "eventId": event_ref(event_id), "status": "queued"}
-
-    async def next_attempt(self, db: Database, principal: Principal, webhook_id: str) -> str | None:
-        """When the worker next tries to deliver to this webhook (None: nothing queued)."""
-        hook = await self.resource.get_row(db, principal, webhook_id)
-        return await repository.next_attempt(db, hook["id"])
