@@ -9,6 +9,7 @@ from __future__ import annotations
 from browser import Signed, api_client, axe, made, open_page, sign_in, status_of
 from helpers import wait_until
 from playwright.sync_api import Browser, Page, Request, Response, expect
+from playwright.sync_api import Error as PlaywrightError
 
 # Every refusal of a policy, in any frame (the email frames log theirs to their own
 # console): kept in the page, read back with `refusals(page)`.
@@ -22,7 +23,15 @@ document.addEventListener('securitypolicyviolation', function (e) {
 
 
 def _visit(page: Page, path: str) -> None:
-    page.goto(path)
+    try:
+        page.goto(path)
+    except PlaywrightError as error:
+        # Right after Back, htmx may still be restoring the previous page (a navigation of
+        # its own, on a history-cache miss): that one wins, then this page is opened.
+        if "interrupted by another navigation" not in str(error):
+            raise
+        page.wait_for_load_state("load")
+        page.goto(path)
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     page.wait_for_load_state("networkidle")
 
