@@ -8,8 +8,12 @@ makes each query use its index (and what a sharded PostgreSQL would route by).""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -26,6 +30,111 @@ TENANT_CHECKED = "+account_id = ? AND +env = ?"
 def tenant(principal: Principal) -> tuple[int, str]:
     """The parameters of `TENANT`."""
     return (principal.account_id, principal.env)
+
+
+# ---------------------------------------------------------------- scope by construction
+
+# `@tenant` (or `@tenant(alias)`) in a scoped statement: where the scope's condition goes.
+_MARKER = re.compile(r"@tenant(?:\((\w+)\))?")
+
+
+@lru_cache(maxsize=4096)
+def _scoped_sql(sql: str) -> tuple[str, tuple[int, ...]]:
+    """`sql` with each `@tenant` replaced by the scope's condition, and for each, how many
+    `?` precede it (where its two parameters go among the caller's)."""
+    positions: list[int] = []
+    parts: list[str] = []
+    last = 0
+    for marker in _MARKER.finditer(sql):
+        before = sql[last : marker.start()]
+        parts.append(before)
+        positions.append(sql[: marker.start()].count("?"))
+        alias = f"{marker[1]}." if marker[1] else ""
+        parts.append(f"{alias}account_id = ? AND {alias}env = ?")
+        last = marker.end()
+    if not positions:
+        raise ValueError(f"a scoped statement names no @tenant: {sql!r}")
+    parts.append(sql[last:])
+    return "".join(parts), tuple(positions)
+
+
+class Scoped:
+    """Statements run within one account and environment (the caller's). Each names
+    where its condition goes with `@tenant` (`@tenant(c)` for a table aliased `c`):
+    the condition and its parameters are added there, so no caller passes them or can
+    forget them, and a statement without the marker is refused (ValueError). Inserts
+    take `values` (the account and environment, in that order) for their two columns.
+
+    A domain's repository functions take a `Scoped` where they read or write one
+    account's rows; work that must cross accounts (the worker claiming jobs, retention)
+    is in functions marked `@system` and named `system_*`."""
+
+    __slots__ = ("db", "principal", "values")
+
+    def __init__(self, db: Connection | Database, principal: Principal) -> None:
+        self.db = db
+        self.principal = principal
+        self.values: tuple[int, str] = (principal.account_id, principal.env)
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def bind(self, sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+        """The statement as run, and its parameters with the scope's put in place."""
+        text, positions = _scoped_sql(sql)
+        bound = list(params)
+        for position in reversed(positions):
+            bound[position:position] = self.values
+        return text, bound
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return await self.db.fetchone(*self.bind(sql, params))
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self.db.fetchall(*self.bind(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """A write: the scope must be on a transaction's connection."""
+        conn: Any = self.db
+        count: int = await conn.execute(*self.bind(sql, params))
+        return count
+
+    async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """A read that may take long (off the event loop on SQLite): on a Database only."""
+        db: Any = self.db
+        rows: list[Row] = await db.scan(*self.bind(sql, params))
+        return rows
+
+
+_crossing: ContextVar[bool] = ContextVar("crossing_tenants", default=False)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def system(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Marks a function whose statements may cross accounts (it names no one account:
+    the worker's claim of the next job, retention, a sweep of stale uploads). Its name
+    starts with `system_`; while it runs, `crossing_tenants()` is true (the test suite's
+    check of every statement's scope allows it then, and only then)."""
+    if not fn.__name__.startswith("system_"):
+        raise TypeError(f"{fn.__qualname__}: a @system function is named system_*")
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _crossing.set(True)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            _crossing.reset(token)
+
+    return run
+
+
+def crossing_tenants() -> bool:
+    """Whether the running code is inside a `@system` function."""
+    return _crossing.get()
 
 
 def lock_clause(conn: Connection | Database, mode: str = "UPDATE") -> str:
