@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Requests per second per account and environment, by plan (SPEC §4); operators may
+# Requests per second per account and environment, by plan; operators may
 # override any of them (ACTIVECOMMERCE_PLAN_RATES). The keys are the plans of
 # accounts.plans.PLANS.
 DEFAULT_PLAN_RATES: dict[str, int] = {
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     http_keepalive_seconds: int = Field(default=5, gt=0)
     http_max_connections: int = Field(default=1000, gt=0)
 
-    # Background work and webhooks (SPEC §1, §6).
+    # Background work and webhooks.
     embedded_worker: bool | None = None  # default: on with SQLite, off with PostgreSQL
     worker_concurrency: int = 32
     job_lease_seconds: float = 30.0
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     event_retention_days: float = 30.0
     event_prune_interval_seconds: float = 300.0
 
-    # Email (SPEC §5). Without an SMTP URL, live mail is captured like the sandbox's.
+    # Email. Without an SMTP URL, live mail is captured like the sandbox's.
     smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=true, smtps://...:465
     smtp_connections: int = Field(default=8, gt=0)  # per worker, kept open and reused
     smtp_rate: float | None = Field(default=None, gt=0)  # messages/s across all workers
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
 
-    # Users, sessions and OAuth 2.0 (SPEC §7, docs/decisions/010-users-and-oauth.md).
+    # Users, sessions and OAuth 2.0 (docs/decisions/010-users-and-oauth.md).
     oauth_access_token_seconds: int = Field(default=3600, gt=0)
     oauth_refresh_token_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     oauth_code_seconds: int = Field(default=60, gt=0, le=600)

@@ -1,4 +1,4 @@
-"""CORS for browsers (SPEC §2): pages from the origins in ACTIVECOMMERCE_CORS_ORIGINS may
+"""CORS for browsers: pages from the origins in ACTIVECOMMERCE_CORS_ORIGINS may
 call the API. Only the API's paths answer CORS; the console's pages never do."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "Bearer": {"type": "http", "scheme": "bearer"},
     "OAuth2": {
         "type": "oauth2",
-        "description": "Tokens of OAuth clients (SPEC §7); the server's metadata is at"
+        "description": "Tokens of OAuth clients; the server's metadata is at"
         " /.well-known/oauth-authorization-server",
         "flows": {
             "authorizationCode": {
@@ -170,7 +170,7 @@ async def authenticate(request: Request) -> Principal:
 
 
 def _check_scope(request: Request, scopes: frozenset[str]) -> None:
-    """An OAuth token may make a request only with the scope of its area (SPEC §7)."""
+    """An OAuth token may make a request only with the scope of its area."""
     needed = required_scope(request.scope["path"], request.scope["method"])
     if needed is None:
         raise Problem(403, "OAuth tokens may not use this endpoint; use an API key of the account.")

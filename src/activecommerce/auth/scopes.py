@@ -1,4 +1,4 @@
-"""OAuth scopes (SPEC §7): which area each collection belongs to, and what a request
+"""OAuth scopes: which area each collection belongs to, and what a request
 needs. One table, read by the authentication of every request made with an OAuth token
 and by the OpenAPI document (each operation's scopes).
 

@@ -31,7 +31,7 @@ Index(
     func.lower(contacts.c.email),
     unique=True,
 )
-# Every sort of the list has an index that leads with the tenant (SPEC §10); the status
+# Every sort of the list has an index that leads with the tenant; the status
 # filter's serves its default order too.
 Index("ix_contacts_created", contacts.c.account_id, contacts.c.env, contacts.c.created_at)
 Index("ix_contacts_updated", contacts.c.account_id, contacts.c.env, contacts.c.updated_at)

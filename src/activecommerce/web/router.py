@@ -1,4 +1,4 @@
-"""Sign-in and sign-out pages (SPEC §7, §11): HTML forms, outside the API's document."""
+"""Sign-in and sign-out pages: HTML forms, outside the API's document."""
 
 from __future__ import annotations
 

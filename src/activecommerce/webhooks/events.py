@@ -1,4 +1,4 @@
-"""The event types of SPEC §6."""
+"""The event types a webhook can subscribe to (docs/guides/webhooks.md lists them)."""
 
 CRUD_COLLECTIONS = (
     "contactGroup",
