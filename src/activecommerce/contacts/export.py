@@ -41,7 +41,7 @@ async def export_csv(
     db: Database, principal: Principal, filters: dict[str, Any], chunk: int = CHUNK
 ) -> AsyncIterator[bytes]:
     filtered = any(value is not None for value in filters.values())
-    where, params = contacts.where(principal, filters)
+    where, params = contacts.lists.where(principal, filters)
     yield _csv([CSV_COLUMNS])
     after: tuple[str, int] | None = None
     while True:
