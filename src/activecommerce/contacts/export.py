@@ -1,4 +1,4 @@
-"""The contacts export (SPEC §10): the caller's (filtered) contacts as CSV in the columns
+"""The contacts export: the caller's (filtered) contacts as CSV in the columns
 an import reads, streamed.
 
 Contacts are read in keyset chunks in creation order (created_at, id), on the
