@@ -74,7 +74,9 @@ class ListQuery:
     page and its meta in named steps; subclasses override `conditions` (the page's and
     the count's WHERE) and `total` (how the list is counted)."""
 
-    def __init__(self, table: Table, sortable: dict[str, str], filters: Sequence[ListFilter]):
+    def __init__(
+        self, table: Table, sortable: dict[str, str], filters: Sequence[ListFilter]
+    ) -> None:
         self.table_name = table.name
         self.sortable = sortable
         self.filters = filters
