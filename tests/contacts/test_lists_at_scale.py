@@ -122,8 +122,8 @@ async def test_search_equals_a_plain_scan(
     """On SQLite both ways: the page made of the text index's few candidates, and the walk
     of the list's order keeping the candidates (PostgreSQL: one way, run twice); the
     total counts the same rows, and none of another account's, which match every term."""
-    monkeypatch.setattr("activecommerce.kit.resource.RARE_MATCHES", rare_matches)
-    monkeypatch.setattr("activecommerce.kit.resource.SEARCH_COUNT_SECONDS", 30.0)
+    monkeypatch.setattr("activecommerce.contacts.listing.RARE_MATCHES", rare_matches)
+    monkeypatch.setattr("activecommerce.contacts.listing.SEARCH_COUNT_SECONDS", 30.0)
     rng = random.Random(11)
     people = []
     for i in range(60):
@@ -169,7 +169,7 @@ async def _bulk_contacts(app: FastAPI, account: Account, count: int) -> None:
 async def test_a_broad_search_has_a_lower_bound_total(
     app: FastAPI, account: Account, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("activecommerce.kit.resource.SEARCH_COUNT_SECONDS", 30.0)
+    monkeypatch.setattr("activecommerce.contacts.listing.SEARCH_COUNT_SECONDS", 30.0)
     await _bulk_contacts(app, account, 1005)
     meta = (await api.get("/v3/contacts", params={"q": "bulk"})).json()["meta"]
     assert (meta["total"], meta["totalExact"]) == (1000, False)
@@ -185,7 +185,7 @@ async def test_a_search_too_slow_to_count_says_what_its_page_proves(
 ) -> None:
     """A count that runs past its budget is given up (the statement is interrupted on
     SQLite, cancelled on PostgreSQL); the total is then a lower bound from the page."""
-    monkeypatch.setattr("activecommerce.kit.resource.SEARCH_COUNT_SECONDS", 1e-6)
+    monkeypatch.setattr("activecommerce.contacts.listing.SEARCH_COUNT_SECONDS", 1e-6)
     await _bulk_contacts(app, account, 1005)
     first = (await api.get("/v3/contacts", params={"q": "bulk", "pageSize": 20})).json()
     assert len(first["data"]) == 20
@@ -214,7 +214,7 @@ async def test_membership_filters_read_small_and_large_groups_alike(
 ) -> None:
     """A group is read whole when small, probed in the list's order when large: both ways
     give the same rows in the same order."""
-    monkeypatch.setattr("activecommerce.kit.resource.RARE_MEMBERS", rare_below)
+    monkeypatch.setattr("activecommerce.contacts.listing.RARE_MEMBERS", rare_below)
     group = await created(api, "/v3/contactGroups", {"name": "Some"})
     members = []
     for i in range(9):

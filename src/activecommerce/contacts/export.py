@@ -1,4 +1,4 @@
-"""The contacts export (SPEC §10): the caller's (filtered) contacts as CSV in the columns
+"""The contacts export: the caller's (filtered) contacts as CSV in the columns
 an import reads, streamed.
 
 Contacts are read in keyset chunks in creation order (created_at, id), on the
@@ -41,7 +41,7 @@ async def export_csv(
     db: Database, principal: Principal, filters: dict[str, Any], chunk: int = CHUNK
 ) -> AsyncIterator[bytes]:
     filtered = any(value is not None for value in filters.values())
-    where, params = contacts.where(principal, filters)
+    where, params = contacts.lists.where(principal, filters)
     yield _csv([CSV_COLUMNS])
     after: tuple[str, int] | None = None
     while True:

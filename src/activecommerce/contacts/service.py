@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from activecommerce.contacts import models, repository
-from activecommerce.contacts.schemas import ContactIn, ContactOut, ContactStatus
+from activecommerce.contacts import listing, models, repository
+from activecommerce.contacts.schemas import ContactIn, ContactOut
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
-from activecommerce.kit.fields import parse_id, patch_model_of
+from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.resource import ListFilter, Resource, Rules
+from activecommerce.kit.resource import Resource, Rules
 from activecommerce.tags.service import contact_tags
 
 
@@ -37,33 +37,6 @@ class ContactRules(Rules[ContactIn]):
         return changes
 
 
-def _membership_filter(name: str, table: str, column: str, counted: str, what: str) -> ListFilter:
-    return ListFilter(
-        name,
-        f"EXISTS (SELECT 1 FROM {table} m WHERE m.contact_id = contacts.id AND m.{column} = ?)",
-        kind="ref",
-        description=f"Contacts {what}",
-        counted=counted,
-        rare_sql=f"id IN (SELECT contact_id FROM {table} WHERE {column} = ?)",
-    )
-
-
-def _count_key(filters: dict[str, Any]) -> str | None:
-    """The maintained count (contact_counts) that is a list's total under these filters:
-    none, or one of status, groupId or tagId (SPEC §10's exact totals)."""
-    if not filters:
-        return "all"
-    if len(filters) != 1:
-        return None
-    ((name, value),) = filters.items()
-    if name == "status":
-        return f"status:{value}"
-    if name in ("groupId", "tagId"):
-        target = parse_id(str(value))
-        return None if target is None else f"{name.removesuffix('Id')}:{target}"
-    return None
-
-
 contacts = Resource(
     collection="contacts",
     event_name="contact",
@@ -79,29 +52,8 @@ contacts = Resource(
         "firstName": "first_name",
         "lastName": "last_name",
     },
-    filters=[
-        ListFilter(
-            "email",
-            "lower(email) = lower(CAST(? AS TEXT))",
-            description="Exact email, compared case-insensitively",
-        ),
-        _membership_filter(
-            "groupId", "contact_group_members", "group_id", "group", "in this group"
-        ),
-        _membership_filter("tagId", "contact_tag_members", "tag_id", "tag", "with this tag"),
-        ListFilter("status", "status = ?", annotation=ContactStatus),
-        ListFilter(
-            "q",
-            "(lower(email) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\'"
-            " OR lower(first_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\'"
-            " OR lower(last_name) LIKE lower(CAST(? AS TEXT)) ESCAPE '\\')",
-            kind="like",
-            description="Search in email, first and last name (a substring, any case)",
-            sqlite_match="SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?",
-        ),
-    ],
-    count_key=_count_key,
-    counts_table="contact_counts",
+    filters=listing.FILTERS,
+    list_query=listing.ContactListQuery,
     unique_messages={"email": "A contact with this email already exists."},
     rules=ContactRules(),
 )

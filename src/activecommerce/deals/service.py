@@ -10,11 +10,11 @@ from activecommerce.deals.schemas import DealIn, DealOut
 from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
+from activecommerce.kit.listing import ListFilter
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict, invalid
 from activecommerce.kit.resource import (
     DeleteGuard,
-    ListFilter,
     Resource,
     Rules,
     require_ref,

@@ -1,4 +1,4 @@
-"""The one way lists are paged (SPEC §2, §10): the `page`, `pageSize` and `cursor`
+"""The one way lists are paged (docs/guides/pagination.md): the `page`, `pageSize` and `cursor`
 parameters, the offset a page means, the cursor's encoding, and the envelope
 `{"data": [...], "meta": {...}}`."""
 
@@ -73,7 +73,7 @@ def page_meta(page: int, page_size: int, total: int) -> dict[str, Any]:
 def cursor_meta(
     page: int | None, page_size: int, total: int, *, exact: bool, next_cursor: str | None
 ) -> dict[str, Any]:
-    """The meta of a collection's list, which pages by cursor too (SPEC §10). `page` is
+    """The meta of a collection's list, which pages by cursor too. `page` is
     None when the page was reached by cursor."""
     return {
         "page": page,

@@ -2,14 +2,14 @@
 
 Each domain describes its collection once (a `Resource`: its `Table`, its models, how it
 sorts and filters, and a `Rules` object with the domain's checks); the API fields are
-derived from the table's columns (`field_of`). This module holds the queries (always
-scoped by account and environment) and the create / replace / patch / delete flow that
-SPEC §2 defines for every collection alike.
+derived from the table's columns (`field_of`). This module holds the reads and writes of
+one object (always scoped by account and environment) and the create / replace / patch /
+delete flow, the same for every collection; lists are read by the collection's query
+object (`kit.listing`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -23,16 +23,14 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.events import Event
-from activecommerce.kit.fields import FilterText, parse_id
-from activecommerce.kit.pagination import cursor_meta, decode_cursor, encode_cursor, offset
+from activecommerce.kit.fields import parse_id
+from activecommerce.kit.listing import ListFilter, ListQuery
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, invalid_body, not_found
-from activecommerce.kit.repository import TENANT, TENANT_CHECKED, lock_clause, tenant
+from activecommerce.kit.repository import TENANT, lock_clause, tenant
 
 # The columns of every collection's table that the generic flow fills itself.
 MANAGED_COLUMNS = frozenset({"id", "account_id", "env", "created_at", "updated_at"})
-# A sort by a function of one column, e.g. `lower(email)`.
-_ONE_COLUMN_EXPRESSION = re.compile(r"[a-z_]+\(([a-z_]+)\)")
 
 
 @dataclass(frozen=True)
@@ -77,47 +75,6 @@ def field_of(column: Column[Any]) -> Field:
         nullable=bool(column.nullable),
         insert_default=default.arg if default is not None else None,
     )
-
-
-def _fts_phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    """A list query parameter: `sql` holds one or more `?`, all bound to the value.
-
-    kind `like` is a substring search (the value is escaped and wrapped in `%`); on SQLite,
-    `sqlite_match` (rowids `MATCH ?`, bound to the value as an FTS5 phrase; trigrams need
-    three characters) narrows it first through a text index, and `sql` then checks each
-    candidate, so the result is exactly the scan's. Up to `RARE_MATCHES` candidates are
-    read first and the page is made of them (sorted); more, and the page walks the list's
-    order keeping the candidates (which are then dense enough to fill it quickly). A search
-    makes the total a lower bound past `SEARCH_COUNT_LIMIT`, or when counting takes over
-    `SEARCH_COUNT_SECONDS` (SPEC §10)."""
-
-    name: str
-    sql: str
-    kind: str = "str"  # str | ref | like
-    annotation: Any = FilterText
-    description: str = ""
-    sqlite_match: str | None = None
-    # A membership filter whose size is a maintained count (`<counted>:<id>`): `sql`
-    # (correlated EXISTS: walk the list's order and probe) suits a large group; a small
-    # one is faster as `rare_sql` (IN: read its few members, then sort them).
-    counted: str | None = None
-    rare_sql: str | None = None
-
-
-SEARCH_COUNT_LIMIT = 1000
-# A search's count is worth this long: a common substring can take a scan of a large share
-# of the account (PostgreSQL prefers a sequential scan to gather 1,001 matches of a
-# trigram-common term: 100+ ms at 1M). Past it, the total is what the page itself proves.
-SEARCH_COUNT_SECONDS = 0.025
-# A group under this many members (or under 1/200 of the list) is read whole (rare_sql).
-RARE_MEMBERS = 5000
-# A text search with at most this many candidates in the text index is read whole (SQLite).
-RARE_MATCHES = 5000
 
 
 NewT = TypeVar("NewT", bound=BaseModel)
@@ -198,10 +155,8 @@ class Resource:
     # Lists of collections whose objects may be large (a 1 MB template) are streamed one
     # object at a time, so that a page of them never sits in memory whole.
     stream_lists: bool = False
-    # Collections that may hold millions of objects keep counts (contacts: a table its
-    # triggers maintain); this names the count that answers a list's filters, if any.
-    count_key: Callable[[dict[str, Any]], str | None] | None = None
-    counts_table: str | None = None
+    # How its lists are read: the generic query object, or the domain's own (contacts).
+    list_query: type[ListQuery] = ListQuery
 
     def __post_init__(self) -> None:
         # Other collections' rules that a delete of one of ours must honour (see
@@ -211,16 +166,7 @@ class Resource:
         self.table_name = self.table.name
         self.fields = [field_of(c) for c in self.table.columns if c.name not in MANAGED_COLUMNS]
         self.by_api = {f.api: f for f in self.fields}
-        # Sorts that are never NULL: a cursor seeks a column with a row value, an
-        # expression of one (`lower(email)`) with a range on it (see `_after`).
-        self._not_null_sorts = {"created_at", "updated_at"} | {
-            f.column for f in self.fields if not f.nullable
-        }
-        self._not_null_sorts |= {
-            sort
-            for sort in self.sortable.values()
-            if (one := _ONE_COLUMN_EXPRESSION.fullmatch(sort)) and one[1] in self._not_null_sorts
-        }
+        self.lists = self.list_query(self.table, self.sortable, self.filters)
         shown, updatable = self.out_model.model_fields, self.create_model.model_fields
         unknown = {*shown, *updatable} - {"id", "createdAt", "updatedAt", *self.by_api}
         if unknown:
@@ -239,6 +185,7 @@ class Resource:
             f" VALUES ({', '.join('?' for _ in cols)}) RETURNING *"
         )
         self._update_sqls: dict[tuple[str, ...], str] = {}
+        self._clear_sql_of: dict[str, tuple[str, str]] = {}
         self._delete_sql = f"DELETE FROM {self.table_name} WHERE id = ? AND {TENANT}"
 
     # ------------------------------------------------------------ representation
@@ -297,18 +244,10 @@ class Resource:
             raise not_found(self.title)
         return row
 
-    def where(self, principal: Principal, filters: dict[str, Any]) -> tuple[str, list[Any]]:
-        """The condition (and its parameters) that a list with these filters applies, for
-        reads that page through the collection their own way (the contacts export)."""
-        # No text-index prefilter here (it needs the dialect): the search's own condition
-        # alone gives the same rows.
-        clause, params, _order = self._list_query("", principal, "createdAt", "asc", filters)
-        return clause, params
-
     async def list_rows(self, db: Database, principal: Principal, **query: Any) -> dict[str, Any]:
         """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, optionally a
         `cursor`, and a `base` condition with its `base_params`) in the list envelope."""
-        meta, rows = await self._page(db, principal, "*", **query)
+        meta, rows = await self.lists.page(db, principal, "*", **query)
         return {"data": [self.serialize(r) for r in rows], "meta": meta}
 
     async def stream_rows(
@@ -317,7 +256,7 @@ class Resource:
         """The same page as `list_rows`, as JSON bytes, one object at a time: the ids
         are read first, then each object when it is sent. An object deleted in between
         is left out."""
-        meta, ids = await self._page(db, principal, "id", **query)
+        meta, ids = await self.lists.page(db, principal, "id", **query)
 
         async def body() -> AsyncIterator[bytes]:
             yield b'{"data":['
@@ -330,232 +269,6 @@ class Resource:
             yield b'],"meta":' + orjson.dumps(meta) + b"}"
 
         return body()
-
-    async def _page(
-        self,
-        db: Database,
-        principal: Principal,
-        columns: str,
-        *,
-        page: int,
-        page_size: int,
-        sort_by: str,
-        sort_order: str,
-        filters: dict[str, Any],
-        cursor: str | None = None,
-        base: str | None = None,
-        base_params: Sequence[Any] = (),
-    ) -> tuple[dict[str, Any], list[Row]]:
-        """One page and its meta. Both reads run off the event loop on SQLite (`scan`):
-        at a million rows a page or a count can take milliseconds."""
-        after: tuple[Any, int] | None = None
-        if cursor is not None:
-            decoded = decode_cursor(cursor)
-            if decoded is None or decoded[0] not in self.sortable:
-                raise invalid("cursor", "is not a cursor of this list")
-            sort_by, sort_order, value, last_id = decoded
-            after = (value, last_id)
-        rare = await self._rare_filters(db, principal, filters)
-        matches = await self._text_matches(db, filters)
-        clause, params, order = self._list_query(
-            db.dialect, principal, sort_by, sort_order, filters, base, base_params, rare, matches
-        )
-        column = self.sortable[sort_by]
-        where, where_params = clause, params
-        if after is not None:
-            seek, seek_params = self._after(column, sort_order, *after)
-            where, where_params = f"{clause} AND {seek}", [*params, *seek_params]
-        skip = 0 if after is not None else offset(page, page_size)
-        rows = await db.scan(
-            f"SELECT {columns}, {column} AS sort_key_ FROM {self.table_name} WHERE {where}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?",
-            [*where_params, page_size + 1, skip],
-        )
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        next_cursor = None
-        if more:
-            last = rows[-1]
-            next_cursor = encode_cursor(sort_by, sort_order, last["sort_key_"], int(last["id"]))
-        count_clause, count_params = clause, params
-        if matches is None and self._text_search(db, filters) is not None:
-            # Counted from the text index's matches, each looked up by id, and not by
-            # walking the account's rows for them: at a million contacts, a common
-            # substring's capped count took over the 25 ms allowed (26 ms), and 10 ms so.
-            count_clause, count_params, _ = self._list_query(
-                db.dialect,
-                principal,
-                sort_by,
-                sort_order,
-                filters,
-                base,
-                base_params,
-                rare,
-                checked=True,
-            )
-        total, exact = await self._total(db, principal, filters, base, count_clause, count_params)
-        if total < 0:  # a search not counted in time: what this page proves
-            if rows:  # all before it (unknown past a cursor), it, and one more if any
-                total = skip + len(rows) + (1 if more else 0)
-                exact = not more and after is None
-            else:  # past the end: nothing known
-                total, exact = 0, False
-        shown_page = None if after is not None else page
-        meta = cursor_meta(shown_page, page_size, total, exact=exact, next_cursor=next_cursor)
-        return meta, rows
-
-    async def _rare_filters(
-        self, db: Database, principal: Principal, filters: dict[str, Any]
-    ) -> frozenset[str]:
-        """The membership filters of this query that name a small group (see ListFilter)."""
-        keys: dict[str, str] = {}
-        for flt in self.filters:
-            value = filters.get(flt.name)
-            if flt.counted and flt.rare_sql and value is not None:
-                target = parse_id(str(value))
-                if target is not None:
-                    keys[f"{flt.counted}:{target}"] = flt.name
-        if not keys or self.counts_table is None:
-            return frozenset()
-        marks = ", ".join("?" for _ in range(len(keys) + 1))
-        rows = await db.fetchall(
-            f"SELECT key, n FROM {self.counts_table} WHERE {TENANT} AND key IN ({marks})",
-            (*tenant(principal), "all", *keys),
-        )
-        counts = {row["key"]: int(row["n"]) for row in rows}
-        everyone = counts.get("all", 0)
-        return frozenset(
-            name
-            for key, name in keys.items()
-            if counts.get(key, 0) < max(RARE_MEMBERS, everyone // 200)
-        )
-
-    async def _text_matches(self, db: Database, filters: dict[str, Any]) -> list[int] | None:
-        """SQLite: the rowids the text index gives for this list's search, when they are
-        few (see ListFilter); None when there is no such search or they are many."""
-        search = self._text_search(db, filters)
-        if search is None:
-            return None
-        flt, text = search
-        rows = await db.scan(
-            f"SELECT rowid AS id FROM ({flt.sqlite_match}) LIMIT ?",
-            [_fts_phrase(text), RARE_MATCHES + 1],
-        )
-        return [int(row["id"]) for row in rows] if len(rows) <= RARE_MATCHES else None
-
-    def _text_search(self, db: Database, filters: dict[str, Any]) -> tuple[ListFilter, str] | None:
-        """SQLite: the search of this list that its text index answers, and its text."""
-        for flt in self.filters:
-            text = filters.get(flt.name)
-            if flt.sqlite_match and db.dialect == "sqlite" and text and len(str(text)) >= 3:
-                return flt, str(text)
-        return None
-
-    async def _total(
-        self,
-        db: Database,
-        principal: Principal,
-        filters: dict[str, Any],
-        base: str | None,
-        clause: str,
-        params: list[Any],
-    ) -> tuple[int, bool]:
-        """The list's total: a maintained count when one answers these filters, else a
-        count (capped for text searches: then a lower bound; -1 when it took too long)."""
-        active = {k: v for k, v in filters.items() if v is not None}
-        key = None
-        if self.count_key is not None and base is None:
-            key = self.count_key(active)
-        if key is not None and self.counts_table is not None:
-            row = await db.fetchone(
-                f"SELECT n FROM {self.counts_table} WHERE {TENANT} AND key = ?",
-                (*tenant(principal), key),
-            )
-            return (int(row["n"]) if row else 0), True
-        searching = any(f.kind == "like" and active.get(f.name) is not None for f in self.filters)
-        if searching:
-            found = await db.scan_within(
-                f"SELECT count(*) AS n FROM (SELECT 1 FROM {self.table_name} WHERE {clause}"
-                " LIMIT ?) AS found",
-                [*params, SEARCH_COUNT_LIMIT + 1],
-                SEARCH_COUNT_SECONDS,
-            )
-            if found is None:
-                return -1, False
-            n = int(found[0]["n"]) if found else 0
-            return (SEARCH_COUNT_LIMIT, False) if n > SEARCH_COUNT_LIMIT else (n, True)
-        rows = await db.scan(f"SELECT count(*) AS n FROM {self.table_name} WHERE {clause}", params)
-        return (int(rows[0]["n"]) if rows else 0), True
-
-    def _list_query(
-        self,
-        dialect: str,
-        principal: Principal,
-        sort_by: str,
-        sort_order: str,
-        filters: dict[str, Any],
-        base: str | None = None,
-        base_params: Sequence[Any] = (),
-        rare: frozenset[str] = frozenset(),
-        matches: list[int] | None = None,
-        checked: bool = False,
-    ) -> tuple[str, list[Any], str]:
-        """The WHERE clause, its parameters and the ORDER BY of a list. The tenant is
-        checked on each row rather than used as an index (SQLite) when the rows come from
-        ids (`matches`, or `checked`: from the text index)."""
-        where = [TENANT if matches is None and not checked else TENANT_CHECKED]
-        params: list[Any] = [*tenant(principal)]
-        if base:
-            where.append(base)
-            params.extend(base_params)
-        for flt in self.filters:
-            value = filters.get(flt.name)
-            if value is None:
-                continue
-            if flt.kind == "ref":
-                value = parse_id(str(value)) or -1  # a malformed id matches nothing
-            elif flt.kind == "like":
-                text = str(value)
-                if flt.sqlite_match and dialect == "sqlite" and len(text) >= 3:
-                    if matches is not None:
-                        where.append("id IN (SELECT value FROM json_each(?))")
-                        params.append(orjson.dumps(matches).decode())
-                    else:
-                        where.append(f"id IN ({flt.sqlite_match})")
-                        params.append(_fts_phrase(text))
-                escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                value = f"%{escaped}%"
-            sql = flt.rare_sql if flt.rare_sql and flt.name in rare else flt.sql
-            where.append(sql)
-            params.extend([value] * sql.count("?"))
-        column = self.sortable[sort_by]
-        direction = "DESC" if sort_order == "desc" else "ASC"
-        # NULLs sort as the largest value on both databases (PostgreSQL's default).
-        nulls = "NULLS FIRST" if direction == "DESC" else "NULLS LAST"
-        return " AND ".join(where), params, f"{column} {direction} {nulls}, id {direction}"
-
-    def _after(
-        self, column: str, sort_order: str, value: Any, last_id: int
-    ) -> tuple[str, list[Any]]:
-        """Rows after (value, id) in the list's order, NULLs last ascending and first
-        descending (as `_list_query` orders them). Not-null columns seek with a row value,
-        which both databases turn into an index range."""
-        if column in self._not_null_sorts:
-            op = ">" if sort_order == "asc" else "<"
-            if _ONE_COLUMN_EXPRESSION.fullmatch(column):
-                # SQLite seeks an index on an expression only with a plain comparison.
-                return (
-                    f"{column} {op}= ? AND ({column} {op} ? OR id {op} ?)",
-                    [value, value, last_id],
-                )
-            return f"({column}, id) {op} (?, ?)", [value, last_id]
-        if sort_order == "asc":
-            if value is None:
-                return f"({column} IS NULL AND id > ?)", [last_id]
-            return f"(({column}, id) > (?, ?) OR {column} IS NULL)", [value, last_id]
-        if value is None:
-            return f"(({column} IS NULL AND id < ?) OR {column} IS NOT NULL)", [last_id]
-        return f"({column}, id) < (?, ?)", [value, last_id]
 
     # ------------------------------------------------------------ writes
 
@@ -664,23 +377,30 @@ class Resource:
     async def clear_references(
         self, conn: Connection, principal: Principal, ref: Field, target_id: int
     ) -> None:
-        rows = await conn.fetchall(
-            f"SELECT * FROM {self.table_name} WHERE {ref.column} = ? AND {TENANT}"
-            f" ORDER BY id{lock_clause(conn)}",
-            (target_id, *tenant(principal)),
-        )
+        select_sql, clear_sql = self._clear_sqls(ref.column)
+        scope = tenant(principal)
+        rows = await conn.fetchall(select_sql + lock_clause(conn), (target_id, *scope))
         stamp = now()
         for row in rows:
-            updated = await conn.fetchone(
-                f"UPDATE {self.table_name} SET {ref.column} = NULL, updated_at = ?"
-                " WHERE id = ? RETURNING *",
-                (stamp, row["id"]),
-            )
+            updated = await conn.fetchone(clear_sql, (stamp, row["id"], *scope))
             assert updated is not None
             before, after = self.serialize(row), self.serialize(updated)
             await events.record(
                 conn, principal, self.rules.events(self.event_name, "updated", before, after)
             )
+
+    def _clear_sqls(self, column: str) -> tuple[str, str]:
+        """The statements of `clear_references` for the reference column `column`: its
+        rows that name a target (to be locked), and the clearing of one of them."""
+        sqls = self._clear_sql_of.get(column)
+        if sqls is None:
+            sqls = (
+                f"SELECT * FROM {self.table_name} WHERE {column} = ? AND {TENANT} ORDER BY id",
+                f"UPDATE {self.table_name} SET {column} = NULL, updated_at = ?"
+                f" WHERE id = ? AND {TENANT} RETURNING *",
+            )
+            self._clear_sql_of[column] = sqls
+        return sqls
 
     async def _write(self, conn: Connection, sql: str, params: Sequence[Any]) -> Row:
         try:

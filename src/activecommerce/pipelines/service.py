@@ -6,9 +6,10 @@ from typing import Any
 
 from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import patch_model_of
+from activecommerce.kit.listing import ListFilter
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
-from activecommerce.kit.resource import ListFilter, Resource, Rules, require_ref, unchanged
+from activecommerce.kit.resource import Resource, Rules, require_ref, unchanged
 from activecommerce.pipelines import models, repository
 from activecommerce.pipelines.schemas import (
     DealStageIn,

@@ -131,7 +131,7 @@ async def _cards(
     ids = sorted({int(c["contact"]) for c in cards if c["contact"]})
     emails: dict[str, str] = {}
     if ids:
-        where, params = contacts.where(ctx.principal, {})
+        where, params = contacts.lists.where(ctx.principal, {})
         for row in await rows_among(db, where, params, ids):
             emails[str(row["id"])] = row["email"]
     for card in cards:
@@ -356,7 +356,7 @@ async def edit_deal(ctx: ConsoleContext, deal_id: int) -> Response:
     deal = deals.serialize(await deals.get_row(_db(ctx), ctx.principal, str(deal_id)))
     email = None
     if deal["contact"]:
-        where, params = contacts.where(ctx.principal, {})
+        where, params = contacts.lists.where(ctx.principal, {})
         rows = await rows_among(_db(ctx), where, params, [int(deal["contact"])])
         email = rows[0]["email"] if rows else None
     return await _form_page(ctx, deal["pipelineId"], _deal_form(deal, email), deal=deal)
