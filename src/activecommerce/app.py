@@ -57,6 +57,7 @@ from activecommerce.web.contact_imports import UPLOAD_PATH
 from activecommerce.web.routes import install as install_console
 from activecommerce.webhooks.router import build_router as webhooks_router
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
+from activecommerce.wiring import wire
 from activecommerce.worker import build_worker, configure
 
 log = logging.getLogger("activecommerce")
@@ -222,6 +223,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    wire()
 
     # Made now (the routes need it), completed at start-up (the secret is in the database).
     webhooks = WebhookConfig()
