@@ -8,16 +8,34 @@ of importing a module.
   reference clearing, declared by the domain that refers, in its `guard_references`).
 - The event subscribers, called in the transaction that records an event: webhooks'
   fan-out (a delivery job per webhook that wants the event) and automations' enrolment.
+
+And what a serving process is built from (`ProcessServices`, made by `create_app`), which
+handlers see as `kit.services.Services`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
+
+from activecommerce.accounts.service import KeyAuthenticator
 from activecommerce.automations import service as automations
 from activecommerce.automations.enrolment import enrol, enrol_interest
 from activecommerce.campaigns import service as campaigns
+from activecommerce.config import Settings
 from activecommerce.deals import service as deals
+from activecommerce.email.config import EmailConfig
 from activecommerce.kit import events
-from activecommerce.webhooks.service import fan_out, fan_out_interest
+from activecommerce.kit.db import Database
+from activecommerce.kit.security import SecretBox
+from activecommerce.kit.services import Networks
+from activecommerce.oauth.server import OAuthServer
+from activecommerce.oauth.service import TokenAuthenticator
+from activecommerce.ratelimit.service import RateLimiter
+from activecommerce.users.service import Sessions
+from activecommerce.webhooks.service import WebhookConfig, fan_out, fan_out_interest
+
+T = TypeVar("T")
 
 # The Resources are one per process, and so are the guards on their deletes.
 _guarded = False
@@ -38,3 +56,28 @@ def wire() -> events.Subscribers:
     subscribers.subscribe(enrol, enrol_interest)
     events.install(subscribers)
     return subscribers
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessServices:
+    """The `kit.services.Services` of a serving process, made once at start-up."""
+
+    settings: Settings
+    db: Database
+    authenticator: KeyAuthenticator
+    limiter: RateLimiter
+    box: SecretBox
+    trusted_proxies: Networks
+    webhooks: WebhookConfig  # the address policy, resolver and secret box of webhooks
+    email: EmailConfig  # the link signer, and whether live mail goes out by SMTP
+    # Users and OAuth 2.0 (docs/guides/authentication.md): access tokens, the authorization
+    # server, the console's sessions.
+    tokens: TokenAuthenticator
+    oauth_server: OAuthServer
+    sessions: Sessions
+
+    def part(self, kind: type[T]) -> T:
+        for value in (self.email, self.webhooks, self.sessions, self.oauth_server):
+            if isinstance(value, kind):
+                return value
+        raise LookupError(f"no part of type {kind.__name__}")
