@@ -41,7 +41,7 @@ T = TypeVar("T")
 _guarded = False
 
 
-def wire() -> events.Subscribers:
+def wire() -> None:
     """Register the delete guards (once per process: calling again changes nothing) and
     put in force the event subscribers (a new registry each call, the same subscribers)."""
     global _guarded
@@ -55,7 +55,6 @@ def wire() -> events.Subscribers:
     subscribers.subscribe(fan_out, fan_out_interest)
     subscribers.subscribe(enrol, enrol_interest)
     events.install(subscribers)
-    return subscribers
 
 
 @dataclass(frozen=True, slots=True)
