@@ -18,7 +18,6 @@ from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
 from activecommerce.api import docs
 from activecommerce.api.cors import ApiCors
-from activecommerce.api.deps import Services, services
 from activecommerce.api.examples import add_examples
 from activecommerce.api.head import HeadAsGet
 from activecommerce.auth.deps import (
@@ -44,6 +43,7 @@ from activecommerce.kit import problems
 from activecommerce.kit.db import connect
 from activecommerce.kit.problems import PROBLEM_JSON, FieldError, Problem, ProblemDetails
 from activecommerce.kit.security import SecretBox
+from activecommerce.kit.services import services
 from activecommerce.oauth.endpoints import router as oauth_endpoints
 from activecommerce.oauth.router import router as oauth_clients_router
 from activecommerce.oauth.server import OAuthServer
@@ -57,6 +57,7 @@ from activecommerce.web.contact_imports import UPLOAD_PATH
 from activecommerce.web.routes import install as install_console
 from activecommerce.webhooks.router import build_router as webhooks_router
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
+from activecommerce.wiring import ProcessServices, wire
 from activecommerce.worker import build_worker, configure
 
 log = logging.getLogger("activecommerce")
@@ -222,6 +223,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    wire()
 
     # Made now (the routes need it), completed at start-up (the secret is in the database).
     webhooks = WebhookConfig()
@@ -237,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         secret = await server_secret(db, settings.secret_key)
         passwords = Passwords(settings.password_hash_threads)
-        app.state.services = Services(
+        app.state.services = ProcessServices(
             settings=settings,
             db=db,
             authenticator=KeyAuthenticator(db, secret),

@@ -1,11 +1,10 @@
-"""Wires the background work: the event subscribers, the job kinds and their handlers;
-and settles a process's heap once it is set up."""
+"""Builds the background work: the job kinds and their handlers (the process wired by
+`activecommerce.wiring.wire`); and settles a process's heap once it is set up."""
 
 from __future__ import annotations
 
 import gc
 
-from activecommerce.automations.enrolment import enrol, enrol_interest
 from activecommerce.config import Settings
 from activecommerce.email import repository as email_repository
 from activecommerce.email.config import EmailConfig
@@ -13,21 +12,18 @@ from activecommerce.email.sender import Sender, prune_captured
 from activecommerce.imports import service as imports
 from activecommerce.jobs.retention import prune_events
 from activecommerce.jobs.worker import Worker
-from activecommerce.kit import events
 from activecommerce.kit.db import Database
 from activecommerce.webhooks.delivery import Deliverer
-from activecommerce.webhooks.service import DELIVER, WebhookConfig, fan_out, fan_out_interest
+from activecommerce.webhooks.service import DELIVER, WebhookConfig
+from activecommerce.wiring import wire
 
 
 def configure(
     settings: Settings, server_secret: bytes, webhooks: WebhookConfig, email: EmailConfig
 ) -> None:
-    """Complete what needs the server secret, and subscribe to events what reacts to them
-    in their transaction (webhook deliveries, automation enrolments)."""
+    """Complete what needs the server secret."""
     webhooks.configure(settings, server_secret)
     email.configure(settings, server_secret)
-    events.subscribe(fan_out, fan_out_interest)
-    events.subscribe(enrol, enrol_interest)
 
 
 class AppWorker(Worker):
@@ -71,6 +67,9 @@ class AppWorker(Worker):
 def build_worker(
     db: Database, settings: Settings, webhooks: WebhookConfig, email: EmailConfig
 ) -> AppWorker:
+    """The worker of a wired process (the `worker` command's, or the one embedded in the
+    server)."""
+    wire()
     return AppWorker(db, settings, webhooks, email)
 
 

@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from activecommerce.accounts import repository, service
 from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
-from activecommerce.api.deps import services
 from activecommerce.api.routes import (
     COMMON_ERRORS,
     JSON_BODY,
@@ -21,6 +20,7 @@ from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.pagination import Page, PageSize, envelope, offset
 from activecommerce.kit.problems import Problem, not_found, responses
+from activecommerce.kit.services import services
 
 router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, create_model
 from pydantic import Field as PydanticField
 from starlette.responses import Response, StreamingResponse
 
-from activecommerce.api.deps import services
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency
 from activecommerce.kit.db import Connection
@@ -24,6 +23,7 @@ from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
 from activecommerce.kit.resource import Resource, Rules
+from activecommerce.kit.services import services
 
 IdempotencyKey = Annotated[
     str | None,

@@ -9,13 +9,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from activecommerce.accounts.plans import has_live
-from activecommerce.api.deps import Networks, services
 from activecommerce.auth.scopes import SCOPES, required_scope
 from activecommerce.kit.db import DatabaseUnavailable
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, unavailable
+from activecommerce.kit.services import Decision, Networks, services
 from activecommerce.oauth.service import ACCESS_PREFIX
-from activecommerce.ratelimit.service import Decision
 
 # The schemes are declared in the OpenAPI document by app._document rather than with
 # FastAPI's security dependencies: two more dependencies cost more per request than the

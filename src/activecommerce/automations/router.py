@@ -1,12 +1,13 @@
 from fastapi import Request
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import COMMON_ERRORS, crud_router, json_response
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.automations import service
 from activecommerce.automations.schemas import AutomationReportOut
+from activecommerce.email.config import EmailConfig
 from activecommerce.kit.problems import responses
+from activecommerce.kit.services import services
 
 router = crud_router(service.email_automations, "Email automations")
 
@@ -24,4 +25,4 @@ router = crud_router(service.email_automations, "Email automations")
 )
 async def automation_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:
     found = services(request)
-    return json_response(await service.report(found.db, principal, id, found.email))
+    return json_response(await service.report(found.db, principal, id, found.part(EmailConfig)))

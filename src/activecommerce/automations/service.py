@@ -91,10 +91,14 @@ async def _refuse_if_stages_trigger(conn: Connection, principal: Principal, pipe
             )
 
 
-for _key, _target in TRIGGER_REFS.items():
-    _target.guard_delete(_refuse_if_triggering(_key, _target.title))
-pipelines.guard_delete(_refuse_if_stages_trigger)
-brands.clear_on_delete(email_automations, "brandId")
+def guard_references() -> None:
+    """What an automation's trigger names stays; an automation whose brand is deleted
+    keeps its content. Registered once per process by the composition root
+    (`activecommerce.wiring.wire`)."""
+    for key, target in TRIGGER_REFS.items():
+        target.guard_delete(_refuse_if_triggering(key, target.title))
+    pipelines.guard_delete(_refuse_if_stages_trigger)
+    brands.clear_on_delete(email_automations, "brandId")
 
 
 async def report(

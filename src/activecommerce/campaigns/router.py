@@ -3,7 +3,6 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import (
     COMMON_ERRORS,
     JSON_BODY,
@@ -22,8 +21,10 @@ from activecommerce.campaigns.schemas import (
     TestSentOut,
 )
 from activecommerce.campaigns.service import email_campaigns
+from activecommerce.email.config import EmailConfig
 from activecommerce.kit.db import Connection
 from activecommerce.kit.problems import responses
+from activecommerce.kit.services import services
 
 router = crud_router(email_campaigns, "Email campaigns")
 
@@ -111,4 +112,4 @@ async def send_test_copy(
 )
 async def campaign_report(id: str, request: Request, principal: CurrentPrincipal) -> Response:
     found = services(request)
-    return json_response(await sending.report(found.db, principal, id, found.email))
+    return json_response(await sending.report(found.db, principal, id, found.part(EmailConfig)))

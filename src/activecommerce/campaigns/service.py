@@ -70,5 +70,8 @@ email_campaigns = Resource(
     stream_lists=True,
 )
 
-# A campaign whose brand is deleted keeps its content and says so in its own event.
-brands.clear_on_delete(email_campaigns, "brandId")
+
+def guard_references() -> None:
+    """A campaign whose brand is deleted keeps its content and says so in its own event.
+    Registered once per process by the composition root (`activecommerce.wiring.wire`)."""
+    brands.clear_on_delete(email_campaigns, "brandId")

@@ -4,7 +4,6 @@ from typing import Annotated, Literal
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import crud_router, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.contacts.service import (
@@ -15,6 +14,7 @@ from activecommerce.contacts.service import (
 )
 from activecommerce.kit.pagination import Page, PageSize
 from activecommerce.kit.problems import responses
+from activecommerce.kit.services import services
 
 router = crud_router(contacts, "Contacts")
 

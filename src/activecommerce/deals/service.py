@@ -100,13 +100,17 @@ def _refuse_while_deals(column: str, message: str) -> DeleteGuard:
     return guard
 
 
-# A pipeline or stage with deals stays; a deal's contact and status may go away, and the
-# deal stays and says so in its own event.
-pipelines.guard_delete(
-    _refuse_while_deals("pipeline_id", "This pipeline still has deals; move or delete them first.")
-)
-deal_stages.guard_delete(
-    _refuse_while_deals("stage_id", "This deal stage still has deals; move them first.")
-)
-contacts.clear_on_delete(deals, "contact")
-deal_statuses.clear_on_delete(deals, "status")
+def guard_references() -> None:
+    """A pipeline or stage with deals stays; a deal's contact and status may go away, and
+    the deal stays and says so in its own event. Registered once per process by the
+    composition root (`activecommerce.wiring.wire`)."""
+    pipelines.guard_delete(
+        _refuse_while_deals(
+            "pipeline_id", "This pipeline still has deals; move or delete them first."
+        )
+    )
+    deal_stages.guard_delete(
+        _refuse_while_deals("stage_id", "This deal stage still has deals; move them first.")
+    )
+    contacts.clear_on_delete(deals, "contact")
+    deal_statuses.clear_on_delete(deals, "status")

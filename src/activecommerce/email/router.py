@@ -13,12 +13,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import create_model
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.head import is_head
 from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal, client_address_of
 from activecommerce.contacts.service import contacts
 from activecommerce.email import repository
+from activecommerce.email.config import EmailConfig
 from activecommerce.email.schemas import CapturedEmailOut
 from activecommerce.email.sender import email_view, principal_of
 from activecommerce.kit import events
@@ -27,6 +27,7 @@ from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize, envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, not_found, responses
+from activecommerce.kit.services import services
 
 sandbox_router = APIRouter(prefix="/v3/sandbox/emails", tags=["Sandbox"])
 
@@ -180,7 +181,7 @@ async def _track(
 
 @public_router.get("/o/{mid}/{sig}")
 async def opened(mid: str, sig: str, request: Request) -> Response:
-    message_id = services(request).email.links().opened(mid, sig)
+    message_id = services(request).part(EmailConfig).links().opened(mid, sig)
     if message_id is None:
         return _gone()
     await _track(request, message_id, "open", {})
@@ -189,7 +190,7 @@ async def opened(mid: str, sig: str, request: Request) -> Response:
 
 @public_router.get("/c/{mid}/{sig}")
 async def clicked(mid: str, sig: str, request: Request, u: str = "") -> Response:
-    message_id = services(request).email.links().clicked(mid, sig, u)
+    message_id = services(request).part(EmailConfig).links().clicked(mid, sig, u)
     if message_id is None or not u:
         return _gone()
     if await _track(request, message_id, "click", {"url": u}) is None:
@@ -202,7 +203,7 @@ async def clicked(mid: str, sig: str, request: Request, u: str = "") -> Response
 async def unsubscribe_page(mid: str, sig: str, request: Request) -> Response:
     """Asks to confirm: mail scanners open links, and a GET must never unsubscribe."""
     state = services(request)
-    message_id = state.email.links().unsubscribing(mid, sig)
+    message_id = state.part(EmailConfig).links().unsubscribing(mid, sig)
     if message_id is None or await repository.message(state.db, message_id) is None:
         return _gone()
     action = escape(str(request.url.path))
@@ -218,7 +219,7 @@ async def unsubscribe(mid: str, sig: str, request: Request) -> Response:
     """The confirmation, and RFC 8058's one-click POST (which carries no CSRF token: the
     signed link is the proof)."""
     state = services(request)
-    message_id = state.email.links().unsubscribing(mid, sig)
+    message_id = state.part(EmailConfig).links().unsubscribing(mid, sig)
     if message_id is None:
         return _gone()
     async with state.db.transaction() as conn:

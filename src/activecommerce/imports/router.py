@@ -8,7 +8,6 @@ from pydantic import ConfigDict, create_model
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.contacts.export import export_csv
@@ -18,6 +17,7 @@ from activecommerce.imports.schemas import ContactImportOut
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.pagination import Page, PageSize
 from activecommerce.kit.problems import Problem, responses
+from activecommerce.kit.services import services
 
 IMPORTS_PATH = "/v3/contactImports"
 MEDIA_TYPES = {"text/csv": "csv", "application/x-ndjson": "ndjson"}

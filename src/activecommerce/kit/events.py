@@ -3,7 +3,9 @@ as the change (if the change commits, its events exist; if it rolls back, they d
 
 Subscribers (webhooks' fan-out, automations' enrolment) are called inside that transaction
 too, so that the work an event causes (a delivery job, an email) is queued atomically
-with it.
+with it. Who subscribes is one `Subscribers` registry, built by the composition root
+(`activecommerce.wiring.wire`) and put in force with `install`; importing a module
+subscribes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import insert_many, tenant
+from activecommerce.kit.repository import Scoped, insert_many, system, tenant
 from activecommerce.kit.tables import id_column, metadata, tenant_columns
 
 events = Table(
@@ -41,17 +43,38 @@ Subscriber = Callable[[Connection, Principal, int, str, str, dict[str, Any]], Aw
 # environment now (a webhook that wants one, an active automation they trigger).
 Interest = Callable[[Connection, Principal, frozenset[str]], Awaitable[bool]]
 
-_subscribers: list[Subscriber] = []
-_interests: dict[Subscriber, Interest] = {}
+
+class Subscribers:
+    """Who is called for each recorded event, in the order subscribed. Built by the
+    composition root (`activecommerce.wiring`); `install` puts it in force."""
+
+    __slots__ = ("interests", "subscribers")
+
+    def __init__(self) -> None:
+        self.subscribers: tuple[Subscriber, ...] = ()
+        self.interests: dict[Subscriber, Interest] = {}
+
+    def subscribe(self, subscriber: Subscriber, interest: Interest | None = None) -> None:
+        """`interest` lets bulk writers (imports) ask `listened` before they build events;
+        a subscriber without one is taken to want everything."""
+        if subscriber not in self.subscribers:
+            self.subscribers = (*self.subscribers, subscriber)
+        if interest is not None:
+            self.interests[subscriber] = interest
 
 
-def subscribe(subscriber: Subscriber, interest: Interest | None = None) -> None:
-    """`interest` lets bulk writers (imports) ask `listened` before they build events;
-    a subscriber without one is taken to want everything."""
-    if subscriber not in _subscribers:
-        _subscribers.append(subscriber)
-    if interest is not None:
-        _interests[subscriber] = interest
+# The registry in force: none subscribes until a composition root installs its own.
+_in_force = Subscribers()
+
+
+def install(subscribers: Subscribers) -> None:
+    """Put `subscribers` in force for every event recorded from now on in this process."""
+    global _in_force
+    _in_force = subscribers
+
+
+def in_force() -> Subscribers:
+    return _in_force
 
 
 async def listened(conn: Connection, principal: Principal, types: frozenset[str]) -> bool:
@@ -59,8 +82,9 @@ async def listened(conn: Connection, principal: Principal, types: frozenset[str]
     would reach anyone: a bulk write (an import of a million contacts) records its events
     only then. Events are not read back later by anything else: a webhook made later
     never receives earlier events, so one skipped now is one nobody would have seen."""
-    for subscriber in _subscribers:
-        interest = _interests.get(subscriber)
+    registry = _in_force
+    for subscriber in registry.subscribers:
+        interest = registry.interests.get(subscriber)
         if interest is None or await interest(conn, principal, types):
             return True
     return False
@@ -75,6 +99,7 @@ async def record(
     pruned. `activity=False`: the caller writes the activity itself (an import's batch
     writes one `contact.imported` row per contact)."""
     stamp = now()
+    subscribers = _in_force.subscribers
     activities: list[tuple[Any, ...]] = []
     for event_type, data in changes:
         text = orjson.dumps(data).decode()
@@ -85,7 +110,7 @@ async def record(
         )
         assert row is not None
         about = data.get("id") or (data.get("contact") or {}).get("id") or ""
-        for subscriber in _subscribers:
+        for subscriber in subscribers:
             await subscriber(conn, principal, int(row["id"]), event_type, str(about), data)
         contact = contact_of(event_type, data) if activity else None
         if contact is not None:
@@ -118,9 +143,9 @@ ACTIVITY_COLUMNS = (
 
 
 def contact_of(event_type: str, data: dict[str, Any]) -> int | None:
-    """The id of the contact an event is about (SPEC §6's types), if any and if it still
-    exists: contact.* (the contact, or {contact, tag|group}), deal.* (its `contact`),
-    email.* (its `contactId`). A deleted contact has no activity left to add to."""
+    """The id of the contact an event is about (the types of docs/guides/webhooks.md), if
+    any and if it still exists: contact.* (the contact, or {contact, tag|group}), deal.*
+    (its `contact`), email.* (its `contactId`). A deleted contact has no activity left to add to."""
     family = event_type.partition(".")[0]
     ref: Any = None
     if family == "contact" and event_type != "contact.deleted":
@@ -135,14 +160,16 @@ def contact_of(event_type: str, data: dict[str, Any]) -> int | None:
     return int(ref)
 
 
-async def by_id(db: Database, event_id: int) -> Row | None:
+@system
+async def system_by_id(db: Database, event_id: int) -> Row | None:
+    """An event by id alone: a delivery job reads its event before it knows the tenant
+    (the job's row names only the event)."""
     return await db.fetchone("SELECT * FROM events WHERE id = ?", (event_id,))
 
 
 async def recent(db: Database, principal: Principal, limit: int) -> list[Row]:
     """The caller's latest events, newest first (what the retention has kept)."""
-    return await db.fetchall(
-        "SELECT id, type, data, created_at FROM events WHERE account_id = ? AND env = ?"
-        " ORDER BY id DESC LIMIT ?",
-        (principal.account_id, principal.env, limit),
+    return await Scoped(db, principal).fetchall(
+        "SELECT id, type, data, created_at FROM events WHERE @tenant ORDER BY id DESC LIMIT ?",
+        (limit,),
     )

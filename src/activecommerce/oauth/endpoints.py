@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from activecommerce.accounts.plans import has_live
-from activecommerce.api.deps import services
 from activecommerce.auth.deps import client_address_of
 from activecommerce.auth.scopes import SCOPES, parse_scopes
+from activecommerce.kit.services import services
 from activecommerce.oauth.server import (
     OWNER_ONLY_SCOPES,
     Answer,
@@ -42,9 +42,7 @@ URL_SAFE = ":/%#?=@[]!$&'()*+,;"  # what stays as it is in a header's URL (as St
 
 
 def _server(request: Request) -> OAuthServer:
-    server = services(request).oauth_server
-    assert server is not None
-    return server
+    return services(request).part(OAuthServer)
 
 
 def _oauth_request(

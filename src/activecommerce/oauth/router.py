@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import (
     COMMON_ERRORS,
     JSON_BODY,
@@ -20,6 +19,7 @@ from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.pagination import Page, PageSize, envelope, offset
 from activecommerce.kit.problems import not_found, responses
+from activecommerce.kit.services import services
 from activecommerce.oauth import repository, service
 from activecommerce.oauth.schemas import OAuthClientCreated, OAuthClientIn, OAuthClientOut
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
-from activecommerce.api.deps import services
 from activecommerce.kit.clock import now
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.kit.timezones import zone_names
 from activecommerce.users.passwords import Busy
 from activecommerce.users.service import change_password, set_time_zone

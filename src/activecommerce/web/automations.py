@@ -8,13 +8,14 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.automations import service
 from activecommerce.automations.schemas import EmailAutomationIn
 from activecommerce.automations.service import email_automations
+from activecommerce.email.config import EmailConfig
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.fields import ascii_digits, parse_id
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.pipelines.service import deal_stages, pipelines
 from activecommerce.tags.service import contact_tags
 from activecommerce.web.campaigns import (
@@ -228,5 +229,5 @@ async def resume(ctx: ConsoleContext, automation_id: str) -> Response:
 async def automation_report(ctx: ConsoleContext, automation_id: str) -> Response:
     automation = await _automation(ctx, automation_id)
     found = services(ctx.request)
-    report = await service.report(found.db, ctx.principal, automation_id, found.email)
+    report = await service.report(found.db, ctx.principal, automation_id, found.part(EmailConfig))
     return page(ctx, "automations/report.html", automation=automation, report=report)

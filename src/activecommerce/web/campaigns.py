@@ -15,19 +15,20 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import sent_fields
 from activecommerce.brands.service import brands
 from activecommerce.campaigns import sending
 from activecommerce.campaigns.schemas import CampaignSendIn, CampaignTestIn, EmailCampaignIn
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts.service import contacts
+from activecommerce.email.config import EmailConfig
 from activecommerce.email.preview import preview
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid_body
 from activecommerce.kit.resource import Resource
+from activecommerce.kit.services import services
 from activecommerce.kit.timezones import shown, wall_clock
 from activecommerce.tags.service import contact_tags
 from activecommerce.web.console import (
@@ -258,7 +259,7 @@ async def _preview(ctx: Console) -> tuple[Any, dict[str, Any]]:
     shown = await preview(
         services(ctx.request).db,
         ctx.principal,
-        services(ctx.request).email.links(),
+        services(ctx.request).part(EmailConfig).links(),
         values,
         contact,
     )
@@ -387,6 +388,8 @@ async def cancel_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
 async def campaign_report(ctx: ConsoleContext, campaign_id: str) -> Response:
     db = services(ctx.request).db
     campaign = await _campaign(ctx, campaign_id)
-    report = await sending.report(db, ctx.principal, campaign_id, services(ctx.request).email)
+    report = await sending.report(
+        db, ctx.principal, campaign_id, services(ctx.request).part(EmailConfig)
+    )
     series = await sending.activity(db, ctx.principal, campaign_id)
     return page(ctx, "campaigns/report.html", campaign=campaign, report=report, series=series)

@@ -17,9 +17,10 @@ from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
 from activecommerce.accounts.plans import has_live
-from activecommerce.api.deps import services
+from activecommerce.email.config import EmailConfig
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.users.service import Membership, SignedIn, may
 from activecommerce.web.pages import (
     PAGE_HEADERS,
@@ -120,7 +121,7 @@ class Console:
     @property
     def live_mail_captured(self) -> bool:
         """Live, without an SMTP relay: mail is captured, not delivered (pages say so)."""
-        return not self.sandbox and services(self.request).email.captures(self.env)
+        return not self.sandbox and services(self.request).part(EmailConfig).captures(self.env)
 
     @property
     def htmx(self) -> bool:

@@ -26,10 +26,10 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.contacts.bulk import CSV_COLUMNS
 from activecommerce.imports import service
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.web.console import (
     Console,
     ConsoleContext,

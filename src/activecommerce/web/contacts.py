@@ -15,7 +15,6 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import list_query_model, page_params
 from activecommerce.contacts import repository
 from activecommerce.contacts.export import export_csv
@@ -34,6 +33,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.named import by_names
 from activecommerce.kit.problems import Problem, invalid_body, not_found
 from activecommerce.kit.resource import Resource
+from activecommerce.kit.services import services
 from activecommerce.tags.service import contact_tags
 from activecommerce.web.console import (
     Console,

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.contacts.repository import rows_among
 from activecommerce.contacts.service import contacts
 from activecommerce.deals.repository import board_totals
@@ -21,6 +20,7 @@ from activecommerce.deals.service import deals
 from activecommerce.kit.db import Database
 from activecommerce.kit.fields import ascii_digits, parse_id
 from activecommerce.kit.problems import Problem, invalid
+from activecommerce.kit.services import services
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
 from activecommerce.web.console import (

@@ -10,15 +10,16 @@ from urllib.parse import urlencode
 import orjson
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.automations.service import email_automations
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.email import repository
+from activecommerce.email.config import EmailConfig
 from activecommerce.email.links import without_open_pixel
 from activecommerce.kit.db import Row
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.resource import Resource
+from activecommerce.kit.services import services
 from activecommerce.web.console import Console, ConsoleContext, PageExit, console_router, page
 from activecommerce.web.email_frame import email_frame
 
@@ -123,4 +124,6 @@ async def message_html(ctx: ConsoleContext, message_id: str) -> Response:
     if not row["html"]:
         return email_frame("<p>This message has no HTML part.</p>")
     # Shown, not opened: without the open pixel (which the frame's policy would refuse).
-    return email_frame(without_open_pixel(row["html"], services(ctx.request).email.links()))
+    return email_frame(
+        without_open_pixel(row["html"], services(ctx.request).part(EmailConfig).links())
+    )

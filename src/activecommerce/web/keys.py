@@ -7,9 +7,9 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from activecommerce.accounts import repository, service
-from activecommerce.api.deps import services
 from activecommerce.kit.pagination import offset
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.web import once, resources
 from activecommerce.web.console import (
     ConsoleContext,

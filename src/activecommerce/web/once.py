@@ -9,7 +9,7 @@ import orjson
 from cryptography.fernet import InvalidToken
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
+from activecommerce.kit.services import services
 from activecommerce.web.console import Console
 from activecommerce.web.pages import set_cookie
 

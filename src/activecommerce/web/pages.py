@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from activecommerce.api.deps import services
+from activecommerce.kit.services import services
 from activecommerce.kit.timezones import DEFAULT_ZONE, instant, rfc3339, shown
 from activecommerce.users.service import Sessions, SignedIn
 
@@ -118,9 +118,7 @@ def error_page(status: int, title: str, message: str) -> HTMLResponse:
 
 
 def sessions(request: Request) -> Sessions:
-    built = services(request).sessions
-    assert built is not None
-    return built
+    return services(request).part(Sessions)
 
 
 def secure_cookies(request: Request) -> bool:

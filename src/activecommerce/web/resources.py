@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from activecommerce.api.deps import services
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.pagination import MAX_PAGE
 from activecommerce.kit.problems import invalid_body
 from activecommerce.kit.resource import Resource, Rules
+from activecommerce.kit.services import services
 from activecommerce.web.console import Console
 
 

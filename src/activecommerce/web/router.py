@@ -7,8 +7,8 @@ import secrets
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from activecommerce.api.deps import services
 from activecommerce.auth.deps import client_address_of
+from activecommerce.kit.services import services
 from activecommerce.users.passwords import Busy
 from activecommerce.web.pages import (
     CSRF_COOKIE,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.users import service
 from activecommerce.users.passwords import Busy
 from activecommerce.web.console import (

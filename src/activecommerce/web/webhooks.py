@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
 from activecommerce.web import once, resources
 from activecommerce.web.console import (
     Console,
@@ -42,7 +42,7 @@ def _service(config: WebhookConfig) -> WebhookService:
 
 def webhooks(ctx: Console) -> WebhookService:
     require_owner(ctx, "webhooks")
-    return _service(services(ctx.request).webhooks)
+    return _service(services(ctx.request).part(WebhookConfig))
 
 
 async def _list_page(

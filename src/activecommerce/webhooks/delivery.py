@@ -113,7 +113,7 @@ class Deliverer:
 
     async def __call__(self, job: Job, worker_id: str) -> None:
         hook = await repository.by_id(self.db, job.payload["webhook_id"])
-        event = await events.by_id(self.db, job.payload["event_id"])
+        event = await events.system_by_id(self.db, job.payload["event_id"])
         if hook is None or event is None or not _wanted(hook, event):
             # Deleted webhook (its deliveries went with it), a pruned event, or a type the
             # webhook no longer wants.

@@ -3,7 +3,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from activecommerce.api.deps import services
 from activecommerce.api.routes import (
     COMMON_ERRORS,
     IdempotencyKey,
@@ -16,6 +15,7 @@ from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.kit.db import Connection
 from activecommerce.kit.pagination import Page, PageSize
 from activecommerce.kit.problems import responses
+from activecommerce.kit.services import services
 from activecommerce.webhooks import service
 from activecommerce.webhooks.schemas import DeliveryOut, RetryOut, WebhookWithSecret
 
