@@ -38,20 +38,24 @@ def unscoped_tables(sql: str) -> tuple[str, ...]:
     """The tenant tables `sql` touches without naming `account_id` (none if it does)."""
     if "account_id" in sql.lower():
         return ()
-    tables = tuple(
-        sorted({name.lower() for name in _TABLE.findall(sql)} & TENANT_TABLES)
-    )
+    tables = tuple(sorted({name.lower() for name in _TABLE.findall(sql)} & TENANT_TABLES))
     if tables and _SPACE.sub(" ", sql).strip().startswith(PENDING):
         return ()
     return tables
 
 
-def _from_tests() -> bool:
-    """Whether the statement was written by a test (the first caller outside kit/db.py)."""
+def _caller() -> tuple[bool, str]:
+    """Whether the statement was written by a test, and where (module and function of
+    the first caller outside kit/db.py)."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename == _DB:
         frame = frame.f_back  # type: ignore[assignment]
-    return frame is not None and frame.f_code.co_filename.startswith(_TESTS)
+    if frame is None:
+        return False, "?"
+    code = frame.f_code
+    if code.co_filename.startswith(_TESTS):
+        return True, f"tests/{code.co_filename[len(_TESTS) :]}:{code.co_name}"
+    return False, f"{code.co_filename.rpartition('/activecommerce/')[2]}:{code.co_name}"
 
 
 class ScopeCheck:
@@ -65,9 +69,10 @@ class ScopeCheck:
         tables = unscoped_tables(sql)
         if not tables or crossing_tenants():
             return
-        if self.allow_tests and _from_tests():
+        by_test, where = _caller()
+        if self.allow_tests and by_test:
             return
-        self.found.append(f"{', '.join(tables)}: {_SPACE.sub(' ', sql).strip()}")
+        self.found.append(f"{', '.join(tables)}: {_SPACE.sub(' ', sql).strip()} ({where})")
 
     def take(self) -> list[str]:
         found, self.found = self.found, []

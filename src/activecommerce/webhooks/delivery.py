@@ -118,7 +118,7 @@ class Deliverer:
             # Deleted webhook (its deliveries went with it), a pruned event, or a type the
             # webhook no longer wants.
             async with self.db.transaction() as conn:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
             return
         skipped = _skip_reason(hook, event)
         if skipped is not None:
@@ -126,7 +126,7 @@ class Deliverer:
             outcome = Outcome(None, skipped, 0, None, skipped=True)
             await self._write(job, worker_id, hook, event, outcome)
             return
-        if not await queue.owns(self.db, job, worker_id):
+        if not await queue.system_owns(self.db, job, worker_id):
             # The lease ran out and another worker (or this one) took the job again.
             log.warning("job %s is no longer held by %s; not sending", job.id, worker_id)
             return
@@ -141,7 +141,7 @@ class Deliverer:
         except ForeignKeyViolation:
             # The webhook was deleted while this attempt was in flight: nothing to record.
             async with self.db.transaction() as conn:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
 
     async def _send(self, hook: Row, event: Row) -> Outcome:
         body = payload(event)
@@ -199,7 +199,7 @@ class Deliverer:
         async with self.db.transaction() as conn:
             # Only what this worker still holds: a job whose lease was lost is recorded
             # by the worker that holds it now.
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 log.warning("job %s was taken over; its attempt is not recorded here", job.id)
                 return
             await repository.insert_delivery(
@@ -215,16 +215,16 @@ class Deliverer:
             )
             if skipped or event["type"] == TEST_EVENT:
                 # A test ping is tried once and says nothing of the webhook's health.
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 return
             if ok:
                 if hook["consecutive_failures"] or hook["failing_since"]:
                     await repository.end_failure_streak(conn, hook["id"])
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 return
             if status == 410:
                 await self._disable(conn, hook["id"], "The endpoint answered 410 Gone.")
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 return
             # A streak of failures: how many, and since when (a success ends it).
             failures, since = await repository.count_failure(conn, hook["id"], moment)
@@ -237,15 +237,15 @@ class Deliverer:
                     f"Disabled after {failures} consecutive failed deliveries"
                     f" over {_duration(streak)}.",
                 )
-                await queue.finish(conn, job, worker_id)  # recorded above: retry by hand
+                await queue.system_finish(conn, job, worker_id)  # recorded above: retry by hand
                 return
             if job.attempts > len(self.delays):
-                await queue.finish(conn, job, worker_id)  # the schedule is spent
+                await queue.system_finish(conn, job, worker_id)  # the schedule is spent
                 return
             delay = self.delays[job.attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
             if outcome.retry_after is not None:
                 delay = max(outcome.retry_after, 1.0)
-            await queue.retry_at(conn, job, worker_id, delay)
+            await queue.system_retry_at(conn, job, worker_id, delay)
 
     @staticmethod
     async def _disable(conn: Any, webhook_id: int, reason: str) -> None:

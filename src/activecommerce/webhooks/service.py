@@ -1,5 +1,5 @@
 """Webhooks: endpoints with an encrypted signing secret, the fan-out of events to them,
-their delivery log, and the rules of SPEC §6."""
+their delivery log, and the rules of docs/guides/webhooks.md."""
 
 from __future__ import annotations
 
