@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from activecommerce.kit import db
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import Scoped, system
+from activecommerce.kit.repository import Scoped, insert_many, system
 from architecture.scope_check import ScopeCheck
 
 # The comment tells these statements from the app's worker's, which run meanwhile.
@@ -36,10 +36,17 @@ def check() -> Iterator[ScopeCheck]:
 async def test_an_unscoped_statement_is_reported(app: FastAPI, check: ScopeCheck) -> None:
     database = app.state.services.db
     await database.fetchone(UNSCOPED, (1,))
+    await database.scan(UNSCOPED, (1,))
     async with database.transaction() as conn:
         await conn.execute(UPDATE, (1,))
+        await conn.executemany(UPDATE, [(1,), (2,)])
     here = "tests/architecture/test_tenancy.py:test_an_unscoped_statement_is_reported"
-    assert ours(check) == [f"contacts: {UNSCOPED} ({here})", f"contacts: {UPDATE} ({here})"]
+    assert ours(check) == [
+        f"contacts: {UNSCOPED} ({here})",
+        f"contacts: {UNSCOPED} ({here})",
+        f"contacts: {UPDATE} ({here})",
+        f"contacts: {UPDATE} ({here})",
+    ]
 
 
 async def test_a_scoped_statement_passes(app: FastAPI, check: ScopeCheck) -> None:
@@ -64,8 +71,22 @@ def test_scoped_refuses_a_statement_without_the_marker() -> None:
         scope.bind(UNSCOPED, (1,))
 
 
-def test_the_suite_lets_tests_own_statements_through() -> None:
-    """The suite's check skips what tests write; the application's own it reports."""
+async def test_the_suites_check_lets_only_tests_own_statements_through(app: FastAPI) -> None:
+    """What a test writes itself is let through; what the application runs is not."""
     suite = db.observer
     assert isinstance(suite, ScopeCheck)
-    assert suite.allow_tests
+    own = ScopeCheck(allow_tests=suite.allow_tests)
+    db.observer = own
+    try:
+        await app.state.services.db.fetchone(UNSCOPED, (1,))
+        async with app.state.services.db.transaction() as conn:
+            with pytest.raises(Exception, match=r"(?i)not.null"):
+                # Application code (kit/repository.py) writing a row of no account.
+                await insert_many(conn, "contact_tags", [("name", "text")], [("x",)])
+    finally:
+        db.observer = suite
+    found = own.take()
+    assert not [statement for statement in found if "-- tenancy test" in statement]
+    [insert] = [statement for statement in found if "contact_tags" in statement]
+    assert insert.startswith("contact_tags: INSERT INTO contact_tags (name)")
+    assert insert.endswith("(kit/repository.py:insert_many)")
