@@ -15,7 +15,7 @@ from activecommerce.kit.repository import Scoped, insert_many, system
 from architecture.scope_check import ScopeCheck
 
 # The comment tells these statements from the app's worker's, which run meanwhile.
-UNSCOPED = "SELECT * FROM contacts WHERE id = ? -- tenancy test"
+UNSCOPED = "SELECT id FROM contacts WHERE id = ? -- tenancy test"
 UPDATE = "UPDATE contacts SET status = status WHERE id = ? -- tenancy test"
 
 
@@ -51,7 +51,7 @@ async def test_an_unscoped_statement_is_reported(app: FastAPI, check: ScopeCheck
 
 async def test_a_scoped_statement_passes(app: FastAPI, check: ScopeCheck) -> None:
     scope = Scoped(app.state.services.db, Principal(1, "sandbox", "plus", 1))
-    await scope.fetchone("SELECT * FROM contacts WHERE id = ? AND @tenant -- tenancy test", (1,))
+    await scope.fetchone("SELECT id FROM contacts WHERE id = ? AND @tenant -- tenancy test", (1,))
     await app.state.services.db.fetchone("SELECT id FROM accounts -- tenancy test")
     assert ours(check) == []
 
