@@ -53,6 +53,8 @@ PENDING: tuple[str, ...] = (
     "UPDATE email_campaigns SET status = 'sending', updated_at = ? WHERE id = ?",
     # kit/events.py
     "SELECT * FROM events WHERE id = ?",
+    # kit/resource.py (clear_references)
+    " = NULL, updated_at = ? WHERE id = ? RETURNING *",
     # oauth/repository.py
     "FROM oauth_clients WHERE client_id = ?",
     "FROM oauth_codes WHERE code_hash = ?",
