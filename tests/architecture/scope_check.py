@@ -48,11 +48,17 @@ PENDING: tuple[str, ...] = (
     "UPDATE contacts SET status = ?, updated_at = ? WHERE id = ? RETURNING *",
     "DELETE FROM captured_emails WHERE id IN (SELECT id FROM captured_emails WHERE created_at",
     "SELECT 'open' AS kind, substr(opened_at, 1, 13)",
+    "SELECT count(*) AS recipients, coalesce(sum(CASE WHEN status = 'sent'",
+    "SELECT id FROM email_messages WHERE automation_id = ? AND contact_id = ?",
     # email/sender.py
     "UPDATE email_campaigns SET status = 'sent', sent_at = ?",
     "UPDATE email_campaigns SET status = 'sending', updated_at = ? WHERE id = ?",
+    "UPDATE email_campaigns SET resolved_at = ? WHERE id = ?",
     # kit/events.py
     "SELECT * FROM events WHERE id = ?",
+    # kit/idempotency.py
+    "UPDATE idempotency_keys SET status_code = ?, body = ?, location = ? WHERE id = ?",
+    "DELETE FROM idempotency_keys WHERE id = ?",
     # kit/resource.py (clear_references)
     " = NULL, updated_at = ? WHERE id = ? RETURNING *",
     # oauth/repository.py
