@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from architecture.scope_check import ScopeCheck
 from contract import asgi_client
 from fastapi import FastAPI
 
 from activecommerce.accounts.service import create_account
 from activecommerce.app import create_app
 from activecommerce.config import Settings
+from activecommerce.kit import db
 from activecommerce.kit.migrate import upgrade
 
 # The console's browser fixtures (Chromium, a served app, a signed-in page).
@@ -52,6 +54,31 @@ def own_database(directory: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+SCOPE_CHECK = ScopeCheck()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scope_checked() -> Iterator[None]:
+    """Every statement the application runs is checked for its tenant scope
+    (tests/architecture/scope_check.py)."""
+    db.observer = SCOPE_CHECK
+    yield
+    db.observer = None
+
+
+@pytest.fixture(autouse=True)
+def scoped_statements(scope_checked: None) -> Iterator[None]:
+    """A test fails when a statement on account data ran unscoped while it ran (its own,
+    or its app's and worker's in the background)."""
+    yield
+    found = SCOPE_CHECK.take()
+    if found:
+        pytest.fail(
+            "statements on account data without the tenant scope:\n" + "\n".join(found),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

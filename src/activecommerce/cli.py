@@ -1,4 +1,4 @@
-"""The command line (SPEC §8, §10): serve, worker, db upgrade, accounts, keys, contacts
+"""The command line (docs/guides/operations.md): serve, worker, db upgrade, accounts, keys, contacts
 import."""
 
 from __future__ import annotations
@@ -594,7 +594,7 @@ def contacts_import(
             raise Problem(404, f"No account {account_id}.")
         if env == "live" and not has_live(row["plan"]):
             raise Problem(403, f"Account {account_id} (plan {row['plan']}) has no live data.")
-        principal = Principal(account_id=account_id, env=env, plan=row["plan"], key_id=0)
+        principal = Principal.acting_for(account_id, env, row["plan"])
         with Progress(console=console) as progress:
             reading = progress.add_task("Reading", total=file.stat().st_size)
             import_id, job_id = await service.receive(

@@ -10,7 +10,7 @@ from activecommerce.email import repository as email_repository
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.sender import Sender, prune_captured
 from activecommerce.imports import service as imports
-from activecommerce.jobs.retention import prune_events
+from activecommerce.jobs.retention import system_prune_events
 from activecommerce.jobs.worker import Worker
 from activecommerce.kit.db import Database
 from activecommerce.webhooks.delivery import Deliverer
@@ -34,7 +34,7 @@ class AppWorker(Worker):
         self.sender = Sender(db, settings, email)
 
         async def prune() -> None:
-            await prune_events(db, settings.event_retention_days)
+            await system_prune_events(db, settings.event_retention_days)
             await prune_captured(db, settings.capture_retention_days)
 
         async def sweep_uploads() -> None:

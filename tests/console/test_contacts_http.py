@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from helpers import created, deal_setup, wait_for
 from oauthflow import browser, field, new_user, sign_in
 
-from activecommerce.jobs.retention import prune_events
+from activecommerce.jobs.retention import system_prune_events
 
 
 async def _signed_in(app: FastAPI, account: Account, b: httpx.AsyncClient) -> str:
@@ -46,7 +46,7 @@ async def test_activity_survives_event_pruning_and_goes_with_the_contact(
     assert await _activity_count(app, contact_id) == 4
 
     db = app.state.services.db
-    assert await prune_events(db, -1) > 0  # every event is older than tomorrow
+    assert await system_prune_events(db, -1) > 0  # every event is older than tomorrow
     left = await db.fetchone(
         "SELECT count(*) AS n FROM events WHERE account_id = ?", (int(account.id),)
     )

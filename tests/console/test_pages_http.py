@@ -18,6 +18,8 @@ from oauthflow import browser, field, new_user, sign_in
 from receiver import Received, Receiver, Reply
 
 from activecommerce.kit import clock
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import Scoped
 from activecommerce.webhooks import repository as webhook_repository
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -308,7 +310,8 @@ async def test_a_webhook_is_edited_tested_and_shows_its_real_state(
             # Turned off after failures: the reason, not "On".
             reason = "Disabled after 50 consecutive failed deliveries over 3.0 days."
             async with app.state.services.db.transaction() as conn:
-                await webhook_repository.disable(conn, int(hook["id"]), reason, clock.now())
+                scope = Scoped(conn, Principal.acting_for(account.id, "sandbox"))
+                await webhook_repository.disable(scope, int(hook["id"]), reason, clock.now())
             off = _text((await b.get(here)).text)
             assert "Off (Disabled after 50 consecutive failed deliveries" in off
     finally:

@@ -357,7 +357,7 @@ async def test_many_batches_progress_and_duplicates_across_batches(
         body = b"email,firstName\n" + b"\n".join(rows) + b"\n"
         state = await started(api, body)
         assert (state["status"], state["total"], state["processed"]) == ("queued", 10, 0)
-        [job] = await queue.claim(db, "test-worker", 10, 30)
+        [job] = await queue.system_claim(db, "test-worker", 10, 30)
         seen: list[dict[str, Any]] = []
         await service.run(db, job, "test-worker", 3, progress=seen.append)
         assert [(s["status"], s["processed"]) for s in seen] == [
@@ -373,7 +373,7 @@ async def test_many_batches_progress_and_duplicates_across_batches(
         assert final == seen[-1]
         assert (await contacts_by_email(api))["u1@example.com"]["firstName"] == "Again"
         assert await staged_rows(db) == 0
-        assert await queue.pending(db) == 0
+        assert await queue.system_pending(db) == 0
         await api.aclose()
 
 

@@ -28,7 +28,7 @@ async def test_crashes_are_retried_later_and_unknown_kinds_wait(tmp_path: Path) 
 
     async def ok(job: Job, worker_id: str) -> None:
         async with db.transaction() as conn:
-            await queue.finish(conn, job, worker_id)
+            await queue.system_finish(conn, job, worker_id)
 
     try:
         async with db.transaction() as conn:
@@ -44,7 +44,7 @@ async def test_crashes_are_retried_later_and_unknown_kinds_wait(tmp_path: Path) 
             by_kind = {r["kind"]: r for r in rows}
             return (
                 bool(ran)
-                and await queue.pending(db, "test.ok") == 1
+                and await queue.system_pending(db, "test.ok") == 1
                 and by_kind["test.crash"]["locked_by"] is None
                 and by_kind["test.unknown"]["run_at"] > after(30.0)
             )
@@ -78,21 +78,21 @@ async def test_a_lease_that_ran_out_is_not_held_again_once_renewed(tmp_path: Pat
         async with db.transaction() as conn:
             await queue.enqueue(conn, "test.send", {"n": 1})
         worker = Worker(db, {}, lease_seconds=0.3)
-        (first,) = await queue.claim(db, worker.worker_id, 1, 0.3)
+        (first,) = await queue.system_claim(db, worker.worker_id, 1, 0.3)
         assert first.lease.held()
         running: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         worker._running[running] = first  # type: ignore[index]  # its run, still going
         await asyncio.sleep(0.4)
         assert not first.lease.held()
-        (taken,) = await queue.claim(db, "another", 1, 30.0)
+        (taken,) = await queue.system_claim(db, "another", 1, 30.0)
         async with db.transaction() as conn:
-            await queue.retry_at(conn, taken, "another", 0.0)
-        (again,) = await queue.claim(db, worker.worker_id, 1, 30.0)
+            await queue.system_retry_at(conn, taken, "another", 0.0)
+        (again,) = await queue.system_claim(db, worker.worker_id, 1, 30.0)
         worker._start(again)
         assert not first.lease.held()
-        await queue.renew(db, worker.worker_id, [first], 30.0)  # the heartbeat
+        await queue.system_renew(db, worker.worker_id, [first], 30.0)  # the heartbeat
         assert not first.lease.held()
-        assert await queue.owns(db, first, worker.worker_id)  # it may still settle the job
+        assert await queue.system_owns(db, first, worker.worker_id)  # it may still settle the job
         running.cancel()
     finally:
         await db.close()

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from helpers import new_hook as _hook
 
 from activecommerce.jobs import queue
-from activecommerce.jobs.retention import prune_events
+from activecommerce.jobs.retention import system_prune_events
 from activecommerce.kit.clock import now
 
 
@@ -42,7 +42,7 @@ async def test_old_events_are_pruned_recent_and_needed_ones_kept(
         await queue.enqueue(
             conn, "test.never", {"event_id": needed}, delay_seconds=3600, event_id=needed
         )
-    pruned = await prune_events(db, 30, batch=3)  # several small batches
+    pruned = await system_prune_events(db, 30, batch=3)  # several small batches
     assert pruned == 7
     left = {
         int(r["id"])

@@ -27,7 +27,7 @@ async def test_claim_failures_are_logged_once_and_recovery_once(
     async def ok(job: Job, worker_id: str) -> None:
         done.append(job.id)
         async with db.transaction() as conn:
-            await queue.finish(conn, job, worker_id)
+            await queue.system_finish(conn, job, worker_id)
 
     worker = Worker(db, {"test.ok": ok}, poll_interval=0.01)
     caplog.set_level(logging.INFO, logger="activecommerce.worker")

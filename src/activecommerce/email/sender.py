@@ -306,12 +306,12 @@ class Sender:
                 # SQLite's calls run on the event loop: let other work in between batches.
                 await asyncio.sleep(0)
         async with self.db.transaction() as conn:
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return
             await conn.execute(
                 "UPDATE email_campaigns SET resolved_at = ? WHERE id = ?", (now(), campaign_id)
             )
-            await queue.finish(conn, job, worker_id)
+            await queue.system_finish(conn, job, worker_id)
             await complete_campaign(conn, campaign_id)
 
     async def _record_recipients(
@@ -320,11 +320,11 @@ class Sender:
         """One batch of the audience; False when the job should stop (canceled, taken)."""
         campaign_id = int(job.payload["campaign"])
         async with self.db.transaction() as conn:
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return False
             current = await repository.lock_source(conn, "email_campaigns", campaign_id, "SHARE")
             if current is None or current["status"] not in ("scheduled", "sending"):
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 return False
             if current["status"] == "scheduled":
                 await conn.execute(
@@ -448,10 +448,10 @@ class Sender:
     ) -> None:
         settings = self.settings
         async with self.db.transaction() as conn:
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return
             if not later:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 if campaign_id is not None:
                     await complete_campaign(conn, int(campaign_id))
                 return
@@ -472,9 +472,9 @@ class Sender:
                 delay = min(600.0, settings.email_retry_seconds * 2**exponent)
                 if all(isinstance(f, Deferred) for _, f in later):
                     delay = min(delay, DEFERRED_RETRY_SECONDS)
-                await queue.retry_at(conn, job, worker_id, delay)
+                await queue.system_retry_at(conn, job, worker_id, delay)
             else:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 if campaign_id is not None:
                     await complete_campaign(conn, int(campaign_id))
 
@@ -482,7 +482,7 @@ class Sender:
         """An automation paused when its emails came due: they wait ("held") until it is
         resumed, which queues them again. False if it was resumed meanwhile."""
         async with self.db.transaction() as conn:
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return True
             current = await repository.lock_source(
                 conn, "email_automations", automation_id, "SHARE"
@@ -490,7 +490,7 @@ class Sender:
             if current is not None and current["status"] == "active":
                 return False
             await repository.hold(conn, [int(r["id"]) for r in rows])
-            await queue.finish(conn, job, worker_id)
+            await queue.system_finish(conn, job, worker_id)
         return True
 
     async def _content(self, table: str, source: Row) -> Content:
@@ -506,8 +506,8 @@ class Sender:
 
     async def _finish(self, job: Job, worker_id: str, campaign_id: Any = None) -> None:
         async with self.db.transaction() as conn:
-            if await queue.hold(conn, job, worker_id):
-                await queue.finish(conn, job, worker_id)
+            if await queue.system_lock_if_leased(conn, job, worker_id):
+                await queue.system_finish(conn, job, worker_id)
                 if campaign_id is not None:
                     await complete_campaign(conn, int(campaign_id))
 

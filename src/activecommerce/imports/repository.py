@@ -1,4 +1,5 @@
-"""Imports' queries: the import row (its progress) and its staged rows."""
+"""Imports' queries: the import row (its progress), within the caller's account and
+environment, and its staged rows (reached through their import)."""
 
 from __future__ import annotations
 
@@ -7,40 +8,41 @@ from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.pagination import offset
-from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import TENANT, lock_clause, tenant
+from activecommerce.kit.repository import Scoped, lock_clause, system
 
 STAGED_COLUMNS = ("import_id", "line", "data", "error")
 
 
-async def insert_import(
-    conn: Connection, principal: Principal, format: str, update: bool, now: str
-) -> int:
-    row = await conn.fetchone(
+async def insert_import(scope: Scoped, format: str, update: bool, now: str) -> int:
+    row = await scope.db.fetchone(
         "INSERT INTO contact_imports (account_id, env, status, format, update_existing, total,"
         " processed, created, updated, skipped, failed, position, errors, created_at,"
         " updated_at) VALUES (?, ?, 'receiving', ?, ?, 0, 0, 0, 0, 0, 0, 0, '[]', ?, ?)"
         " RETURNING id",
-        (*tenant(principal), format, update, now, now),
+        (*scope.values, format, update, now, now),
     )
     assert row is not None
     return int(row["id"])
 
 
 async def stage(
-    conn: Connection, import_id: int, rows: Sequence[tuple[int, str | None, str | None]], now: str
+    conn: Connection, import_id: int, rows: Sequence[tuple[int, str | None, str | None]]
 ) -> None:
-    """Store rows as they arrived (COPY on PostgreSQL) and count them in `total`."""
+    """Store rows as they arrived (COPY on PostgreSQL); `count_staged` counts them."""
     if rows:
         await conn.copy("contact_import_rows", STAGED_COLUMNS, [(import_id, *row) for row in rows])
-    await conn.execute(
-        "UPDATE contact_imports SET total = total + ?, updated_at = ? WHERE id = ?",
-        (len(rows), now, import_id),
+
+
+async def count_staged(scope: Scoped, import_id: int, rows: int, now: str) -> None:
+    """Add `rows` staged rows to the import's `total`."""
+    await scope.execute(
+        "UPDATE contact_imports SET total = total + ?, updated_at = ? WHERE id = ? AND @tenant",
+        (rows, now, import_id),
     )
 
 
 async def set_status(
-    conn: Connection,
+    scope: Scoped,
     import_id: int,
     status: str,
     now: str,
@@ -50,38 +52,34 @@ async def set_status(
     errors: str | None = None,
 ) -> bool:
     """Move the import to `status` if it is in one of `was`; whether it moved."""
-    changed = await conn.execute(
+    changed = await scope.execute(
         f"UPDATE contact_imports SET status = ?, updated_at = ?,"
         f" finished_at = CASE WHEN ? THEN ? ELSE finished_at END,"
         f" errors = COALESCE(?, errors)"
-        f" WHERE id = ? AND status IN ({', '.join('?' for _ in was)})",
+        f" WHERE id = ? AND @tenant AND status IN ({', '.join('?' for _ in was)})",
         (status, now, finished, now, errors, import_id, *was),
     )
     return changed > 0
 
 
-async def by_id(db: Database | Connection, import_id: int, *, lock: bool = False) -> Row | None:
-    sql = "SELECT * FROM contact_imports WHERE id = ?"
-    return await db.fetchone(sql + (lock_clause(db) if lock else ""), (import_id,))
+async def get(scope: Scoped, import_id: int, *, lock: bool = False) -> Row | None:
+    sql = "SELECT * FROM contact_imports WHERE id = ? AND @tenant"
+    return await scope.fetchone(sql + (lock_clause(scope.db) if lock else ""), (import_id,))
 
 
-async def get(db: Database, principal: Principal, import_id: int) -> Row | None:
-    return await db.fetchone(
-        f"SELECT * FROM contact_imports WHERE id = ? AND {TENANT}",
-        (import_id, *tenant(principal)),
-    )
+@system
+async def system_by_id(db: Database, import_id: int) -> Row | None:
+    """An import's row by id alone, for its job (which knows the import, not its
+    account and environment: the row tells them)."""
+    return await db.fetchone("SELECT * FROM contact_imports WHERE id = ?", (import_id,))
 
 
-async def page(
-    db: Database, principal: Principal, page: int, page_size: int
-) -> tuple[int, list[Row]]:
+async def page(scope: Scoped, page: int, page_size: int) -> tuple[int, list[Row]]:
     """The caller's imports, newest first, and how many there are."""
-    total = await db.fetchone(
-        f"SELECT count(*) AS n FROM contact_imports WHERE {TENANT}", tenant(principal)
-    )
-    rows = await db.fetchall(
-        f"SELECT * FROM contact_imports WHERE {TENANT} ORDER BY id DESC LIMIT ? OFFSET ?",
-        (*tenant(principal), page_size, offset(page, page_size)),
+    total = await scope.fetchone("SELECT count(*) AS n FROM contact_imports WHERE @tenant")
+    rows = await scope.fetchall(
+        "SELECT * FROM contact_imports WHERE @tenant ORDER BY id DESC LIMIT ? OFFSET ?",
+        (page_size, offset(page, page_size)),
     )
     return (int(total["n"]) if total else 0), rows
 
@@ -97,22 +95,19 @@ async def staged(db: Database, import_id: int, after_line: int, limit: int) -> l
 
 
 async def advance(
-    conn: Connection,
+    scope: Scoped,
     import_id: int,
     lines: tuple[int, int],
     counts: dict[str, int],
     errors: str,
     now: str,
 ) -> None:
-    """A batch is done (the staged rows after lines[0], through lines[1]): its staged
-    rows go, and the import counts them. The range has a lower bound too: on PostgreSQL
-    the rows deleted before stay in the index as dead entries until a vacuum, and a
-    range from the start would walk past all of them every batch."""
-    await drop_staged(conn, import_id, *lines)
-    await conn.execute(
+    """A batch is done (the staged rows after lines[0], through lines[1], dropped by
+    `drop_staged`): the import counts them and moves its position."""
+    await scope.execute(
         "UPDATE contact_imports SET status = 'running', position = ?, errors = ?, updated_at = ?,"
         " processed = processed + ?, created = created + ?, updated = updated + ?,"
-        " skipped = skipped + ?, failed = failed + ? WHERE id = ?",
+        " skipped = skipped + ?, failed = failed + ? WHERE id = ? AND @tenant",
         (
             lines[1],
             errors,
@@ -149,9 +144,12 @@ async def drop_staged(
     return await conn.execute(sql, params)
 
 
-async def stale_uploads(db: Database, before: str) -> list[Row]:
-    """Imports still receiving a body that has not moved since `before`."""
+@system
+async def system_stale_uploads(db: Database, before: str) -> list[Row]:
+    """Imports (of every account) still receiving a body that has not moved since
+    `before`: their ids, accounts and environments."""
     return await db.fetchall(
-        "SELECT id FROM contact_imports WHERE status = 'receiving' AND updated_at < ? ORDER BY id",
+        "SELECT id, account_id, env FROM contact_imports"
+        " WHERE status = 'receiving' AND updated_at < ? ORDER BY id",
         (before,),
     )

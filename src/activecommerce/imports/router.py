@@ -1,5 +1,6 @@
-"""HTTP for imports and the export (SPEC §10). The import's body is streamed: the app's
-body limit does not apply to IMPORTS_PATH (it has ACTIVECOMMERCE_MAX_IMPORT_BYTES)."""
+"""HTTP for imports and the export (docs/guides/imports-exports.md). The import's body
+is streamed: the app's body limit does not apply to IMPORTS_PATH (it has
+ACTIVECOMMERCE_MAX_IMPORT_BYTES)."""
 
 from typing import Annotated, Any
 

@@ -1,5 +1,5 @@
-"""Contact imports (SPEC §10): a body streamed into staged rows, then processed in
-batches by a job that any worker may run (docs/decisions/009-imports.md).
+"""Contact imports (docs/guides/imports-exports.md): a body streamed into staged rows,
+then processed in batches by a job that any worker may run (docs/decisions/009-imports.md).
 
 1. `receive`: the body is read as it arrives; whole records become staged rows, written
    a few thousand at a time (COPY on PostgreSQL), each write its own short transaction.
@@ -40,7 +40,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.pagination import envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, not_found
-from activecommerce.kit.repository import analyze_if_grown
+from activecommerce.kit.repository import Scoped, analyze_if_grown
 
 log = logging.getLogger("activecommerce.imports")
 
@@ -90,7 +90,7 @@ def view(row: Row) -> dict[str, Any]:
 
 async def get(db: Database, principal: Principal, import_id: str) -> dict[str, Any]:
     oid = parse_id(import_id)
-    row = None if oid is None else await repository.get(db, principal, oid)
+    row = None if oid is None else await repository.get(Scoped(db, principal), oid)
     if row is None:
         raise not_found("contact import")
     return view(row)
@@ -99,7 +99,7 @@ async def get(db: Database, principal: Principal, import_id: str) -> dict[str, A
 async def list_imports(
     db: Database, principal: Principal, page: int, page_size: int
 ) -> dict[str, Any]:
-    total, rows = await repository.page(db, principal, page, page_size)
+    total, rows = await repository.page(Scoped(db, principal), page, page_size)
     return envelope([view(r) for r in rows], page, page_size, total)
 
 
@@ -190,7 +190,7 @@ class _Upload:
         if self.import_id is None:
             async with self.db.transaction() as conn:
                 self.import_id = await repository.insert_import(
-                    conn, self.principal, self.format, self.update, now()
+                    Scoped(conn, self.principal), self.format, self.update, now()
                 )
         if self._writing is not None:
             writing, self._writing = self._writing, None
@@ -202,15 +202,17 @@ class _Upload:
 
     async def _stage(self, import_id: int, rows: list[Staged]) -> None:
         async with self.db.transaction() as conn:
-            await repository.stage(conn, import_id, rows, now())
+            await repository.stage(conn, import_id, rows)
+            await repository.count_staged(Scoped(conn, self.principal), import_id, len(rows), now())
 
     async def queue(self, held_by: str | None, lease_seconds: float) -> tuple[int, int]:
         """The last rows and the job, in one transaction: the import is whole."""
         assert self.import_id is not None
         async with self.db.transaction() as conn:
-            stamp = now()
-            await repository.stage(conn, self.import_id, self._last, stamp)
-            await repository.set_status(conn, self.import_id, "queued", stamp, was=("receiving",))
+            stamp, scope = now(), Scoped(conn, self.principal)
+            await repository.stage(conn, self.import_id, self._last)
+            await repository.count_staged(scope, self.import_id, len(self._last), stamp)
+            await repository.set_status(scope, self.import_id, "queued", stamp, was=("receiving",))
             job = await _queue(conn, self.principal, self.import_id, held_by, lease_seconds)
         return self.import_id, job
 
@@ -254,7 +256,13 @@ async def abandon(
     async with db.transaction() as conn:
         errors = orjson.dumps([{"line": line, "message": message}]).decode()
         failed = await repository.set_status(
-            conn, import_id, "failed", now(), was=("receiving",), finished=True, errors=errors
+            Scoped(conn, principal),
+            import_id,
+            "failed",
+            now(),
+            was=("receiving",),
+            finished=True,
+            errors=errors,
         )
         if failed:
             await _queue(conn, principal, import_id)
@@ -264,16 +272,14 @@ async def abandon(
 async def sweep(db: Database, stale_seconds: float = STALE_SECONDS) -> int:
     """Fail the imports whose upload stopped without a word (their process died)."""
     failed = 0
-    for row in await repository.stale_uploads(db, after(-stale_seconds)):
-        imp = await repository.by_id(db, int(row["id"]))
-        if imp is not None:
-            message = "The upload stopped before the end of the body; nothing was imported."
-            failed += await abandon(db, _principal(imp), int(imp["id"]), 0, message)
+    message = "The upload stopped before the end of the body; nothing was imported."
+    for row in await repository.system_stale_uploads(db, after(-stale_seconds)):
+        failed += await abandon(db, _principal(row), int(row["id"]), 0, message)
     return failed
 
 
 def _principal(row: Row) -> Principal:
-    return Principal(account_id=int(row["account_id"]), env=row["env"], plan="", key_id=0)
+    return Principal.acting_for(int(row["account_id"]), row["env"])
 
 
 # ---------------------------------------------------------------- processing
@@ -354,10 +360,11 @@ async def run(
     progress: ProgressHook | None = None,
 ) -> None:
     import_id = int(job.payload["import_id"])
-    imp = await repository.by_id(db, import_id)
+    imp = await repository.system_by_id(db, import_id)
     if imp is None or imp["status"] in ("failed", "completed"):
         await _discard(db, job, worker_id, import_id)
         return
+    principal = _principal(imp)
     position = int(imp["position"])
     size = Sizer(db, batch_size)
     ahead = asyncio.create_task(_read(db, import_id, position, size.rows))
@@ -373,28 +380,29 @@ async def run(
                 ahead = asyncio.create_task(_read(db, import_id, upto, size.rows))
             started = time.monotonic()
             async with db.transaction() as conn:
-                if not await queue.hold(conn, job, worker_id):
+                if not await queue.system_lock_if_leased(conn, job, worker_id):
                     return  # another worker took the job over
-                current = await repository.by_id(conn, import_id, lock=True)
+                scope = Scoped(conn, principal)
+                current = await repository.get(scope, import_id, lock=True)
                 if current is None or current["status"] not in ("queued", "running"):
                     break  # failed meanwhile: its rows are discarded below
                 if int(current["position"]) != position:
                     raise RuntimeError(f"import {import_id} moved on under its job")
                 if not staged:
                     await repository.set_status(
-                        conn,
+                        scope,
                         import_id,
                         "completed",
                         now(),
                         was=("queued", "running"),
                         finished=True,
                     )
-                    await queue.finish(conn, job, worker_id)
+                    await queue.system_finish(conn, job, worker_id)
                 else:
-                    await _batch(conn, current, staged, records, failures)
+                    await _batch(scope, conn, current, staged, records, failures)
             size.took(time.monotonic() - started)
             if progress is not None:
-                latest = await repository.by_id(db, import_id)
+                latest = await repository.get(Scoped(db, principal), import_id)
                 if latest is not None:
                     progress(view(latest))
             if not staged:
@@ -415,13 +423,14 @@ async def _settle(db: Database) -> None:
 
 
 async def _batch(
+    scope: Scoped,
     conn: Connection,
     imp: Row,
     staged: list[Row],
     records: list[bulk.ContactRecord],
     failures: list[tuple[int, str]],
 ) -> None:
-    outcome = await bulk.upsert(conn, _principal(imp), records, update=bool(imp["update_existing"]))
+    outcome = await bulk.upsert(conn, scope.principal, records, update=bool(imp["update_existing"]))
     failures = failures + outcome.failures
     errors = orjson.loads(imp["errors"])
     if len(errors) < MAX_ERRORS and failures:
@@ -436,8 +445,9 @@ async def _batch(
         "failed": len(failures),
     }
     lines = (int(imp["position"]), int(staged[-1]["line"]))
+    await repository.drop_staged(conn, int(imp["id"]), *lines)
     await repository.advance(
-        conn, int(imp["id"]), lines, counts, orjson.dumps(errors).decode(), now()
+        scope, int(imp["id"]), lines, counts, orjson.dumps(errors).decode(), now()
     )
 
 
@@ -450,11 +460,11 @@ async def _discard(db: Database, job: Job, worker_id: str, import_id: int) -> No
     while True:
         through = await repository.line_after(db, import_id, position, DISCARD_BATCH)
         async with db.transaction() as conn:
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return
             await repository.drop_staged(conn, import_id, position, through)
             if through is None:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 return
         position = through
         await asyncio.sleep(0)
@@ -463,20 +473,23 @@ async def _discard(db: Database, job: Job, worker_id: str, import_id: int) -> No
 async def _give_up(db: Database, job: Job, worker_id: str) -> None:
     import_id = int(job.payload["import_id"])
     message = "The import could not be processed (see the server's log); it was stopped."
-    async with db.transaction() as conn:
-        imp = await repository.by_id(conn, import_id, lock=True)
-        if imp is not None:
-            errors = orjson.loads(imp["errors"])[: MAX_ERRORS - 1]
-            errors.append({"line": int(imp["position"]) + 1, "message": message})
-            await repository.set_status(
-                conn,
-                import_id,
-                "failed",
-                now(),
-                was=("queued", "running"),
-                finished=True,
-                errors=orjson.dumps(errors).decode(),
-            )
+    known = await repository.system_by_id(db, import_id)
+    if known is not None:
+        async with db.transaction() as conn:
+            scope = Scoped(conn, _principal(known))
+            imp = await repository.get(scope, import_id, lock=True)
+            if imp is not None:
+                errors = orjson.loads(imp["errors"])[: MAX_ERRORS - 1]
+                errors.append({"line": int(imp["position"]) + 1, "message": message})
+                await repository.set_status(
+                    scope,
+                    import_id,
+                    "failed",
+                    now(),
+                    was=("queued", "running"),
+                    finished=True,
+                    errors=orjson.dumps(errors).decode(),
+                )
     await _discard(db, job, worker_id, import_id)
 
 
@@ -502,7 +515,7 @@ async def run_held(
         while True:
             await asyncio.sleep(lease_seconds / 3)
             try:
-                await queue.extend_leases(db, worker_id, [job_id], lease_seconds)
+                await queue.system_extend_leases(db, worker_id, [job_id], lease_seconds)
             except Exception:  # the next beat tries again; at worst a worker takes over
                 log.warning("could not extend the lease of import %s's job", import_id)
 
@@ -513,6 +526,6 @@ async def run_held(
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beating
-    row = await repository.by_id(db, import_id)
+    row = await repository.get(Scoped(db, principal), import_id)
     assert row is not None
     return view(row)

@@ -35,6 +35,7 @@ import orjson
 
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.repository import system
 
 
 class Lease:
@@ -194,7 +195,8 @@ def _pick(rows: list[Any], room: int, caps: Caps | None) -> list[int]:
     return chosen
 
 
-async def claim(
+@system
+async def system_claim(
     db: Database, worker_id: str, limit: int, lease_seconds: float, caps: Caps | None = None
 ) -> list[Job]:
     """Lease up to `limit` due jobs: heads of their chains, in run_at order, leaving out
@@ -257,7 +259,8 @@ async def claim(
     return jobs
 
 
-async def extend_leases(
+@system
+async def system_extend_leases(
     db: Database, worker_id: str, job_ids: list[int], lease_seconds: float
 ) -> int:
     """Push back the lease of jobs this worker is still running (a heartbeat), so that
@@ -279,8 +282,9 @@ async def _extend(
     return {int(r["id"]) for r in rows}
 
 
-async def renew(db: Database, worker_id: str, jobs: list[Job], lease_seconds: float) -> None:
-    """The heartbeat: `extend_leases`, and what this worker now knows of each lease
+@system
+async def system_renew(db: Database, worker_id: str, jobs: list[Job], lease_seconds: float) -> None:
+    """The heartbeat: `system_extend_leases`, and what this worker now knows of each lease
     (extended from the moment the update was sent, or lost: taken over or finished)."""
     started = time.monotonic()
     extended = await _extend(db, worker_id, [job.id for job in jobs], lease_seconds)
@@ -291,7 +295,8 @@ async def renew(db: Database, worker_id: str, jobs: list[Job], lease_seconds: fl
             job.lease.lost = True
 
 
-async def owns(db: Database, job: Job, worker_id: str) -> bool:
+@system
+async def system_owns(db: Database, job: Job, worker_id: str) -> bool:
     """Whether this worker still holds the job's lease (not expired and taken by another)."""
     row = await db.fetchone(
         "SELECT 1 AS held FROM jobs WHERE id = ? AND locked_by = ?", (job.id, worker_id)
@@ -299,10 +304,11 @@ async def owns(db: Database, job: Job, worker_id: str) -> bool:
     return row is not None
 
 
-async def hold(conn: Connection, job: Job, worker_id: str) -> bool:
-    """Inside a transaction: whether this worker still holds the job, locking its row (on
-    PostgreSQL) until the transaction ends, so that what it records cannot race a worker
-    that took the job over."""
+@system
+async def system_lock_if_leased(conn: Connection, job: Job, worker_id: str) -> bool:
+    """Inside a transaction: lock the job's row (on PostgreSQL) until the transaction
+    ends if this worker still holds its lease (whether it does), so that what it records
+    cannot race a worker that took the job over."""
     held = await conn.execute(
         "UPDATE jobs SET locked_by = locked_by WHERE id = ? AND locked_by = ?",
         (job.id, worker_id),
@@ -310,11 +316,13 @@ async def hold(conn: Connection, job: Job, worker_id: str) -> bool:
     return held > 0
 
 
-async def finish(conn: Connection, job: Job, worker_id: str) -> None:
+@system
+async def system_finish(conn: Connection, job: Job, worker_id: str) -> None:
     await conn.execute("DELETE FROM jobs WHERE id = ? AND locked_by = ?", (job.id, worker_id))
 
 
-async def retry_at(conn: Connection, job: Job, worker_id: str, delay_seconds: float) -> None:
+@system
+async def system_retry_at(conn: Connection, job: Job, worker_id: str, delay_seconds: float) -> None:
     await conn.execute(
         "UPDATE jobs SET run_at = ?, locked_until = NULL, locked_by = NULL"
         " WHERE id = ? AND locked_by = ?",
@@ -322,7 +330,8 @@ async def retry_at(conn: Connection, job: Job, worker_id: str, delay_seconds: fl
     )
 
 
-async def pending(db: Database, kind: str | None = None) -> int:
+@system
+async def system_pending(db: Database, kind: str | None = None) -> int:
     if kind is None:
         row = await db.fetchone("SELECT count(*) AS n FROM jobs")
     else:

@@ -12,11 +12,13 @@ import logging
 
 from activecommerce.kit.clock import after
 from activecommerce.kit.db import Database
+from activecommerce.kit.repository import system
 
 log = logging.getLogger("activecommerce.worker")
 
 
-async def prune_events(db: Database, older_than_days: float, batch: int = 20) -> int:
+@system
+async def system_prune_events(db: Database, older_than_days: float, batch: int = 20) -> int:
     """Delete events older than `older_than_days` that no job needs; returns how many."""
     cutoff = after(-older_than_days * 86400)
     pruned = 0

@@ -20,8 +20,8 @@ log = logging.getLogger("activecommerce.worker")
 MAX_CRASHES = 20
 
 Handler = Callable[[Job, str], Awaitable[None]]
-"""Runs one claimed job; it must finish (`queue.finish`) or reschedule
-(`queue.retry_at`) the job itself, in the same transaction as what it records."""
+"""Runs one claimed job; it must finish (`queue.system_finish`) or reschedule
+(`queue.system_retry_at`) the job itself, in the same transaction as what it records."""
 
 
 Periodic = tuple[float, Callable[[], Awaitable[None]]]
@@ -96,7 +96,7 @@ class Worker:
             self._job_added.clear()  # before the claim, so that no wake-up is lost
             self._slot_freed.clear()
             try:
-                jobs = await queue.claim(
+                jobs = await queue.system_claim(
                     self.db, self.worker_id, room, self.lease_seconds, self.caps()
                 )
             except Exception:
@@ -143,7 +143,7 @@ class Worker:
             await asyncio.sleep(self.lease_seconds / 3)
             jobs = list(self._running.values())
             try:
-                await queue.renew(self.db, self.worker_id, jobs, self.lease_seconds)
+                await queue.system_renew(self.db, self.worker_id, jobs, self.lease_seconds)
             except Exception:
                 if not failing:
                     log.exception("extending leases failed")
@@ -191,7 +191,7 @@ class Worker:
             # Perhaps a newer worker knows it (a deployment in progress): leave it for later.
             log.warning("no handler for job kind %r here; job %s waits", job.kind, job.id)
             async with self.db.transaction() as conn:
-                await queue.retry_at(conn, job, self.worker_id, 60.0)
+                await queue.system_retry_at(conn, job, self.worker_id, 60.0)
             return
         try:
             await handler(job, self.worker_id)
@@ -209,10 +209,10 @@ class Worker:
                     log.error(
                         "dropping job %s (%s) after %s attempts", job.id, job.kind, job.attempts
                     )
-                    await queue.finish(conn, job, self.worker_id)
+                    await queue.system_finish(conn, job, self.worker_id)
                 else:
                     delay = min(3600.0, 2.0**job.attempts)
-                    await queue.retry_at(conn, job, self.worker_id, delay)
+                    await queue.system_retry_at(conn, job, self.worker_id, delay)
         except Exception:
             log.exception("could not reschedule job %s", job.id)
 

@@ -48,6 +48,11 @@ log = logging.getLogger("activecommerce.db")
 
 T = TypeVar("T")
 
+# Called with every statement's text before it runs (both dialects, every Database and
+# Connection method), when set; None in production. The test suite sets it to check that
+# each statement on account data is scoped to one account (tests/conftest.py).
+observer: Callable[[str], None] | None = None
+
 
 class UniqueViolation(Exception):
     """A unique constraint refused the write; `constraint` names the index when known."""
@@ -233,16 +238,24 @@ class _SQLiteConn:
         self.timeout = timeout
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        if observer is not None:
+            observer(sql)
         return await self.run(lambda: self._conn.execute(sql, params).fetchone())
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if observer is not None:
+            observer(sql)
         return await self.run(lambda: self._conn.execute(sql, params).fetchall())
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if observer is not None:
+            observer(sql)
         return await self.run(lambda: self._conn.execute(sql, params).rowcount)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One statement for many rows (a sequence, so that a retry sees them all)."""
+        if observer is not None:
+            observer(sql)
         await self.run(lambda: self._conn.executemany(sql, rows))
 
     async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -393,6 +406,8 @@ class SQLiteDatabase:
     async def scan(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """A read that may take longer than the event loop should wait (not for request
         paths): off the loop. Errors are the reader's (503 when the database is down)."""
+        if observer is not None:
+            observer(sql)
         return await self._on_scanner(lambda scanner: scanner.execute(sql, params).fetchall())
 
     async def scan_within(
@@ -401,6 +416,8 @@ class SQLiteDatabase:
         """`scan`, given up (None) once it has run `seconds`: for answers worth having
         only when they are cheap (a search's count). SQLite's progress handler, called
         every few thousand instructions, interrupts the statement at the deadline."""
+        if observer is not None:
+            observer(sql)
 
         def run(scanner: sqlite3.Connection) -> list[Row] | None:
             deadline = time.monotonic() + seconds
@@ -499,6 +516,8 @@ class _PGConn:
         self._availability = availability
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        if observer is not None:
+            observer(sql)
         try:
             row: Row | None = await self._conn.fetchrow(to_dollar(sql), *params)
         except Exception as exc:
@@ -507,6 +526,8 @@ class _PGConn:
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if observer is not None:
+            observer(sql)
         try:
             rows = list(await self._conn.fetch(to_dollar(sql), *params))
         except Exception as exc:
@@ -515,6 +536,8 @@ class _PGConn:
         return rows
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if observer is not None:
+            observer(sql)
         try:
             status = await self._conn.execute(to_dollar(sql), *params)
         except Exception as exc:
@@ -525,6 +548,8 @@ class _PGConn:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One prepared statement, its executions pipelined (one round trip's wait)."""
+        if observer is not None:
+            observer(sql)
         try:
             await self._conn.executemany(to_dollar(sql), rows)
         except Exception as exc:
@@ -533,6 +558,8 @@ class _PGConn:
 
     async def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Many rows into `table` with COPY (binary), the fastest way in."""
+        if observer is not None:  # what it does, as the statement SQLite runs for it
+            observer(f"INSERT INTO {table} ({', '.join(columns)})")
         try:
             await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
         except Exception as exc:
@@ -632,6 +659,8 @@ class PostgresDatabase:
     ) -> list[Row] | None:
         """`scan`, given up (None) after `seconds`: asyncpg cancels the statement on the
         server; the connection stays usable. Not a sign that the database is down."""
+        if observer is not None:
+            observer(sql)
         async with self._connection() as conn:
             try:
                 rows = list(await conn.fetch(to_dollar(sql), *params, timeout=seconds))

@@ -1,11 +1,12 @@
-"""Per-plan rate limits (SPEC §4): at most `rate` requests in any one-second span.
+"""Per-plan rate limits (docs/guides/rate-limits.md): at most `rate` requests in any
+one-second span.
 
 Per account and environment (and per client address for requests that fail to
 authenticate), the limiter keeps the times of the requests it let through in the last
 second, oldest first. A request is let through when fewer than `rate` are younger than one
 second; the entries that have aged out are dropped from the front as the window moves. Each
 request costs O(1) amortized time (an append and, over time, one pop for every append),
-and a key holds at most `rate` entries. That is the SPEC's moving one-second window
+and a key holds at most `rate` entries. That is the guide's moving one-second window
 exactly: a burst is at most the rate, and an evenly paced overload gets exactly the rate.
 
 Written here rather than with the `limits` library (still used by the email rate cap),

@@ -24,7 +24,6 @@ from activecommerce.web.console import (
     require_owner,
     see_other,
 )
-from activecommerce.webhooks import repository
 from activecommerce.webhooks.events import EVENT_TYPES
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
 
@@ -121,7 +120,7 @@ async def _show_page(
     secret = once.take(ctx, f"webhook:{webhook_id}")
     next_attempt = None
     if hook["active"] and hook["failingSince"]:  # the hook is the principal's: read above
-        next_attempt = await repository.next_attempt(db, webhook_id)
+        next_attempt = await service.next_attempt(db, ctx.principal, webhook_id)
     response = page(
         ctx,
         "webhooks/show.html",

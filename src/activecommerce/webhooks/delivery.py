@@ -8,7 +8,6 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 import orjson
@@ -22,6 +21,8 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
 from activecommerce.kit.db import Database, ForeignKeyViolation, Row
 from activecommerce.kit.fields import ascii_digits
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import Scoped
 from activecommerce.webhooks import repository
 from activecommerce.webhooks.events import TEST_EVENT
 from activecommerce.webhooks.service import WebhookConfig, event_ref
@@ -112,13 +113,13 @@ class Deliverer:
             await self._session.close()
 
     async def __call__(self, job: Job, worker_id: str) -> None:
-        hook = await repository.by_id(self.db, job.payload["webhook_id"])
+        hook = await repository.system_by_id(self.db, job.payload["webhook_id"])
         event = await events.system_by_id(self.db, job.payload["event_id"])
         if hook is None or event is None or not _wanted(hook, event):
             # Deleted webhook (its deliveries went with it), a pruned event, or a type the
             # webhook no longer wants.
             async with self.db.transaction() as conn:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
             return
         skipped = _skip_reason(hook, event)
         if skipped is not None:
@@ -126,7 +127,7 @@ class Deliverer:
             outcome = Outcome(None, skipped, 0, None, skipped=True)
             await self._write(job, worker_id, hook, event, outcome)
             return
-        if not await queue.owns(self.db, job, worker_id):
+        if not await queue.system_owns(self.db, job, worker_id):
             # The lease ran out and another worker (or this one) took the job again.
             log.warning("job %s is no longer held by %s; not sending", job.id, worker_id)
             return
@@ -141,7 +142,7 @@ class Deliverer:
         except ForeignKeyViolation:
             # The webhook was deleted while this attempt was in flight: nothing to record.
             async with self.db.transaction() as conn:
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
 
     async def _send(self, hook: Row, event: Row) -> Outcome:
         body = payload(event)
@@ -199,12 +200,13 @@ class Deliverer:
         async with self.db.transaction() as conn:
             # Only what this worker still holds: a job whose lease was lost is recorded
             # by the worker that holds it now.
-            if not await queue.hold(conn, job, worker_id):
+            if not await queue.system_lock_if_leased(conn, job, worker_id):
                 log.warning("job %s was taken over; its attempt is not recorded here", job.id)
                 return
+            scope = Scoped(conn, Principal.acting_for(hook["account_id"], hook["env"]))
             await repository.insert_delivery(
-                conn,
-                hook,
+                scope,
+                hook["id"],
                 event,
                 attempt=job.attempts,
                 status_code=status,
@@ -215,42 +217,42 @@ class Deliverer:
             )
             if skipped or event["type"] == TEST_EVENT:
                 # A test ping is tried once and says nothing of the webhook's health.
-                await queue.finish(conn, job, worker_id)
+                await queue.system_finish(conn, job, worker_id)
                 return
             if ok:
                 if hook["consecutive_failures"] or hook["failing_since"]:
-                    await repository.end_failure_streak(conn, hook["id"])
-                await queue.finish(conn, job, worker_id)
+                    await repository.end_failure_streak(scope, hook["id"])
+                await queue.system_finish(conn, job, worker_id)
                 return
             if status == 410:
-                await self._disable(conn, hook["id"], "The endpoint answered 410 Gone.")
-                await queue.finish(conn, job, worker_id)
+                await self._disable(scope, hook["id"], "The endpoint answered 410 Gone.")
+                await queue.system_finish(conn, job, worker_id)
                 return
             # A streak of failures: how many, and since when (a success ends it).
-            failures, since = await repository.count_failure(conn, hook["id"], moment)
+            failures, since = await repository.count_failure(scope, hook["id"], moment)
             streak = _seconds_between(since, moment)
             if failures >= self.disable_after and streak >= self.disable_after_seconds:
                 # Failing steadily for long (Stripe-like), not a burst of one short outage.
                 await self._disable(
-                    conn,
+                    scope,
                     hook["id"],
                     f"Disabled after {failures} consecutive failed deliveries"
                     f" over {_duration(streak)}.",
                 )
-                await queue.finish(conn, job, worker_id)  # recorded above: retry by hand
+                await queue.system_finish(conn, job, worker_id)  # recorded above: retry by hand
                 return
             if job.attempts > len(self.delays):
-                await queue.finish(conn, job, worker_id)  # the schedule is spent
+                await queue.system_finish(conn, job, worker_id)  # the schedule is spent
                 return
             delay = self.delays[job.attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter
             if outcome.retry_after is not None:
                 delay = max(outcome.retry_after, 1.0)
-            await queue.retry_at(conn, job, worker_id, delay)
+            await queue.system_retry_at(conn, job, worker_id, delay)
 
     @staticmethod
-    async def _disable(conn: Any, webhook_id: int, reason: str) -> None:
+    async def _disable(scope: Scoped, webhook_id: int, reason: str) -> None:
         log.warning("webhook %s disabled: %s", webhook_id, reason)
-        await repository.disable(conn, webhook_id, reason, now())
+        await repository.disable(scope, webhook_id, reason, now())
 
 
 def _seconds_between(earlier: str, later: str) -> float:

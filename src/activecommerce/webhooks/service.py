@@ -1,5 +1,5 @@
 """Webhooks: endpoints with an encrypted signing secret, the fan-out of events to them,
-their delivery log, and the rules of SPEC §6."""
+their delivery log, and the rules of docs/guides/webhooks.md."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from activecommerce.kit.fields import parse_id, patch_model_of
 from activecommerce.kit.pagination import envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.kit.security import SecretBox, new_webhook_secret
 from activecommerce.webhooks import models, repository, ssrf
@@ -141,7 +142,7 @@ async def fan_out(
     that wants it (sandbox events reach sandbox webhooks only). A disabled webhook gets
     one too: it is recorded as skipped, so that no event is dropped silently, and can be
     sent by hand once the webhook is on again."""
-    for row in await repository.subscribers(conn, principal):
+    for row in await repository.subscribers(Scoped(conn, principal)):
         wanted = orjson.loads(row["events"])
         if "*" in wanted or event_type in wanted:
             # One object's events reach one webhook in order (one chain per pair).
@@ -156,7 +157,7 @@ async def fan_out_interest(
 ) -> bool:
     """Whether a webhook of the caller's account and environment (on or off: a disabled
     one records its deliveries as skipped) wants any of these event types."""
-    for row in await repository.subscribers(conn, principal):
+    for row in await repository.subscribers(Scoped(conn, principal)):
         wanted = orjson.loads(row["events"])
         if "*" in wanted or not event_types.isdisjoint(wanted):
             return True
@@ -204,7 +205,7 @@ class WebhookService:
         secret = new_webhook_secret()
         current = await self.resource.get_row(conn, principal, webhook_id)
         row = await repository.set_secret(
-            conn, current["id"], self.config.sealer().seal(secret), now()
+            Scoped(conn, principal), current["id"], self.config.sealer().seal(secret), now()
         )
         return {**self.resource.serialize(row), "secret": secret}
 
@@ -212,8 +213,14 @@ class WebhookService:
         self, db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
     ) -> dict[str, Any]:
         hook = await self.resource.get_row(db, principal, webhook_id)
-        count, rows = await repository.deliveries(db, hook["id"], page, page_size)
+        count, rows = await repository.deliveries(
+            Scoped(db, principal), hook["id"], page, page_size
+        )
         return envelope([delivery_view(r) for r in rows], page, page_size, count)
+
+    async def next_attempt(self, db: Database, principal: Principal, webhook_id: int) -> str | None:
+        """When the worker next tries this webhook (None: nothing is queued for it)."""
+        return await repository.next_attempt(Scoped(db, principal), webhook_id)
 
     async def retry_delivery(
         self, conn: Connection, principal: Principal, webhook_id: str, delivery_id: str
@@ -223,7 +230,7 @@ class WebhookService:
         did = parse_id(delivery_id)
         row = None
         if did is not None:
-            row = await repository.delivery(conn, hook["id"], did)
+            row = await repository.delivery(Scoped(conn, principal), hook["id"], did)
         if row is None:
             raise not_found("delivery")
         if not hook["active"]:
