@@ -1,5 +1,5 @@
 """The account picker, the live/sandbox switch, the password page and the user's
-settings (the time zone the console shows times in) (SPEC §7, §11)."""
+settings (the time zone the console shows times in)."""
 
 from __future__ import annotations
 

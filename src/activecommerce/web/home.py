@@ -10,7 +10,7 @@ from starlette.responses import Response
 from activecommerce.api.deps import services
 from activecommerce.campaigns.repository import count_sent_since
 from activecommerce.contacts.repository import count_all
-from activecommerce.deals.repository import totals_by_stage
+from activecommerce.deals.service import totals_by_stage
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.web.console import ConsoleContext, console_router, page

@@ -1,4 +1,4 @@
-"""The users of an account, for its owners (SPEC §7): members, roles, removal."""
+"""The users of an account, for its owners: members, roles, removal."""
 
 from __future__ import annotations
 
