@@ -7,6 +7,7 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from activecommerce.api.deps import services
+from activecommerce.api.html import SESSION_COOKIE, render, sessions
 from activecommerce.kit.clock import now
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.timezones import zone_names
@@ -24,7 +25,7 @@ from activecommerce.web.console import (
     see_other,
     signed_in_user,
 )
-from activecommerce.web.pages import SESSION_COOKIE, render, safe_next, sessions
+from activecommerce.web.pages import safe_next
 
 router = console_router()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from activecommerce.api.deps import services
+from activecommerce.api.html import sessions
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
 from activecommerce.users import service
@@ -19,7 +20,6 @@ from activecommerce.web.console import (
     require_owner,
     see_other,
 )
-from activecommerce.web.pages import sessions
 
 router = console_router()
 
