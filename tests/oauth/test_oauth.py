@@ -26,8 +26,8 @@ from oauthflow import (
     sign_in,
 )
 
+from activecommerce.api.html import form_target_source
 from activecommerce.config import Settings
-from activecommerce.web.pages import form_target_source
 
 ALL = "contacts:read contacts:write deals:read deals:write"
 

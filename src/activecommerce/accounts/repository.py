@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.repository import Scoped, system
 
 
 async def insert_account(conn: Connection, *, name: str, plan: str, now: str) -> int:
@@ -63,12 +64,16 @@ AUTH_SQL = (
 )
 
 
-async def find_active_key(db: Database, key_hash: str) -> Row | None:
+@system
+async def system_find_active_key(db: Database, key_hash: str) -> Row | None:
+    """The key presented, by its keyed hash: what tells whose it is."""
     return await db.fetchone(AUTH_SQL, (key_hash,))
 
 
-async def touch_key(conn: Connection, key_id: int, now: str) -> None:
-    await conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, key_id))
+async def touch_key(scope: Scoped, key_id: int, now: str) -> None:
+    await scope.execute(
+        "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND @tenant", (now, key_id)
+    )
 
 
 async def get_secret(db: Database | Connection, name: str) -> str | None:
@@ -87,16 +92,15 @@ KEY_COLUMNS = "id, env, name, prefix, created_at, last_used_at, revoked_at"
 
 
 async def list_keys(
-    db: Database, account_id: int, env: str, limit: int, offset: int, *, revoked: bool = False
+    scope: Scoped, limit: int, offset: int, *, revoked: bool = False
 ) -> tuple[int, list[Row]]:
     """A page of the environment's keys, oldest first; with `revoked`, revoked ones too."""
-    scope = (account_id, env)
-    where = "account_id = ? AND env = ?" + ("" if revoked else " AND revoked_at IS NULL")
-    total = await db.fetchone(f"SELECT count(*) AS n FROM api_keys WHERE {where}", scope)
-    rows = await db.fetchall(
+    where = "@tenant" + ("" if revoked else " AND revoked_at IS NULL")
+    total = await scope.fetchone(f"SELECT count(*) AS n FROM api_keys WHERE {where}")
+    rows = await scope.fetchall(
         f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {where}"
         " ORDER BY created_at, id LIMIT ? OFFSET ?",
-        (*scope, limit, offset),
+        (limit, offset),
     )
     return (int(total["n"]) if total else 0), rows
 

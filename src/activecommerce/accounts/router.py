@@ -1,28 +1,22 @@
-"""API keys of the caller's account and environment (SPEC §4)."""
+"""API keys of the caller's account and environment."""
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from activecommerce.accounts import repository, service
+from activecommerce.accounts import service
 from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
-from activecommerce.api.routes import (
-    COMMON_ERRORS,
-    JSON_BODY,
-    IdempotencyKey,
-    idempotent_post,
-    json_response,
-    list_model,
-)
+from activecommerce.api.routes import COMMON_ERRORS, JSON_BODY, IdempotencyKey, list_model
+from activecommerce.api.secrets import ShownOnce
 from activecommerce.auth.deps import CurrentPrincipal
-from activecommerce.kit.db import Connection
-from activecommerce.kit.fields import parse_id
-from activecommerce.kit.pagination import Page, PageSize, envelope, offset
-from activecommerce.kit.problems import Problem, not_found, responses
-from activecommerce.kit.services import services
+from activecommerce.kit.db import Connection, Database
+from activecommerce.kit.pagination import Page, PageSize
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem, responses
 
 router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
+KEYS = ShownOnce("API key", "/v3/apiKeys", "key")
 
 
 @router.get(
@@ -39,14 +33,7 @@ async def list_keys(
     page: Annotated[Page, Query()] = 1,
     pageSize: Annotated[PageSize, Query()] = 20,
 ) -> Response:
-    total, rows = await repository.list_keys(
-        services(request).db,
-        principal.account_id,
-        principal.env,
-        pageSize,
-        offset(page, pageSize),
-    )
-    return json_response(envelope([service.key_view(r) for r in rows], page, pageSize, total))
+    return await KEYS.list(request, principal, page, pageSize, service.list_keys)
 
 
 @router.post(
@@ -78,15 +65,11 @@ async def create_key(
                 else "; use a live key or the command line."
             ),
         )
-    secret = services(request).authenticator.secret
 
-    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
-        created = await service.create_key(conn, secret, principal.account_id, env, body.name)
-        return 201, created, f"/v3/apiKeys/{created['id']}"
+    async def make(conn: Connection, secret: bytes) -> dict[str, Any]:
+        return await service.create_key(conn, secret, principal.account_id, env, body.name)
 
-    return await idempotent_post(
-        request, principal, idempotency_key, body, work, shown_once=("key",)
-    )
+    return await KEYS.create(request, principal, idempotency_key, body, make)
 
 
 @router.delete(
@@ -99,9 +82,8 @@ async def create_key(
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def revoke_key(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-    key_id = parse_id(id)
-    if key_id is None or not await service.revoke_key(
-        services(request).db, key_id, principal.account_id, principal.env
-    ):
-        raise not_found("API key")
-    return Response(status_code=204)
+    return await KEYS.delete(id, request, principal, _revoke)
+
+
+async def _revoke(db: Database, principal: Principal, key_id: int) -> bool:
+    return await service.revoke_key(db, key_id, principal.account_id, principal.env)

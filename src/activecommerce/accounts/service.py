@@ -16,6 +16,7 @@ from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import Name
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.security import display_prefix, key_hash, new_api_key
 
 ENVIRONMENTS = ("live", "sandbox")
@@ -34,6 +35,11 @@ async def server_secret(db: Database, configured: str | None) -> bytes:
         existing = await repo.get_secret(db, "hmac")
     assert existing is not None
     return existing.encode()
+
+
+async def find_account(db: Database | Connection, account_id: int) -> Row | None:
+    """The account (its name and plan), if there is one."""
+    return await repo.get_account(db, account_id)
 
 
 def key_view(row: Row, raw: str | None = None) -> dict[str, Any]:
@@ -73,7 +79,7 @@ async def create_key(
     account (free) gets no live key: 403."""
     if env not in ENVIRONMENTS:
         raise Problem(422, f"Unknown environment {env!r}; choose live or sandbox.")
-    account = await repo.get_account(conn, account_id)
+    account = await find_account(conn, account_id)
     if account is None:
         raise Problem(404, "No such account.")
     if env == "live" and not has_live(account["plan"]):
@@ -89,6 +95,17 @@ async def create_key(
             raise invalid("name", exc.errors()[0]["msg"]) from None
     row, raw = await _insert_key(conn, secret, account_id, env, now(), name)
     return key_view(row, raw)
+
+
+async def list_keys(
+    scope: Scoped, limit: int, offset: int, *, revoked: bool = False
+) -> tuple[int, list[dict[str, Any]]]:
+    """A page of the environment's keys (how many in all, and their views), oldest first;
+    with `revoked`, revoked ones too, and when each was."""
+    total, rows = await repo.list_keys(scope, limit, offset, revoked=revoked)
+    if revoked:
+        return total, [{**key_view(row), "revokedAt": row["revoked_at"]} for row in rows]
+    return total, [key_view(row) for row in rows]
 
 
 async def revoke_key(db: Database, key_id: int, account_id: int, env: str | None) -> bool:
@@ -155,7 +172,7 @@ class KeyAuthenticator:
     async def authenticate(self, raw_key: str) -> Principal | None:
         if not raw_key or len(raw_key) > 200:
             return None
-        row = await repo.find_active_key(self._db, key_hash(self.secret, raw_key))
+        row = await repo.system_find_active_key(self._db, key_hash(self.secret, raw_key))
         if row is None:
             return None
         principal = Principal(int(row["account_id"]), row["env"], row["plan"], int(row["id"]))
@@ -163,5 +180,5 @@ class KeyAuthenticator:
         if monotonic - self._touched.get(principal.key_id, -1e9) > self.TOUCH_EVERY:
             self._touched[principal.key_id] = monotonic
             async with self._db.transaction() as conn:
-                await repo.touch_key(conn, principal.key_id, now())
+                await repo.touch_key(Scoped(conn, principal), principal.key_id, now())
         return principal

@@ -7,12 +7,13 @@ from typing import Any
 from activecommerce.contacts.service import contacts
 from activecommerce.deals import models, repository
 from activecommerce.deals.schemas import DealIn, DealOut
-from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.listing import ListFilter
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict, invalid
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import (
     DeleteGuard,
     Resource,
@@ -92,9 +93,21 @@ deals = Resource(
 )
 
 
+async def totals_by_stage(db: Database, principal: Principal) -> list[Row]:
+    """Per pipeline and stage (in the pipeline's order): how many deals, and their value
+    (pipeline_id, pipeline, currency, stage_id, stage, deals, value)."""
+    return await repository.totals_by_stage(Scoped(db, principal))
+
+
+async def board_totals(db: Database, principal: Principal, pipeline_id: int) -> list[Row]:
+    """One pipeline's deals per stage and currency: how many, and their value (stage_id,
+    currency, deals, value)."""
+    return await repository.board_totals(Scoped(db, principal), pipeline_id)
+
+
 def _refuse_while_deals(column: str, message: str) -> DeleteGuard:
     async def guard(conn: Connection, principal: Principal, object_id: int) -> None:
-        if await repository.any_with(conn, principal, column, object_id):
+        if await repository.any_with(Scoped(conn, principal), column, object_id):
             raise conflict(message)
 
     return guard

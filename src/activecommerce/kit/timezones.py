@@ -1,6 +1,6 @@
 """Times shown to a person: an instant (RFC 3339 text in UTC, as stored and as the API
 returns it, or a datetime) in their IANA time zone (users.time_zone, default UTC). The
-console's `local_time` filter (web/pages.py) is made of these; reports use them too."""
+console's `local_time` filter (api/html.py) is made of these; reports use them too."""
 
 from __future__ import annotations
 

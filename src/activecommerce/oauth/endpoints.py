@@ -13,6 +13,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from activecommerce.accounts.plans import has_live
+from activecommerce.api.html import (
+    allow_form_target,
+    csrf_binding,
+    error_page,
+    form_target_source,
+    read_form,
+    render,
+    sessions,
+    signed_in,
+)
 from activecommerce.auth.deps import client_address_of
 from activecommerce.auth.scopes import SCOPES, parse_scopes
 from activecommerce.kit.services import services
@@ -24,16 +34,6 @@ from activecommerce.oauth.server import (
     StarletteOAuth2Request,
 )
 from activecommerce.users.service import Membership
-from activecommerce.web.pages import (
-    allow_form_target,
-    csrf_binding,
-    error_page,
-    form_target_source,
-    read_form,
-    render,
-    sessions,
-    signed_in,
-)
 
 router = APIRouter(include_in_schema=False)
 

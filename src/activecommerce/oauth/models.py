@@ -1,5 +1,6 @@
-"""OAuth 2.0 clients, authorization codes and tokens (SPEC §7). Secrets, codes and tokens
-are stored only as keyed hashes (HMAC-SHA256 with the server secret)."""
+"""OAuth 2.0 clients, authorization codes and tokens (docs/decisions/010-users-and-oauth.md).
+Secrets, codes and tokens are stored only as keyed hashes (HMAC-SHA256 with the server
+secret)."""
 
 from sqlalchemy import Boolean, Column, Index, String, Table, Text
 

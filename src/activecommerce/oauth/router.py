@@ -1,29 +1,22 @@
-"""OAuth clients of the caller's account and environment (SPEC §7): API keys only (OAuth
-tokens are refused by the authentication, auth/scopes.py)."""
+"""OAuth clients of the caller's account and environment: API keys only (OAuth tokens
+are refused by the authentication, auth/scopes.py)."""
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from activecommerce.api.routes import (
-    COMMON_ERRORS,
-    JSON_BODY,
-    IdempotencyKey,
-    idempotent_post,
-    json_response,
-    list_model,
-)
+from activecommerce.api.routes import COMMON_ERRORS, JSON_BODY, IdempotencyKey, list_model
+from activecommerce.api.secrets import ShownOnce
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.kit.db import Connection
-from activecommerce.kit.fields import parse_id
-from activecommerce.kit.pagination import Page, PageSize, envelope, offset
-from activecommerce.kit.problems import not_found, responses
-from activecommerce.kit.services import services
-from activecommerce.oauth import repository, service
+from activecommerce.kit.pagination import Page, PageSize
+from activecommerce.kit.problems import responses
+from activecommerce.oauth import service
 from activecommerce.oauth.schemas import OAuthClientCreated, OAuthClientIn, OAuthClientOut
 
 router = APIRouter(prefix="/v3/oauthClients", tags=["OAuth clients"])
+CLIENTS = ShownOnce("OAuth client", "/v3/oauthClients", "clientSecret")
 
 
 @router.get(
@@ -40,13 +33,7 @@ async def list_clients(
     page: Annotated[Page, Query()] = 1,
     pageSize: Annotated[PageSize, Query()] = 20,
 ) -> Response:
-    total, rows = await repository.list_clients(
-        services(request).db, principal.account_id, principal.env, pageSize, offset(page, pageSize)
-    )
-    views = [service.client_view(r) for r in rows]
-    for view in views:
-        view.pop("clientSecret", None)
-    return json_response(envelope(views, page, pageSize, total))
+    return await CLIENTS.list(request, principal, page, pageSize, service.list_clients)
 
 
 @router.post(
@@ -66,10 +53,9 @@ async def create_client(
     body: OAuthClientIn,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    secret = services(request).authenticator.secret
 
-    async def work(conn: Connection) -> tuple[int, dict[str, Any], str | None]:
-        created = await service.create_client(
+    async def make(conn: Connection, secret: bytes) -> dict[str, Any]:
+        return await service.create_client(
             conn,
             secret,
             account_id=principal.account_id,
@@ -79,11 +65,8 @@ async def create_client(
             redirect_uris=list(body.redirectUris),
             public=body.public,
         )
-        return 201, created, f"/v3/oauthClients/{created['id']}"
 
-    return await idempotent_post(
-        request, principal, idempotency_key, body, work, shown_once=("clientSecret",)
-    )
+    return await CLIENTS.create(request, principal, idempotency_key, body, make)
 
 
 @router.delete(
@@ -96,9 +79,4 @@ async def create_client(
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def delete_client(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-    client_pk = parse_id(id)
-    if client_pk is None or not await service.delete_client(
-        services(request).db, client_pk, principal.account_id, principal.env
-    ):
-        raise not_found("OAuth client")
-    return Response(status_code=204)
+    return await CLIENTS.delete(id, request, principal, service.delete_client)

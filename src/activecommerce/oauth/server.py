@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,15 +51,19 @@ T = TypeVar("T")
 
 GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-# What a member (not an owner) may not grant an app: managing webhooks (SPEC §7).
+# What a member (not an owner) may not grant an app: managing webhooks.
 OWNER_ONLY_SCOPES = frozenset({"webhooks:write"})
 
 _loop: contextvars.ContextVar[asyncio.AbstractEventLoop] = contextvars.ContextVar("oauth_loop")
 
 
-def _wait(coro: Coroutine[Any, Any, T]) -> T:
-    """From authlib's thread: run `coro` on the event loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, _loop.get()).result(timeout=60)
+def _wait(work: Awaitable[T]) -> T:
+    """From authlib's thread: run `work` on the event loop and wait for its result."""
+
+    async def run() -> T:
+        return await work
+
+    return asyncio.run_coroutine_threadsafe(run(), _loop.get()).result(timeout=60)
 
 
 # ---------------------------------------------------------------- requests and responses
@@ -207,7 +211,7 @@ class _ClientScopes:
 
 
 class S256Challenge(CodeChallenge):  # type: ignore[misc]
-    """PKCE with S256 only; required of public clients (SPEC §7)."""
+    """PKCE with S256 only; required of public clients."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 - authlib's class attribute
 
@@ -259,14 +263,15 @@ class CodeGrant(_ClientScopes, AuthorizationCodeGrant):  # type: ignore[misc]
 
         async def find() -> CodeRecord | None:
             db = self.server.db
-            row = await repo.find_code(db, self.server.hash(code))
+            row = await repo.system_find_code(db, self.server.hash(code))
             if row is None or int(row["client_pk"]) != client.pk:
                 return None
             if row["used_at"] is not None:
                 # Used before: whoever holds it is not the client alone. Revoke what
                 # it gave (RFC 6749 §4.1.2).
                 async with db.transaction() as conn:
-                    await repo.revoke_grant(conn, int(row["id"]), now())
+                    tenant = (int(row["account_id"]), row["env"])
+                    await repo.revoke_grant(conn, tenant, int(row["id"]), now())
                 return None
             if row["expires_at"] <= now():
                 return None
@@ -314,7 +319,7 @@ class RefreshGrant(_ClientScopes, RefreshTokenGrant):  # type: ignore[misc]
 
         async def find() -> TokenRecord | None:
             db = self.server.db
-            row = await repo.find_by_refresh(db, self.server.hash(refresh_token))
+            row = await repo.system_find_by_refresh(db, self.server.hash(refresh_token))
             if row is None or int(row["client_pk"]) != client.pk:
                 return None
             stamp = now()
@@ -323,7 +328,8 @@ class RefreshGrant(_ClientScopes, RefreshTokenGrant):  # type: ignore[misc]
                     # A rotated refresh token came back: someone else holds one of the
                     # grant's tokens. Revoke the whole grant.
                     async with db.transaction() as conn:
-                        await repo.revoke_grant(conn, int(row["grant_id"]), stamp)
+                        tenant = (int(row["account_id"]), row["env"])
+                        await repo.revoke_grant(conn, tenant, int(row["grant_id"]), stamp)
                 return None
             if row["revoked_at"] is not None or (row["refresh_expires_at"] or "") <= stamp:
                 return None
@@ -358,21 +364,22 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
             return None
         hashed = self.server.hash(token_string)
         if token_string.startswith(REFRESH_PREFIX):
-            row = _wait(repo.find_by_refresh(self.server.db, hashed))
+            row = _wait(repo.system_find_by_refresh(self.server.db, hashed))
             return TokenRecord.from_row(row, True) if row else None
         if token_string.startswith(ACCESS_PREFIX):
-            row = _wait(repo.find_by_access(self.server.db, hashed))
+            row = _wait(repo.system_find_by_access(self.server.db, hashed))
             return TokenRecord.from_row(row, False) if row else None
         return None
 
     def revoke_token(self, token: TokenRecord, request: OAuth2Request) -> None:
         async def revoke() -> None:
+            tenant = (token.account_id, token.env)
             async with self.server.db.transaction() as conn:
                 if token.is_refresh and token.grant_id is not None:
                     # RFC 7009 §2.1: a refresh token's revocation ends its grant.
-                    await repo.revoke_grant(conn, token.grant_id, now())
+                    await repo.revoke_grant(conn, tenant, token.grant_id, now())
                 else:
-                    await repo.revoke_token(conn, token.pk, now())
+                    await repo.revoke_token(conn, tenant, token.pk, now())
 
         _wait(revoke())
 
@@ -412,7 +419,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 100:
             return None
-        row = _wait(repo.find_client(self.db, client_id))
+        row = _wait(repo.system_find_client(self.db, client_id))
         return Client.from_row(row, self.secret) if row else None
 
     def _generate(
@@ -451,13 +458,17 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
         async def save() -> bool:
             async with self.db.transaction() as conn:
-                if code is not None and not await repo.claim_code(conn, code.pk, stamp):
-                    await repo.revoke_grant(conn, code.pk, stamp)
-                    return False
-                if used is not None and not await repo.claim_refresh(conn, used.pk, stamp):
-                    if used.grant_id is not None:
-                        await repo.revoke_grant(conn, used.grant_id, stamp)
-                    return False
+                if code is not None:
+                    tenant = (code.account_id, client.env)
+                    if not await repo.claim_code(conn, tenant, code.pk, stamp):
+                        await repo.revoke_grant(conn, tenant, code.pk, stamp)
+                        return False
+                if used is not None:
+                    tenant = (used.account_id, used.env)
+                    if not await repo.claim_refresh(conn, tenant, used.pk, stamp):
+                        if used.grant_id is not None:
+                            await repo.revoke_grant(conn, tenant, used.grant_id, stamp)
+                        return False
                 await repo.insert_token(
                     conn,
                     account_id=user.account_id if user else client.account_id,

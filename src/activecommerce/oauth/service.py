@@ -1,4 +1,4 @@
-"""OAuth 2.0 clients and tokens: the rules (SPEC §7, docs/decisions/010-users-and-oauth.md).
+"""OAuth 2.0 clients and tokens: the rules (docs/decisions/010-users-and-oauth.md).
 
 Formats: client ids `ac_client_…`, client secrets `ac_secret_…`, access tokens `ac_at_…`,
 refresh tokens `ac_rt_…`, codes 43 random characters; each with ~256 random bits. Only
@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 import orjson
 
 from activecommerce.accounts.plans import has_live
+from activecommerce.accounts.service import find_account
 from activecommerce.auth.scopes import SCOPES, parse_scopes
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.security import key_hash
 from activecommerce.oauth import repository as repo
 
@@ -122,7 +124,7 @@ async def create_client(
         raise _invalid("redirectUris", "listed twice")
     if public and not uris:
         raise _invalid("redirectUris", "a public client uses the code flow: give a redirect URI")
-    account = await conn.fetchone("SELECT plan FROM accounts WHERE id = ?", (account_id,))
+    account = await find_account(conn, account_id)
     if account is None:
         raise Problem(404, "No such account.")
     if env == "live" and not has_live(account["plan"]):
@@ -145,9 +147,19 @@ async def create_client(
     return client_view(row, client_secret)
 
 
-async def delete_client(db: Database, client_pk: int, account_id: int, env: str) -> bool:
+async def list_clients(scope: Scoped, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """A page of the environment's clients (how many in all, and their views), oldest
+    first, without their secrets."""
+    total, rows = await repo.list_clients(scope, limit, offset)
+    views = [client_view(row) for row in rows]
+    for view in views:
+        view.pop("clientSecret", None)
+    return total, views
+
+
+async def delete_client(db: Database, principal: Principal, client_pk: int) -> bool:
     async with db.transaction() as conn:
-        return await repo.delete_client(conn, client_pk, account_id, env) > 0
+        return await repo.delete_client(Scoped(conn, principal), client_pk) > 0
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,7 @@ class Client:
         return " ".join(s for s in requested if s in self.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris  # exact match (SPEC §7)
+        return redirect_uri in self.redirect_uris  # an exact match
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.secret_hash is None or not client_secret or len(client_secret) > 200:
@@ -227,7 +239,7 @@ class TokenAuthenticator:
     async def authenticate(self, raw: str) -> Principal | None:
         if len(raw) > 200:
             return None
-        row = await repo.find_active_token(self._db, key_hash(self.secret, raw))
+        row = await repo.system_find_active_token(self._db, key_hash(self.secret, raw))
         if row is None or row["expires_at"] <= now():
             return None
         return Principal(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from activecommerce.kit.db import Connection
-from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import TENANT, tenant
+from activecommerce.kit.repository import Scoped
 
 
-async def stage_ids(conn: Connection, principal: Principal, pipeline_id: int) -> list[int]:
-    rows = await conn.fetchall(
-        f"SELECT id FROM deal_stages WHERE pipeline_id = ? AND {TENANT} ORDER BY id",
-        (pipeline_id, *tenant(principal)),
+async def stage_ids(scope: Scoped, pipeline_id: int) -> list[int]:
+    rows = await scope.fetchall(
+        "SELECT id FROM deal_stages WHERE pipeline_id = ? AND @tenant ORDER BY id", (pipeline_id,)
     )
     return [int(row["id"]) for row in rows]

@@ -9,6 +9,7 @@ from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.listing import ListFilter
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import Resource, Rules, require_ref, unchanged
 from activecommerce.pipelines import models, repository
 from activecommerce.pipelines.schemas import (
@@ -89,4 +90,4 @@ deal_statuses = Resource(
 
 async def stage_ids(conn: Connection, principal: Principal, pipeline_id: int) -> list[int]:
     """The ids of a pipeline's stages (deleting the pipeline deletes them)."""
-    return await repository.stage_ids(conn, principal, pipeline_id)
+    return await repository.stage_ids(Scoped(conn, principal), pipeline_id)

@@ -1,9 +1,14 @@
-"""Queries for users, memberships and sessions."""
+"""Queries for users, memberships and sessions.
+
+A user and their sessions are installation-wide: a user's memberships and a session
+(found by its keyed hash, or ended with the user's others) cross accounts, so they are
+read and written in `system_*` functions. A membership is one account's (its `account_id`;
+memberships have no environment)."""
 
 from __future__ import annotations
 
 from activecommerce.kit.db import Connection, Database, Row
-from activecommerce.kit.repository import lock_clause
+from activecommerce.kit.repository import lock_clause, system
 
 
 async def find_user_by_email(db: Database | Connection, email: str) -> Row | None:
@@ -36,7 +41,9 @@ async def insert_membership(
     )
 
 
-async def memberships(db: Database | Connection, user_id: int) -> list[Row]:
+@system
+async def system_memberships(db: Database, user_id: int) -> list[Row]:
+    """The user's accounts, and their role in each."""
     return await db.fetchall(
         "SELECT m.account_id, m.role, a.name, a.plan FROM account_memberships m"
         " JOIN accounts a ON a.id = m.account_id WHERE m.user_id = ? ORDER BY m.account_id",
@@ -44,7 +51,8 @@ async def memberships(db: Database | Connection, user_id: int) -> list[Row]:
     )
 
 
-async def insert_session(
+@system
+async def system_insert_session(
     conn: Connection, token_hash: str, user_id: int, now: str, expires_at: str
 ) -> None:
     await conn.execute(
@@ -54,7 +62,8 @@ async def insert_session(
     )
 
 
-async def find_session(db: Database, token_hash: str, now: str) -> Row | None:
+@system
+async def system_find_session(db: Database, token_hash: str, now: str) -> Row | None:
     return await db.fetchone(
         "SELECT s.id, s.user_id, s.account_id, u.email, u.time_zone FROM user_sessions s"
         " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
@@ -62,11 +71,13 @@ async def find_session(db: Database, token_hash: str, now: str) -> Row | None:
     )
 
 
-async def delete_session(conn: Connection, token_hash: str) -> None:
+@system
+async def system_delete_session(conn: Connection, token_hash: str) -> None:
     await conn.execute("DELETE FROM user_sessions WHERE token_hash = ?", (token_hash,))
 
 
-async def delete_expired_sessions(conn: Connection, now: str) -> int:
+@system
+async def system_delete_expired_sessions(conn: Connection, now: str) -> int:
     return await conn.execute("DELETE FROM user_sessions WHERE expires_at <= ?", (now,))
 
 
@@ -120,19 +131,21 @@ async def set_time_zone(conn: Connection, user_id: int, zone: str, now: str) -> 
     )
 
 
-async def delete_sessions(conn: Connection, user_id: int) -> int:
+@system
+async def system_delete_sessions(conn: Connection, user_id: int) -> int:
     return await conn.execute("DELETE FROM user_sessions WHERE user_id = ?", (user_id,))
 
 
-async def delete_other_sessions(conn: Connection, user_id: int, keep_hash: str) -> int:
+@system
+async def system_delete_other_sessions(conn: Connection, user_id: int, keep_hash: str) -> int:
     return await conn.execute(
         "DELETE FROM user_sessions WHERE user_id = ? AND token_hash <> ?", (user_id, keep_hash)
     )
 
 
-async def set_session_account(db: Database, token_hash: str, account_id: int) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE user_sessions SET account_id = ? WHERE token_hash = ?",
-            (account_id, token_hash),
-        )
+@system
+async def system_set_session_account(conn: Connection, token_hash: str, account_id: int) -> None:
+    await conn.execute(
+        "UPDATE user_sessions SET account_id = ? WHERE token_hash = ?",
+        (account_id, token_hash),
+    )

@@ -1,4 +1,4 @@
-"""Users, memberships and sign-in sessions: the rules (SPEC §7, §11).
+"""Users, memberships and sign-in sessions: the rules (docs/decisions/010-users-and-oauth.md).
 
 A user is installation-wide (one per email, compared case-insensitively); a membership
 gives a user a role in an account. Sessions are random tokens kept in a cookie and stored
@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from activecommerce.accounts.service import find_account
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database, UniqueViolation
 from activecommerce.kit.fields import _email
@@ -23,7 +24,7 @@ from activecommerce.users.passwords import Passwords
 ROLES = ("owner", "member")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # Argon2 takes any length; this bounds what one request may cost
-# What a member may not manage (SPEC §7); the console and the consent page ask `may`.
+# What a member may not manage; the console and the consent page ask `may`.
 OWNER_ONLY = frozenset({"apiKeys", "webhooks", "oauthClients", "users"})
 
 
@@ -136,7 +137,7 @@ async def _join(
     db: Database, account_id: int, email: str, hashed: str | None, role: str
 ) -> dict[str, Any]:
     async with db.transaction() as conn:
-        if await conn.fetchone("SELECT id FROM accounts WHERE id = ?", (account_id,)) is None:
+        if await find_account(conn, account_id) is None:
             raise Problem(404, "No such account.")
         return await add_member(conn, account_id, email, hashed, role)
 
@@ -193,7 +194,7 @@ async def change_password(
     hashed = await passwords.hash(new)
     async with db.transaction() as conn:
         await repo.set_password(conn, user.user_id, hashed, now())
-        await repo.delete_other_sessions(conn, user.user_id, user.session_hash)
+        await repo.system_delete_other_sessions(conn, user.user_id, user.session_hash)
 
 
 async def set_time_zone(db: Database, user: SignedIn, zone: str) -> None:
@@ -216,7 +217,7 @@ async def reset_password(
     hashed = await passwords.hash(password)
     async with db.transaction() as conn:
         await repo.set_password(conn, int(user["id"]), hashed, now())
-        ended = await repo.delete_sessions(conn, int(user["id"]))
+        ended = await repo.system_delete_sessions(conn, int(user["id"]))
     return {"email": user["email"], "sessionsEnded": ended}
 
 
@@ -268,8 +269,8 @@ class Sessions:
         token = secrets.token_urlsafe(32)
         stamp = now()
         async with self._db.transaction() as conn:
-            await repo.delete_expired_sessions(conn, stamp)
-            await repo.insert_session(
+            await repo.system_delete_expired_sessions(conn, stamp)
+            await repo.system_insert_session(
                 conn, self._hash(token), int(user["id"]), stamp, after(self.lifetime)
             )
         return token
@@ -278,7 +279,7 @@ class Sessions:
         if not token or len(token) > 100:
             return None
         hashed = self._hash(token)
-        row = await repo.find_session(self._db, hashed, now())
+        row = await repo.system_find_session(self._db, hashed, now())
         if row is None:
             return None
         chosen = row["account_id"]
@@ -293,15 +294,16 @@ class Sessions:
     async def sign_out(self, token: str | None) -> None:
         if token:
             async with self._db.transaction() as conn:
-                await repo.delete_session(conn, self._hash(token))
+                await repo.system_delete_session(conn, self._hash(token))
 
     async def memberships(self, user_id: int) -> list[Membership]:
-        rows = await repo.memberships(self._db, user_id)
+        rows = await repo.system_memberships(self._db, user_id)
         return [Membership(int(r["account_id"]), r["name"], r["plan"], r["role"]) for r in rows]
 
     async def choose_account(self, user: SignedIn, account_id: int) -> None:
         """The account this session's console works in (a membership: checked by caller)."""
-        await repo.set_session_account(self._db, user.session_hash, account_id)
+        async with self._db.transaction() as conn:
+            await repo.system_set_session_account(conn, user.session_hash, account_id)
 
     def mac(self, text: str) -> str:
         """A keyed hash of `text`: what a signed cookie (the console's flash) carries."""

@@ -1,11 +1,12 @@
 """The account picker, the live/sandbox switch, the password page and the user's
-settings (the time zone the console shows times in) (SPEC §7, §11)."""
+settings (the time zone the console shows times in)."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
+from activecommerce.api.html import SESSION_COOKIE, render, sessions
 from activecommerce.kit.clock import now
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
@@ -24,7 +25,7 @@ from activecommerce.web.console import (
     see_other,
     signed_in_user,
 )
-from activecommerce.web.pages import SESSION_COOKIE, render, safe_next, sessions
+from activecommerce.web.pages import safe_next
 
 router = console_router()
 

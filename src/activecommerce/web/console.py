@@ -17,23 +17,21 @@ from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 
 from activecommerce.accounts.plans import has_live
-from activecommerce.email.config import EmailConfig
-from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
-from activecommerce.kit.services import services
-from activecommerce.users.service import Membership, SignedIn, may
-from activecommerce.web.pages import (
+from activecommerce.api.html import (
     PAGE_HEADERS,
     SESSION_COOKIE,
     error_page,
     read_form,
     render,
-    render_block,
-    safe_next,
     sessions,
-    set_cookie,
     signed_in,
 )
+from activecommerce.email.config import EmailConfig
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
+from activecommerce.kit.services import services
+from activecommerce.users.service import Membership, SignedIn, may
+from activecommerce.web.pages import render_block, safe_next, set_cookie
 
 ENV_COOKIE = "ac_env"  # "<account id>:<live|sandbox>": where the console works
 FLASH_COOKIE = "ac_flash"

@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
+from activecommerce.api.html import read_form
 from activecommerce.api.routes import list_query_model, page_params
 from activecommerce.contacts import repository
 from activecommerce.contacts.export import export_csv
@@ -44,7 +45,7 @@ from activecommerce.web.console import (
     page,
     see_other,
 )
-from activecommerce.web.pages import read_form, safe_next
+from activecommerce.web.pages import safe_next
 
 router = console_router()
 

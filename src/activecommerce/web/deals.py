@@ -15,8 +15,7 @@ from starlette.responses import Response
 
 from activecommerce.contacts.repository import rows_among
 from activecommerce.contacts.service import contacts
-from activecommerce.deals.repository import board_totals
-from activecommerce.deals.service import deals
+from activecommerce.deals.service import board_totals, deals
 from activecommerce.kit.db import Database
 from activecommerce.kit.fields import ascii_digits, parse_id
 from activecommerce.kit.problems import Problem, invalid

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from activecommerce.campaigns.repository import count_sent_since
 from activecommerce.contacts.repository import count_all
-from activecommerce.deals.repository import totals_by_stage
+from activecommerce.deals.service import totals_by_stage
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.services import services

@@ -1,14 +1,15 @@
-"""API keys, for owners (SPEC §4, §7, §11): the current environment's keys (prefix,
-created, last used, revoked), creating one (the key shown once), revoking one, through
-the accounts service that /v3/apiKeys and the command line use."""
+"""API keys, for owners: the current environment's keys (prefix, created, last used,
+revoked), creating one (the key shown once), revoking one, through the accounts service
+that /v3/apiKeys and the command line use."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from activecommerce.accounts import repository, service
+from activecommerce.accounts import service
 from activecommerce.kit.pagination import offset
 from activecommerce.kit.problems import Problem
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.services import services
 from activecommerce.web import once, resources
 from activecommerce.web.console import (
@@ -29,15 +30,8 @@ KEYS = 50  # a page of keys
 async def list_keys(ctx: ConsoleContext, page_number: str | None = None) -> Response:
     require_owner(ctx, "apiKeys")
     number = resources.page_number(page_number)
-    total, rows = await repository.list_keys(
-        services(ctx.request).db,
-        ctx.account_id,
-        ctx.env,
-        KEYS,
-        offset(number, KEYS),
-        revoked=True,
-    )
-    keys = [{**service.key_view(row), "revokedAt": row["revoked_at"]} for row in rows]
+    scope = Scoped(services(ctx.request).db, ctx.principal)
+    total, keys = await service.list_keys(scope, KEYS, offset(number, KEYS), revoked=True)
     created = once.take(ctx, f"key:{ctx.account_id}:{ctx.env}")
     response = page(
         ctx,

@@ -7,21 +7,20 @@ import secrets
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from activecommerce.auth.deps import client_address_of
-from activecommerce.kit.services import services
-from activecommerce.users.passwords import Busy
-from activecommerce.web.pages import (
+from activecommerce.api.html import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     csrf_binding,
     error_page,
     read_form,
     render,
-    safe_next,
     sessions,
-    set_cookie,
     signed_in,
 )
+from activecommerce.auth.deps import client_address_of
+from activecommerce.kit.services import services
+from activecommerce.users.passwords import Busy
+from activecommerce.web.pages import safe_next, set_cookie
 from activecommerce.web.static_files import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)

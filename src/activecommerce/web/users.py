@@ -1,9 +1,10 @@
-"""The users of an account, for its owners (SPEC §7): members, roles, removal."""
+"""The users of an account, for its owners: members, roles, removal."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
+from activecommerce.api.html import sessions
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
@@ -19,7 +20,6 @@ from activecommerce.web.console import (
     require_owner,
     see_other,
 )
-from activecommerce.web.pages import sessions
 
 router = console_router()
 
