@@ -162,12 +162,17 @@ async def rows_among(db: Database, where: str, params: Sequence[Any], ids: list[
 
 
 async def member_names(
-    db: Database, table: str, column: str, target: str, contact_ids: list[int]
+    db: Database,
+    principal: Principal,
+    table: str,
+    column: str,
+    target: str,
+    contact_ids: list[int],
 ) -> list[Row]:
     """(contact_id, name) of these contacts' tags or groups."""
-    return await db.scan(
+    return await Scoped(db, principal).scan(
         f"SELECT m.contact_id, t.name FROM {table} m JOIN {target} t ON t.id = m.{column}"
-        f" WHERE {in_list(db, 'm.contact_id')} ORDER BY m.contact_id, t.name",
+        f" WHERE {in_list(db, 'm.contact_id')} AND @tenant(m) ORDER BY m.contact_id, t.name",
         (list_param(db, contact_ids),),
     )
 
