@@ -1,13 +1,14 @@
 """A campaign's status, and every change of it (each in the caller's transaction):
 
-    draft --send--> scheduled --its time comes--> sending --all decided--> sent
-    draft --send (now)----------------------------^
+    draft --send--> scheduled --its first batch recorded--> sending --all decided--> sent
+    draft --send (now)--------------------------------------^
     scheduled, sending --cancel--> canceled
 
 `schedule` and `cancel` are the API's (they record `emailCampaign.updated`); `begin`,
-`resolved` and `complete` the sending jobs' (`complete` records `emailCampaign.sent`).
-Each reads the campaign locked, so that one change is made once: a campaign is `sent`
-once, and never after it was canceled."""
+`resolved` (the audience is all recorded) and `complete` the sending jobs' (`complete`
+records `emailCampaign.sent`). Each change reads the campaign locked, so that it is made
+once: a campaign is `sent` once, and never after it was canceled. The other domains ask
+this module; none writes the campaign's status itself."""
 
 from __future__ import annotations
 
