@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 
 from activecommerce.config import Settings
-from activecommerce.email import repository as email_repository
+from activecommerce.email import service as email_service
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.sender import Sender, prune_captured
 from activecommerce.imports import service as imports
@@ -44,8 +44,8 @@ class AppWorker(Worker):
             db,
             {
                 DELIVER: self.deliverer,
-                email_repository.START: self.sender.start_campaign,
-                email_repository.SEND: self.sender.send,
+                email_service.START: self.sender.start_campaign,
+                email_service.SEND: self.sender.send,
                 imports.RUN: imports.ImportRunner(db, settings.import_batch_size),
             },
             concurrency=settings.worker_concurrency,

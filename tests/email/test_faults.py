@@ -32,10 +32,12 @@ from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
 from activecommerce.email import repository
-from activecommerce.email.sender import Committer, Mark, email_view, principal_of
+from activecommerce.email.sender import Committer, Mark
+from activecommerce.email.service import email_view, principal_of
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Database, DatabaseUnavailable, sqlite_path
+from activecommerce.kit.repository import Scoped
 
 RECIPIENTS = 400
 CONNECTIONS = 4
@@ -259,13 +261,15 @@ async def test_a_tag_put_while_its_email_is_recorded_waits_for_nothing(
         assert (await api.put(path)).status_code == 204  # enrolled: one message queued
         assert (await api.delete(path)).status_code == 204
         message = await db.fetchone(
-            "SELECT id FROM email_messages WHERE automation_id = ?", (int(automation["id"]),)
+            "SELECT id, account_id, env FROM email_messages WHERE automation_id = ?",
+            (int(automation["id"]),),
         )
         assert message is not None
         async with db.transaction() as conn:
             # The group commit's first statement for this message...
+            scope = Scoped(conn, principal_of(message))
             decided = await repository.decide(
-                conn, int(message["id"]), "sent", to="eve@example.com"
+                scope, int(message["id"]), "sent", to="eve@example.com"
             )
             assert decided is not None
             # ... the contact tagged again meanwhile (it used to wait for this

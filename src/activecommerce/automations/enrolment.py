@@ -1,7 +1,7 @@
-"""Running email automations (SPEC §5): an event that meets an active automation's
-trigger enrols its contact (once ever, a unique index decides) and queues the email for
-`delaySeconds` later. Emails that come due while the automation is paused are held and
-queued again when it is resumed."""
+"""Running email automations: an event that meets an active automation's trigger enrols
+its contact (once ever, a unique index decides) and queues the email for `delaySeconds`
+later. Emails that come due while the automation is paused wait for it (automations'
+`state`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import Any
 import orjson
 
 from activecommerce.automations import repository
-from activecommerce.email import repository as email_repository
-from activecommerce.kit.clock import after
+from activecommerce.email import service as email
 from activecommerce.kit.db import Connection
 from activecommerce.kit.principal import Principal
 
@@ -53,13 +52,7 @@ async def enrol(
         if trigger.get("type") != trigger_type or (key and trigger.get(key) != target):
             continue
         delay = float(row["delay_seconds"] or 0)
-        message = await email_repository.enrol(
-            conn, principal, int(row["id"]), int(contact), after(delay)
-        )
-        if message is not None:
-            await email_repository.queue_send(
-                conn, principal, [message], automation_id=int(row["id"]), delay_seconds=delay
-            )
+        await email.enrol(conn, principal, int(row["id"]), int(contact), delay)
 
 
 async def enrol_interest(
@@ -72,12 +65,3 @@ async def enrol_interest(
         if spec is not None and await repository.active_with_trigger(conn, principal, spec[0]):
             return True
     return False
-
-
-async def resume(conn: Connection, principal: Principal, automation_id: int, batch: int) -> None:
-    """Queue again what came due while the automation was paused."""
-    held = await email_repository.release_held(conn, automation_id)
-    for start in range(0, len(held), batch):
-        await email_repository.queue_send(
-            conn, principal, held[start : start + batch], automation_id=automation_id
-        )

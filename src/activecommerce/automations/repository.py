@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import TENANT, tenant
+from activecommerce.kit.repository import TENANT, Scoped, lock_clause, tenant
 
 
 async def naming_in_trigger(
@@ -29,4 +29,13 @@ async def active_with_trigger(
         "SELECT id, trigger_spec, delay_seconds FROM email_automations"
         f" WHERE {TENANT} AND status = 'active' AND trigger_spec LIKE ? ORDER BY id",
         (*tenant(principal), f'%"type":"{trigger_type}"%'),
+    )
+
+
+async def by_id(scope: Scoped, automation_id: int, lock: str | None = None) -> Row | None:
+    """An automation; with `lock`, locked in that mode ("SHARE", "UPDATE") until the
+    transaction ends."""
+    locking = lock_clause(scope.db, lock) if lock is not None else ""
+    return await scope.fetchone(
+        f"SELECT * FROM email_automations WHERE id = ? AND @tenant{locking}", (automation_id,)
     )

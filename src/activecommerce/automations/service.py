@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from activecommerce.automations import enrolment, models, repository
+from activecommerce.automations import models, repository, state
 from activecommerce.automations.schemas import EmailAutomationIn, EmailAutomationOut
 from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EmailContentRules
-from activecommerce.email import repository as email_repository
+from activecommerce.email import service as email
 from activecommerce.email.config import EmailConfig
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection, Database
@@ -20,7 +20,6 @@ from activecommerce.kit.resource import DeleteGuard, Resource, require_ref
 from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.tags.service import contact_tags
 
-RESUME_BATCH = 250  # held emails queued again per send job
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
 
 
@@ -35,7 +34,7 @@ class AutomationRules(EmailContentRules[EmailAutomationIn]):
         values = await super().prepare(conn, principal, new, current)
         if current is not None and current["status"] == "paused" and values["status"] == "active":
             # Resumed: what came due while it was paused goes out now.
-            await enrolment.resume(conn, principal, int(current["id"]), RESUME_BATCH)
+            await state.resumed(conn, principal, int(current["id"]))
         trigger = values["trigger"]
         before = current["trigger"] if current is not None else {}
         for key, target in TRIGGER_REFS.items():
@@ -102,14 +101,14 @@ def guard_references() -> None:
 
 
 async def report(
-    db: Database, principal: Principal, automation_id: str, email: EmailConfig
+    db: Database, principal: Principal, automation_id: str, config: EmailConfig
 ) -> dict[str, Any]:
     row = await email_automations.get_row(db, principal, automation_id)
-    counts = await email_repository.report(db, "automation_id", int(row["id"]))
+    counts = await email.report(db, principal, "automation", int(row["id"]))
     return {
         "automationId": str(row["id"]),
         "status": row["status"],
-        "delivery": email.delivery(principal.env),
+        "delivery": config.delivery(principal.env),
         "enrolled": counts["recipients"],
         "sent": counts["sent"],
         "failed": counts["failed"],

@@ -35,8 +35,9 @@ email_campaigns = Table(
     Column("scheduled_at", String(32)),
     Column("sent_at", String(32)),
     *timestamp_columns(),
-    # Sending (SPEC §5): the audience asked for ({"groupIds": [...], "tagIds": [...]}), and
-    # when its recipients were all recorded (the campaign is sent once they are decided).
+    # Sending (docs/decisions/008-email-sending.md): the audience asked for
+    # ({"groupIds": [...], "tagIds": [...]}), and when its recipients were all recorded
+    # (the campaign is sent once they are decided).
     Column("audience", Text),
     Column("resolved_at", String(32)),
     sqlite_autoincrement=True,  # ids are never reused

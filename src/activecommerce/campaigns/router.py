@@ -12,7 +12,7 @@ from activecommerce.api.routes import (
     json_response,
 )
 from activecommerce.auth.deps import CurrentPrincipal
-from activecommerce.campaigns import sending
+from activecommerce.campaigns import sending, state
 from activecommerce.campaigns.schemas import (
     CampaignReportOut,
     CampaignSendIn,
@@ -69,7 +69,7 @@ async def cancel_campaign(
     id: str, request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
 ) -> Response:
     async def work(conn: Connection) -> Work:
-        return 200, await sending.cancel(conn, principal, id), None
+        return 200, await state.cancel(conn, principal, id), None
 
     return await idempotent_post(request, principal, idempotency_key, None, work)
 

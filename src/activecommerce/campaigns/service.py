@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from activecommerce.brands.service import brands
-from activecommerce.campaigns import models
+from activecommerce.campaigns import models, repository
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut, EmailContentIn
 from activecommerce.email.templates import template_errors
 from activecommerce.kit.db import Connection
@@ -13,6 +13,7 @@ from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import Resource, Rules, require_ref, unchanged
 
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
@@ -52,7 +53,7 @@ class CampaignRules(EmailContentRules[EmailCampaignIn]):
         return await super().prepare(conn, principal, new, current)
 
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
-        row = await conn.fetchone("SELECT status FROM email_campaigns WHERE id = ?", (object_id,))
+        row = await repository.by_id(Scoped(conn, principal), object_id)
         if row is not None and row["status"] == "sending":
             raise conflict("This campaign is sending; cancel it before deleting it.")
 

@@ -1,4 +1,4 @@
-"""Many contacts at once (imports, SPEC §10): upserted by email, their tags and groups
+"""Many contacts at once (imports): upserted by email, their tags and groups
 made by name when missing, with the events the same changes through the API record.
 
 One call is one batch, inside the caller's transaction: a handful of statements whatever
@@ -143,7 +143,7 @@ async def upsert(
         else:  # deleted since the insert found it, or its case folds otherwise in SQL
             message = "email: conflicts with an existing contact's email; try again"
             outcome.failures += [(record.line, message) for record in group]
-    await repository.update_contacts(conn, updates)
+    await repository.update_contacts(conn, principal, updates)
     made = await _add_to(conn, principal, contact_tag_membership, applied, stamp, listening)
     made += await _add_to(conn, principal, contact_group_membership, applied, stamp, listening)
     # The contacts' activity: one row per contact of the batch, whoever listens (the

@@ -57,8 +57,8 @@ async def export_csv(
             rows = await repository.rows_among(db, where, params, ids)
         if rows:
             chosen = [int(row["id"]) for row in rows]
-            tags = await _names(db, contact_tag_membership, chosen)
-            groups = await _names(db, contact_group_membership, chosen)
+            tags = await _names(db, principal, contact_tag_membership, chosen)
+            groups = await _names(db, principal, contact_group_membership, chosen)
             # Each cell safe to open in a spreadsheet (a name "=HYPERLINK(...)" is text);
             # an import reads it back as it was.
             yield _csv(
@@ -76,10 +76,15 @@ async def export_csv(
             return
 
 
-async def _names(db: Database, membership: Membership, ids: list[int]) -> dict[Any, list[str]]:
+async def _names(
+    db: Database, principal: Principal, membership: Membership, ids: list[int]
+) -> dict[Any, list[str]]:
     names: dict[Any, list[str]] = {}
     table = membership.target.table_name
-    for row in await repository.member_names(db, membership.table, membership.column, table, ids):
+    rows = await repository.member_names(
+        db, principal, membership.table, membership.column, table, ids
+    )
+    for row in rows:
         names.setdefault(row["contact_id"], []).append(row["name"])
     return names
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import ACTIVITY_COLUMNS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import (
     TENANT,
     TENANT_CHECKED,
+    Scoped,
     in_list,
     insert_many,
     list_param,
@@ -40,13 +42,26 @@ async def add_member(
 
 
 async def remove_member(
-    conn: Connection, table: str, column: str, contact_id: int, target_id: int
+    scope: Scoped, table: str, column: str, contact_id: int, target_id: int
 ) -> bool:
-    """Whether there was such a membership. The ids were read in the caller's scope."""
-    changed = await conn.execute(
-        f"DELETE FROM {table} WHERE contact_id = ? AND {column} = ?", (contact_id, target_id)
+    """Whether there was such a membership."""
+    changed = await scope.execute(
+        f"DELETE FROM {table} WHERE contact_id = ? AND {column} = ? AND @tenant",
+        (contact_id, target_id),
     )
     return changed > 0
+
+
+async def member_ids(
+    db: Database, principal: Principal, table: str, column: str, target: int, after: int, limit: int
+) -> list[int]:
+    """A page of the contacts in a group or tag, in id order (an index range scan)."""
+    rows = await Scoped(db, principal).fetchall(
+        f"SELECT contact_id FROM {table} WHERE {column} = ? AND contact_id > ? AND @tenant"
+        " ORDER BY contact_id LIMIT ?",
+        (target, after, limit),
+    )
+    return [int(r["contact_id"]) for r in rows]
 
 
 def members_of(table: str, column: str) -> str:
@@ -88,13 +103,15 @@ async def insert_contacts(conn: Connection, rows: Sequence[Sequence[Any]]) -> li
     )
 
 
-async def update_contacts(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """(first_name, last_name, phone, status, updated_at, id) of contacts read in the
-    caller's scope."""
+async def update_contacts(
+    conn: Connection, principal: Principal, rows: Sequence[Sequence[Any]]
+) -> None:
+    """(first_name, last_name, phone, status, updated_at, id) of the caller's contacts."""
+    scope = tenant(principal)
     await conn.executemany(
         "UPDATE contacts SET first_name = ?, last_name = ?, phone = ?, status = ?,"
-        " updated_at = ? WHERE id = ?",
-        rows,
+        f" updated_at = ? WHERE id = ? AND {TENANT}",
+        [(*row, *scope) for row in rows],
     )
 
 
@@ -145,12 +162,17 @@ async def rows_among(db: Database, where: str, params: Sequence[Any], ids: list[
 
 
 async def member_names(
-    db: Database, table: str, column: str, target: str, contact_ids: list[int]
+    db: Database,
+    principal: Principal,
+    table: str,
+    column: str,
+    target: str,
+    contact_ids: list[int],
 ) -> list[Row]:
     """(contact_id, name) of these contacts' tags or groups."""
-    return await db.scan(
+    return await Scoped(db, principal).scan(
         f"SELECT m.contact_id, t.name FROM {table} m JOIN {target} t ON t.id = m.{column}"
-        f" WHERE {in_list(db, 'm.contact_id')} ORDER BY m.contact_id, t.name",
+        f" WHERE {in_list(db, 'm.contact_id')} AND @tenant(m) ORDER BY m.contact_id, t.name",
         (list_param(db, contact_ids),),
     )
 
@@ -257,3 +279,31 @@ async def activity(
         sql += " AND id < ?"
         params.append(before)
     return await db.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+
+
+# ---------------------------------------------------------------- one contact
+
+
+async def by_email(db: Database | Connection, principal: Principal, address: str) -> Row | None:
+    """The contact with this address (compared case-insensitively), if there is one."""
+    return await Scoped(db, principal).fetchone(
+        "SELECT id, email, first_name, last_name, phone FROM contacts"
+        " WHERE @tenant AND lower(email) = lower(?)",
+        (address,),
+    )
+
+
+async def locked(scope: Scoped, contact_id: int) -> Row | None:
+    """A contact, locked for update until the transaction ends."""
+    return await scope.fetchone(
+        f"SELECT * FROM contacts WHERE id = ? AND @tenant{lock_clause(scope.db)}", (contact_id,)
+    )
+
+
+async def set_status(scope: Scoped, contact_id: int, status: str) -> Row:
+    row = await scope.fetchone(
+        "UPDATE contacts SET status = ?, updated_at = ? WHERE id = ? AND @tenant RETURNING *",
+        (status, now(), contact_id),
+    )
+    assert row is not None
+    return row

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from activecommerce.contacts import listing, models, repository
 from activecommerce.contacts.schemas import ContactIn, ContactOut
@@ -13,6 +14,7 @@ from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.tags.service import contact_tags
 
@@ -94,7 +96,7 @@ class Membership:
         contact = await contacts.get_row(conn, principal, contact_id, lock=self.LOCK)
         target = await self.target.get_row(conn, principal, target_id)
         if await repository.remove_member(
-            conn, self.table, self.column, contact["id"], target["id"]
+            Scoped(conn, principal), self.table, self.column, contact["id"], target["id"]
         ):
             await self._record(conn, principal, self.removed, contact, target)
 
@@ -131,3 +133,78 @@ contact_group_membership = Membership(
     "contact.added_to_group",
     "contact.removed_from_group",
 )
+
+
+# ---------------------------------------------------------------- found by email's paths
+
+
+async def by_email(db: Database | Connection, principal: Principal, address: str) -> Row | None:
+    """The contact with this address (compared case-insensitively), if there is one:
+    id, email, first_name, last_name, phone."""
+    return await repository.by_email(db, principal, address)
+
+
+async def members_page(
+    db: Database, principal: Principal, membership: Membership, target: int, after: int, limit: int
+) -> list[int]:
+    """The ids of a page of the contacts in a group or tag (`membership` says which kind),
+    in id order, after the id `after`."""
+    return await repository.member_ids(
+        db, principal, membership.table, membership.column, target, after, limit
+    )
+
+
+async def active_in_any(
+    db: Database,
+    principal: Principal,
+    group_ids: Sequence[int],
+    tag_ids: Sequence[int],
+    seconds: float,
+) -> tuple[int, bool]:
+    """How many distinct active contacts are in any of these groups or tags, and whether
+    that is exact (else a lower bound). The maintained counts answer when they can: with
+    no inactive contact, a single group or tag is its count; else a count in the
+    database, given up after `seconds` for the bound the counts prove."""
+    groups, tags = sorted(set(group_ids)), sorted(set(tag_ids))
+    if not groups and not tags:
+        return 0, True
+    sources = [f"group:{g}" for g in groups] + [f"tag:{t}" for t in tags]
+    counts = await repository.maintained_counts(db, principal, ["all", "status:active", *sources])
+    active = counts["status:active"]
+    sizes = [counts[key] for key in sources]
+    # Each source has at least its members less every inactive contact; the union at
+    # most all its members, and at most every active contact.
+    lower = max(0, max(sizes) - (counts["all"] - active))
+    upper = min(sum(sizes), active)
+    if lower >= upper:
+        return upper, True
+    found = await repository.count_active_members(db, principal, groups, tags, seconds)
+    return (lower, False) if found is None else (found, True)
+
+
+# ---------------------------------------------------------------- status
+
+# The statuses mail's own paths move a contact to, and the statuses each may replace: a
+# bounce marks a contact that was still receiving mail; an unsubscribe any contact not
+# unsubscribed already. Neither ever makes a contact active again.
+StoppedStatus = Literal["bounced", "unsubscribed"]
+REPLACES: dict[StoppedStatus, frozenset[str]] = {
+    "bounced": frozenset({"active"}),
+    "unsubscribed": frozenset({"active", "bounced"}),
+}
+
+
+async def set_status(
+    conn: Connection, principal: Principal, contact_id: int, status: StoppedStatus
+) -> bool:
+    """Move a contact to `status` if `REPLACES` allows it from its status now, with the
+    events of the change (contact.updated; contact.unsubscribed, which the rules add).
+    Whether it moved (no such contact, or a status it may not leave: no change)."""
+    scope = Scoped(conn, principal)
+    before = await repository.locked(scope, contact_id)
+    if before is None or before["status"] not in REPLACES[status]:
+        return False
+    after = await repository.set_status(scope, contact_id, status)
+    old, new = contacts.serialize(before), contacts.serialize(after)
+    await events.record(conn, principal, contacts.rules.events("contact", "updated", old, new))
+    return True

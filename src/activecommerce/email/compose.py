@@ -1,4 +1,4 @@
-"""One recipient's email, whole: rendered parts, footer, tracking and headers (SPEC §5).
+"""One recipient's email, whole: rendered parts, footer, tracking and headers.
 
 CPU-bound (templates, MIME): the sender calls `compose` off the event loop.
 """

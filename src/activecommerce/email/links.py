@@ -1,4 +1,4 @@
-"""Signed links in emails: open pixel, click redirect, unsubscribe (SPEC §5).
+"""Signed links in emails: open pixel, click redirect, unsubscribe.
 
 A link names the message (its id) and carries an HMAC of what it does with it, keyed by a
 key derived from the server secret. A forged or altered link (another message, another

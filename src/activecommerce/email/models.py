@@ -1,4 +1,4 @@
-"""The tables of sending (SPEC §5).
+"""The tables of sending.
 
 `email_messages` is the durable record of one email to one recipient: one row per
 (campaign, contact) and per (automation, contact), made before anything is sent. It

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activecommerce.brands.service import brands
-from activecommerce.email import repository
+from activecommerce.contacts import service as contacts
 from activecommerce.email.compose import Composed, compose, prepare_content
 from activecommerce.email.links import LinkSigner
 from activecommerce.email.templates import in_parser, template_error
@@ -88,7 +88,7 @@ async def preview(
     }
     found = None
     if contact_email:
-        found = await repository.contact_by_email(db, principal, contact_email)
+        found = await contacts.by_email(db, principal, contact_email)
     contact = {
         "email": found["email"] if found else "",
         "firstName": (found["first_name"] if found else "") or "",

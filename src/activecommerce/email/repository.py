@@ -1,76 +1,49 @@
-"""Sending's queries: recipients' records, captured mail, reports."""
+"""Sending's records: one message per recipient (its outcome, opens, clicks) and the
+mail captured instead of sent. Every statement runs within the message's account and
+environment (`Scoped`), except the few that must find a message by its id alone (the
+sending job's claim, the links in emails) or cross accounts (retention): `@system`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
-from activecommerce.jobs import queue
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import TENANT, lock_clause, tenant
+from activecommerce.kit.repository import Scoped, lock_clause, system
 
-# Job kinds: resolve a campaign's audience (at its scheduled time); send some messages.
-START = "campaign.start"
-SEND = "email.send"
+# What a message was sent for: a campaign or an automation.
+Source = Literal["campaign", "automation"]
+_SOURCE_COLUMN: dict[Source, str] = {"campaign": "campaign_id", "automation": "automation_id"}
 
 
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-async def queue_send(
-    conn: Connection,
-    principal: Principal,
-    ids: Sequence[int],
-    *,
-    campaign_id: int | None = None,
-    automation_id: int | None = None,
-    test: bool = False,
-    delay_seconds: float = 0.0,
-) -> None:
-    """A job that sends these queued messages, all of one source (a campaign, its test
-    copies, or an automation). Its account and lane (the source) let each worker give one
-    account's send, and one campaign, a fair share of its slots rather than all of them."""
-    lane = f"campaign:{campaign_id}" if campaign_id is not None else f"automation:{automation_id}"
-    await queue.enqueue(
-        conn,
-        SEND,
-        {"ids": list(ids), "campaign": campaign_id, "automation": automation_id, "test": test},
-        delay_seconds,
-        account_id=principal.account_id,
-        lane=lane,
-    )
+# ---------------------------------------------------------------- recording recipients
 
 
-async def add_recipients(
-    conn: Connection,
-    principal: Principal,
-    *,
-    campaign_id: int,
-    contact_ids: Sequence[int],
-) -> list[int]:
+async def add_recipients(scope: Scoped, campaign_id: int, contact_ids: Sequence[int]) -> list[int]:
     """Record a campaign's recipients among these contacts (the active ones, each once:
     a contact already recorded is left alone). The ids of the new records."""
     stamp = now()
-    rows = await conn.fetchall(
+    rows = await scope.fetchall(
         "INSERT INTO email_messages (account_id, env, campaign_id, contact_id, is_test,"
         " status, attempts, due_at, open_count, click_count, created_at, updated_at)"
         " SELECT account_id, env, ?, id, ?, 'queued', 0, ?, 0, 0, ?, ? FROM contacts"
-        f" WHERE {TENANT} AND status = 'active' AND id IN ({_marks(contact_ids)})"
+        f" WHERE @tenant AND status = 'active' AND id IN ({_marks(contact_ids)})"
         " ORDER BY id ON CONFLICT DO NOTHING RETURNING id",
-        (campaign_id, False, stamp, stamp, stamp, *tenant(principal), *contact_ids),
+        (campaign_id, False, stamp, stamp, stamp, *contact_ids),
     )
     return sorted(int(r["id"]) for r in rows)
 
 
-async def enrol(
-    conn: Connection, principal: Principal, automation_id: int, contact_id: int, due_at: str
-) -> int | None:
+async def enrol(scope: Scoped, automation_id: int, contact_id: int, due_at: str) -> int | None:
     """An automation's record for one contact, once ever: its id, or None if the contact
     was enrolled before.
 
@@ -78,50 +51,35 @@ async def enrol(
     conflict check would instead wait for a worker's transaction that is recording that
     message's outcome (a tagging request waiting for the email worker's group commit,
     which on PostgreSQL made deadlocks with the contact's row lock)."""
-    known = await conn.fetchone(
-        "SELECT id FROM email_messages WHERE automation_id = ? AND contact_id = ?",
+    known = await scope.fetchone(
+        "SELECT id FROM email_messages WHERE automation_id = ? AND contact_id = ? AND @tenant",
         (automation_id, contact_id),
     )
     if known is not None:
         return None
     stamp = now()
-    row = await conn.fetchone(
+    row = await scope.db.fetchone(
         "INSERT INTO email_messages (account_id, env, automation_id, contact_id, is_test,"
         " status, attempts, due_at, open_count, click_count, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, 0, 0, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-        (*tenant(principal), automation_id, contact_id, False, due_at, stamp, stamp),
+        (*scope.values, automation_id, contact_id, False, due_at, stamp, stamp),
     )
     return None if row is None else int(row["id"])
 
 
-async def add_test_copies(
-    conn: Connection, principal: Principal, campaign_id: int, contact_id: int | None, to: list[str]
-) -> list[int]:
+async def add_test_copy(scope: Scoped, campaign_id: int, contact_id: int | None, to: str) -> int:
     stamp = now()
-    ids = []
-    for address in to:
-        row = await conn.fetchone(
-            "INSERT INTO email_messages (account_id, env, campaign_id, contact_id, is_test,"
-            " to_email, status, attempts, due_at, open_count, click_count, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, 0, 0, ?, ?) RETURNING id",
-            (*tenant(principal), campaign_id, contact_id, True, address, stamp, stamp, stamp),
-        )
-        assert row is not None
-        ids.append(int(row["id"]))
-    return ids
-
-
-async def member_ids(
-    db: Database, principal: Principal, table: str, column: str, target: int, after: int, limit: int
-) -> list[int]:
-    """A page of the contacts in a group or tag, in id order (an index range scan)."""
-    rows = await db.fetchall(
-        f"SELECT contact_id FROM {table} WHERE {column} = ? AND contact_id > ? AND {TENANT}"
-        " ORDER BY contact_id LIMIT ?",
-        (target, after, *tenant(principal), limit),
+    row = await scope.db.fetchone(
+        "INSERT INTO email_messages (account_id, env, campaign_id, contact_id, is_test,"
+        " to_email, status, attempts, due_at, open_count, click_count, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, 0, 0, ?, ?) RETURNING id",
+        (*scope.values, campaign_id, contact_id, True, to, stamp, stamp, stamp),
     )
-    return [int(r["contact_id"]) for r in rows]
+    assert row is not None
+    return int(row["id"])
 
+
+# ---------------------------------------------------------------- sending
 
 # A message with what sending it needs: the contact as it is now.
 _QUEUED = (
@@ -132,7 +90,10 @@ _QUEUED = (
 )
 
 
-async def queued(db: Database, ids: Sequence[int]) -> list[Row]:
+@system
+async def system_queued(db: Database, ids: Sequence[int]) -> list[Row]:
+    """A sending job's messages still queued, by id: the job names its messages, not
+    their account (each row carries it; the rest of the job is scoped by it)."""
     if not ids:
         return []
     return await db.fetchall(
@@ -141,18 +102,8 @@ async def queued(db: Database, ids: Sequence[int]) -> list[Row]:
     )
 
 
-async def source_row(db: Database | Connection, table: str, source_id: int) -> Row | None:
-    return await db.fetchone(f"SELECT * FROM {table} WHERE id = ?", (source_id,))
-
-
-async def brand_row(db: Database, brand_id: int | None) -> Row | None:
-    if brand_id is None:
-        return None
-    return await db.fetchone("SELECT * FROM brands WHERE id = ?", (brand_id,))
-
-
 async def decide(
-    conn: Connection,
+    scope: Scoped,
     message_id: int,
     status: str,
     *,
@@ -163,10 +114,10 @@ async def decide(
     """Record a message's outcome, once: None when it was already decided (by another
     attempt), so that nothing it causes is recorded twice."""
     stamp = now()
-    return await conn.fetchone(
+    return await scope.fetchone(
         "UPDATE email_messages SET status = ?, to_email = coalesce(?, to_email), error = ?,"
-        " sent_at = ?, bounced_at = ?, updated_at = ? WHERE id = ? AND status = 'queued'"
-        " RETURNING *",
+        " sent_at = ?, bounced_at = ?, updated_at = ? WHERE id = ? AND @tenant"
+        " AND status = 'queued' RETURNING *",
         (
             status,
             to,
@@ -179,63 +130,42 @@ async def decide(
     )
 
 
-async def postpone(conn: Connection, message_ids: Sequence[int], error: str, counts: bool) -> None:
+async def postpone(scope: Scoped, message_ids: Sequence[int], error: str, counts: bool) -> None:
     """Temporary failures: the messages stay queued (the job comes back for them). Only a
     recipient's own refusals count against its attempts, not a relay that is down."""
     if not message_ids:
         return
     bump = "attempts + 1" if counts else "attempts"
-    await conn.execute(
+    await scope.execute(
         f"UPDATE email_messages SET attempts = {bump}, error = ?, updated_at = ?"
-        f" WHERE id IN ({_marks(message_ids)}) AND status = 'queued'",
+        f" WHERE id IN ({_marks(message_ids)}) AND @tenant AND status = 'queued'",
         (error, now(), *message_ids),
     )
 
 
-async def hold(conn: Connection, message_ids: Sequence[int]) -> None:
-    await conn.execute(
-        f"UPDATE email_messages SET status = 'held', updated_at = ?"
-        f" WHERE id IN ({_marks(message_ids)}) AND status = 'queued'",
+async def pause(scope: Scoped, message_ids: Sequence[int]) -> None:
+    """Queued messages of a paused automation: set aside (status `held`) until it is
+    resumed."""
+    await scope.execute(
+        "UPDATE email_messages SET status = 'held', updated_at = ?"
+        f" WHERE id IN ({_marks(message_ids)}) AND @tenant AND status = 'queued'",
         (now(), *message_ids),
     )
 
 
-async def release_held(conn: Connection, automation_id: int) -> list[int]:
-    rows = await conn.fetchall(
+async def unpause(scope: Scoped, automation_id: int) -> list[int]:
+    """An automation's messages set aside by `pause`, queued again: their ids."""
+    rows = await scope.fetchall(
         "UPDATE email_messages SET status = 'queued', updated_at = ?"
-        " WHERE automation_id = ? AND status = 'held' RETURNING id",
+        " WHERE automation_id = ? AND @tenant AND status = 'held' RETURNING id",
         (now(), automation_id),
     )
     return sorted(int(r["id"]) for r in rows)
 
 
-async def bounce_contact(conn: Connection, contact_id: int) -> tuple[Row, Row] | None:
-    """Mark a contact bounced: (before, after), or None if it was already not active."""
-    return await _contact_status(conn, contact_id, "bounced")
-
-
-async def unsubscribe_contact(conn: Connection, contact_id: int) -> tuple[Row, Row] | None:
-    return await _contact_status(conn, contact_id, "unsubscribed")
-
-
-async def _contact_status(conn: Connection, contact_id: int, status: str) -> tuple[Row, Row] | None:
-    before = await conn.fetchone(
-        f"SELECT * FROM contacts WHERE id = ?{lock_clause(conn)}", (contact_id,)
-    )
-    if before is None or before["status"] == status:
-        return None
-    if status == "bounced" and before["status"] != "active":
-        return None  # an unsubscribed contact stays unsubscribed
-    after = await conn.fetchone(
-        "UPDATE contacts SET status = ?, updated_at = ? WHERE id = ? RETURNING *",
-        (status, now(), contact_id),
-    )
-    assert after is not None
-    return before, after
-
-
 async def capture(conn: Connection, message: Row, composed: Any) -> None:
-    """Store a message whole instead of sending it (the capture transport)."""
+    """Store a message whole instead of sending it (the capture transport), in the
+    message's account and environment."""
     await conn.execute(
         "INSERT INTO captured_emails (account_id, env, message_id, campaign_id, automation_id,"
         " contact_id, to_email, from_header, subject, html, text, headers, created_at)"
@@ -258,61 +188,66 @@ async def capture(conn: Connection, message: Row, composed: Any) -> None:
     )
 
 
-async def lock_source(conn: Connection, table: str, source_id: int, mode: str) -> Row | None:
-    return await conn.fetchone(
-        f"SELECT * FROM {table} WHERE id = ?{lock_clause(conn, mode)}", (source_id,)
-    )
-
-
-async def any_queued(conn: Connection, campaign_id: int) -> bool:
-    row = await conn.fetchone(
-        "SELECT 1 AS one FROM email_messages WHERE campaign_id = ? AND status = 'queued'"
-        " AND NOT is_test LIMIT 1",
+async def any_queued(scope: Scoped, campaign_id: int) -> bool:
+    row = await scope.fetchone(
+        "SELECT 1 AS one FROM email_messages WHERE campaign_id = ? AND @tenant"
+        " AND status = 'queued' AND NOT is_test LIMIT 1",
         (campaign_id,),
     )
     return row is not None
 
 
-async def message(db: Database | Connection, message_id: int, lock: bool = False) -> Row | None:
+# ---------------------------------------------------------------- the links in emails
+
+
+@system
+async def system_message(
+    db: Database | Connection, message_id: int, lock: bool = False
+) -> Row | None:
+    """A message by its id alone: what a link in an email carries (its signature is the
+    proof). What the link then changes is scoped by the message's account."""
     sql = "SELECT * FROM email_messages WHERE id = ?"
     if lock:
         sql += lock_clause(db)
     return await db.fetchone(sql, (message_id,))
 
 
-async def count_open(conn: Connection, message_id: int, first_only: bool = False) -> Row | None:
+async def count_open(scope: Scoped, message_id: int, first_only: bool = False) -> Row | None:
     """Counts an open of the message: its row after, or None (no such message, or with
     `first_only`, an open was already counted)."""
     stamp = now()
     first = " AND open_count = 0" if first_only else ""
-    return await conn.fetchone(
+    return await scope.fetchone(
         "UPDATE email_messages SET open_count = open_count + 1,"
-        f" opened_at = coalesce(opened_at, ?), updated_at = ? WHERE id = ?{first} RETURNING *",
+        " opened_at = coalesce(opened_at, ?), updated_at = ?"
+        f" WHERE id = ? AND @tenant{first} RETURNING *",
         (stamp, stamp, message_id),
     )
 
 
-async def count_click(conn: Connection, message_id: int, first_only: bool = False) -> Row | None:
+async def count_click(scope: Scoped, message_id: int, first_only: bool = False) -> Row | None:
     """`count_open` for a click."""
     stamp = now()
     first = " AND click_count = 0" if first_only else ""
     # A click proves the email was opened, even when its images were blocked.
-    return await conn.fetchone(
+    return await scope.fetchone(
         "UPDATE email_messages SET click_count = click_count + 1,"
         " clicked_at = coalesce(clicked_at, ?), opened_at = coalesce(opened_at, ?),"
-        f" updated_at = ? WHERE id = ?{first} RETURNING *",
+        f" updated_at = ? WHERE id = ? AND @tenant{first} RETURNING *",
         (stamp, stamp, stamp, message_id),
     )
 
 
-async def mark_unsubscribed(conn: Connection, message_id: int) -> None:
+async def mark_unsubscribed(scope: Scoped, message_id: int) -> None:
     stamp = now()
-    await conn.execute(
+    await scope.execute(
         "UPDATE email_messages SET unsubscribed_at = coalesce(unsubscribed_at, ?),"
-        " updated_at = ? WHERE id = ?",
+        " updated_at = ? WHERE id = ? AND @tenant",
         (stamp, stamp, message_id),
     )
 
+
+# ---------------------------------------------------------------- reports
 
 REPORT_COUNTS = (
     "recipients",
@@ -340,64 +275,20 @@ _REPORT = (
 )
 
 
-async def report(db: Database, column: str, source_id: int) -> dict[str, int]:
+async def report(scope: Scoped, source: Source, source_id: int) -> dict[str, int]:
     """Counts over a campaign's or automation's records (off the event loop on SQLite:
     it reads every recipient)."""
-    rows = await db.scan(f"{_REPORT} WHERE {column} = ? AND NOT is_test", (source_id,))
+    where = f"{_SOURCE_COLUMN[source]} = ? AND @tenant AND NOT is_test"
+    rows = await scope.scan(f"{_REPORT} WHERE {where}", (source_id,))
     return {key: int(rows[0][key] or 0) for key in REPORT_COUNTS}
 
 
-async def captured_page(
-    db: Database, principal: Principal, filters: dict[str, Any], page: int, page_size: int
-) -> tuple[int, list[Row]]:
-    where = [TENANT]
-    params: list[Any] = [*tenant(principal)]
-    if filters.get("to"):
-        where.append("lower(to_email) = lower(?)")
-        params.append(filters["to"])
-    for name, column in (("campaignId", "campaign_id"), ("automationId", "automation_id")):
-        if filters.get(name) is not None:
-            where.append(f"{column} = ?")
-            params.append(filters[name])
-    clause = " AND ".join(where)
-    total = await db.fetchone(f"SELECT count(*) AS n FROM captured_emails WHERE {clause}", params)
-    rows = await db.fetchall(
-        f"SELECT * FROM captured_emails WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
-        (*params, page_size, (page - 1) * page_size),
-    )
-    return (int(total["n"]) if total else 0), rows
-
-
-async def captured(db: Database, principal: Principal, captured_id: int) -> Row | None:
-    return await db.fetchone(
-        f"SELECT * FROM captured_emails WHERE id = ? AND {TENANT}",
-        (captured_id, *tenant(principal)),
-    )
-
-
-async def prune_captured(db: Database, cutoff: str, batch: int = 20) -> int:
-    """Delete captured mail older than `cutoff`, the oldest first, a small batch per
-    transaction (a message may be a megabyte) with a yield in between."""
-    total = 0
-    while True:
-        await asyncio.sleep(0)
-        async with db.transaction() as conn:
-            deleted = await conn.execute(
-                "DELETE FROM captured_emails WHERE id IN (SELECT id FROM captured_emails"
-                " WHERE created_at < ? ORDER BY created_at LIMIT ?)",
-                (cutoff, batch),
-            )
-        total += deleted
-        if deleted < batch:
-            return total
-
-
-async def hourly_opens_and_clicks(db: Database, column: str, source_id: int) -> list[Row]:
+async def hourly_opens_and_clicks(scope: Scoped, source: Source, source_id: int) -> list[Row]:
     """A campaign's or automation's first opens and first clicks per hour (rows of kind
     'open'|'click', hour (the stamp's first 13 characters, e.g. 2026-11-28T09), n). Off
     the event loop: it reads every recipient."""
-    where = f"{column} = ? AND NOT is_test"
-    return await db.scan(
+    where = f"{_SOURCE_COLUMN[source]} = ? AND @tenant AND NOT is_test"
+    return await scope.scan(
         "SELECT 'open' AS kind, substr(opened_at, 1, 13) AS hour, count(*) AS n"
         f" FROM email_messages WHERE {where} AND opened_at IS NOT NULL"
         " GROUP BY substr(opened_at, 1, 13)"
@@ -405,37 +296,6 @@ async def hourly_opens_and_clicks(db: Database, column: str, source_id: int) -> 
         f" FROM email_messages WHERE {where} AND clicked_at IS NOT NULL"
         " GROUP BY substr(clicked_at, 1, 13)",
         (source_id, source_id),
-    )
-
-
-async def captured_after(
-    db: Database, principal: Principal, to: str | None, before_id: int | None, limit: int
-) -> list[Row]:
-    """A page of captured mail, newest first, by cursor (ids below `before_id`), for one
-    recipient or all: `limit` rows at most."""
-    where = [TENANT]
-    params: list[Any] = [*tenant(principal)]
-    if to:
-        where.append("lower(to_email) = lower(?)")
-        params.append(to)
-    if before_id is not None:
-        where.append("id < ?")
-        params.append(before_id)
-    return await db.fetchall(
-        "SELECT id, to_email, from_header, subject, campaign_id, automation_id, created_at"
-        f" FROM captured_emails WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
-        (*params, limit),
-    )
-
-
-async def contact_by_email(
-    db: Database | Connection, principal: Principal, address: str
-) -> Row | None:
-    """The contact with this address (compared case-insensitively), if there is one."""
-    return await db.fetchone(
-        "SELECT id, email, first_name, last_name, phone FROM contacts"
-        f" WHERE {TENANT} AND lower(email) = lower(?)",
-        (*tenant(principal), address),
     )
 
 
@@ -451,10 +311,80 @@ async def of_contact(
         " FROM email_messages m"
         " LEFT JOIN email_campaigns c ON c.id = m.campaign_id"
         " LEFT JOIN email_automations a ON a.id = m.automation_id"
-        " WHERE m.contact_id = ? AND m.account_id = ? AND m.env = ? AND NOT m.is_test"
+        " WHERE m.contact_id = ? AND @tenant(m) AND NOT m.is_test"
     )
-    params: list[Any] = [contact_id, *tenant(principal)]
+    params: list[Any] = [contact_id]
     if before is not None:
         sql += " AND m.id < ?"
         params.append(before)
-    return await db.fetchall(sql + " ORDER BY m.id DESC LIMIT ?", [*params, limit])
+    scope = Scoped(db, principal)
+    return await scope.fetchall(sql + " ORDER BY m.id DESC LIMIT ?", [*params, limit])
+
+
+# ---------------------------------------------------------------- captured mail
+
+
+async def captured_page(
+    scope: Scoped, filters: dict[str, Any], page: int, page_size: int
+) -> tuple[int, list[Row]]:
+    where = ["@tenant"]
+    params: list[Any] = []
+    if filters.get("to"):
+        where.append("lower(to_email) = lower(?)")
+        params.append(filters["to"])
+    for name, column in (("campaignId", "campaign_id"), ("automationId", "automation_id")):
+        if filters.get(name) is not None:
+            where.append(f"{column} = ?")
+            params.append(filters[name])
+    clause = " AND ".join(where)
+    count = f"SELECT count(*) AS n FROM captured_emails WHERE {clause}"
+    total = await scope.fetchone(count, params)
+    rows = await scope.fetchall(
+        f"SELECT * FROM captured_emails WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*params, page_size, (page - 1) * page_size),
+    )
+    return (int(total["n"]) if total else 0), rows
+
+
+async def captured(scope: Scoped, captured_id: int) -> Row | None:
+    return await scope.fetchone(
+        "SELECT * FROM captured_emails WHERE id = ? AND @tenant", (captured_id,)
+    )
+
+
+async def captured_after(
+    scope: Scoped, to: str | None, before_id: int | None, limit: int
+) -> list[Row]:
+    """A page of captured mail, newest first, by cursor (ids below `before_id`), for one
+    recipient or all: `limit` rows at most."""
+    where = ["@tenant"]
+    params: list[Any] = []
+    if to:
+        where.append("lower(to_email) = lower(?)")
+        params.append(to)
+    if before_id is not None:
+        where.append("id < ?")
+        params.append(before_id)
+    return await scope.fetchall(
+        "SELECT id, to_email, from_header, subject, campaign_id, automation_id, created_at"
+        f" FROM captured_emails WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        (*params, limit),
+    )
+
+
+@system
+async def system_prune_captured(db: Database, cutoff: str, batch: int = 20) -> int:
+    """Delete captured mail (of every account) older than `cutoff`, the oldest first, a
+    small batch per transaction (a message may be a megabyte) with a yield in between."""
+    total = 0
+    while True:
+        await asyncio.sleep(0)
+        async with db.transaction() as conn:
+            deleted = await conn.execute(
+                "DELETE FROM captured_emails WHERE id IN (SELECT id FROM captured_emails"
+                " WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+                (cutoff, batch),
+            )
+        total += deleted
+        if deleted < batch:
+            return total

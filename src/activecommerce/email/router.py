@@ -16,13 +16,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from activecommerce.api.head import is_head
 from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal, client_address_of
-from activecommerce.contacts.service import contacts
-from activecommerce.email import repository
+from activecommerce.email import service
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.schemas import CapturedEmailOut
-from activecommerce.email.sender import email_view, principal_of
-from activecommerce.kit import events
-from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.db import Row
 from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize, envelope
 from activecommerce.kit.principal import Principal
@@ -88,9 +85,7 @@ async def list_emails(
         if params[name] is not None:
             filters[name] = parse_id(params[name]) or -1  # a malformed id matches nothing
     page, size = params["page"], params["pageSize"]
-    total, rows = await repository.captured_page(
-        services(request).db, principal, filters, page, size
-    )
+    total, rows = await service.captured_page(services(request).db, principal, filters, page, size)
     return json_response(envelope([captured_view(r) for r in rows], page, size, total))
 
 
@@ -106,7 +101,7 @@ async def list_emails(
 async def get_email(id: str, request: Request, principal: CurrentPrincipal) -> Response:
     _sandbox_only(principal)
     oid = parse_id(id)
-    row = None if oid is None else await repository.captured(services(request).db, principal, oid)
+    row = None if oid is None else await service.captured(services(request).db, principal, oid)
     if row is None:
         raise not_found("captured email")
     return json_response(captured_view(row))
@@ -136,10 +131,6 @@ def _gone() -> HTMLResponse:
     return _page("Link not found", "<p>This link is not valid.</p>", 404)
 
 
-async def _message(conn: Connection, message_id: int) -> Row | None:
-    return await repository.message(conn, message_id, lock=True)
-
-
 # Opens and clicks recorded per minute, beyond the first of each message (always
 # recorded): a scanner or a script that hits a link in a loop is answered (the pixel, the
 # redirect) but costs no write and sends no webhook event.
@@ -162,20 +153,15 @@ async def _track(
     it), within the bounds above. The message's row, or None when there is none."""
     db = services(request).db
     if is_head(request):  # headers only: a link checker's look, never an open or a click
-        return await repository.message(db, message_id)
+        return await service.linked_message(db, message_id)
     first_only = not await _within_bounds(request, message_id)
     row = None
     if first_only:
         # A read, not a write transaction: most hits over the bounds are not the first.
-        row = await repository.message(db, message_id)
+        row = await service.linked_message(db, message_id)
         if row is None or row[f"{kind}_count"] > 0:
             return row
-    count = repository.count_open if kind == "open" else repository.count_click
-    async with db.transaction() as conn:
-        counted = await count(conn, message_id, first_only=first_only)
-        if counted is not None and not counted["is_test"]:
-            name = "email.opened" if kind == "open" else "email.clicked"
-            await events.record(conn, principal_of(counted), [(name, email_view(counted) | data)])
+    counted = await service.count_visit(db, message_id, kind, data, first_only=first_only)
     return counted if counted is not None else row
 
 
@@ -204,7 +190,7 @@ async def unsubscribe_page(mid: str, sig: str, request: Request) -> Response:
     """Asks to confirm: mail scanners open links, and a GET must never unsubscribe."""
     state = services(request)
     message_id = state.part(EmailConfig).links().unsubscribing(mid, sig)
-    if message_id is None or await repository.message(state.db, message_id) is None:
+    if message_id is None or await service.linked_message(state.db, message_id) is None:
         return _gone()
     action = escape(str(request.url.path))
     return _page(
@@ -222,16 +208,6 @@ async def unsubscribe(mid: str, sig: str, request: Request) -> Response:
     message_id = state.part(EmailConfig).links().unsubscribing(mid, sig)
     if message_id is None:
         return _gone()
-    async with state.db.transaction() as conn:
-        row = await _message(conn, message_id)
-        if row is None:
-            return _gone()
-        if not row["is_test"] and row["contact_id"] is not None:
-            await repository.mark_unsubscribed(conn, message_id)
-            changed = await repository.unsubscribe_contact(conn, int(row["contact_id"]))
-            if changed is not None:
-                # contact.updated, and contact.unsubscribed (the contacts' rules add it).
-                before, after = (contacts.serialize(r) for r in changed)
-                changes = contacts.rules.events("contact", "updated", before, after)
-                await events.record(conn, principal_of(row), changes)
+    if not await service.unsubscribe(state.db, message_id):
+        return _gone()
     return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")

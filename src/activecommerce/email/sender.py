@@ -1,4 +1,4 @@
-"""The sending jobs (SPEC §5): a campaign's audience resolved into durable records, and
+"""The sending jobs: a campaign's audience resolved into durable records, and
 those records sent, each exactly once with the capture transport and at most once more
 per SMTP connection after a crash.
 
@@ -40,17 +40,21 @@ from typing import Any
 
 import orjson
 
-from activecommerce.campaigns.service import email_campaigns
+from activecommerce.automations import state as automations
+from activecommerce.brands.service import brands
+from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
-from activecommerce.contacts.service import contacts
-from activecommerce.email import repository
+from activecommerce.contacts import service as contacts
+from activecommerce.email import repository, service
 from activecommerce.email.compose import Composed, Content, compose, prepare_content
 from activecommerce.email.config import EmailConfig
+from activecommerce.email.repository import Source
+from activecommerce.email.service import email_view, principal_of
 from activecommerce.email.transport import PermanentFailure, SmtpPool, TemporaryFailure
 from activecommerce.jobs import queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
-from activecommerce.kit.clock import after, now
+from activecommerce.kit.clock import after
 from activecommerce.kit.db import (
     ConcurrentChange,
     Connection,
@@ -59,31 +63,10 @@ from activecommerce.kit.db import (
     Row,
 )
 from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
+from activecommerce.kit.repository import Scoped
 
 log = logging.getLogger("activecommerce.email")
-
-
-def principal_of(row: Row) -> Principal:
-    """The account and environment a background job acts for (events are recorded there)."""
-    return Principal(account_id=int(row["account_id"]), env=row["env"], plan="", key_id=0)
-
-
-def email_view(row: Row) -> dict[str, Any]:
-    """An email to one recipient, as events carry it."""
-
-    def ref(value: Any) -> str | None:
-        return None if value is None else str(value)
-
-    return {
-        "id": str(row["id"]),
-        "campaignId": ref(row["campaign_id"]),
-        "automationId": ref(row["automation_id"]),
-        "contactId": ref(row["contact_id"]),
-        "to": row["to_email"],
-        "status": row["status"],
-        "sentAt": row["sent_at"],
-        "error": row["error"],
-    }
 
 
 @dataclass
@@ -183,16 +166,23 @@ class Committer:
                 future.set_result(None)
 
     async def _note_canceled(self, conn: Connection, batch: list[tuple[Mark, Any]]) -> None:
-        campaigns = {int(m.row["campaign_id"]) for m, _ in batch if m.row["campaign_id"]}
-        for campaign_id in campaigns:
-            row = await repository.source_row(conn, "email_campaigns", campaign_id)
-            if row is None or row["status"] == "canceled":
+        sources = {
+            int(m.row["campaign_id"]): principal_of(m.row) for m, _ in batch if m.row["campaign_id"]
+        }
+        for campaign_id, principal in sources.items():
+            if await campaigns.stopped(conn, principal, campaign_id):
                 self.canceled.add(campaign_id)
 
 
 async def _apply(conn: Connection, mark: Mark) -> None:
+    principal = principal_of(mark.row)
     decided = await repository.decide(
-        conn, int(mark.row["id"]), mark.status, to=mark.to, error=mark.error, bounced=mark.bounced
+        Scoped(conn, principal),
+        int(mark.row["id"]),
+        mark.status,
+        to=mark.to,
+        error=mark.error,
+        bounced=mark.bounced,
     )
     if decided is None:
         return  # decided by another attempt already: nothing twice
@@ -200,19 +190,13 @@ async def _apply(conn: Connection, mark: Mark) -> None:
         await repository.capture(conn, decided, mark.captured)
     if decided["is_test"]:
         return
-    principal = principal_of(decided)
     view = email_view(decided)
     if mark.status == "sent":
         await events.record(conn, principal, [("email.sent", view)])
     if mark.bounced:
         await events.record(conn, principal, [("email.bounced", view)])
         if decided["contact_id"] is not None:
-            changed = await repository.bounce_contact(conn, int(decided["contact_id"]))
-            if changed is not None:
-                before, after_ = (contacts.serialize(r) for r in changed)
-                await events.record(
-                    conn, principal, contacts.rules.events("contact", "updated", before, after_)
-                )
+            await contacts.set_status(conn, principal, int(decided["contact_id"]), "bounced")
 
 
 class Deferred(TemporaryFailure):
@@ -278,22 +262,22 @@ class Sender:
 
     async def start_campaign(self, job: Job, worker_id: str) -> None:
         campaign_id = int(job.payload["campaign"])
-        row = await repository.source_row(self.db, "email_campaigns", campaign_id)
-        if row is None or row["status"] not in ("scheduled", "sending"):
+        row = await campaigns.of_job(self.db, campaign_id)
+        if row is None or row["status"] not in campaigns.UNDER_WAY:
             await self._finish(job, worker_id)
             return
         principal = principal_of(row)
         audience = orjson.loads(row["audience"] or "{}")
-        sources = [("contact_group_members", "group_id", g) for g in audience.get("groupIds", [])]
-        sources += [("contact_tag_members", "tag_id", t) for t in audience.get("tagIds", [])]
-        for table, column, target in sources:
+        groups, tags = contacts.contact_group_membership, contacts.contact_tag_membership
+        sources = [(groups, g) for g in audience.get("groupIds", [])]
+        sources += [(tags, t) for t in audience.get("tagIds", [])]
+        for membership, target in sources:
             last = 0
             while True:
-                contact_ids = await repository.member_ids(
+                contact_ids = await contacts.members_page(
                     self.db,
                     principal,
-                    table,
-                    column,
+                    membership,
                     int(target),
                     last,
                     self.settings.email_batch_size,
@@ -308,11 +292,9 @@ class Sender:
         async with self.db.transaction() as conn:
             if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return
-            await conn.execute(
-                "UPDATE email_campaigns SET resolved_at = ? WHERE id = ?", (now(), campaign_id)
-            )
+            await campaigns.resolved(conn, principal, campaign_id)
             await queue.system_finish(conn, job, worker_id)
-            await complete_campaign(conn, campaign_id)
+            await campaigns.complete(conn, principal, campaign_id)
 
     async def _record_recipients(
         self, job: Job, worker_id: str, principal: Principal, contact_ids: list[int]
@@ -322,37 +304,35 @@ class Sender:
         async with self.db.transaction() as conn:
             if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return False
-            current = await repository.lock_source(conn, "email_campaigns", campaign_id, "SHARE")
-            if current is None or current["status"] not in ("scheduled", "sending"):
+            if not await campaigns.begin(conn, principal, campaign_id):
                 await queue.system_finish(conn, job, worker_id)
                 return False
-            if current["status"] == "scheduled":
-                await conn.execute(
-                    "UPDATE email_campaigns SET status = 'sending', updated_at = ? WHERE id = ?",
-                    (now(), campaign_id),
-                )
-            new = await repository.add_recipients(
-                conn, principal, campaign_id=campaign_id, contact_ids=contact_ids
-            )
-            if new:
-                await repository.queue_send(conn, principal, new, campaign_id=campaign_id)
+            await service.add_recipients(conn, principal, campaign_id, contact_ids)
         return True
 
     # ---------------------------------------------------------------- email.send
 
     async def send(self, job: Job, worker_id: str) -> None:
-        rows = await repository.queued(self.db, job.payload["ids"])
+        rows = await repository.system_queued(self.db, job.payload["ids"])
         campaign_id = job.payload.get("campaign")
         automation_id = job.payload.get("automation")
         test = bool(job.payload.get("test"))
         if not rows:
-            await self._finish(job, worker_id, None if test else campaign_id)
+            # Nothing of the job is left to send: its campaign may be complete.
+            campaign = None
+            if campaign_id is not None and not test:
+                campaign = await campaigns.of_job(self.db, int(campaign_id))
+            await self._finish(job, worker_id, campaign)
             return
+        # The job's messages are all of one source, in one account and environment.
+        principal = principal_of(rows[0])
+        kind: Source
         if campaign_id is not None:
-            table, source_id = "email_campaigns", int(campaign_id)
+            kind, source_id = "campaign", int(campaign_id)
+            source = await campaigns.find(self.db, principal, source_id)
         else:
-            table, source_id = "email_automations", int(job.payload["automation"])
-        source = await repository.source_row(self.db, table, source_id)
+            kind, source_id = "automation", int(job.payload["automation"])
+            source = await automations.find(self.db, principal, source_id)
         if source is None:
             await self._finish(job, worker_id)
             return
@@ -360,16 +340,18 @@ class Sender:
             await self._finish(job, worker_id)
             return
         paused = automation_id is not None and source["status"] == "paused"
-        if paused and await self._hold(job, worker_id, source_id, rows):
+        if paused and await self._wait_while_paused(job, worker_id, principal, source_id, rows):
             return
+        # The campaign to complete once this job is done (not for test copies).
+        campaign = source if campaign_id is not None and not test else None
         try:
-            content = await self._content(table, source)
+            content = await self._content(principal, kind, source)
         except Exception as exc:  # a template saved before today's checks
-            log.warning("email content of %s %s does not render: %s", table, source_id, exc)
+            log.warning("email content of %s %s does not render: %s", kind, source_id, exc)
             await asyncio.gather(
                 *(self.committer.submit(Mark(r, "failed", None, f"template: {exc}")) for r in rows)
             )
-            await self._finish(job, worker_id, None if test else campaign_id)
+            await self._finish(job, worker_id, campaign)
             return
         capture = self.config.captures(rows[0]["env"])
         run = _Run(job, self.committer)
@@ -385,7 +367,7 @@ class Sender:
                 # (those are retried until they commit): the message is still queued; it
                 # is tried again (perhaps sent twice, as after a crash).
                 later.append((row, TemporaryFailure(f"{type(outcome).__name__}", relay=True)))
-        await self._settle(job, worker_id, later, None if test else campaign_id)
+        await self._settle(job, worker_id, later, campaign)
 
     async def _one(
         self, row: Row, content: Content, capture: bool, run: _Run
@@ -444,7 +426,7 @@ class Sender:
         job: Job,
         worker_id: str,
         later: list[tuple[Row, TemporaryFailure]],
-        campaign_id: int | None,
+        campaign: Row | None,
     ) -> None:
         settings = self.settings
         async with self.db.transaction() as conn:
@@ -452,11 +434,11 @@ class Sender:
                 return
             if not later:
                 await queue.system_finish(conn, job, worker_id)
-                if campaign_id is not None:
-                    await complete_campaign(conn, int(campaign_id))
+                await _complete(conn, campaign)
                 return
+            scope = Scoped(conn, principal_of(later[0][0]))
             relay = [int(r["id"]) for r, f in later if f.relay]
-            await repository.postpone(conn, relay, str(later[0][1]), counts=False)
+            await repository.postpone(scope, relay, str(later[0][1]), counts=False)
             retrying = bool(relay)
             for row, failure in later:
                 if failure.relay:
@@ -465,7 +447,7 @@ class Sender:
                     reason = f"gave up after {row['attempts'] + 1} attempts: {failure}"
                     await _apply(conn, Mark(row, "failed", None, reason))
                 else:
-                    await repository.postpone(conn, [int(row["id"])], str(failure), counts=True)
+                    await repository.postpone(scope, [int(row["id"])], str(failure), counts=True)
                     retrying = True
             if retrying:
                 exponent = min(job.attempts - 1, 6)
@@ -475,62 +457,51 @@ class Sender:
                 await queue.system_retry_at(conn, job, worker_id, delay)
             else:
                 await queue.system_finish(conn, job, worker_id)
-                if campaign_id is not None:
-                    await complete_campaign(conn, int(campaign_id))
+                await _complete(conn, campaign)
 
-    async def _hold(self, job: Job, worker_id: str, automation_id: int, rows: list[Row]) -> bool:
-        """An automation paused when its emails came due: they wait ("held") until it is
-        resumed, which queues them again. False if it was resumed meanwhile."""
+    async def _wait_while_paused(
+        self, job: Job, worker_id: str, principal: Principal, automation_id: int, rows: list[Row]
+    ) -> bool:
+        """An automation paused when its emails came due: they wait until it is resumed,
+        which queues them again. False if it was resumed meanwhile."""
         async with self.db.transaction() as conn:
             if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return True
-            current = await repository.lock_source(
-                conn, "email_automations", automation_id, "SHARE"
-            )
-            if current is not None and current["status"] == "active":
+            ids = [int(r["id"]) for r in rows]
+            if not await automations.set_aside_while_paused(conn, principal, automation_id, ids):
                 return False
-            await repository.hold(conn, [int(r["id"]) for r in rows])
             await queue.system_finish(conn, job, worker_id)
         return True
 
-    async def _content(self, table: str, source: Row) -> Content:
-        key = (table, int(source["id"]), str(source["updated_at"]))
+    async def _content(self, principal: Principal, kind: Source, source: Row) -> Content:
+        key = (kind, int(source["id"]), str(source["updated_at"]))
         content = self._contents.get(key)
         if content is None:
-            brand = await repository.brand_row(self.db, source["brand_id"])
+            brand = None
+            if source["brand_id"] is not None:
+                try:
+                    brand = await brands.get_row(self.db, principal, str(source["brand_id"]))
+                except Problem:  # deleted meanwhile
+                    brand = None
             content = await asyncio.to_thread(prepare_content, source, brand)
             self._contents[key] = content
             while len(self._contents) > 32:
                 self._contents.popitem(last=False)
         return content
 
-    async def _finish(self, job: Job, worker_id: str, campaign_id: Any = None) -> None:
+    async def _finish(self, job: Job, worker_id: str, campaign: Row | None = None) -> None:
         async with self.db.transaction() as conn:
             if await queue.system_lock_if_leased(conn, job, worker_id):
                 await queue.system_finish(conn, job, worker_id)
-                if campaign_id is not None:
-                    await complete_campaign(conn, int(campaign_id))
+                await _complete(conn, campaign)
 
 
-async def complete_campaign(conn: Connection, campaign_id: int) -> None:
-    """A campaign whose audience is resolved and whose every recipient is decided is
-    `sent` (once: the row is locked, and only a `sending` campaign moves)."""
-    row = await repository.lock_source(conn, "email_campaigns", campaign_id, "UPDATE")
-    if row is None or row["status"] != "sending" or row["resolved_at"] is None:
-        return
-    if await repository.any_queued(conn, campaign_id):
-        return
-    stamp = now()
-    updated = await conn.fetchone(
-        "UPDATE email_campaigns SET status = 'sent', sent_at = ?, updated_at = ?"
-        " WHERE id = ? RETURNING *",
-        (stamp, stamp, campaign_id),
-    )
-    assert updated is not None
-    await events.record(
-        conn, principal_of(updated), [("emailCampaign.sent", email_campaigns.serialize(updated))]
-    )
+async def _complete(conn: Connection, campaign: Row | None) -> None:
+    """The campaign of a finished job (none for test copies and automations) may be
+    complete now."""
+    if campaign is not None:
+        await campaigns.complete(conn, principal_of(campaign), int(campaign["id"]))
 
 
 async def prune_captured(db: Database, days: float) -> int:
-    return await repository.prune_captured(db, after(-days * 86400))
+    return await repository.system_prune_captured(db, after(-days * 86400))

@@ -1,5 +1,5 @@
 """SMTP: a pool of connections kept open and reused, an optional rate cap shared by every
-worker, and the classification of failures (SPEC §5).
+worker, and the classification of failures (docs/decisions/008-email-sending.md).
 
 The pool lends a connection for one message *and its bookkeeping*: the sender gives it
 back only after the "sent" mark is committed. So at any moment each connection has at

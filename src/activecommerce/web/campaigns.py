@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from activecommerce.api.routes import sent_fields
 from activecommerce.brands.service import brands
-from activecommerce.campaigns import sending
+from activecommerce.campaigns import sending, state
 from activecommerce.campaigns.schemas import CampaignSendIn, CampaignTestIn, EmailCampaignIn
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts.service import contacts
@@ -373,7 +373,7 @@ async def cancel_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
     here = f"/campaigns/{campaign_id}"
     try:
         async with services(ctx.request).db.transaction() as conn:
-            await sending.cancel(conn, ctx.principal, campaign_id)
+            await state.cancel(conn, ctx.principal, campaign_id)
     except Problem as problem:
         if problem.status == 404:
             raise

@@ -1,4 +1,4 @@
-"""The Sandbox inbox (SPEC §5, §11): the mail the sandbox captured instead of sending,
+"""The Sandbox inbox: the mail the sandbox captured instead of sending,
 newest first, searchable by recipient; a message's HTML (in a sandboxed iframe, served
 by its own strict route), text part and headers. In live it does not exist (404)."""
 
@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from activecommerce.automations.service import email_automations
 from activecommerce.campaigns.service import email_campaigns
-from activecommerce.email import repository
+from activecommerce.email import service as email
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.links import without_open_pixel
 from activecommerce.kit.db import Row
@@ -78,7 +78,7 @@ async def _sources(ctx: Console, rows: list[Row]) -> dict[int, dict[str, str]]:
 async def inbox(ctx: ConsoleContext, to: str = "", before: str = "") -> Response:
     _sandbox_only(ctx)
     to = to.strip()[:254]
-    rows = await repository.captured_after(
+    rows = await email.captured_after(
         services(ctx.request).db, ctx.principal, to or None, parse_id(before), PAGE_SIZE + 1
     )
     next_url = None
@@ -102,7 +102,7 @@ async def _message(ctx: Console, message_id: str) -> Row:
     oid = parse_id(message_id)
     row = None
     if oid is not None:
-        row = await repository.captured(services(ctx.request).db, ctx.principal, oid)
+        row = await email.captured(services(ctx.request).db, ctx.principal, oid)
     if row is None:
         raise _not_found(ctx, "No such captured message (it may be older than the retention).")
     return row

@@ -1,0 +1,228 @@
+"""What the other domains, the routes and the console ask of sending: a campaign's
+recipients and test copies recorded and queued, an automation's enrolments, the
+messages of a paused automation set aside and queued again, the counts of reports, the
+captured mail, and what the links in emails do (count an open or a click,
+unsubscribe)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from activecommerce.contacts import service as contacts
+from activecommerce.email import repository
+from activecommerce.email.repository import Source
+from activecommerce.jobs import queue
+from activecommerce.kit import events
+from activecommerce.kit.clock import after
+from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.principal import Principal
+from activecommerce.kit.repository import Scoped
+
+# Job kinds: resolve a campaign's audience (at its scheduled time); send some messages.
+START = "campaign.start"
+SEND = "email.send"
+
+
+def principal_of(row: Row) -> Principal:
+    """The account and environment a background job acts for (events are recorded there)."""
+    return Principal(account_id=int(row["account_id"]), env=row["env"], plan="", key_id=0)
+
+
+def email_view(row: Row) -> dict[str, Any]:
+    """An email to one recipient, as events carry it."""
+
+    def ref(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "id": str(row["id"]),
+        "campaignId": ref(row["campaign_id"]),
+        "automationId": ref(row["automation_id"]),
+        "contactId": ref(row["contact_id"]),
+        "to": row["to_email"],
+        "status": row["status"],
+        "sentAt": row["sent_at"],
+        "error": row["error"],
+    }
+
+
+# ---------------------------------------------------------------- queueing
+
+
+async def queue_send(
+    conn: Connection,
+    principal: Principal,
+    ids: Sequence[int],
+    *,
+    campaign_id: int | None = None,
+    automation_id: int | None = None,
+    test: bool = False,
+    delay_seconds: float = 0.0,
+) -> None:
+    """A job that sends these queued messages, all of one source (a campaign, its test
+    copies, or an automation). Its account and lane (the source) let each worker give one
+    account's send, and one campaign, a fair share of its slots rather than all of them."""
+    lane = f"campaign:{campaign_id}" if campaign_id is not None else f"automation:{automation_id}"
+    await queue.enqueue(
+        conn,
+        SEND,
+        {"ids": list(ids), "campaign": campaign_id, "automation": automation_id, "test": test},
+        delay_seconds,
+        account_id=principal.account_id,
+        lane=lane,
+    )
+
+
+async def queue_start(
+    conn: Connection, principal: Principal, campaign_id: int, delay: float
+) -> None:
+    """The job that resolves a campaign's audience, `delay` seconds from now."""
+    await queue.enqueue(
+        conn,
+        START,
+        {"campaign": campaign_id},
+        delay,
+        account_id=principal.account_id,
+        lane=f"campaign:{campaign_id}",
+    )
+
+
+async def add_recipients(
+    conn: Connection, principal: Principal, campaign_id: int, contact_ids: Sequence[int]
+) -> None:
+    """Record a campaign's recipients among these contacts (the active ones not recorded
+    yet) and queue a job that sends to them."""
+    new = await repository.add_recipients(Scoped(conn, principal), campaign_id, contact_ids)
+    if new:
+        await queue_send(conn, principal, new, campaign_id=campaign_id)
+
+
+async def add_test_copies(
+    conn: Connection,
+    principal: Principal,
+    campaign_id: int,
+    recipients: Sequence[tuple[int | None, str]],
+) -> None:
+    """Test copies of a campaign to these (contact id or None, address), queued now."""
+    scope = Scoped(conn, principal)
+    ids = [
+        await repository.add_test_copy(scope, campaign_id, contact_id, address)
+        for contact_id, address in recipients
+    ]
+    await queue_send(conn, principal, ids, campaign_id=campaign_id, test=True)
+
+
+async def enrol(
+    conn: Connection, principal: Principal, automation_id: int, contact_id: int, delay: float
+) -> None:
+    """Enrol a contact in an automation, once ever: its email queued `delay` seconds from
+    now (nothing when the contact was enrolled before)."""
+    message = await repository.enrol(
+        Scoped(conn, principal), automation_id, contact_id, after(delay)
+    )
+    if message is not None:
+        await queue_send(
+            conn, principal, [message], automation_id=automation_id, delay_seconds=delay
+        )
+
+
+async def pause(conn: Connection, principal: Principal, message_ids: Sequence[int]) -> None:
+    """A paused automation's queued messages: set aside until `unpause`."""
+    await repository.pause(Scoped(conn, principal), message_ids)
+
+
+async def unpause(conn: Connection, principal: Principal, automation_id: int, batch: int) -> None:
+    """What `pause` set aside of this automation, queued again (`batch` messages a job)."""
+    ids = await repository.unpause(Scoped(conn, principal), automation_id)
+    for start in range(0, len(ids), batch):
+        await queue_send(conn, principal, ids[start : start + batch], automation_id=automation_id)
+
+
+async def any_queued(conn: Connection, principal: Principal, campaign_id: int) -> bool:
+    """Whether a recipient of the campaign is still to be sent to."""
+    return await repository.any_queued(Scoped(conn, principal), campaign_id)
+
+
+# ---------------------------------------------------------------- reports
+
+
+async def report(
+    db: Database, principal: Principal, source: Source, source_id: int
+) -> dict[str, int]:
+    """The counts over a campaign's or automation's recipients (`REPORT_COUNTS`)."""
+    return await repository.report(Scoped(db, principal), source, source_id)
+
+
+async def hourly_opens_and_clicks(
+    db: Database, principal: Principal, source: Source, source_id: int
+) -> list[Row]:
+    return await repository.hourly_opens_and_clicks(Scoped(db, principal), source, source_id)
+
+
+# ---------------------------------------------------------------- captured mail
+
+
+async def captured_page(
+    db: Database, principal: Principal, filters: dict[str, Any], page: int, page_size: int
+) -> tuple[int, list[Row]]:
+    """The total and one page of the captured mail (filters: to, campaignId,
+    automationId), newest first."""
+    return await repository.captured_page(Scoped(db, principal), filters, page, page_size)
+
+
+async def captured(db: Database, principal: Principal, captured_id: int) -> Row | None:
+    return await repository.captured(Scoped(db, principal), captured_id)
+
+
+async def captured_after(
+    db: Database, principal: Principal, to: str | None, before_id: int | None, limit: int
+) -> list[Row]:
+    """A page of captured mail, newest first, by cursor (ids below `before_id`)."""
+    return await repository.captured_after(Scoped(db, principal), to, before_id, limit)
+
+
+# ---------------------------------------------------------------- links in emails
+
+
+async def linked_message(db: Database, message_id: int) -> Row | None:
+    """The message a signed link in an email names, if it still exists."""
+    return await repository.system_message(db, message_id)
+
+
+async def count_visit(
+    db: Database,
+    message_id: int,
+    kind: Literal["open", "click"],
+    data: dict[str, Any],
+    *,
+    first_only: bool,
+) -> Row | None:
+    """Counts an open or a click of the message and records its event (`data` added to
+    it). The message's row after, or None (no such message; with `first_only`, one was
+    counted before)."""
+    count = repository.count_open if kind == "open" else repository.count_click
+    async with db.transaction() as conn:
+        found = await repository.system_message(conn, message_id)
+        if found is None:
+            return None
+        principal = principal_of(found)
+        counted = await count(Scoped(conn, principal), message_id, first_only=first_only)
+        if counted is not None and not counted["is_test"]:
+            name = "email.opened" if kind == "open" else "email.clicked"
+            await events.record(conn, principal, [(name, email_view(counted) | data)])
+    return counted
+
+
+async def unsubscribe(db: Database, message_id: int) -> bool:
+    """The recipient of the message unsubscribes: the message says so and its contact is
+    unsubscribed (contacts' `set_status`). False when there is no such message."""
+    async with db.transaction() as conn:
+        row = await repository.system_message(conn, message_id, lock=True)
+        if row is None:
+            return False
+        if not row["is_test"] and row["contact_id"] is not None:
+            principal = principal_of(row)
+            await repository.mark_unsubscribed(Scoped(conn, principal), message_id)
+            await contacts.set_status(conn, principal, int(row["contact_id"]), "unsubscribed")
+    return True
