@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from activecommerce.brands.service import brands
-from activecommerce.campaigns import models
+from activecommerce.campaigns import models, repository
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut, EmailContentIn
 from activecommerce.email.templates import template_errors
-from activecommerce.kit.db import Connection
+from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
@@ -72,3 +72,11 @@ email_campaigns = Resource(
 
 # A campaign whose brand is deleted keeps its content and says so in its own event.
 brands.clear_on_delete(email_campaigns, "brandId")
+
+
+# ---------------------------------------------------------------- reads for the console
+
+
+async def count_sent_since(db: Database, principal: Principal, since: str) -> int:
+    """How many campaigns finished sending at or after the timestamp `since`."""
+    return await repository.count_sent_since(db, principal, since)

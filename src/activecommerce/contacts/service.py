@@ -179,3 +179,26 @@ contact_group_membership = Membership(
     "contact.added_to_group",
     "contact.removed_from_group",
 )
+
+
+# ---------------------------------------------------------------- reads for the console
+
+
+async def count_all(db: Database, principal: Principal) -> int:
+    """How many contacts the caller's account and environment has."""
+    return await repository.count_all(db, principal)
+
+
+async def emails_by_id(db: Database, principal: Principal, ids: list[int]) -> dict[str, str]:
+    """The email of each of the caller's contacts among `ids`, by id (as the API shows it)."""
+    where, params = contacts.where(principal, {})
+    return {
+        str(row["id"]): row["email"] for row in await repository.rows_among(db, where, params, ids)
+    }
+
+
+async def activity_of(
+    db: Database, principal: Principal, contact_id: int, before: int | None, limit: int
+) -> list[Row]:
+    """A contact's activity, newest first, before the activity id `before`."""
+    return await repository.activity(db, principal, contact_id, before, limit)

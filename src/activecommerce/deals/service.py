@@ -7,7 +7,7 @@ from typing import Any
 from activecommerce.contacts.service import contacts
 from activecommerce.deals import models, repository
 from activecommerce.deals.schemas import DealIn, DealOut
-from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.principal import Principal
@@ -110,3 +110,18 @@ deal_stages.guard_delete(
 )
 contacts.clear_on_delete(deals, "contact")
 deal_statuses.clear_on_delete(deals, "status")
+
+
+# ---------------------------------------------------------------- reads for the console
+
+
+async def totals_by_stage(db: Database, principal: Principal) -> list[Row]:
+    """Per pipeline and stage, in the pipeline's order: how many deals, and their value
+    (pipeline_id, pipeline, currency, stage_id, stage, deals, value)."""
+    return await repository.totals_by_stage(db, principal)
+
+
+async def board_totals(db: Database, principal: Principal, pipeline_id: int) -> list[Row]:
+    """One pipeline's deals per stage and currency: how many, and their value (stage_id,
+    currency, deals, value)."""
+    return await repository.board_totals(db, principal, pipeline_id)

@@ -16,14 +16,13 @@ from activecommerce.web.console import (
     ENVIRONMENTS,
     Console,
     ConsoleContext,
-    FormErrors,
     console_router,
-    form_of,
     page,
     remember_env,
     see_other,
     signed_in_user,
 )
+from activecommerce.web.forms import FormErrors, form_of
 from activecommerce.web.pages import SESSION_COOKIE, render, safe_next, sessions
 
 router = console_router()

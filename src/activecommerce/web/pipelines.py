@@ -1,4 +1,4 @@
-"""Pipelines and their stages and statuses (SPEC §11, under Deals): create, rename,
+"""Pipelines and their stages and statuses (under Deals): create, rename,
 reorder, recolour, delete, through the same collections' flow as the API
 (`web.resources`): the same rules (a pipeline or stage that still has deals stays: its
 409 becomes a message) and the same events."""
@@ -15,15 +15,8 @@ from activecommerce.kit.problems import Problem
 from activecommerce.kit.resource import Resource
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
-from activecommerce.web.console import (
-    Console,
-    ConsoleContext,
-    FormErrors,
-    console_router,
-    form_of,
-    page,
-    see_other,
-)
+from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
+from activecommerce.web.forms import FormErrors, form_of
 
 router = console_router()
 

@@ -249,3 +249,11 @@ class WebhookService:
         event_id = await events.insert_only(conn, principal, TEST_EVENT, data)
         await _queue_delivery(conn, hook["account_id"], hook["id"], event_id, None)
         return {"webhookId": str(hook["id"]), "eventId": event_ref(event_id), "status": "queued"}
+
+
+# ---------------------------------------------------------------- reads for the console
+
+
+async def next_attempt(db: Database, webhook_id: int) -> str | None:
+    """When the worker next tries this webhook (read its row first: this reads by id)."""
+    return await repository.next_attempt(db, webhook_id)
