@@ -17,12 +17,12 @@ from activecommerce.api.deps import services
 from activecommerce.contacts.service import contacts, emails_by_id
 from activecommerce.deals.service import board_totals, deals
 from activecommerce.kit.db import Database
-from activecommerce.kit.fields import ascii_digits, parse_id
+from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem, invalid
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
-from activecommerce.web.forms import FormErrors, form_of, problem_text
+from activecommerce.web.forms import FormErrors, form_of, problem_text, whole_number
 
 router = console_router()
 
@@ -274,13 +274,6 @@ async def _contact_id(ctx: Console, text: str) -> str | None:
     return str(found["data"][0]["id"])
 
 
-def _int_or_text(text: str) -> int | str | None:
-    text = text.strip()
-    if not text:
-        return None
-    return int(text) if ascii_digits(text) and len(text) < 19 else text
-
-
 async def _values(ctx: Console, form: dict[str, str], pipeline_id: str) -> dict[str, Any]:
     """The form as a deal body (API names)."""
     currency = form.get("currency", "").strip().upper() or None
@@ -292,7 +285,7 @@ async def _values(ctx: Console, form: dict[str, str], pipeline_id: str) -> dict[
         "value": minor_units(form.get("value", ""), currency or "USD"),
         "currency": currency,
         "closeDate": form.get("close_date", "").strip() or None,
-        "duration": _int_or_text(form.get("duration", "")),
+        "duration": whole_number(form.get("duration", ""), 18),
         "status": form.get("status") or None,
     }
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
+from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem, invalid_body
 from activecommerce.web.pages import read_form
 
@@ -70,6 +71,15 @@ def text(form: Any, name: str) -> str:
 def checked(form: Any, name: str) -> bool:
     """Whether a checkbox (sent as "on" when ticked) is ticked."""
     return text(form, name) == "on"
+
+
+def whole_number(value: str, max_digits: int) -> int | str | None:
+    """A typed whole number: None when blank, an int when it is digits only (at most
+    `max_digits`), else the text as typed, for the API's model to refuse in its words."""
+    value = value.strip()
+    if not value:
+        return None
+    return int(value) if ascii_digits(value) and len(value) <= max_digits else value
 
 
 def content_values(form: Any) -> dict[str, Any]:

@@ -10,13 +10,12 @@ from typing import Any
 
 from starlette.responses import Response
 
-from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.resource import Resource
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
-from activecommerce.web.forms import FormErrors, form_of
+from activecommerce.web.forms import FormErrors, form_of, whole_number
 
 router = console_router()
 
@@ -71,7 +70,7 @@ def _values(fields: tuple[str, ...], form: dict[str, str]) -> dict[str, Any]:
     for name in fields:
         text = form.get(name, "").strip()
         if name == "order":
-            values[name] = int(text) if ascii_digits(text) and len(text) < 10 else (text or None)
+            values[name] = whole_number(text, 9)
         elif name == "currency":
             values[name] = text.upper() or "USD"
         else:
