@@ -1,4 +1,6 @@
-"""HTTP for a Resource: the six operations of SPEC §2, documented in OpenAPI.
+"""HTTP for a Resource: the six operations of a collection (get, list, create, replace,
+update, delete), documented in OpenAPI. The writes go through `kit/writes.py`, the flow
+the console runs too.
 
 Handlers are `async def` and return the encoded JSON themselves (the response models are
 declared for the document only), because FastAPI's response validation and a thread-pool
@@ -7,7 +9,6 @@ hop each cost more than the database read (see docs/decisions/001-database-acces
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations,
 # and these handlers are closures over per-resource models.
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -17,12 +18,11 @@ from pydantic import Field as PydanticField
 from starlette.responses import Response, StreamingResponse
 
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
-from activecommerce.kit import idempotency
-from activecommerce.kit.db import Connection
+from activecommerce.kit import idempotency, writes
 from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
-from activecommerce.kit.resource import Resource, Rules
+from activecommerce.kit.resource import Resource
 from activecommerce.kit.services import services
 
 IdempotencyKey = Annotated[
@@ -110,8 +110,8 @@ async def idempotent_post(
     check: idempotency.Check | None = None,
 ) -> Response:
     """Every POST goes through here: with an Idempotency-Key, a retry gets the first
-    response back (SPEC §2), except the `shown_once` fields (a new secret), which a
-    replay returns as null."""
+    response back (docs/guides/idempotency.md), except the `shown_once` fields (a new
+    secret), which a replay returns as null."""
     sent = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
     fingerprint = idempotency.request_hash(request.url.path, sent)
     state = services(request)
@@ -121,11 +121,6 @@ async def idempotent_post(
 
 
 COMMON_ERRORS = (401, 403, 429)
-
-
-def sent_fields(body: BaseModel, *, partial: bool = False) -> dict[str, Any]:
-    """A body's fields by API name, as JSON values (a PATCH: only those sent)."""
-    return body.model_dump(mode="json", exclude_unset=partial)
 
 
 async def require_json(request: Request, _principal: CurrentPrincipal) -> None:
@@ -146,9 +141,6 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
     Create = resource.create_model
     Patch = resource.patch_model
     title = resource.title
-    rules = resource.rules
-    # Most collections have no pre-transaction check: skip the body dump for them.
-    checks = type(rules).check is not Rules.check
     shown_once = resource.shown_once
     # Operation ids as a generator wants them: getContact, listContacts, createContact...
     one = resource.event_name[0].upper() + resource.event_name[1:]
@@ -214,8 +206,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         async def check() -> None:
-            if checks:
-                await rules.check(principal, sent_fields(body))
+            await writes.check(resource, principal, body)
 
         async def work(conn: Any) -> tuple[int, dict[str, Any], str | None]:
             created = await resource.create(conn, principal, body)
@@ -224,22 +215,6 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         return await idempotent_post(
             request, principal, idempotency_key, body, work, shown_once=shown_once, check=check
         )
-
-    async def change(
-        request: Request,
-        principal: Principal,
-        id: str,
-        body: BaseModel,
-        write: Callable[[Connection, Principal, str, BaseModel], Awaitable[dict[str, Any]]],
-        *,
-        partial: bool,
-    ) -> Response:
-        """PUT and PATCH: the checks before the transaction, then the write."""
-        if checks:
-            await rules.check(principal, sent_fields(body, partial=partial))
-        async with services(request).db.transaction() as conn:
-            updated = await write(conn, principal, id, body)
-        return json_response(updated)
 
     @router.put(
         "/{id}",
@@ -257,7 +232,8 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         body: Create,  # type: ignore[valid-type]
     ) -> Response:
-        return await change(request, principal, id, body, resource.replace, partial=False)
+        db = services(request).db
+        return json_response(await writes.replace(db, resource, principal, id, body))
 
     @router.patch(
         "/{id}",
@@ -275,7 +251,8 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         principal: CurrentPrincipal,
         body: Patch,  # type: ignore[valid-type]
     ) -> Response:
-        return await change(request, principal, id, body, resource.patch, partial=True)
+        db = services(request).db
+        return json_response(await writes.patch(db, resource, principal, id, body))
 
     @router.delete(
         "/{id}",
@@ -288,8 +265,7 @@ def crud_router(resource: Resource, tag: str) -> APIRouter:
         responses=responses(*COMMON_ERRORS, 404, 409),
     )
     async def delete_object(id: str, request: Request, principal: CurrentPrincipal) -> Response:
-        async with services(request).db.transaction() as conn:
-            await resource.delete(conn, principal, id)
+        await writes.delete(services(request).db, resource, principal, id)
         return Response(status_code=204)
 
     return router

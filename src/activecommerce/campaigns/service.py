@@ -8,7 +8,7 @@ from activecommerce.brands.service import brands
 from activecommerce.campaigns import models, repository
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut, EmailContentIn
 from activecommerce.email.templates import template_errors
-from activecommerce.kit.db import Connection
+from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
@@ -76,3 +76,8 @@ def guard_references() -> None:
     """A campaign whose brand is deleted keeps its content and says so in its own event.
     Registered once per process by the composition root (`activecommerce.wiring.wire`)."""
     brands.clear_on_delete(email_campaigns, "brandId")
+
+
+async def count_sent_since(db: Database, principal: Principal, since: str) -> int:
+    """How many campaigns finished sending at or after the timestamp `since`."""
+    return await repository.count_sent_since(db, principal, since)

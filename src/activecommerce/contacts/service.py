@@ -208,3 +208,26 @@ async def set_status(
     old, new = contacts.serialize(before), contacts.serialize(after)
     await events.record(conn, principal, contacts.rules.events("contact", "updated", old, new))
     return True
+
+
+# ---------------------------------------------------------------- reads for the console
+
+
+async def count_all(db: Database, principal: Principal) -> int:
+    """How many contacts the caller's account and environment has."""
+    return await repository.count_all(db, principal)
+
+
+async def emails_by_id(db: Database, principal: Principal, ids: list[int]) -> dict[str, str]:
+    """The email of each of the caller's contacts among `ids`, by id (as the API shows it)."""
+    where, params = contacts.lists.where(principal, {})
+    return {
+        str(row["id"]): row["email"] for row in await repository.rows_among(db, where, params, ids)
+    }
+
+
+async def activity_of(
+    db: Database, principal: Principal, contact_id: int, before: int | None, limit: int
+) -> list[Row]:
+    """A contact's activity, newest first, before the activity id `before`."""
+    return await repository.activity(db, principal, contact_id, before, limit)

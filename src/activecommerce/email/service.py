@@ -226,3 +226,11 @@ async def unsubscribe(db: Database, message_id: int) -> bool:
             await repository.mark_unsubscribed(Scoped(conn, principal), message_id)
             await contacts.set_status(conn, principal, int(row["contact_id"]), "unsubscribed")
     return True
+
+
+async def emails_of_contact(
+    db: Database, principal: Principal, contact_id: int, limit: int
+) -> list[Row]:
+    """The latest `limit` emails sent (or to be sent) to a contact, newest first, with the
+    name of their campaign or automation."""
+    return await repository.of_contact(db, principal, contact_id, None, limit)

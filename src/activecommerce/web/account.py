@@ -17,14 +17,13 @@ from activecommerce.web.console import (
     ENVIRONMENTS,
     Console,
     ConsoleContext,
-    FormErrors,
     console_router,
-    form_of,
     page,
     remember_env,
     see_other,
     signed_in_user,
 )
+from activecommerce.web.forms import FormErrors, form_of
 from activecommerce.web.pages import safe_next
 
 router = console_router()

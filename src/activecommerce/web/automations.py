@@ -1,4 +1,4 @@
-"""Email automations (SPEC §5, §11): the list, create and edit (trigger, delay, the
+"""Email automations: the list, create and edit (trigger, delay, the
 email), pause and resume, the report. Through the services the API uses."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from activecommerce.automations import service
-from activecommerce.automations.schemas import EmailAutomationIn
 from activecommerce.automations.service import email_automations
+from activecommerce.brands.service import brands
 from activecommerce.email.config import EmailConfig
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.fields import ascii_digits, parse_id
@@ -18,24 +18,9 @@ from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
 from activecommerce.pipelines.service import deal_stages, pipelines
 from activecommerce.tags.service import contact_tags
-from activecommerce.web.campaigns import (
-    brand_options,
-    content_values,
-    first_rows,
-    form_data,
-    list_page,
-    one,
-    save_content,
-    text,
-)
-from activecommerce.web.console import (
-    Console,
-    ConsoleContext,
-    FormErrors,
-    console_router,
-    page,
-    see_other,
-)
+from activecommerce.web import resources
+from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
+from activecommerce.web.forms import FormErrors, content_values, form_data, text
 
 router = console_router()
 
@@ -78,10 +63,10 @@ def delay_parts(seconds: int) -> tuple[int, str]:
 
 
 async def _pickers(ctx: Console) -> dict[str, Any]:
-    tags = await first_rows(ctx, contact_tags)
-    groups = await first_rows(ctx, contact_groups)
-    pipeline_names = {p["id"]: p["name"] for p in await first_rows(ctx, pipelines)}
-    stages = await first_rows(ctx, deal_stages)
+    tags = await resources.first_rows(ctx, contact_tags)
+    groups = await resources.first_rows(ctx, contact_groups)
+    pipeline_names = {p["id"]: p["name"] for p in await resources.first_rows(ctx, pipelines)}
+    stages = await resources.first_rows(ctx, deal_stages)
     names = {f"tag:{t['id']}": t["name"] for t in tags}
     names |= {f"group:{g['id']}": g["name"] for g in groups}
     stage_options = []
@@ -100,7 +85,7 @@ async def _pickers(ctx: Console) -> dict[str, Any]:
 @router.get("/automations")
 async def automation_list(ctx: ConsoleContext, after: str = "") -> Response:
     try:
-        rows, cursor = await list_page(ctx, email_automations, after)
+        rows, cursor = await resources.list_page(ctx, email_automations, after)
     except Problem:
         return see_other(ctx, "/automations", "That page is gone; here is the first.", "error")
     names = (await _pickers(ctx))["names"]
@@ -136,7 +121,7 @@ async def _editor(
         automation=automation,
         form=form,
         errors=errors or FormErrors(),
-        brand_options=await brand_options(ctx),
+        brand_options=await resources.options(ctx, brands),
         triggers=TRIGGERS,
         units=[(u, u) for u, _ in UNITS],
         **await _pickers(ctx),
@@ -144,7 +129,7 @@ async def _editor(
 
 
 async def _automation(ctx: Console, automation_id: str) -> dict[str, Any]:
-    return await one(ctx, email_automations, automation_id)
+    return await resources.one(ctx, email_automations, automation_id)
 
 
 @router.get("/automations/new")
@@ -171,12 +156,14 @@ def _values(form: Any, status: str) -> dict[str, Any]:
 
 async def _save(ctx: Console, automation_id: str | None) -> Response:
     automation = await _automation(ctx, automation_id) if automation_id is not None else None
-    form = await form_data(ctx)
+    form = await form_data(ctx.request)
     status = automation["status"] if automation is not None else "active"
     try:
-        saved = await save_content(
-            ctx, email_automations, EmailAutomationIn, _values(form, status), automation_id
-        )
+        values = _values(form, status)
+        if automation_id is None:
+            saved = await resources.create(ctx, email_automations, values)
+        else:
+            saved = await resources.replace(ctx, email_automations, automation_id, values)
     except Problem as problem:
         if problem.status == 404:
             raise
@@ -200,10 +187,8 @@ async def _set_status(ctx: Console, automation_id: str, status: str, done: str) 
     here = f"/automations/{automation_id}"
     if parse_id(automation_id) is None:
         raise Problem(404, "No such email automation.")
-    body = email_automations.patch_model.model_validate({"status": status})
     try:
-        async with services(ctx.request).db.transaction() as conn:
-            await email_automations.patch(conn, ctx.principal, automation_id, body)
+        await resources.patch(ctx, email_automations, automation_id, {"status": status})
     except Problem as problem:
         if problem.status == 404:
             raise

@@ -1,5 +1,5 @@
-"""The console's frame (SPEC §11): who is signed in and where they work, CSRF, flash
-messages, form errors, partial rendering. Every console page goes through here; the
+"""The console's frame: who is signed in and where they work, CSRF, flash messages,
+partial rendering (its forms: web/forms.py). Every console page goes through here; the
 conventions are written up in web/README.md."""
 
 from __future__ import annotations
@@ -127,12 +127,12 @@ class Console:
         return is_fragment(self.request)
 
     def may(self, what: str) -> bool:
-        """Whether this role may manage `what` (SPEC §7: "apiKeys", "webhooks", "users")."""
+        """Whether this role may manage `what` ("apiKeys", "webhooks", "users")."""
         return may(self.role, what)
 
 
 def default_env(membership: Membership) -> str:
-    """SPEC §11: a production account opens in live, a developer account in the sandbox."""
+    """A production account opens in live, a developer account in the sandbox."""
     return "live" if has_live(membership.plan) else "sandbox"
 
 
@@ -172,7 +172,7 @@ async def console_context(request: Request) -> Console:
     user, accounts = await signed_in_user(request)
     chosen = next((m for m in accounts if m.account_id == user.account_id), None)
     if chosen is None:
-        if len(accounts) > 1:  # SPEC §7: with several accounts, the console asks which
+        if len(accounts) > 1:  # with several accounts, the console asks which
             raise PageExit(RedirectResponse(f"/account?next={quote(_here(request))}", 303))
         chosen = accounts[0]
     env = _env_of(request, chosen)
@@ -195,7 +195,7 @@ ConsoleContext = Annotated[Console, Depends(console_context)]
 
 
 def require_owner(ctx: Console, what: str = "users") -> None:
-    """A 403 page for members on owner-only pages (SPEC §7)."""
+    """A 403 page for members on owner-only pages."""
     if not ctx.may(what):
         raise PageExit(
             page(
@@ -235,35 +235,6 @@ def see_other(ctx: Console, url: str, flash: str | None = None, kind: str = "suc
         value = _flash_value(ctx.request, Flash(kind, flash))
         set_cookie(ctx.request, response, FLASH_COOKIE, value, 120)
     return response
-
-
-@dataclass(slots=True)
-class FormErrors:
-    """A refused form: field errors (shown next to their fields by the `field` macro of
-    _forms.html) and a message for the whole form."""
-
-    fields: dict[str, str] = field(default_factory=dict)
-    message: str = ""
-
-    @classmethod
-    def of(cls, problem: Problem, names: dict[str, str] | None = None) -> FormErrors:
-        """From a service's Problem: its `errors` by field (API field names may be mapped
-        to the form's with `names`), its detail as the message."""
-        names = names or {}
-        fields: dict[str, str] = {}
-        for error in problem.errors or []:
-            name = names.get(error.get("field", ""), error.get("field", ""))
-            fields.setdefault(name, error.get("message", "is invalid"))
-        message = "Check the fields marked below." if fields else (problem.detail or problem.title)
-        return cls(fields, message)
-
-    def __bool__(self) -> bool:
-        return bool(self.fields or self.message)
-
-
-async def form_of(request: Request) -> dict[str, str]:
-    """The submitted urlencoded form (already checked for CSRF by the router)."""
-    return await read_form(request) or {}
 
 
 # ---------------------------------------------------------------- CSRF and the routes
@@ -392,7 +363,7 @@ class NavLink:
     sandbox_only: bool = False
 
 
-# SPEC §11 names these links; their pages are web/<domain>.py modules (web/routes.py).
+# The console's sections; their pages are web/<domain>.py modules (web/routes.py).
 NAV = (
     NavLink("Contacts", "/contacts"),
     NavLink("Deals", "/deals"),

@@ -1,5 +1,5 @@
-"""Contact imports in the console (SPEC §10, §11): upload a CSV, map its columns, then
-watch the import's progress.
+"""Contact imports in the console: upload a CSV, map its columns, then watch the
+import's progress.
 
 1. The upload (multipart) is copied to a temporary file on disk (never held in memory),
    named by a random token and the account and environment, and its header row read.
@@ -30,15 +30,8 @@ from activecommerce.contacts.bulk import CSV_COLUMNS
 from activecommerce.imports import service
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
-from activecommerce.web.console import (
-    Console,
-    ConsoleContext,
-    FormErrors,
-    console_router,
-    form_of,
-    page,
-    see_other,
-)
+from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
+from activecommerce.web.forms import FormErrors, checked, form_data, form_of
 
 router = console_router()
 
@@ -111,9 +104,9 @@ async def new_import(ctx: ConsoleContext) -> Response:
 
 @router.post(UPLOAD_PATH)
 async def upload(ctx: ConsoleContext) -> Response:
-    form = await ctx.request.form()  # parsed once (the CSRF check read it), spooled to disk
+    form = await form_data(ctx.request)  # parsed once (by the CSRF check), spooled to disk
     file = form.get("file")
-    update = form.get("update") == "on"
+    update = checked(form, "update")
     if not isinstance(file, UploadFile) or not file.filename:
         errors = FormErrors({"file": "is required: choose a CSV file."}, "Choose a file.")
         return page(ctx, TEMPLATE, status=422, step="upload", errors=errors)
@@ -167,7 +160,7 @@ async def start(ctx: ConsoleContext) -> Response:
         )
     header = await asyncio.to_thread(_header, target)
     chosen = [form.get(f"column-{i}", IGNORE) for i in range(len(header))]
-    update = form.get("update") == "on"
+    update = checked(form, "update")
     columns = [None if name == IGNORE else name for name in chosen]
     state = services(ctx.request)
     try:

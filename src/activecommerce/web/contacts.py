@@ -1,49 +1,48 @@
-"""The contacts pages (SPEC §11): the list (search, filters, sorting, cursor paging, bulk
+"""The contacts pages: the list (search, filters, sorting, cursor paging, bulk
 tag and untag, the export), a contact's page (fields, tags, groups, deals, emails,
 activity), create, edit and delete. Imports are in web/contact_imports.py.
 
 Everything goes through the API's own services: the contacts `Resource` (its list
-machinery, with the maintained counts and the cursor), the `Membership` services of tags
-and groups, the export's stream."""
+machinery, with the maintained counts and the cursor; its writes through `web.resources`),
+the `Membership` services of tags and groups, the export's stream."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from activecommerce.api.html import read_form
 from activecommerce.api.routes import list_query_model, page_params
-from activecommerce.contacts import repository
 from activecommerce.contacts.export import export_csv
 from activecommerce.contacts.service import (
     Membership,
+    activity_of,
     contact_group_membership,
     contact_tag_membership,
     contacts,
 )
 from activecommerce.deals.service import deals
-from activecommerce.email import repository as email_repository
+from activecommerce.email.service import emails_of_contact
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
 from activecommerce.kit.db import Connection
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.named import by_names
-from activecommerce.kit.problems import Problem, invalid_body, not_found
-from activecommerce.kit.resource import Resource
+from activecommerce.kit.problems import Problem, not_found
 from activecommerce.kit.services import services
 from activecommerce.tags.service import contact_tags
-from activecommerce.web.console import (
-    Console,
-    ConsoleContext,
+from activecommerce.web import resources
+from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
+from activecommerce.web.forms import (
     FormErrors,
-    console_router,
+    every,
     form_of,
-    page,
-    see_other,
+    pairs_of,
+    problem_text,
+    validated,
 )
 from activecommerce.web.pages import safe_next
 
@@ -86,20 +85,6 @@ def _query_string(values: dict[str, str], **changes: str | None) -> str:
     return urlencode(kept)
 
 
-async def _choices(ctx: Console, resource: Resource) -> list[tuple[str, str]]:
-    """(id, name) of the account's tags or groups, by name, for a select."""
-    result = await resource.list_rows(
-        _db(ctx),
-        ctx.principal,
-        page=1,
-        page_size=CHOICES,
-        sort_by="name",
-        sort_order="asc",
-        filters={},
-    )
-    return [(item["id"], item["name"]) for item in result["data"]]
-
-
 # ---------------------------------------------------------------- the list
 
 
@@ -138,8 +123,8 @@ async def contact_list(ctx: ConsoleContext) -> Response:
         ctx,
         "contacts/list.html",
         block="results",
-        tags=await _choices(ctx, contact_tags),
-        groups=await _choices(ctx, contact_groups),
+        tags=await resources.options(ctx, contact_tags, CHOICES),
+        groups=await resources.options(ctx, contact_groups, CHOICES),
         statuses=[(s, s) for s in STATUSES],
         sorts=SORTS,
         **values,
@@ -151,23 +136,12 @@ async def export(ctx: ConsoleContext) -> Response:
     """The export of GET /v3/contacts/export for the list's filters, with the session."""
     wanted = {f.name for f in contacts.filters}
     sent = {k: v for k, v in ctx.request.query_params.items() if k in wanted and v}
-    try:
-        filters = page_params(ListQuery.model_validate(sent))["filters"]
-    except ValidationError as exc:
-        raise invalid_body(exc) from None
+    filters = page_params(validated(ListQuery, sent))["filters"]
     return StreamingResponse(
         export_csv(_db(ctx), ctx.principal, filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
     )
-
-
-async def _form_values(ctx: Console) -> list[tuple[str, str]]:
-    """Every (name, value) of the urlencoded form, repeated names included (checkboxes)."""
-    if await read_form(ctx.request) is None:  # not a form, or over the size of one
-        return []
-    body = await ctx.request.body()
-    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 async def _target(
@@ -181,10 +155,7 @@ async def _target(
             raise Problem(422, f"Choose a {membership.target.title} or type a new name.")
         return chosen
     target = membership.target
-    try:
-        target.create_model.model_validate({"name": name})
-    except ValidationError as exc:
-        raise invalid_body(exc) from None
+    validated(target.create_model, {"name": name})
     rows, made = await by_names(conn, ctx.principal, target, [name])
     for row in made:
         created = target.rules.events(target.event_name, "created", None, target.serialize(row))
@@ -195,12 +166,12 @@ async def _target(
 @router.post("/contacts/bulk")
 async def bulk(ctx: ConsoleContext) -> Response:
     """Tag or untag the selected contacts (at most a page of them)."""
-    values = await _form_values(ctx)
+    values = await pairs_of(ctx.request)
     form = dict(reversed(values))  # the first value of each name
     back = safe_next(form.get("back"), "/contacts")
     if not back.startswith("/contacts"):
         back = "/contacts"
-    ids = [v for k, v in values if k == "ids"][:PAGE_SIZE]
+    ids = every(values, "ids")[:PAGE_SIZE]
     if not ids:
         return see_other(ctx, back, "Select some contacts first.", "error")
     adding = form.get("action") != "untag"
@@ -213,16 +184,9 @@ async def bulk(ctx: ConsoleContext) -> Response:
             for contact_id in ids:
                 await change(conn, ctx.principal, contact_id, tag)
     except Problem as problem:
-        return see_other(ctx, back, _problem_text(problem), "error")
+        return see_other(ctx, back, problem_text(problem), "error")
     done = "tagged" if adding else "untagged"
     return see_other(ctx, back, f"{len(ids)} contact{'s' if len(ids) != 1 else ''} {done}.")
-
-
-def _problem_text(problem: Problem) -> str:
-    details = "; ".join(
-        f"{e.get('field', '')} {e.get('message', '')}".strip() for e in problem.errors or []
-    )
-    return details or problem.detail or problem.title
 
 
 # ---------------------------------------------------------------- create, edit, delete
@@ -235,13 +199,6 @@ def _body(form: dict[str, str]) -> dict[str, Any]:
     if body["status"] is None:
         body.pop("status")
     return body
-
-
-def _validated(form: dict[str, str]) -> BaseModel:
-    try:
-        return contacts.create_model.model_validate(_body(form))
-    except ValidationError as exc:
-        raise invalid_body(exc) from None
 
 
 def _form_page(
@@ -271,9 +228,7 @@ async def new_contact(ctx: ConsoleContext) -> Response:
 async def create_contact(ctx: ConsoleContext) -> Response:
     form = await form_of(ctx.request)
     try:
-        body = _validated(form)
-        async with _db(ctx).transaction() as conn:
-            created = await contacts.create(conn, ctx.principal, body)
+        created = await resources.create(ctx, contacts, _body(form))
     except Problem as problem:
         return _form_page(ctx, form, _errors(problem), None, problem.status)
     return see_other(ctx, f"/contacts/{created['id']}", "Contact created.")
@@ -294,19 +249,17 @@ def _contact_id(value: str) -> str:
 
 @router.get("/contacts/{contact_id}/edit")
 async def edit_contact(ctx: ConsoleContext, contact_id: str) -> Response:
-    contact = contacts.serialize(await contacts.get_row(_db(ctx), ctx.principal, contact_id))
+    contact = await resources.one(ctx, contacts, contact_id)
     form = {name: contact.get(api) or "" for name, api in FIELDS.items()}
     return _form_page(ctx, form, FormErrors(), contact)
 
 
 @router.post("/contacts/{contact_id}/edit")
 async def save_contact(ctx: ConsoleContext, contact_id: str) -> Response:
-    contact = contacts.serialize(await contacts.get_row(_db(ctx), ctx.principal, contact_id))
+    contact = await resources.one(ctx, contacts, contact_id)
     form = await form_of(ctx.request)
     try:
-        body = _validated(form)
-        async with _db(ctx).transaction() as conn:
-            await contacts.replace(conn, ctx.principal, contact_id, body)
+        await resources.replace(ctx, contacts, contact_id, _body(form))
     except Problem as problem:
         if problem.status == 404:
             raise
@@ -316,14 +269,13 @@ async def save_contact(ctx: ConsoleContext, contact_id: str) -> Response:
 
 @router.get("/contacts/{contact_id}/delete")
 async def confirm_delete(ctx: ConsoleContext, contact_id: str) -> Response:
-    contact = contacts.serialize(await contacts.get_row(_db(ctx), ctx.principal, contact_id))
+    contact = await resources.one(ctx, contacts, contact_id)
     return page(ctx, "contacts/delete.html", contact=contact)
 
 
 @router.post("/contacts/{contact_id}/delete")
 async def delete_contact(ctx: ConsoleContext, contact_id: str) -> Response:
-    async with _db(ctx).transaction() as conn:
-        await contacts.delete(conn, ctx.principal, contact_id)
+    await resources.delete(ctx, contacts, contact_id)
     return see_other(ctx, "/contacts", "Contact deleted.")
 
 
@@ -367,7 +319,7 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
     row = await contacts.get_row(db, ctx.principal, _contact_id(contact_id))
     contact = contacts.serialize(row)
     oid = int(row["id"])
-    found = await repository.activity(db, ctx.principal, oid, _before(ctx), ACTIVITY_PAGE + 1)
+    found = await activity_of(db, ctx.principal, oid, _before(ctx), ACTIVITY_PAGE + 1)
     activity = [_activity_view(r) for r in found[:ACTIVITY_PAGE]]
     more = f"/contacts/{oid}?before={activity[-1]['id']}" if len(found) > ACTIVITY_PAGE else None
     if ctx.htmx:
@@ -402,7 +354,7 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         sort_order="desc",
         filters={"contact": contact["id"]},
     )
-    emails = await email_repository.of_contact(db, ctx.principal, oid, None, EMAILS_SHOWN)
+    emails = await emails_of_contact(db, ctx.principal, oid, EMAILS_SHOWN)
     return page(
         ctx,
         "contacts/contact.html",
@@ -410,8 +362,8 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         tags=lists["tags"],
         groups=lists["groups"],
         # "Add a tag" offers only the tags (groups) the contact does not have yet.
-        all_tags=_others(await _choices(ctx, contact_tags), lists["tags"]),
-        all_groups=_others(await _choices(ctx, contact_groups), lists["groups"]),
+        all_tags=_others(await resources.options(ctx, contact_tags, CHOICES), lists["tags"]),
+        all_groups=_others(await resources.options(ctx, contact_groups, CHOICES), lists["groups"]),
         deals=contact_deals["data"],
         emails=emails,
         activity=activity,
@@ -440,7 +392,7 @@ async def add_membership(ctx: ConsoleContext, contact_id: str, kind: str) -> Res
             )
             await membership.add(conn, ctx.principal, contact_id, target)
     except Problem as problem:
-        return see_other(ctx, here, _problem_text(problem), "error")
+        return see_other(ctx, here, problem_text(problem), "error")
     return see_other(ctx, here, f"{membership.target.title.capitalize()} added.")
 
 

@@ -1,4 +1,4 @@
-"""Deals (SPEC §11): a board per pipeline with a column per stage (its count and value
+"""Deals: a board per pipeline with a column per stage (its count and value
 totals, its first cards, more on demand), moving a deal to another stage (drag and drop,
 or the "Move to" form of each card), and the deal form. Every change goes through the
 deals collection's flow (`web.resources`), as `PATCH /v3/deals/{id}` does, so the
@@ -13,24 +13,16 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from activecommerce.contacts.repository import rows_among
-from activecommerce.contacts.service import contacts
+from activecommerce.contacts.service import contacts, emails_by_id
 from activecommerce.deals.service import board_totals, deals
 from activecommerce.kit.db import Database
-from activecommerce.kit.fields import ascii_digits, parse_id
+from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem, invalid
 from activecommerce.kit.services import services
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
-from activecommerce.web.console import (
-    Console,
-    ConsoleContext,
-    FormErrors,
-    console_router,
-    form_of,
-    page,
-    see_other,
-)
+from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
+from activecommerce.web.forms import FormErrors, form_of, problem_text, whole_number
 
 router = console_router()
 
@@ -128,11 +120,7 @@ async def _cards(
     )
     cards: list[dict[str, Any]] = result["data"]
     ids = sorted({int(c["contact"]) for c in cards if c["contact"]})
-    emails: dict[str, str] = {}
-    if ids:
-        where, params = contacts.lists.where(ctx.principal, {})
-        for row in await rows_among(db, where, params, ids):
-            emails[str(row["id"])] = row["email"]
+    emails = await emails_by_id(db, ctx.principal, ids) if ids else {}
     for card in cards:
         card["contactEmail"] = emails.get(card["contact"] or "")
         card["amount"] = money(card["value"], card["currency"])
@@ -177,7 +165,7 @@ async def board_page(ctx: ConsoleContext, pipeline: str | None = None) -> Respon
 async def more_cards(ctx: ConsoleContext, stage_id: str, after: str | None = None) -> Response:
     """The next cards of a column: for htmx, the cards and the next "Load more"; without
     JavaScript, a page of the stage's deals."""
-    stage = deal_stages.serialize(await deal_stages.get_row(_db(ctx), ctx.principal, stage_id))
+    stage = await resources.one(ctx, deal_stages, stage_id)
     board = await load_board(ctx, stage["pipelineId"])
     try:
         cards, more_url = await _cards(ctx, stage["id"], after)
@@ -199,7 +187,7 @@ async def move(ctx: ConsoleContext, deal_id: int) -> Response:
     """To another stage (drag and drop and the "Move to" form post here with htmx; the
     form also without it): PATCH /v3/deals/{id} {"stageId": ...}."""
     form = await form_of(ctx.request)
-    deal = deals.serialize(await deals.get_row(_db(ctx), ctx.principal, str(deal_id)))
+    deal = await resources.one(ctx, deals, str(deal_id))
     back = f"/deals?{urlencode({'pipeline': deal['pipelineId']})}"
     try:
         moved = await resources.patch(
@@ -209,12 +197,14 @@ async def move(ctx: ConsoleContext, deal_id: int) -> Response:
         if ctx.htmx:  # the board as it is (the card back in place), with the reason
             board = await load_board(ctx, deal["pipelineId"])
             return page(
-                ctx, "deals/board.html", block="board", board=board, board_error=_message(problem)
+                ctx,
+                "deals/board.html",
+                block="board",
+                board=board,
+                board_error=problem_text(problem),
             )
-        return see_other(ctx, back, _message(problem), "error")
-    stage = deal_stages.serialize(
-        await deal_stages.get_row(_db(ctx), ctx.principal, moved["stageId"])
-    )
+        return see_other(ctx, back, problem_text(problem), "error")
+    stage = await resources.one(ctx, deal_stages, moved["stageId"])
     message = f"Moved “{moved['name']}” to {stage['name']}."
     if ctx.htmx:  # the board in place, told which card moved (deals.js keeps it in view)
         board = await load_board(ctx, moved["pipelineId"])
@@ -228,13 +218,6 @@ async def move(ctx: ConsoleContext, deal_id: int) -> Response:
     # Without JavaScript: the board from its top (the message, then the columns' headers),
     # not scrolled down to the card.
     return see_other(ctx, back, message)
-
-
-def _message(problem: Problem) -> str:
-    errors = problem.errors or []
-    if errors:
-        return "; ".join(f"{e.get('field', '')} {e.get('message', '')}".strip() for e in errors)
-    return problem.detail or problem.title
 
 
 # ---------------------------------------------------------------- the deal form
@@ -291,13 +274,6 @@ async def _contact_id(ctx: Console, text: str) -> str | None:
     return str(found["data"][0]["id"])
 
 
-def _int_or_text(text: str) -> int | str | None:
-    text = text.strip()
-    if not text:
-        return None
-    return int(text) if ascii_digits(text) and len(text) < 19 else text
-
-
 async def _values(ctx: Console, form: dict[str, str], pipeline_id: str) -> dict[str, Any]:
     """The form as a deal body (API names)."""
     currency = form.get("currency", "").strip().upper() or None
@@ -309,7 +285,7 @@ async def _values(ctx: Console, form: dict[str, str], pipeline_id: str) -> dict[
         "value": minor_units(form.get("value", ""), currency or "USD"),
         "currency": currency,
         "closeDate": form.get("close_date", "").strip() or None,
-        "duration": _int_or_text(form.get("duration", "")),
+        "duration": whole_number(form.get("duration", ""), 18),
         "status": form.get("status") or None,
     }
 
@@ -352,18 +328,18 @@ def _deal_form(deal: dict[str, Any], contact_email: str | None) -> dict[str, str
 
 @router.get("/deals/{deal_id:int}")
 async def edit_deal(ctx: ConsoleContext, deal_id: int) -> Response:
-    deal = deals.serialize(await deals.get_row(_db(ctx), ctx.principal, str(deal_id)))
+    deal = await resources.one(ctx, deals, str(deal_id))
     email = None
     if deal["contact"]:
-        where, params = contacts.lists.where(ctx.principal, {})
-        rows = await rows_among(_db(ctx), where, params, [int(deal["contact"])])
-        email = rows[0]["email"] if rows else None
+        email = (await emails_by_id(_db(ctx), ctx.principal, [int(deal["contact"])])).get(
+            deal["contact"]
+        )
     return await _form_page(ctx, deal["pipelineId"], _deal_form(deal, email), deal=deal)
 
 
 @router.post("/deals/{deal_id:int}")
 async def save_deal(ctx: ConsoleContext, deal_id: int) -> Response:
-    deal = deals.serialize(await deals.get_row(_db(ctx), ctx.principal, str(deal_id)))
+    deal = await resources.one(ctx, deals, str(deal_id))
     form = await form_of(ctx.request)
     try:
         values = await _values(ctx, form, deal["pipelineId"])
@@ -379,7 +355,7 @@ async def save_deal(ctx: ConsoleContext, deal_id: int) -> Response:
 
 @router.post("/deals/{deal_id:int}/delete")
 async def delete_deal(ctx: ConsoleContext, deal_id: int) -> Response:
-    deal = deals.serialize(await deals.get_row(_db(ctx), ctx.principal, str(deal_id)))
+    deal = await resources.one(ctx, deals, str(deal_id))
     await resources.delete(ctx, deals, str(deal_id))
     back = f"/deals?{urlencode({'pipeline': deal['pipelineId']})}"
     return see_other(ctx, back, f"Deal “{deal['name']}” deleted.")

@@ -1,4 +1,4 @@
-"""The console's home page: counts and recent activity (SPEC §11)."""
+"""The console's home page: counts and recent activity."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from activecommerce.campaigns.repository import count_sent_since
-from activecommerce.contacts.repository import count_all
+from activecommerce.campaigns.service import count_sent_since
+from activecommerce.contacts.service import count_all
 from activecommerce.deals.service import totals_by_stage
 from activecommerce.kit import events
 from activecommerce.kit.clock import now

@@ -15,11 +15,11 @@ from activecommerce.web import once, resources
 from activecommerce.web.console import (
     ConsoleContext,
     console_router,
-    form_of,
     page,
     require_owner,
     see_other,
 )
+from activecommerce.web.forms import form_of
 
 router = console_router()
 

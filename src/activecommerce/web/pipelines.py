@@ -1,4 +1,4 @@
-"""Pipelines and their stages and statuses (SPEC §11, under Deals): create, rename,
+"""Pipelines and their stages and statuses (under Deals): create, rename,
 reorder, recolour, delete, through the same collections' flow as the API
 (`web.resources`): the same rules (a pipeline or stage that still has deals stays: its
 409 becomes a message) and the same events."""
@@ -10,20 +10,12 @@ from typing import Any
 
 from starlette.responses import Response
 
-from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.resource import Resource
 from activecommerce.pipelines.service import deal_stages, deal_statuses, pipelines
 from activecommerce.web import resources
-from activecommerce.web.console import (
-    Console,
-    ConsoleContext,
-    FormErrors,
-    console_router,
-    form_of,
-    page,
-    see_other,
-)
+from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
+from activecommerce.web.forms import FormErrors, form_of, whole_number
 
 router = console_router()
 
@@ -78,7 +70,7 @@ def _values(fields: tuple[str, ...], form: dict[str, str]) -> dict[str, Any]:
     for name in fields:
         text = form.get(name, "").strip()
         if name == "order":
-            values[name] = int(text) if ascii_digits(text) and len(text) < 10 else (text or None)
+            values[name] = whole_number(text, 9)
         elif name == "currency":
             values[name] = text.upper() or "USD"
         else:

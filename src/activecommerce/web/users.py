@@ -13,13 +13,12 @@ from activecommerce.users.passwords import Busy
 from activecommerce.web.console import (
     Console,
     ConsoleContext,
-    FormErrors,
     console_router,
-    form_of,
     page,
     require_owner,
     see_other,
 )
+from activecommerce.web.forms import FormErrors, form_of
 
 router = console_router()
 

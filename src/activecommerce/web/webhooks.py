@@ -1,4 +1,4 @@
-"""Webhooks, for owners (SPEC §7, §11): the list, creating one (its signing secret shown
+"""Webhooks, for owners: the list, creating one (its signing secret shown
 once), editing its URL, events and description, turning one on or off, sending it a test
 event, deleting it, and a webhook's delivery log with a retry of a failed delivery,
 through the same `WebhookService` as /v3/webhooks (PATCH, POST .../test)."""
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
@@ -17,13 +16,12 @@ from activecommerce.web import once, resources
 from activecommerce.web.console import (
     Console,
     ConsoleContext,
-    FormErrors,
     console_router,
-    form_of,
     page,
     require_owner,
     see_other,
 )
+from activecommerce.web.forms import FormErrors, every, form_of, pairs_of
 from activecommerce.webhooks.events import EVENT_TYPES
 from activecommerce.webhooks.service import WebhookConfig, WebhookService
 
@@ -69,17 +67,17 @@ async def list_webhooks(ctx: ConsoleContext) -> Response:
     return await _list_page(ctx)
 
 
-async def _events_sent(ctx: Console) -> list[str]:
-    """Every value of the form's `events` (a multiple select)."""
-    body = (await ctx.request.body()).decode("utf-8", "replace")
-    return [value for key, value in parse_qsl(body) if key == "events"]
+async def _form(ctx: Console) -> dict[str, Any]:
+    """The webhook form: its fields, with every value of `events` (a multiple select)."""
+    form: dict[str, Any] = dict(await form_of(ctx.request))
+    form["events"] = every(await pairs_of(ctx.request), "events")
+    return form
 
 
 @router.post("/webhooks")
 async def create_webhook(ctx: ConsoleContext) -> Response:
     service = webhooks(ctx)
-    form: dict[str, Any] = dict(await form_of(ctx.request))
-    form["events"] = await _events_sent(ctx)
+    form = await _form(ctx)
     try:
         created = await resources.create(ctx, service.resource, _values(form))
     except Problem as problem:
@@ -118,16 +116,16 @@ async def _show_page(
     number = resources.page_number(page_number)
     log = await service.list_deliveries(db, ctx.principal, str(webhook_id), number, DELIVERIES)
     secret = once.take(ctx, f"webhook:{webhook_id}")
-    next_attempt = None
+    retry_at = None
     if hook["active"] and hook["failingSince"]:  # the hook is the principal's: read above
-        next_attempt = await service.next_attempt(db, ctx.principal, webhook_id)
+        retry_at = await service.next_attempt(db, ctx.principal, webhook_id)
     response = page(
         ctx,
         "webhooks/show.html",
         status=status,
         block="results",
         hook=hook,
-        next_attempt=next_attempt,
+        next_attempt=retry_at,
         deliveries=log["data"],
         secret=secret,
         event_options=EVENT_OPTIONS,
@@ -150,8 +148,7 @@ async def edit_webhook(ctx: ConsoleContext, webhook_id: int) -> Response:
     """PATCH /v3/webhooks/{id} with the URL, events and description (the same checks:
     the URL's address is refused in private ranges)."""
     service = webhooks(ctx)
-    form: dict[str, Any] = dict(await form_of(ctx.request))
-    form["events"] = await _events_sent(ctx)
+    form = await _form(ctx)
     try:
         await resources.patch(ctx, service.resource, str(webhook_id), _values(form))
     except Problem as problem:
