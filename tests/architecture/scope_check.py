@@ -62,11 +62,7 @@ PENDING: tuple[str, ...] = (
     # kit/resource.py (clear_references)
     " = NULL, updated_at = ? WHERE id = ? RETURNING *",
     # oauth/repository.py
-    "FROM oauth_clients WHERE client_id = ?",
-    "FROM oauth_codes WHERE code_hash = ?",
     "UPDATE oauth_codes SET used_at = ? WHERE id = ?",
-    "FROM oauth_tokens WHERE refresh_hash = ?",
-    "FROM oauth_tokens WHERE access_hash = ?",
     "UPDATE oauth_tokens SET ",
     # users/repository.py
     "INSERT INTO user_sessions (token_hash, user_id,",
