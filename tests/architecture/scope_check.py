@@ -25,49 +25,6 @@ TENANT_TABLES = frozenset(
 _TABLE = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+\"?([A-Za-z_]\w*)", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
-# TEMPORARY, to be emptied at integration: statements (by a fragment of their text, spaces
-# collapsed) of modules that other branches are converting to `Scoped` at the same time.
-PENDING: tuple[str, ...] = (
-    # accounts/repository.py
-    "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
-    # campaigns/service.py
-    "SELECT status FROM email_campaigns WHERE id = ?",
-    # contacts/repository.py
-    "UPDATE contacts SET first_name = ?, last_name = ?, phone = ?, status = ?,",
-    "SELECT m.contact_id, t.name FROM contact_",
-    "DELETE FROM contact_tag_members WHERE contact_id = ? AND",
-    "DELETE FROM contact_group_members WHERE contact_id = ? AND",
-    # email/repository.py
-    "SELECT * FROM brands WHERE id = ?",
-    "UPDATE email_messages SET ",
-    "SELECT * FROM email_messages WHERE id = ?",
-    "SELECT 1 AS one FROM email_messages WHERE campaign_id = ?",
-    "SELECT * FROM email_campaigns WHERE id = ?",
-    "SELECT * FROM email_automations WHERE id = ?",
-    "SELECT * FROM contacts WHERE id = ?",
-    "UPDATE contacts SET status = ?, updated_at = ? WHERE id = ? RETURNING *",
-    "DELETE FROM captured_emails WHERE id IN (SELECT id FROM captured_emails WHERE created_at",
-    "SELECT 'open' AS kind, substr(opened_at, 1, 13)",
-    "SELECT count(*) AS recipients, coalesce(sum(CASE WHEN status = 'sent'",
-    "SELECT id FROM email_messages WHERE automation_id = ? AND contact_id = ?",
-    # email/sender.py
-    "UPDATE email_campaigns SET status = 'sent', sent_at = ?",
-    "UPDATE email_campaigns SET status = 'sending', updated_at = ? WHERE id = ?",
-    "UPDATE email_campaigns SET resolved_at = ? WHERE id = ?",
-    # kit/events.py
-    "SELECT * FROM events WHERE id = ?",
-    # kit/idempotency.py
-    "UPDATE idempotency_keys SET status_code = ?, body = ?, location = ? WHERE id = ?",
-    "DELETE FROM idempotency_keys WHERE id = ?",
-    # kit/resource.py (clear_references)
-    " = NULL, updated_at = ? WHERE id = ? RETURNING *",
-    # oauth/repository.py
-    "UPDATE oauth_codes SET used_at = ? WHERE id = ?",
-    "UPDATE oauth_tokens SET ",
-    # users/repository.py
-    "INSERT INTO user_sessions (token_hash, user_id,",
-    "DELETE FROM user_sessions WHERE ",
-)
 
 _TESTS = str(Path(__file__).resolve().parent.parent) + "/"
 _DB = str(Path(sys.modules["activecommerce.kit.db"].__file__ or "").resolve())
@@ -79,10 +36,6 @@ def unscoped_tables(sql: str) -> tuple[str, ...]:
     if "account_id" in sql.lower():
         return ()
     tables = tuple(sorted({name.lower() for name in _TABLE.findall(sql)} & TENANT_TABLES))
-    if tables:
-        text = _SPACE.sub(" ", sql)
-        if any(fragment in text for fragment in PENDING):
-            return ()
     return tables
 
 

@@ -231,3 +231,9 @@ async def activity_of(
 ) -> list[Row]:
     """A contact's activity, newest first, before the activity id `before`."""
     return await repository.activity(db, principal, contact_id, before, limit)
+
+
+async def settle_text_index(db: Database) -> None:
+    """After a bulk write of contacts: fold the text indexes' pending entries in, so that
+    searches do not read them whole (PostgreSQL; nothing to do on SQLite)."""
+    await repository.settle_text_index(db)

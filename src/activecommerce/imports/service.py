@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from activecommerce.contacts import bulk
-from activecommerce.contacts import repository as contacts_repository
+from activecommerce.contacts import service as contacts_service
 from activecommerce.imports import repository
 from activecommerce.imports.parsing import BadFile, Staged, check_rows, reader
 from activecommerce.jobs import queue
@@ -419,7 +419,7 @@ async def _settle(db: Database) -> None:
     """Keep what the lists rely on in step with a growing table (PostgreSQL)."""
     for table in GROWN_BY_IMPORTS:
         await analyze_if_grown(db, table)
-    await contacts_repository.settle_text_index(db)
+    await contacts_service.settle_text_index(db)
 
 
 async def _batch(
