@@ -26,7 +26,7 @@ SEND = "email.send"
 
 def principal_of(row: Row) -> Principal:
     """The account and environment a background job acts for (events are recorded there)."""
-    return Principal(account_id=int(row["account_id"]), env=row["env"], plan="", key_id=0)
+    return Principal.acting_for(int(row["account_id"]), row["env"])
 
 
 def email_view(row: Row) -> dict[str, Any]:

@@ -184,7 +184,7 @@ async def console_context(request: Request) -> Console:
         membership=chosen,
         env=env,
         csrf_token=sessions(request).csrf_token(request.cookies.get(SESSION_COOKIE) or ""),
-        principal=Principal(chosen.account_id, env, chosen.plan, key_id=0),
+        principal=Principal.acting_for(chosen.account_id, env, chosen.plan),
         flashes=[flash] if flash else [],
     )
     request.state.console = ctx  # for an error page with the console's navigation
