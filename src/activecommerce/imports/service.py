@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -31,7 +31,7 @@ from activecommerce.contacts import bulk
 from activecommerce.contacts import service as contacts_service
 from activecommerce.imports import repository
 from activecommerce.imports.parsing import BadFile, Staged, check_rows, reader
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.jobs.worker import MAX_CRASHES
 from activecommerce.kit.clock import after, now
@@ -237,10 +237,11 @@ async def _queue(
     held_by: str | None = None,
     lease_seconds: float = 30.0,
 ) -> int:
+    payload: payloads.ImportRun = {"import_id": import_id}
     return await queue.enqueue(
         conn,
         RUN,
-        {"import_id": import_id},
+        payload,
         account_id=principal.account_id,
         lane=f"import:{import_id}",
         held_by=held_by,
@@ -359,7 +360,7 @@ async def run(
     batch_size: int,
     progress: ProgressHook | None = None,
 ) -> None:
-    import_id = int(job.payload["import_id"])
+    import_id = int(cast(payloads.ImportRun, job.payload)["import_id"])
     imp = await repository.system_by_id(db, import_id)
     if imp is None or imp["status"] in ("failed", "completed"):
         await _discard(db, job, worker_id, import_id)
@@ -471,7 +472,7 @@ async def _discard(db: Database, job: Job, worker_id: str, import_id: int) -> No
 
 
 async def _give_up(db: Database, job: Job, worker_id: str) -> None:
-    import_id = int(job.payload["import_id"])
+    import_id = int(cast(payloads.ImportRun, job.payload)["import_id"])
     message = "The import could not be processed (see the server's log); it was stopped."
     known = await repository.system_by_id(db, import_id)
     if known is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from activecommerce.config import Settings
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
@@ -118,10 +118,11 @@ def webhooks_resource(config: WebhookConfig) -> Resource:
 async def _queue_delivery(
     conn: Connection, account_id: int, webhook_id: int, event_id: int, order_key: str | None
 ) -> None:
+    payload: payloads.WebhookDelivery = {"webhook_id": webhook_id, "event_id": event_id}
     await queue.enqueue(
         conn,
         DELIVER,
-        {"webhook_id": webhook_id, "event_id": event_id},
+        payload,
         account_id=account_id,
         # One webhook is one receiver: a worker gives it at most its share of the slots.
         lane=f"webhook:{webhook_id}",
