@@ -37,7 +37,7 @@ from activecommerce.jobs.worker import MAX_CRASHES
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id
-from activecommerce.kit.pagination import envelope
+from activecommerce.kit.pagination import Envelope, envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, not_found
 from activecommerce.kit.repository import Scoped, analyze_if_grown
@@ -96,9 +96,7 @@ async def get(db: Database, principal: Principal, import_id: str) -> dict[str, A
     return view(row)
 
 
-async def list_imports(
-    db: Database, principal: Principal, page: int, page_size: int
-) -> dict[str, Any]:
+async def list_imports(db: Database, principal: Principal, page: int, page_size: int) -> Envelope:
     total, rows = await repository.page(Scoped(db, principal), page, page_size)
     return envelope([view(r) for r in rows], page, page_size, total)
 

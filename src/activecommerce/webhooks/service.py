@@ -13,7 +13,7 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id, patch_model_of
-from activecommerce.kit.pagination import envelope
+from activecommerce.kit.pagination import Envelope, envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.repository import Scoped
@@ -212,7 +212,7 @@ class WebhookService:
 
     async def list_deliveries(
         self, db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
-    ) -> dict[str, Any]:
+    ) -> Envelope:
         hook = await self.resource.get_row(db, principal, webhook_id)
         count, rows = await repository.deliveries(
             Scoped(db, principal), hook["id"], page, page_size
