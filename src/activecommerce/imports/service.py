@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, cast
+from typing import TypedDict, cast
 
 import orjson
 
@@ -64,14 +64,38 @@ ANALYZE_EVERY = 10
 # for one page).
 GROWN_BY_IMPORTS = ("contacts", "contact_tag_members", "contact_group_members")
 
-ProgressHook = Callable[[dict[str, Any]], None]
+
+class ImportRowError(TypedDict):
+    """A line of the file that was not imported, and why."""
+
+    line: int
+    message: str
+
+
+class ImportView(TypedDict):
+    """An import as the API shows it (`ContactImportOut`)."""
+
+    id: str
+    status: str
+    total: int
+    processed: int
+    created: int
+    updated: int
+    skipped: int
+    failed: int
+    errors: list[ImportRowError]
+    createdAt: str
+    finishedAt: str | None
+
+
+ProgressHook = Callable[[ImportView], None]
 
 
 class TooLarge(Exception):
     pass
 
 
-def view(row: Row) -> dict[str, Any]:
+def view(row: Row) -> ImportView:
     status = row["status"]
     return {
         "id": str(row["id"]),
@@ -88,7 +112,7 @@ def view(row: Row) -> dict[str, Any]:
     }
 
 
-async def get(db: Database, principal: Principal, import_id: str) -> dict[str, Any]:
+async def get(db: Database, principal: Principal, import_id: str) -> ImportView:
     oid = parse_id(import_id)
     row = None if oid is None else await repository.get(Scoped(db, principal), oid)
     if row is None:
@@ -504,7 +528,7 @@ async def run_held(
     batch_size: int,
     lease_seconds: float,
     progress: ProgressHook | None = None,
-) -> dict[str, Any]:
+) -> ImportView:
     """Run an import's job that this process queued claimed (`receive(held_by=...)`),
     extending its lease as it goes; if this process dies, a worker takes the job over
     when the lease runs out. Returns the finished import."""

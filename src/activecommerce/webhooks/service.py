@@ -3,7 +3,7 @@ their delivery log, and the rules of docs/guides/webhooks.md."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -178,7 +178,21 @@ def event_ref(event_id: int) -> str:
     return f"evt_{event_id}"
 
 
-def delivery_view(row: Row) -> dict[str, Any]:
+class DeliveryView(TypedDict):
+    """One attempt at delivering an event, as the API shows it (`DeliveryOut`)."""
+
+    id: str
+    eventId: str
+    eventType: str
+    attempt: int
+    statusCode: int | None
+    durationMs: int
+    error: str | None
+    outcome: str
+    createdAt: str
+
+
+def delivery_view(row: Row) -> DeliveryView:
     return {
         "id": str(row["id"]),
         "eventId": event_ref(row["event_id"]),
