@@ -3,8 +3,7 @@
 These are annotations only: a payload is the plain dict that `orjson` writes and reads
 back, never validated or copied. The module that queues a kind builds its payload with
 the kind's type, and the handler that runs it reads it through `cast` to the same type,
-so both sides agree on the keys. A payload queued by an older release may lack a key
-added since: handlers read such keys with `.get`.
+so both sides agree on the keys.
 """
 
 from __future__ import annotations

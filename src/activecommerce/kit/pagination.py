@@ -97,7 +97,7 @@ class PageMeta(TypedDict):
 
 class CursorMeta(TypedDict):
     """The meta of a collection's list: `page` is None when the page was reached by
-    cursor; `total` may be a lower bound (`totalExact` false)."""
+    cursor; `total` is exact only when `totalExact` is true."""
 
     page: int | None
     pageSize: int
