@@ -588,7 +588,7 @@ def contacts_import(
             while chunk := handle.read(1024 * 1024):
                 yield chunk
 
-    async def run(db: Any, secret: bytes) -> dict[str, Any]:
+    async def run(db: Any, secret: bytes) -> service.ImportView:
         row = await get_account(db, account_id)
         if row is None:
             raise Problem(404, f"No account {account_id}.")
@@ -609,7 +609,7 @@ def contacts_import(
             )
             importing = progress.add_task("Importing", total=None)
 
-            def show(imp: dict[str, Any]) -> None:
+            def show(imp: service.ImportView) -> None:
                 progress.update(importing, total=imp["total"], completed=imp["processed"])
 
             return await service.run_held(

@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from activecommerce.auth.deps import CurrentPrincipal, authenticate
 from activecommerce.kit import idempotency, writes
-from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageQuery, PageSize
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, is_json_content_type, responses
 from activecommerce.kit.resource import Resource
@@ -88,7 +88,8 @@ def list_query_model(resource: Resource, name: str) -> type[BaseModel]:
     )
 
 
-def page_params(query: BaseModel) -> dict[str, Any]:
+def page_params(query: BaseModel) -> PageQuery:
+    """A list's query parameters (a `list_query_model`) as `ListQuery.page` takes them."""
     values = query.model_dump()
     return {
         "page": values.pop("page"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from activecommerce.contacts import listing, models, repository
 from activecommerce.contacts.schemas import ContactIn, ContactOut
@@ -13,6 +13,7 @@ from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
+from activecommerce.kit.pagination import CursorEnvelope, Paging
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import Resource, Rules
@@ -110,8 +111,8 @@ class Membership:
         await events.record(conn, principal, [(event_type, data)])
 
     async def list_for(
-        self, db: Database, principal: Principal, contact_id: str, **page: Any
-    ) -> dict[str, Any]:
+        self, db: Database, principal: Principal, contact_id: str, **page: Unpack[Paging]
+    ) -> CursorEnvelope:
         contact = await contacts.get_row(db, principal, contact_id)
         return await self.target.list_rows(
             db,

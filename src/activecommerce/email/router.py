@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -38,7 +38,27 @@ def _ref(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def captured_view(row: Row) -> dict[str, Any]:
+# A TypedDict by call, not by class: `from` is a Python keyword.
+CapturedView = TypedDict(
+    "CapturedView",
+    {
+        "id": str,
+        "to": str,
+        "from": str,
+        "subject": str,
+        "html": str | None,
+        "text": str | None,
+        "headers": dict[str, str],
+        "campaignId": str | None,
+        "automationId": str | None,
+        "contactId": str | None,
+        "createdAt": str,
+    },
+)
+"""A captured message as the API shows it (`CapturedEmailOut`)."""
+
+
+def captured_view(row: Row) -> CapturedView:
     return {
         "id": str(row["id"]),
         "to": row["to_email"],

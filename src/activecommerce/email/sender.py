@@ -36,7 +36,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -51,7 +51,7 @@ from activecommerce.email.config import EmailConfig
 from activecommerce.email.repository import Source
 from activecommerce.email.service import email_view, principal_of
 from activecommerce.email.transport import PermanentFailure, SmtpPool, TemporaryFailure
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
 from activecommerce.kit.clock import after
@@ -261,7 +261,7 @@ class Sender:
     # ---------------------------------------------------------------- campaign.start
 
     async def start_campaign(self, job: Job, worker_id: str) -> None:
-        campaign_id = int(job.payload["campaign"])
+        campaign_id = int(cast(payloads.CampaignStart, job.payload)["campaign"])
         row = await campaigns.of_job(self.db, campaign_id)
         if row is None or row["status"] not in campaigns.UNDER_WAY:
             await self._finish(job, worker_id)
@@ -300,7 +300,7 @@ class Sender:
         self, job: Job, worker_id: str, principal: Principal, contact_ids: list[int]
     ) -> bool:
         """One batch of the audience; False when the job should stop (canceled, taken)."""
-        campaign_id = int(job.payload["campaign"])
+        campaign_id = int(cast(payloads.CampaignStart, job.payload)["campaign"])
         async with self.db.transaction() as conn:
             if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return False
@@ -313,10 +313,11 @@ class Sender:
     # ---------------------------------------------------------------- email.send
 
     async def send(self, job: Job, worker_id: str) -> None:
-        rows = await repository.system_queued(self.db, job.payload["ids"])
-        campaign_id = job.payload.get("campaign")
-        automation_id = job.payload.get("automation")
-        test = bool(job.payload.get("test"))
+        payload = cast(payloads.EmailSend, job.payload)
+        rows = await repository.system_queued(self.db, payload["ids"])
+        campaign_id = payload.get("campaign")
+        automation_id = payload.get("automation")
+        test = bool(payload.get("test"))
         if not rows:
             # Nothing of the job is left to send: its campaign may be complete.
             campaign = None
@@ -331,7 +332,8 @@ class Sender:
             kind, source_id = "campaign", int(campaign_id)
             source = await campaigns.find(self.db, principal, source_id)
         else:
-            kind, source_id = "automation", int(job.payload["automation"])
+            # A send without a campaign is an automation's: `queue_send` names one of them.
+            kind, source_id = "automation", int(cast(int, payload["automation"]))
             source = await automations.find(self.db, principal, source_id)
         if source is None:
             await self._finish(job, worker_id)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from activecommerce.contacts import service as contacts
 from activecommerce.email import repository
 from activecommerce.email.repository import Source
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.kit import events
 from activecommerce.kit.clock import after
 from activecommerce.kit.db import Connection, Database, Row
@@ -64,10 +64,16 @@ async def queue_send(
     copies, or an automation). Its account and lane (the source) let each worker give one
     account's send, and one campaign, a fair share of its slots rather than all of them."""
     lane = f"campaign:{campaign_id}" if campaign_id is not None else f"automation:{automation_id}"
+    payload: payloads.EmailSend = {
+        "ids": list(ids),
+        "campaign": campaign_id,
+        "automation": automation_id,
+        "test": test,
+    }
     await queue.enqueue(
         conn,
         SEND,
-        {"ids": list(ids), "campaign": campaign_id, "automation": automation_id, "test": test},
+        payload,
         delay_seconds,
         account_id=principal.account_id,
         lane=lane,
@@ -78,10 +84,11 @@ async def queue_start(
     conn: Connection, principal: Principal, campaign_id: int, delay: float
 ) -> None:
     """The job that resolves a campaign's audience, `delay` seconds from now."""
+    payload: payloads.CampaignStart = {"campaign": campaign_id}
     await queue.enqueue(
         conn,
         START,
-        {"campaign": campaign_id},
+        payload,
         delay,
         account_id=principal.account_id,
         lane=f"campaign:{campaign_id}",

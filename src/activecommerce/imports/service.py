@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import TypedDict, cast
 
 import orjson
 
@@ -31,13 +31,13 @@ from activecommerce.contacts import bulk
 from activecommerce.contacts import service as contacts_service
 from activecommerce.imports import repository
 from activecommerce.imports.parsing import BadFile, Staged, check_rows, reader
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.jobs.worker import MAX_CRASHES
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id
-from activecommerce.kit.pagination import envelope
+from activecommerce.kit.pagination import Envelope, envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, not_found
 from activecommerce.kit.repository import Scoped, analyze_if_grown
@@ -64,14 +64,38 @@ ANALYZE_EVERY = 10
 # for one page).
 GROWN_BY_IMPORTS = ("contacts", "contact_tag_members", "contact_group_members")
 
-ProgressHook = Callable[[dict[str, Any]], None]
+
+class ImportRowError(TypedDict):
+    """A line of the file that was not imported, and why."""
+
+    line: int
+    message: str
+
+
+class ImportView(TypedDict):
+    """An import as the API shows it (`ContactImportOut`)."""
+
+    id: str
+    status: str
+    total: int
+    processed: int
+    created: int
+    updated: int
+    skipped: int
+    failed: int
+    errors: list[ImportRowError]
+    createdAt: str
+    finishedAt: str | None
+
+
+ProgressHook = Callable[[ImportView], None]
 
 
 class TooLarge(Exception):
     pass
 
 
-def view(row: Row) -> dict[str, Any]:
+def view(row: Row) -> ImportView:
     status = row["status"]
     return {
         "id": str(row["id"]),
@@ -88,7 +112,7 @@ def view(row: Row) -> dict[str, Any]:
     }
 
 
-async def get(db: Database, principal: Principal, import_id: str) -> dict[str, Any]:
+async def get(db: Database, principal: Principal, import_id: str) -> ImportView:
     oid = parse_id(import_id)
     row = None if oid is None else await repository.get(Scoped(db, principal), oid)
     if row is None:
@@ -96,9 +120,7 @@ async def get(db: Database, principal: Principal, import_id: str) -> dict[str, A
     return view(row)
 
 
-async def list_imports(
-    db: Database, principal: Principal, page: int, page_size: int
-) -> dict[str, Any]:
+async def list_imports(db: Database, principal: Principal, page: int, page_size: int) -> Envelope:
     total, rows = await repository.page(Scoped(db, principal), page, page_size)
     return envelope([view(r) for r in rows], page, page_size, total)
 
@@ -237,10 +259,11 @@ async def _queue(
     held_by: str | None = None,
     lease_seconds: float = 30.0,
 ) -> int:
+    payload: payloads.ImportRun = {"import_id": import_id}
     return await queue.enqueue(
         conn,
         RUN,
-        {"import_id": import_id},
+        payload,
         account_id=principal.account_id,
         lane=f"import:{import_id}",
         held_by=held_by,
@@ -359,7 +382,7 @@ async def run(
     batch_size: int,
     progress: ProgressHook | None = None,
 ) -> None:
-    import_id = int(job.payload["import_id"])
+    import_id = int(cast(payloads.ImportRun, job.payload)["import_id"])
     imp = await repository.system_by_id(db, import_id)
     if imp is None or imp["status"] in ("failed", "completed"):
         await _discard(db, job, worker_id, import_id)
@@ -471,7 +494,7 @@ async def _discard(db: Database, job: Job, worker_id: str, import_id: int) -> No
 
 
 async def _give_up(db: Database, job: Job, worker_id: str) -> None:
-    import_id = int(job.payload["import_id"])
+    import_id = int(cast(payloads.ImportRun, job.payload)["import_id"])
     message = "The import could not be processed (see the server's log); it was stopped."
     known = await repository.system_by_id(db, import_id)
     if known is not None:
@@ -505,7 +528,7 @@ async def run_held(
     batch_size: int,
     lease_seconds: float,
     progress: ProgressHook | None = None,
-) -> dict[str, Any]:
+) -> ImportView:
     """Run an import's job that this process queued claimed (`receive(held_by=...)`),
     extending its lease as it goes; if this process dies, a worker takes the job over
     when the lease runs out. Returns the finished import."""

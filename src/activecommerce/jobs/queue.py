@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from activecommerce.jobs.payloads import Payload
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.repository import system
@@ -74,7 +75,8 @@ class Lease:
 class Job:
     id: int
     kind: str
-    payload: dict[str, Any]
+    # The kind's payload (`payloads`), as JSON gave it back: not checked.
+    payload: Payload
     attempts: int
     account_id: int | None = None
     lane: str | None = None
@@ -98,7 +100,7 @@ def unlisten(event: asyncio.Event) -> None:
 async def enqueue(
     conn: Connection,
     kind: str,
-    payload: dict[str, Any],
+    payload: Payload,
     delay_seconds: float = 0.0,
     *,
     account_id: int | None = None,

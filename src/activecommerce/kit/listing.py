@@ -18,7 +18,13 @@ from sqlalchemy import Table
 
 from activecommerce.kit.db import Database, Row
 from activecommerce.kit.fields import FilterText, parse_id
-from activecommerce.kit.pagination import cursor_meta, decode_cursor, encode_cursor, offset
+from activecommerce.kit.pagination import (
+    CursorMeta,
+    cursor_meta,
+    decode_cursor,
+    encode_cursor,
+    offset,
+)
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
 from activecommerce.kit.repository import TENANT, tenant
@@ -105,7 +111,7 @@ class ListQuery:
         cursor: str | None = None,
         base: str | None = None,
         base_params: Sequence[Any] = (),
-    ) -> tuple[dict[str, Any], list[Row]]:
+    ) -> tuple[CursorMeta, list[Row]]:
         """One page (`columns` of its rows) and its meta. Both reads run off the event
         loop on SQLite (`scan`): at a million rows a page or a count can take milliseconds.
         `base` (with `base_params`) narrows the list (a contact's tags)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 import orjson
 from pydantic import BeforeValidator, Field, StringConstraints
@@ -60,7 +60,68 @@ def decode_cursor(text: str) -> tuple[str, str, Any, int] | None:
     return sort_by, sort_order, value, last_id
 
 
-def page_meta(page: int, page_size: int, total: int) -> dict[str, Any]:
+class Paging(TypedDict):
+    """Which page of a list, in which order (`cursor`: after the row it names instead of
+    by number)."""
+
+    page: int
+    page_size: int
+    sort_by: str
+    sort_order: str
+    cursor: NotRequired[str | None]
+
+
+class PageQuery(Paging):
+    """A page of a collection's list and its filters (the list's query parameters by
+    their API names; which ones apply is the collection's)."""
+
+    filters: dict[str, Any]
+
+
+class ListArgs(PageQuery, total=False):
+    """A page query narrowed by a condition (a contact's tags): `base` with its
+    `base_params`."""
+
+    base: str | None
+    base_params: Sequence[Any]
+
+
+class PageMeta(TypedDict):
+    """The meta of a list paged by number only."""
+
+    page: int
+    pageSize: int
+    total: int
+    totalPages: int
+
+
+class CursorMeta(TypedDict):
+    """The meta of a collection's list: `page` is None when the page was reached by
+    cursor; `total` is exact only when `totalExact` is true."""
+
+    page: int | None
+    pageSize: int
+    total: int
+    totalPages: int
+    totalExact: bool
+    nextCursor: str | None
+
+
+class Envelope(TypedDict):
+    """A list paged by number: its items (already as JSON objects) and its meta."""
+
+    data: list[Any]
+    meta: PageMeta
+
+
+class CursorEnvelope(TypedDict):
+    """A collection's list: its serialized objects and its meta."""
+
+    data: list[dict[str, Any]]
+    meta: CursorMeta
+
+
+def page_meta(page: int, page_size: int, total: int) -> PageMeta:
     """The meta of a list paged by number only (a webhook's deliveries, captured mail)."""
     return {
         "page": page,
@@ -72,7 +133,7 @@ def page_meta(page: int, page_size: int, total: int) -> dict[str, Any]:
 
 def cursor_meta(
     page: int | None, page_size: int, total: int, *, exact: bool, next_cursor: str | None
-) -> dict[str, Any]:
+) -> CursorMeta:
     """The meta of a collection's list, which pages by cursor too. `page` is
     None when the page was reached by cursor."""
     return {
@@ -85,5 +146,5 @@ def cursor_meta(
     }
 
 
-def envelope(data: Sequence[Any], page: int, page_size: int, total: int) -> dict[str, Any]:
+def envelope(data: Sequence[Any], page: int, page_size: int, total: int) -> Envelope:
     return {"data": list(data), "meta": page_meta(page, page_size, total)}

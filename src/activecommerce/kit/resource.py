@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,7 @@ from activecommerce.kit.db import Connection, Database, Row, UniqueViolation
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import parse_id
 from activecommerce.kit.listing import ListFilter, ListQuery
+from activecommerce.kit.pagination import CursorEnvelope, ListArgs
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, invalid_body, not_found
 from activecommerce.kit.repository import TENANT, lock_clause, tenant
@@ -244,14 +245,16 @@ class Resource:
             raise not_found(self.title)
         return row
 
-    async def list_rows(self, db: Database, principal: Principal, **query: Any) -> dict[str, Any]:
+    async def list_rows(
+        self, db: Database, principal: Principal, **query: Unpack[ListArgs]
+    ) -> CursorEnvelope:
         """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, optionally a
         `cursor`, and a `base` condition with its `base_params`) in the list envelope."""
         meta, rows = await self.lists.page(db, principal, "*", **query)
         return {"data": [self.serialize(r) for r in rows], "meta": meta}
 
     async def stream_rows(
-        self, db: Database, principal: Principal, **query: Any
+        self, db: Database, principal: Principal, **query: Unpack[ListArgs]
     ) -> AsyncIterator[bytes]:
         """The same page as `list_rows`, as JSON bytes, one object at a time: the ids
         are read first, then each object when it is sent. An object deleted in between

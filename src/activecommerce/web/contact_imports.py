@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
@@ -184,7 +183,7 @@ async def start(ctx: ConsoleContext) -> Response:
 
 @router.get("/contacts/imports/{import_id}")
 async def progress(ctx: ConsoleContext, import_id: str) -> Response:
-    found: dict[str, Any] = await service.get(services(ctx.request).db, ctx.principal, import_id)
+    found = await service.get(services(ctx.request).db, ctx.principal, import_id)
     return page(
         ctx,
         TEMPLATE,

@@ -8,6 +8,7 @@ the `Membership` services of tags and groups, the export's stream."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -93,7 +94,8 @@ async def contact_list(ctx: ConsoleContext) -> Response:
     params = {k: v for k, v in ctx.request.query_params.items() if k in (*LIST_PARAMS, "cursor")}
     shown = {k: v for k, v in params.items() if k in LIST_PARAMS and v}
     error = ""
-    result: dict[str, Any] = {"data": [], "meta": {"total": 0, "totalExact": True}}
+    # Until a page is read: the part of an envelope the template shows of an empty list.
+    result: Mapping[str, Any] = {"data": [], "meta": {"total": 0, "totalExact": True}}
     try:
         query = ListQuery.model_validate({**shown, "cursor": params.get("cursor") or None})
         paging = page_params(query)

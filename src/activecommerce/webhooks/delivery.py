@@ -8,6 +8,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import aiohttp
 import orjson
@@ -15,7 +16,7 @@ from standardwebhooks import Webhook
 from yarl import URL
 
 from activecommerce.config import Settings
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
 from activecommerce.kit.clock import now, parse
@@ -113,8 +114,9 @@ class Deliverer:
             await self._session.close()
 
     async def __call__(self, job: Job, worker_id: str) -> None:
-        hook = await repository.system_by_id(self.db, job.payload["webhook_id"])
-        event = await events.system_by_id(self.db, job.payload["event_id"])
+        wanted = cast(payloads.WebhookDelivery, job.payload)
+        hook = await repository.system_by_id(self.db, wanted["webhook_id"])
+        event = await events.system_by_id(self.db, wanted["event_id"])
         if hook is None or event is None or not _wanted(hook, event):
             # Deleted webhook (its deliveries went with it), a pruned event, or a type the
             # webhook no longer wants.

@@ -3,17 +3,17 @@ their delivery log, and the rules of docs/guides/webhooks.md."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
 from activecommerce.config import Settings
-from activecommerce.jobs import queue
+from activecommerce.jobs import payloads, queue
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.fields import parse_id, patch_model_of
-from activecommerce.kit.pagination import envelope
+from activecommerce.kit.pagination import Envelope, envelope
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, invalid, not_found
 from activecommerce.kit.repository import Scoped
@@ -118,10 +118,11 @@ def webhooks_resource(config: WebhookConfig) -> Resource:
 async def _queue_delivery(
     conn: Connection, account_id: int, webhook_id: int, event_id: int, order_key: str | None
 ) -> None:
+    payload: payloads.WebhookDelivery = {"webhook_id": webhook_id, "event_id": event_id}
     await queue.enqueue(
         conn,
         DELIVER,
-        {"webhook_id": webhook_id, "event_id": event_id},
+        payload,
         account_id=account_id,
         # One webhook is one receiver: a worker gives it at most its share of the slots.
         lane=f"webhook:{webhook_id}",
@@ -177,7 +178,21 @@ def event_ref(event_id: int) -> str:
     return f"evt_{event_id}"
 
 
-def delivery_view(row: Row) -> dict[str, Any]:
+class DeliveryView(TypedDict):
+    """One attempt at delivering an event, as the API shows it (`DeliveryOut`)."""
+
+    id: str
+    eventId: str
+    eventType: str
+    attempt: int
+    statusCode: int | None
+    durationMs: int
+    error: str | None
+    outcome: str
+    createdAt: str
+
+
+def delivery_view(row: Row) -> DeliveryView:
     return {
         "id": str(row["id"]),
         "eventId": event_ref(row["event_id"]),
@@ -211,7 +226,7 @@ class WebhookService:
 
     async def list_deliveries(
         self, db: Database, principal: Principal, webhook_id: str, page: int, page_size: int
-    ) -> dict[str, Any]:
+    ) -> Envelope:
         hook = await self.resource.get_row(db, principal, webhook_id)
         count, rows = await repository.deliveries(
             Scoped(db, principal), hook["id"], page, page_size
