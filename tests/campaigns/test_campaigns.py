@@ -63,9 +63,14 @@ async def test_a_page_of_large_campaigns_is_streamed_in_bounded_memory(
     # The same page built whole, as every list was before, holds it all at once.
     async def whole_page() -> None:
         principal = Principal(int(account.id), "sandbox", "plus", 0)
-        query = {"sort_by": "createdAt", "sort_order": "asc", "filters": {}}
         result = await email_campaigns.list_rows(
-            app.state.services.db, principal, page=1, page_size=100, **query
+            app.state.services.db,
+            principal,
+            page=1,
+            page_size=100,
+            sort_by="createdAt",
+            sort_order="asc",
+            filters={},
         )
         assert len(orjson.dumps(result)) > 12 * len(big)
 

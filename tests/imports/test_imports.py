@@ -358,7 +358,7 @@ async def test_many_batches_progress_and_duplicates_across_batches(
         state = await started(api, body)
         assert (state["status"], state["total"], state["processed"]) == ("queued", 10, 0)
         [job] = await queue.system_claim(db, "test-worker", 10, 30)
-        seen: list[dict[str, Any]] = []
+        seen: list[service.ImportView] = []
         await service.run(db, job, "test-worker", 3, progress=seen.append)
         assert [(s["status"], s["processed"]) for s in seen] == [
             ("running", 3),

@@ -38,7 +38,3 @@ class ImportRun(TypedDict):
     """`contacts.import`: process one import's staged lines."""
 
     import_id: int
-
-
-Payload = CampaignStart | EmailSend | WebhookDelivery | ImportRun
-"""Any job's payload; a handler narrows it to its kind's type with `cast`."""

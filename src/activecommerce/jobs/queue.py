@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from activecommerce.jobs.payloads import Payload
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.repository import system
@@ -76,7 +76,7 @@ class Job:
     id: int
     kind: str
     # The kind's payload (`payloads`), as JSON gave it back: not checked.
-    payload: Payload
+    payload: dict[str, Any]
     attempts: int
     account_id: int | None = None
     lane: str | None = None
@@ -100,7 +100,7 @@ def unlisten(event: asyncio.Event) -> None:
 async def enqueue(
     conn: Connection,
     kind: str,
-    payload: Payload,
+    payload: Mapping[str, object],  # one of jobs/payloads.py's kinds
     delay_seconds: float = 0.0,
     *,
     account_id: int | None = None,

@@ -2,8 +2,9 @@
 within the caller's account and environment, and that scope is written here once.
 
 Domains keep their SQL in `<domain>/repository.py` (plain functions taking a `Scoped`);
-a collection's generic queries are in `kit/resource.py` and `kit/listing.py`. Every index on account data leads with (account_id, env), so the scope is also what
-makes each query use its index (and what a sharded PostgreSQL would route by)."""
+a collection's generic queries are in `kit/resource.py` and `kit/listing.py`. Every
+index on account data leads with (account_id, env), so the scope is also what makes each
+query use its index (and what a sharded PostgreSQL would route by)."""
 
 from __future__ import annotations
 
