@@ -310,7 +310,7 @@ async def test_a_webhook_is_edited_tested_and_shows_its_real_state(
             # Turned off after failures: the reason, not "On".
             reason = "Disabled after 50 consecutive failed deliveries over 3.0 days."
             async with app.state.services.db.transaction() as conn:
-                scope = Scoped(conn, Principal.acting_for(account.id, "sandbox"))
+                scope = Scoped(conn, Principal.acting_for(int(account.id), "sandbox"))
                 await webhook_repository.disable(scope, int(hook["id"]), reason, clock.now())
             off = _text((await b.get(here)).text)
             assert "Off (Disabled after 50 consecutive failed deliveries" in off
