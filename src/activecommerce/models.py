@@ -7,6 +7,7 @@ from activecommerce.campaigns import models as campaigns
 from activecommerce.contacts import models as contacts
 from activecommerce.deals import models as deals
 from activecommerce.email import models as email
+from activecommerce.fields import models as fields
 from activecommerce.groups import models as groups
 from activecommerce.imports import models as imports
 from activecommerce.jobs import models as jobs
@@ -14,6 +15,7 @@ from activecommerce.kit import events
 from activecommerce.kit.tables import metadata
 from activecommerce.oauth import models as oauth
 from activecommerce.pipelines import models as pipelines
+from activecommerce.segments import models as segments
 from activecommerce.tags import models as tags
 from activecommerce.users import models as users
 from activecommerce.webhooks import models as webhooks
@@ -27,12 +29,14 @@ __all__ = [
     "deals",
     "email",
     "events",
+    "fields",
     "groups",
     "imports",
     "jobs",
     "metadata",
     "oauth",
     "pipelines",
+    "segments",
     "tags",
     "users",
     "webhooks",

@@ -1,4 +1,5 @@
 from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, String, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 
 from activecommerce.kit.tables import (
     IdType,
@@ -19,6 +20,9 @@ contacts = Table(
     Column("last_name", String(255)),
     Column("phone", String(255)),
     Column("status", String(16), nullable=False),
+    # Custom field values: a JSON object {key: value} of the keys that have one, or NULL
+    # when none has (jsonb on PostgreSQL; docs/decisions/013-custom-fields-storage.md).
+    Column("fields", Text().with_variant(JSONB(), "postgresql")),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )
