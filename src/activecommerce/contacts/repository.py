@@ -287,9 +287,10 @@ async def activity(
 
 
 async def by_email(db: Database | Connection, principal: Principal, address: str) -> Row | None:
-    """The contact with this address (compared case-insensitively), if there is one."""
+    """The contact with this address (compared case-insensitively), if there is one
+    (fields: its custom fields as stored)."""
     return await Scoped(db, principal).fetchone(
-        "SELECT id, email, first_name, last_name, phone FROM contacts"
+        "SELECT id, email, first_name, last_name, phone, fields FROM contacts"
         " WHERE @tenant AND lower(email) = lower(?)",
         (address,),
     )

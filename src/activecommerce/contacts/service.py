@@ -182,7 +182,8 @@ contact_group_membership = Membership(
 
 async def by_email(db: Database | Connection, principal: Principal, address: str) -> Row | None:
     """The contact with this address (compared case-insensitively), if there is one:
-    id, email, first_name, last_name, phone."""
+    id, email, first_name, last_name, phone, fields (custom fields as stored: show them
+    with `fields.values.shown`)."""
     return await repository.by_email(db, principal, address)
 
 
