@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Iterator
+
 import httpx
 import orjson
 import pytest
-from helpers import field_errors, problem
+from helpers import field_errors, new_hook, problem, wait_for
+from receiver import Receiver
+from standardwebhooks import Webhook
 
 
 async def make_field(api: httpx.AsyncClient, key: str, type: str, **more: Any) -> dict[str, Any]:
@@ -313,3 +317,24 @@ async def test_contact_events_carry_fields(api: httpx.AsyncClient, account: Any,
     updated = [d for t, d in payloads if t == "contact.updated"]
     assert created[-1]["fields"] == {"city": "Oslo"}
     assert updated[-1]["fields"] == {"city": "Rome"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+async def test_webhooks_carry_fields(api: httpx.AsyncClient, receiver: Receiver) -> None:
+    await make_field(api, "city", "text")
+    await make_field(api, "score", "number", defaultValue=0)
+    hook = await new_hook(api, receiver.url, ["contact.created", "contact.updated"])
+    r = await make_contact(api, "wh@example.com", fields={"city": "Oslo"})
+    await api.patch(f"/v3/contacts/{r.json()['id']}", json={"fields": {"city": None, "score": 2}})
+    await wait_for(lambda: len(receiver.received) >= 2)
+    messages = [Webhook(hook["secret"]).verify(got.body, got.headers) for got in receiver.received]
+    assert [(m["type"], m["data"]["fields"]) for m in messages] == [
+        ("contact.created", {"city": "Oslo", "score": 0}),
+        ("contact.updated", {"score": 2}),
+    ]

@@ -12,7 +12,7 @@ Key = Annotated[
     Field(
         description="How the API, imports, exports and templates name the field: a lower-case"
         " letter, then up to 39 lower-case letters, digits or underscores. Fixed at creation.",
-        examples=["city"],
+        examples=["plan"],
     ),
 ]
 Option = Annotated[
@@ -21,7 +21,7 @@ Option = Annotated[
 
 
 class ContactFieldIn(Input):
-    name: Annotated[Name, Field(description="The label people see", examples=["City"])]
+    name: Annotated[Name, Field(description="The label people see", examples=["Plan"])]
     key: Key
     type: Annotated[
         FieldType,
@@ -29,7 +29,7 @@ class ContactFieldIn(Input):
             description="What its values are (fixed at creation): text (a string), number"
             " (a JSON number), date (YYYY-MM-DD), boolean, dropdown (one of `options`),"
             " multiselect (a list of `options`)",
-            examples=["text"],
+            examples=["dropdown"],
         ),
     ]
     options: Annotated[
@@ -38,7 +38,7 @@ class ContactFieldIn(Input):
             max_length=200,
             description="The choices of a dropdown or multiselect field (other types have"
             " none). While it is empty, such a field takes no value.",
-            examples=[[]],
+            examples=[["Free", "Gold"]],
             default_factory=list,
         ),
     ]
@@ -51,18 +51,18 @@ class ContactFieldIn(Input):
         Field(
             description="The value a new contact gets when none is sent, typed like the"
             " field; null for none",
-            examples=[None],
+            examples=["Free"],
         ),
     ] = None
 
 
 class ContactFieldOut(Output):
     id: str
-    name: str
-    key: str
-    type: FieldType
-    options: list[str]
-    required: bool
-    defaultValue: Any
+    name: Annotated[str, Field(examples=["Plan"])]
+    key: Annotated[str, Field(examples=["plan"])]
+    type: Annotated[FieldType, Field(examples=["dropdown"])]
+    options: Annotated[list[str], Field(examples=[["Free", "Gold"]])]
+    required: Annotated[bool, Field(examples=[False])]
+    defaultValue: Annotated[Any, Field(examples=["Free"])]
     createdAt: datetime
     updatedAt: datetime
