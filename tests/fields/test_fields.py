@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -337,3 +338,36 @@ async def test_webhooks_carry_fields(api: httpx.AsyncClient, receiver: Receiver)
         ("contact.created", {"city": "Oslo", "score": 0}),
         ("contact.updated", {"score": 2}),
     ]
+
+
+async def test_odd_keys_and_values_are_422_not_500(api: httpx.AsyncClient) -> None:
+    await make_field(api, "city", "text")
+    await make_field(api, "plan", "dropdown", options=["a"])
+    for fields in (
+        {"\ud800": 1},
+        {"x" * 5000: 1},
+        {"city": "a\x00b"},
+        {"city": "\udc80"},
+        {"plan": "\ud800"},
+        {"city": {"nested": [1, 2]}},
+    ):
+        r = await api.post(
+            "/v3/contacts",
+            content=_json_with_surrogates({"email": "odd@example.com", "fields": fields}),
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 422, (fields, r.text)
+        assert all(e["field"].startswith("fields") for e in r.json()["errors"])
+    r = await api.post(
+        "/v3/contactFields",
+        content=_json_with_surrogates(
+            {"name": "T", "key": "t", "type": "text", "defaultValue": "\ud800"}
+        ),
+        headers={"content-type": "application/json"},
+    )
+    assert field_errors(r) == {"defaultValue"}
+
+
+def _json_with_surrogates(value: Any) -> bytes:
+    """JSON as a client may send it: lone surrogates written as \\u escapes."""
+    return json.dumps(value).encode()

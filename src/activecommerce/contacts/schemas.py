@@ -1,14 +1,16 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from activecommerce.fields.values import storable_json
 from activecommerce.kit.fields import Email, Input, Output, ShortText
 
 ContactStatus = Literal["active", "unsubscribed", "bounced"]
 
 CustomFields = Annotated[
     dict[str, Any],
+    AfterValidator(storable_json),
     Field(
         description="Custom field values by the field's key (see `contactFields`), typed by"
         " the field: text a string (at most 10,000 characters), number a JSON number, date"

@@ -1,9 +1,10 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from activecommerce.fields.definitions import FieldType
+from activecommerce.fields.values import storable_json
 from activecommerce.kit.fields import Input, Name, Output
 
 Key = Annotated[
@@ -48,6 +49,7 @@ class ContactFieldIn(Input):
     ] = False
     defaultValue: Annotated[
         Any,
+        AfterValidator(storable_json),
         Field(
             description="The value a new contact gets when none is sent, typed like the"
             " field; null for none",

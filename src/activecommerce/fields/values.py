@@ -194,6 +194,8 @@ def _problem(errors: list[dict[str, str]]) -> Problem:
 
 
 def _error(key: str, message: str) -> dict[str, str]:
+    if not KEY_PATTERN.fullmatch(key):  # an unknown key as sent: shown printable, bounded
+        key = key[:100].encode("utf-8", "backslashreplace").decode()
     return {"field": f"fields.{key}", "message": message}
 
 
@@ -277,6 +279,28 @@ def first_error(problem: Problem) -> str:
     if not errors:
         return problem.detail or ""
     return f"{errors[0]['field']}: {errors[0]['message']}"
+
+
+def storable_json(value: Any) -> Any:
+    """A pydantic validator of JSON taken as it is (`fields`, `defaultValue`): refuses
+    text that cannot be stored or hashed (lone surrogates, NUL) anywhere inside, keys
+    included, before anything else reads it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
 
 
 # ---------------------------------------------------------------- a field's own settings

@@ -415,7 +415,8 @@ def _custom(defs: dict[str, FieldDef], given: dict[str, Any], text: bool) -> dic
             else:
                 out[key] = values.check(field, value)
         except values.BadValue as exc:
-            raise values.BadValue(f"fields.{key}: {exc}") from None
+            shown = key[:100].encode("utf-8", "backslashreplace").decode()
+            raise values.BadValue(f"fields.{shown}: {exc}") from None
     return out
 
 
