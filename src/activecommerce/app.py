@@ -36,6 +36,7 @@ from activecommerce.deals.router import router as deals_router
 from activecommerce.email import templates
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.router import public_router, sandbox_router
+from activecommerce.fields.router import router as fields_router
 from activecommerce.groups.router import router as groups_router
 from activecommerce.imports.router import IMPORTS_PATH
 from activecommerce.imports.router import router as imports_router
@@ -306,6 +307,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         imports_router,  # before the contacts' routes: /v3/contacts/export is not an id
         contacts_router,
+        fields_router,
         keys_router,
         groups_router,
         tags_router,

@@ -32,6 +32,7 @@ from activecommerce.kit.services import Networks
 from activecommerce.oauth.server import OAuthServer
 from activecommerce.oauth.service import TokenAuthenticator
 from activecommerce.ratelimit.service import RateLimiter
+from activecommerce.segments import references as segments
 from activecommerce.users.service import Sessions
 from activecommerce.webhooks.service import WebhookConfig, fan_out, fan_out_interest
 
@@ -50,6 +51,7 @@ def wire() -> None:
         campaigns.guard_references()
         automations.guard_references()
         deals.guard_references()
+        segments.guard_references()
         _guarded = True
     subscribers = events.Subscribers()
     subscribers.subscribe(fan_out, fan_out_interest)

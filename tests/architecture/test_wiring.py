@@ -38,6 +38,7 @@ print(wiring())
 
 AUTOMATIONS = "activecommerce.automations.service"
 DEALS = "activecommerce.deals.service"
+SEGMENTS = "activecommerce.segments.references"
 WIRED = (
     {
         "brands": ([], [("emailCampaigns", "brandId"), ("emailAutomations", "brandId")]),
@@ -47,6 +48,7 @@ WIRED = (
         "pipelines": ([AUTOMATIONS, DEALS], []),
         "contacts": ([], [("deals", "contact")]),
         "dealStatuses": ([], [("deals", "status")]),
+        "contactFields": ([SEGMENTS], []),
     },
     ["fan_out", "enrol"],
 )

@@ -104,3 +104,65 @@ async def test_sends_test_copies_and_the_preview_take_the_default(
         assert shown.composed is not None, shown.errors
         assert shown.contact_found
         assert (shown.composed.subject, shown.composed.text.split("\n")[0]) == (subject, text)
+
+
+FIELDS_SUBJECT = "From {{ contact.fields.city | default('somewhere') }}"
+FIELDS_TEXT = (
+    "[{{ contact.fields.city }}] [{{ contact.fields.topics }}] [{{ contact.fields.nokey }}]"
+    "{% if contact.fields.vip %} VIP{% endif %}"
+)
+
+
+async def test_custom_fields_in_sends_test_copies_and_the_preview(
+    app: FastAPI, account: Account, api: httpx.AsyncClient
+) -> None:
+    await created(api, "/v3/contactFields", {"name": "City", "key": "city", "type": "text"})
+    await created(api, "/v3/contactFields", {"name": "VIP", "key": "vip", "type": "boolean"})
+    await created(
+        api,
+        "/v3/contactFields",
+        {"name": "Topics", "key": "topics", "type": "multiselect", "options": ["a", "b"]},
+    )
+    group = await created(api, "/v3/contactGroups", {"name": "Fields"})
+    for body in (
+        {"email": "ann@example.com", "fields": {"city": "Oslo", "topics": ["b", "a"], "vip": True}},
+        {"email": "nob@example.com"},
+    ):
+        contact = await created(api, "/v3/contacts", body)
+        await api.put(f"/v3/contacts/{contact['id']}/groups/{group['id']}")
+    campaign_body = {**CAMPAIGN, "subject": FIELDS_SUBJECT, "plaintextContent": FIELDS_TEXT}
+
+    sent = await created(api, "/v3/emailCampaigns", campaign_body)
+    r = await api.post(
+        f"/v3/emailCampaigns/{sent['id']}/send", json={"audience": {"groupIds": [group["id"]]}}
+    )
+    assert r.status_code == 202, r.text
+    assert await _mail(api, sent, 2) == {
+        "ann@example.com": "From Oslo",
+        "nob@example.com": "From somewhere",
+    }
+    mail = (await api.get("/v3/sandbox/emails", params={"to": "ann@example.com"})).json()
+    assert mail["data"][0]["text"].split("\n")[0] == "[Oslo] [a, b] [] VIP"
+
+    test = await created(api, "/v3/emailCampaigns", {**campaign_body, "name": "Test"})
+    r = await api.post(
+        f"/v3/emailCampaigns/{test['id']}/test", json={"emails": ["ann@example.com", "qa@x.io"]}
+    )
+    assert r.status_code == 202, r.text
+    assert await _mail(api, test, 2) == {
+        "ann@example.com": "[Test] From Oslo",
+        "qa@x.io": "[Test] From somewhere",
+    }
+
+    me = Principal(int(account.id), "sandbox", "plus", key_id=0)
+    signer = app.state.services.email.links()
+    content = {"subject": FIELDS_SUBJECT, "plaintextContent": FIELDS_TEXT, "fromEmail": "n@s.io"}
+    db = app.state.services.db
+    for email, subject, text in (
+        ("ann@example.com", "From Oslo", "[Oslo] [a, b] [] VIP"),
+        ("nob@example.com", "From somewhere", "[] [] []"),
+        ("qa@x.io", "From somewhere", "[] [] []"),
+    ):
+        shown = await preview(db, me, signer, content, email)
+        assert shown.composed is not None, shown.errors
+        assert (shown.composed.subject, shown.composed.text.split("\n")[0]) == (subject, text)

@@ -515,3 +515,128 @@ def test_batches_shrink_while_sqlite_transactions_are_slow() -> None:
     postgres = service.Sizer(Dialect("postgresql"), 5000)  # type: ignore[arg-type]
     postgres.took(1.0)
     assert postgres.rows == 5000  # its transactions do not hold the event loop
+
+
+# ---------------------------------------------------------------- custom fields
+
+
+async def _fields_of(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    return {email: c["fields"] for email, c in (await contacts_by_email(api)).items()}
+
+
+async def _make_fields(api: httpx.AsyncClient) -> None:
+    for body in (
+        {"name": "City", "key": "city", "type": "text"},
+        {"name": "Score", "key": "score", "type": "number"},
+        {"name": "Birthday", "key": "born", "type": "date"},
+        {"name": "VIP", "key": "vip", "type": "boolean", "defaultValue": False},
+        {"name": "Plan", "key": "plan", "type": "dropdown", "options": ["Free", "Gold"]},
+        {"name": "Topics", "key": "topics", "type": "multiselect", "options": ["a", "b", "c"]},
+    ):
+        await created(api, "/v3/contactFields", body)
+
+
+async def test_csv_import_of_custom_fields(api: httpx.AsyncClient) -> None:
+    await _make_fields(api)
+    body = (
+        # by key, by name (any case), by fields.<key>
+        b"email,city,SCORE,Birthday,fields.vip,plan,topics\n"
+        b"ann@example.com,=Oslo,-1.5,2024-02-29,yes,Gold,c; a;c\n"
+        b"bob@example.com,,42,,0,,\n"
+        b"cy@example.com,Rome,many,,,,\n"
+        b"dee@example.com,,,2024-02-30,,,\n"
+        b"eve@example.com,,,,maybe,,\n"
+        b"fay@example.com,,,,,Silver,\n"
+        b"gus@example.com,,,,,,a;z\n"
+    )
+    state = await imported(api, body)
+    assert counts(state) == (7, 7, 2, 0, 0, 5)
+    assert [e["line"] for e in state["errors"]] == [4, 5, 6, 7, 8]
+    messages = [e["message"] for e in state["errors"]]
+    for message, key in zip(messages, ("score", "born", "vip", "plan", "topics"), strict=True):
+        assert message.startswith(f"fields.{key}: "), message
+    found = await _fields_of(api)
+    assert found["ann@example.com"] == {
+        "city": "=Oslo",
+        "score": -1.5,
+        "born": "2024-02-29",
+        "vip": True,
+        "plan": "Gold",
+        "topics": ["a", "c"],
+    }
+    assert found["bob@example.com"] == {"score": 42, "vip": False}
+    # An update changes the columns given; an empty cell clears.
+    again = b"email,city,score\nann@example.com,Bergen,\n"
+    assert (await imported(api, again))["updated"] == 1
+    assert (await _fields_of(api))["ann@example.com"] == {
+        "city": "Bergen",
+        "born": "2024-02-29",
+        "vip": True,
+        "plan": "Gold",
+        "topics": ["a", "c"],
+    }
+
+
+async def test_unknown_field_column_is_refused(api: httpx.AsyncClient) -> None:
+    r = await api.post("/v3/contactImports", content=b"email,city\na@example.com,x\n", headers=CSV)
+    assert "'city'" in problem(r, 422)["detail"]
+
+
+async def test_ndjson_import_of_custom_fields_and_required(api: httpx.AsyncClient) -> None:
+    await _make_fields(api)
+    await created(
+        api,
+        "/v3/contactFields",
+        {"name": "Region", "key": "region", "type": "text", "required": True},
+    )
+    body = (
+        b'{"email": "ann@example.com", "fields": {"region": "EU", "score": 3, "topics": ["b"]}}\n'
+        b'{"email": "bob@example.com", "fields": {"score": 3}}\n'
+        b'{"email": "cy@example.com", "fields": {"region": "EU", "score": "3"}}\n'
+        b'{"email": "dee@example.com", "fields": {"region": "EU", "nope": 1}}\n'
+    )
+    state = await imported(api, body, NDJSON)
+    assert counts(state) == (4, 4, 1, 0, 0, 3)
+    assert [e["message"].split(":")[0] for e in state["errors"]] == [
+        "fields.region",
+        "fields.score",
+        "fields.nope",
+    ]
+    assert (await _fields_of(api))["ann@example.com"] == {
+        "region": "EU",
+        "score": 3,
+        "vip": False,
+        "topics": ["b"],
+    }
+    # An existing contact may be updated without its required field in the row.
+    state = await imported(api, b'{"email": "ann@example.com", "fields": {"score": 4}}\n', NDJSON)
+    assert state["updated"] == 1
+    assert (await _fields_of(api))["ann@example.com"]["score"] == 4
+
+
+async def test_export_round_trip_of_custom_fields(account: Account, other: Account) -> None:
+    api = account.sandbox
+    await _make_fields(api)
+    await _make_fields(other.sandbox)
+    values: list[dict[str, Any]] = [
+        {
+            "city": '=HYPERLINK("x")',
+            "score": -3,
+            "born": "1999-12-31",
+            "vip": True,
+            "plan": "Gold",
+            "topics": ["a", "c"],
+        },
+        {"city": 'Lee, "Ann"\nline two', "score": 2.5, "vip": False, "topics": ["b"]},
+        {"score": 3.0, "vip": False},
+    ]
+    for i, fields in enumerate(values):
+        await created(api, "/v3/contacts", {"email": f"p{i}@example.com", "fields": fields})
+    r = await api.get("/v3/contacts/export")
+    rows = list(csv.reader(io.StringIO(r.content.decode())))
+    assert rows[0][7:] == ["city", "score", "born", "vip", "plan", "topics"]
+    assert rows[1][7:] == ['\'=HYPERLINK("x")', "'-3", "1999-12-31", "true", "Gold", "a;c"]
+    again = await imported(other.sandbox, r.content)
+    assert again["created"] == 3, again
+    assert await _fields_of(other.sandbox) == await _fields_of(api)
+    assert (await other.sandbox.get("/v3/contacts/export")).content == r.content

@@ -222,6 +222,8 @@ export class ActiveCommerce {
   readonly contacts: Contacts;
   readonly contactGroups: Collection<"/v3/contactGroups">;
   readonly contactTags: Collection<"/v3/contactTags">;
+  /** Custom contact fields: a contact's `fields` holds their values by key. */
+  readonly contactFields: Collection<"/v3/contactFields">;
   readonly pipelines: Collection<"/v3/pipelines">;
   readonly dealStages: Collection<"/v3/dealStages">;
   readonly dealStatuses: Collection<"/v3/dealStatuses">;
@@ -241,6 +243,7 @@ export class ActiveCommerce {
     this.contacts = new Contacts(http, "/v3/contacts");
     this.contactGroups = new Collection(http, "/v3/contactGroups");
     this.contactTags = new Collection(http, "/v3/contactTags");
+    this.contactFields = new Collection(http, "/v3/contactFields");
     this.pipelines = new Collection(http, "/v3/pipelines");
     this.dealStages = new Collection(http, "/v3/dealStages");
     this.dealStatuses = new Collection(http, "/v3/dealStatuses");

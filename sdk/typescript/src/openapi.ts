@@ -101,6 +101,62 @@ export interface paths {
         patch: operations["updateBrand"];
         trace?: never;
     };
+    "/v3/contactFields": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List contactFields
+         * @description The `contactFields` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listContactFields"];
+        put?: never;
+        /**
+         * Create a contact field
+         * @description Creates a contact field and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createContactField"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/contactFields/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a contact field
+         * @description The contact field with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getContactField"];
+        /**
+         * Replace a contact field
+         * @description Replaces every writable field of a contact field: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceContactField"];
+        post?: never;
+        /**
+         * Delete a contact field
+         * @description Deletes a contact field (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteContactField"];
+        options?: never;
+        head?: never;
+        /**
+         * Update part of a contact field
+         * @description Changes only the fields sent of a contact field; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateContactField"];
+        trace?: never;
+    };
     "/v3/contactGroups": {
         parameters: {
             query?: never;
@@ -1349,6 +1405,137 @@ export interface components {
              */
             type: "contact_created";
         };
+        /** ContactFieldIn */
+        ContactFieldIn: {
+            /**
+             * Defaultvalue
+             * @description The value a new contact gets when none is sent, typed like the field; null for none
+             * @example Free
+             */
+            defaultValue?: unknown;
+            /**
+             * Key
+             * @description How the API, imports, exports and templates name the field: a lower-case letter, then up to 39 lower-case letters, digits or underscores. Fixed at creation.
+             * @example plan
+             */
+            key: string;
+            /**
+             * Name
+             * @description The label people see
+             * @example Plan
+             */
+            name: string;
+            /**
+             * Options
+             * @description The choices of a dropdown or multiselect field (other types have none). While it is empty, such a field takes no value.
+             * @example [
+             *       "Free",
+             *       "Gold"
+             *     ]
+             */
+            options?: string[];
+            /**
+             * Required
+             * @description Whether every contact made or replaced must have a value
+             * @default false
+             */
+            required?: boolean;
+            /**
+             * Type
+             * @description What its values are (fixed at creation): text (a string), number (a JSON number), date (YYYY-MM-DD), boolean, dropdown (one of `options`), multiselect (a list of `options`)
+             * @example dropdown
+             * @enum {string}
+             */
+            type: "text" | "number" | "date" | "boolean" | "dropdown" | "multiselect";
+        };
+        /** ContactFieldList */
+        ContactFieldList: {
+            /** Data */
+            data: components["schemas"]["ContactFieldOut"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** ContactFieldOut */
+        ContactFieldOut: {
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /**
+             * Defaultvalue
+             * @example Free
+             */
+            defaultValue: unknown;
+            /** Id */
+            id: string;
+            /**
+             * Key
+             * @example plan
+             */
+            key: string;
+            /**
+             * Name
+             * @example Plan
+             */
+            name: string;
+            /**
+             * Options
+             * @example [
+             *       "Free",
+             *       "Gold"
+             *     ]
+             */
+            options: string[];
+            /**
+             * Required
+             * @example false
+             */
+            required: boolean;
+            /**
+             * Type
+             * @example dropdown
+             * @enum {string}
+             */
+            type: "text" | "number" | "date" | "boolean" | "dropdown" | "multiselect";
+            /**
+             * Updatedat
+             * Format: date-time
+             */
+            updatedAt: string;
+        };
+        /** ContactFieldPatch */
+        ContactFieldPatch: {
+            /**
+             * Defaultvalue
+             * @description The value a new contact gets when none is sent, typed like the field; null for none
+             */
+            defaultValue?: unknown | null;
+            /**
+             * Key
+             * @description How the API, imports, exports and templates name the field: a lower-case letter, then up to 39 lower-case letters, digits or underscores. Fixed at creation.
+             */
+            key?: string | null;
+            /**
+             * Name
+             * @description The label people see
+             */
+            name?: string | null;
+            /**
+             * Options
+             * @description The choices of a dropdown or multiselect field (other types have none). While it is empty, such a field takes no value.
+             */
+            options?: string[] | null;
+            /**
+             * Required
+             * @description Whether every contact made or replaced must have a value
+             */
+            required?: boolean | null;
+            /**
+             * Type
+             * @description What its values are (fixed at creation): text (a string), number (a JSON number), date (YYYY-MM-DD), boolean, dropdown (one of `options`), multiselect (a list of `options`)
+             */
+            type?: ("text" | "number" | "date" | "boolean" | "dropdown" | "multiselect") | null;
+        };
         /** ContactGroupIn */
         ContactGroupIn: {
             /** Name */
@@ -1433,6 +1620,10 @@ export interface components {
              * @example ann@example.com
              */
             email: string;
+            /** Fields */
+            fields?: {
+                [key: string]: unknown;
+            } | null;
             /** Firstname */
             firstName?: string | null;
             /** Lastname */
@@ -1461,6 +1652,18 @@ export interface components {
             createdAt: string;
             /** Email */
             email: string;
+            /**
+             * Fields
+             * @description Custom field values by the field's key (see `contactFields`), typed by the field: text a string (at most 10,000 characters), number a JSON number, date `YYYY-MM-DD`, boolean true/false, dropdown one of its options, multiselect a list of its options. Only the fields that have a value are shown. A PATCH changes only the keys sent (`null` clears one); a POST or PUT sets the whole object (fields left out take their default value; a required field without one is a 422).
+             * @example {
+             *       "city": "Berlin",
+             *       "plan": "Gold",
+             *       "score": 42
+             *     }
+             */
+            fields: {
+                [key: string]: unknown;
+            };
             /** Firstname */
             firstName: string | null;
             /** Id */
@@ -1484,6 +1687,10 @@ export interface components {
         ContactPatch: {
             /** Email */
             email?: string | null;
+            /** Fields */
+            fields?: {
+                [key: string]: unknown;
+            } | null;
             /** Firstname */
             firstName?: string | null;
             /** Lastname */
@@ -3289,6 +3496,691 @@ export interface operations {
             };
         };
     };
+    listContactFields: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+                sortBy?: "createdAt" | "updatedAt" | "name";
+                sortOrder?: "asc" | "desc";
+                /** @description From `meta.nextCursor`: the next page of the same ordering, in constant time (`page`, `sortBy` and `sortOrder` are then ignored) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "defaultValue": "Free",
+                     *           "id": "1042",
+                     *           "key": "plan",
+                     *           "name": "Plan",
+                     *           "options": [
+                     *             "Free",
+                     *             "Gold"
+                     *           ],
+                     *           "required": false,
+                     *           "type": "dropdown",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ContactFieldList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createContactField: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Send the same key again to get the first response back (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "defaultValue": "Free",
+                 *       "key": "plan",
+                 *       "name": "Plan",
+                 *       "options": [
+                 *         "Free",
+                 *         "Gold"
+                 *       ],
+                 *       "required": false,
+                 *       "type": "dropdown"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ContactFieldIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "defaultValue": "Free",
+                     *       "id": "1042",
+                     *       "key": "plan",
+                     *       "name": "Plan",
+                     *       "options": [
+                     *         "Free",
+                     *         "Gold"
+                     *       ],
+                     *       "required": false,
+                     *       "type": "dropdown",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ContactFieldOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getContactField: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "defaultValue": "Free",
+                     *       "id": "1042",
+                     *       "key": "plan",
+                     *       "name": "Plan",
+                     *       "options": [
+                     *         "Free",
+                     *         "Gold"
+                     *       ],
+                     *       "required": false,
+                     *       "type": "dropdown",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ContactFieldOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    replaceContactField: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "defaultValue": "Free",
+                 *       "key": "plan",
+                 *       "name": "Plan",
+                 *       "options": [
+                 *         "Free",
+                 *         "Gold"
+                 *       ],
+                 *       "required": false,
+                 *       "type": "dropdown"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ContactFieldIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "defaultValue": "Free",
+                     *       "id": "1042",
+                     *       "key": "plan",
+                     *       "name": "Plan",
+                     *       "options": [
+                     *         "Free",
+                     *         "Gold"
+                     *       ],
+                     *       "required": false,
+                     *       "type": "dropdown",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ContactFieldOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteContactField: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    updateContactField: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "defaultValue": null,
+                 *       "key": "key",
+                 *       "name": "Spring sale",
+                 *       "options": [
+                 *         "Gold"
+                 *       ],
+                 *       "required": true,
+                 *       "type": "text"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ContactFieldPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "defaultValue": "Free",
+                     *       "id": "1042",
+                     *       "key": "plan",
+                     *       "name": "Plan",
+                     *       "options": [
+                     *         "Free",
+                     *         "Gold"
+                     *       ],
+                     *       "required": false,
+                     *       "type": "dropdown",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ContactFieldOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     listContactGroups: {
         parameters: {
             query?: {
@@ -4882,6 +5774,11 @@ export interface operations {
                      *         {
                      *           "createdAt": "2026-03-01T09:30:00Z",
                      *           "email": "ann@example.com",
+                     *           "fields": {
+                     *             "city": "Berlin",
+                     *             "plan": "Gold",
+                     *             "score": 42
+                     *           },
                      *           "firstName": "Ann",
                      *           "id": "1042",
                      *           "lastName": "Lee",
@@ -4965,6 +5862,11 @@ export interface operations {
                 /**
                  * @example {
                  *       "email": "ann@example.com",
+                 *       "fields": {
+                 *         "city": "Berlin",
+                 *         "plan": "Gold",
+                 *         "score": 42
+                 *       },
                  *       "firstName": "Ann",
                  *       "lastName": "Lee",
                  *       "phone": "+1 555 0100",
@@ -4985,6 +5887,11 @@ export interface operations {
                      * @example {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "email": "ann@example.com",
+                     *       "fields": {
+                     *         "city": "Berlin",
+                     *         "plan": "Gold",
+                     *         "score": 42
+                     *       },
                      *       "firstName": "Ann",
                      *       "id": "1042",
                      *       "lastName": "Lee",
@@ -5171,6 +6078,11 @@ export interface operations {
                      * @example {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "email": "ann@example.com",
+                     *       "fields": {
+                     *         "city": "Berlin",
+                     *         "plan": "Gold",
+                     *         "score": 42
+                     *       },
                      *       "firstName": "Ann",
                      *       "id": "1042",
                      *       "lastName": "Lee",
@@ -5243,6 +6155,11 @@ export interface operations {
                 /**
                  * @example {
                  *       "email": "ann@example.com",
+                 *       "fields": {
+                 *         "city": "Berlin",
+                 *         "plan": "Gold",
+                 *         "score": 42
+                 *       },
                  *       "firstName": "Ann",
                  *       "lastName": "Lee",
                  *       "phone": "+1 555 0100",
@@ -5263,6 +6180,11 @@ export interface operations {
                      * @example {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "email": "ann@example.com",
+                     *       "fields": {
+                     *         "city": "Berlin",
+                     *         "plan": "Gold",
+                     *         "score": 42
+                     *       },
                      *       "firstName": "Ann",
                      *       "id": "1042",
                      *       "lastName": "Lee",
@@ -5454,6 +6376,11 @@ export interface operations {
                 /**
                  * @example {
                  *       "email": "ann@example.com",
+                 *       "fields": {
+                 *         "city": "Berlin",
+                 *         "plan": "Gold",
+                 *         "score": 42
+                 *       },
                  *       "firstName": "Ann",
                  *       "lastName": "Lee",
                  *       "phone": "+1 555 0100",
@@ -5474,6 +6401,11 @@ export interface operations {
                      * @example {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "email": "ann@example.com",
+                     *       "fields": {
+                     *         "city": "Berlin",
+                     *         "plan": "Gold",
+                     *         "score": 42
+                     *       },
                      *       "firstName": "Ann",
                      *       "id": "1042",
                      *       "lastName": "Lee",

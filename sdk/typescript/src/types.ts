@@ -48,6 +48,7 @@ export type ItemPath<P extends Path> = `${P}/{id}` & Path;
 export type Contact = ItemOf<"/v3/contacts">;
 export type ContactGroup = ItemOf<"/v3/contactGroups">;
 export type ContactTag = ItemOf<"/v3/contactTags">;
+export type ContactField = ItemOf<"/v3/contactFields">;
 export type Pipeline = ItemOf<"/v3/pipelines">;
 export type DealStage = ItemOf<"/v3/dealStages">;
 export type DealStatus = ItemOf<"/v3/dealStatuses">;

@@ -29,6 +29,7 @@ COLLECTION_AREAS: dict[str, str] = {
     "contacts": "contacts",
     "contactGroups": "contacts",
     "contactTags": "contacts",
+    "contactFields": "contacts",
     "contactImports": "contacts",
     "contactExports": "contacts",
     "imports": "contacts",

@@ -9,9 +9,13 @@ hundred holds SQLite's writer for a few milliseconds.
 Within a batch, rows with the same email (compared case-insensitively) are applied in
 file order: with `update`, later rows update what earlier ones made (fields given later
 win; tags and groups add up); without it, the first row of a new email creates the
-contact and the rest are skipped. Events are built and recorded only when someone could
-receive them (`events.listened`: a webhook that wants them, an active automation they
-trigger): an import into an account nobody listens to writes contacts only.
+contact and the rest are skipped. Custom fields (`ContactRecord.custom`, checked by
+`fields.values`) change only the keys a row gives (None clears one); a new contact gets
+the fields' default values for the keys left without one, and a row that would make a
+contact without a value for a required field fails (`fields.<key>: is required`).
+Events are built and recorded only when someone could receive them (`events.listened`:
+a webhook that wants them, an active automation they trigger): an import into an
+account nobody listens to writes contacts only.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from activecommerce.contacts.service import (
     contact_tag_membership,
     contacts,
 )
+from activecommerce.fields import values
+from activecommerce.fields.definitions import FieldDef, definitions
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Row
@@ -64,6 +70,7 @@ class ContactRecord:
     fields: dict[str, Any]
     tags: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    custom: dict[str, Any] = field(default_factory=dict)  # checked values by key; None clears
 
 
 @dataclass(slots=True)
@@ -90,15 +97,34 @@ async def upsert(
     conn: Connection, principal: Principal, records: list[ContactRecord], *, update: bool
 ) -> Outcome:
     stamp = now()
+    outcome = Outcome()
     by_email: dict[str, list[ContactRecord]] = {}
     for record in records:
         by_email.setdefault(record.email.lower(), []).append(record)
+    defs = await definitions(conn, principal)
+    new_fields = {key: _new_fields(defs, group, update) for key, group in by_email.items()}
+    # A new contact must have its required fields: those groups that lack one are made
+    # only if their email exists already (then they update it, or are skipped).
+    lacking = [key for key, made in new_fields.items() if isinstance(made, str)]
+    if lacking:
+        found = {
+            row["email"].lower() for row in await repository.by_emails(conn, principal, lacking)
+        }
+        for key in lacking:
+            if key not in found:
+                message = str(new_fields[key])
+                outcome.failures += [(record.line, message) for record in by_email.pop(key)]
     # Insert first: the unique index on (account, env, lower(email)) decides what is new,
     # whatever another writer does meanwhile; only the emails that exist are read again.
     inserted = {
         row["email"].lower(): row
         for row in await repository.insert_contacts(
-            conn, [_new_values(principal, group, update, stamp) for group in by_email.values()]
+            conn,
+            [
+                _new_values(principal, group, update, stamp, new_fields[key])
+                for key, group in by_email.items()
+                if not isinstance(new_fields[key], str)
+            ],
         )
     }
     taken = [key for key in by_email if key not in inserted]
@@ -108,7 +134,6 @@ async def upsert(
             existing[row["email"].lower()] = row
 
     listening = await events.listened(conn, principal, EVENT_TYPES)
-    outcome = Outcome()
     applied: list[_Applied] = []
     updates: list[tuple[Any, ...]] = []
     for key, group in by_email.items():
@@ -120,7 +145,7 @@ async def upsert(
             outcome.skipped += len(group) - len(kept)
             one = _Applied(int(row["id"]), kept, created=True)
             if listening:
-                one.contact = contacts.serialize(row)
+                one.contact = _shown(row, defs)
                 one.changes = contacts.rules.events("contact", "created", None, one.contact)
             applied.append(one)
         elif key in existing:
@@ -128,14 +153,18 @@ async def upsert(
             outcome.updated += len(group)
             before = {api: row[column] for api, column in FIELDS.items()}
             after = _merged(before, group)
-            if after != before:
-                updates.append((*after.values(), stamp, row["id"]))
+            stored = values.loads(row["fields"])
+            custom = _updated_fields(defs, stored, group)
+            if after != before or custom != stored:
+                text = values.dumps(custom) if custom != stored else row["fields"]
+                updates.append((*after.values(), text, stamp, row["id"]))
             one = _Applied(int(row["id"]), group, created=False)
             if listening:
-                shown = contacts.serialize(row)
+                shown = _shown(row, defs)
                 one.contact = shown
-                if after != before:
-                    one.contact = {**shown, **after, "updatedAt": stamp}
+                now_shown = {**after, "fields": values.shown(custom, defs)}
+                if now_shown != {name: shown[name] for name in now_shown}:
+                    one.contact = {**shown, **now_shown, "updatedAt": stamp}
                     one.changes = contacts.rules.events("contact", "updated", shown, one.contact)
             applied.append(one)
         elif not update:
@@ -160,10 +189,65 @@ _BLANK = {"firstName": None, "lastName": None, "phone": None, "status": "active"
 
 
 def _new_values(
-    principal: Principal, group: list[ContactRecord], update: bool, stamp: str
+    principal: Principal,
+    group: list[ContactRecord],
+    update: bool,
+    stamp: str,
+    custom: dict[str, Any] | str,
 ) -> tuple[Any, ...]:
-    values = _merged(_BLANK, group if update else group[:1])
-    return (*tenant(principal), group[0].email, *values.values(), stamp, stamp)
+    merged = _merged(_BLANK, group if update else group[:1])
+    assert not isinstance(custom, str)
+    text = values.dumps(custom)
+    return (*tenant(principal), group[0].email, *merged.values(), text, stamp, stamp)
+
+
+def _new_fields(
+    defs: dict[str, FieldDef], group: list[ContactRecord], update: bool
+) -> dict[str, Any] | str:
+    """The stored custom fields of a contact the group would make (the rows' values in
+    order, then the defaults), or the failure of a required field left without one."""
+    given: dict[str, Any] = {}
+    for record in group if update else group[:1]:
+        given.update(record.custom)
+    made: dict[str, Any] = {}
+    for one in defs.values():
+        value = given.get(one.key)
+        if value is None:
+            value = one.default
+        if value is not None:
+            made[one.slot] = value
+        elif one.required:
+            return f"fields.{one.key}: is required"
+    return made
+
+
+def _updated_fields(
+    defs: dict[str, FieldDef], stored: dict[str, Any], group: list[ContactRecord]
+) -> dict[str, Any]:
+    """An existing contact's stored custom fields once the group's rows are applied; a
+    row that gives none leaves them as they are (values of deleted fields included)."""
+    if not any(record.custom for record in group):
+        return stored
+    slots = {one.slot for one in defs.values()}
+    after = {slot: value for slot, value in stored.items() if slot in slots}
+    for record in group:
+        for key, value in record.custom.items():
+            one = defs.get(key)
+            if one is None:
+                continue  # deleted since the row was checked
+            if value is None:
+                after.pop(one.slot, None)
+            else:
+                after[one.slot] = value
+    return after
+
+
+def _shown(row: Row, defs: dict[str, FieldDef]) -> dict[str, Any]:
+    """A contact's row as the API shows it (ContactRules.present, with the batch's
+    definitions)."""
+    contact = contacts.serialize(row)
+    contact["fields"] = values.shown(contact.get("fields"), defs)
+    return contact
 
 
 def _merged(before: dict[str, Any], group: list[ContactRecord]) -> dict[str, Any]:

@@ -9,6 +9,10 @@ groups. Each read is
 a bounded index range, off the event loop on SQLite (`db.scan`), and only one chunk is in
 memory at a time. It is not a snapshot: a contact created while the export runs may or
 may not be in it.
+
+After those columns comes one per custom contact field, named by its key (in the order the
+fields were made), written so that an import reads the same value back
+(`fields.values.to_text`: a multiselect's options joined with `;`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from activecommerce.contacts.service import (
     contact_tag_membership,
     contacts,
 )
+from activecommerce.fields import values
+from activecommerce.fields.definitions import FieldDef, definitions
 from activecommerce.kit.csvcells import safe_cell
 from activecommerce.kit.db import Database
 from activecommerce.kit.principal import Principal
@@ -34,7 +40,7 @@ CHUNK = 2000
 # The table's columns of CSV_COLUMNS but tags and groups, in order (the values are
 # written as stored: that is what the API shows for them).
 COLUMNS_OUT = ("email", "first_name", "last_name", "phone", "status")
-COLUMNS = ", ".join(("id", "created_at", *COLUMNS_OUT))
+COLUMNS = ", ".join(("id", "created_at", *COLUMNS_OUT, "fields"))
 
 
 async def export_csv(
@@ -42,7 +48,9 @@ async def export_csv(
 ) -> AsyncIterator[bytes]:
     filtered = any(value is not None for value in filters.values())
     where, params = contacts.lists.where(principal, filters)
-    yield _csv([CSV_COLUMNS])
+    # The account's custom fields when the export starts (one read).
+    fields = sorted((await definitions(db, principal)).values(), key=lambda f: f.id)
+    yield _csv([[*CSV_COLUMNS, *(field.key for field in fields)]])
     after: tuple[str, int] | None = None
     while True:
         keys = await repository.keys_after(
@@ -68,12 +76,18 @@ async def export_csv(
                         *(row[column] or "" for column in COLUMNS_OUT),
                         LIST_SEPARATOR.join(tags.get(row["id"], ())),
                         LIST_SEPARATOR.join(groups.get(row["id"], ())),
+                        *_field_cells(fields, row["fields"]),
                     )
                 ]
                 for row in rows
             )
         if len(keys) < chunk:
             return
+
+
+def _field_cells(fields: list[FieldDef], stored: Any) -> list[str]:
+    found = values.loads(stored) if stored else {}
+    return [values.to_text(field, found.get(field.slot)) for field in fields]
 
 
 async def _names(

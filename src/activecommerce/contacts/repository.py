@@ -80,6 +80,7 @@ CONTACT_COLUMNS = (
     ("last_name", "text"),
     ("phone", "text"),
     ("status", "text"),
+    ("fields", "jsonb"),  # JSON text (see fields/values.py); NULL when none
     ("created_at", "text"),
     ("updated_at", "text"),
 )
@@ -106,11 +107,12 @@ async def insert_contacts(conn: Connection, rows: Sequence[Sequence[Any]]) -> li
 async def update_contacts(
     conn: Connection, principal: Principal, rows: Sequence[Sequence[Any]]
 ) -> None:
-    """(first_name, last_name, phone, status, updated_at, id) of the caller's contacts."""
+    """(first_name, last_name, phone, status, fields, updated_at, id) of the caller's
+    contacts (fields: the JSON text)."""
     scope = tenant(principal)
     await conn.executemany(
         "UPDATE contacts SET first_name = ?, last_name = ?, phone = ?, status = ?,"
-        f" updated_at = ? WHERE id = ? AND {TENANT}",
+        f" fields = ?, updated_at = ? WHERE id = ? AND {TENANT}",
         [(*row, *scope) for row in rows],
     )
 
@@ -285,9 +287,10 @@ async def activity(
 
 
 async def by_email(db: Database | Connection, principal: Principal, address: str) -> Row | None:
-    """The contact with this address (compared case-insensitively), if there is one."""
+    """The contact with this address (compared case-insensitively), if there is one
+    (fields: its custom fields as stored)."""
     return await Scoped(db, principal).fetchone(
-        "SELECT id, email, first_name, last_name, phone FROM contacts"
+        "SELECT id, email, first_name, last_name, phone, fields FROM contacts"
         " WHERE @tenant AND lower(email) = lower(?)",
         (address,),
     )

@@ -7,6 +7,8 @@ from typing import Any, Literal, Unpack
 
 from activecommerce.contacts import listing, models, repository
 from activecommerce.contacts.schemas import ContactIn, ContactOut
+from activecommerce.fields import values
+from activecommerce.fields.definitions import definitions
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
 from activecommerce.kit.clock import now
@@ -21,6 +23,45 @@ from activecommerce.tags.service import contact_tags
 
 
 class ContactRules(Rules[ContactIn]):
+    """A contact's custom fields are stored by field id and shown by key
+    (`fields.values`); the rest is the generic flow's."""
+
+    async def prepare(
+        self,
+        conn: Connection,
+        principal: Principal,
+        new: ContactIn,
+        current: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        prepared = new.model_dump(mode="json")
+        defs = await definitions(conn, principal)
+        prepared["fields"] = values.whole(defs, new.fields) or None
+        return prepared
+
+    async def prepare_patch(
+        self,
+        conn: Connection,
+        principal: Principal,
+        new: ContactIn,
+        current: dict[str, Any],
+        sent: dict[str, Any],
+    ) -> dict[str, Any]:
+        # Read-modify-write under the contact's row lock (Resource.patch locked it).
+        prepared = new.model_dump(mode="json")
+        if "fields" in sent:
+            defs = await definitions(conn, principal)
+            prepared["fields"] = values.merged(defs, current["fields"], sent["fields"]) or None
+        else:
+            prepared["fields"] = current["fields"]
+        return prepared
+
+    async def present(
+        self, db: Connection | Database, principal: Principal, objects: list[dict[str, Any]]
+    ) -> None:
+        defs = await definitions(db, principal) if any(o.get("fields") for o in objects) else {}
+        for obj in objects:
+            obj["fields"] = values.shown(obj.get("fields"), defs)
+
     def events(
         self,
         name: str,
@@ -105,7 +146,7 @@ class Membership:
         self, conn: Connection, principal: Principal, event_type: str, contact: Row, target: Row
     ) -> None:
         data = {
-            "contact": contacts.serialize(contact),
+            "contact": await contacts.present_row(conn, principal, contact),
             self.target.event_name: self.target.serialize(target),
         }
         await events.record(conn, principal, [(event_type, data)])
@@ -141,7 +182,8 @@ contact_group_membership = Membership(
 
 async def by_email(db: Database | Connection, principal: Principal, address: str) -> Row | None:
     """The contact with this address (compared case-insensitively), if there is one:
-    id, email, first_name, last_name, phone."""
+    id, email, first_name, last_name, phone, fields (custom fields as stored: show them
+    with `fields.values.shown`)."""
     return await repository.by_email(db, principal, address)
 
 
@@ -206,7 +248,7 @@ async def set_status(
     if before is None or before["status"] not in REPLACES[status]:
         return False
     after = await repository.set_status(scope, contact_id, status)
-    old, new = contacts.serialize(before), contacts.serialize(after)
+    old, new = await contacts.present_rows(conn, principal, [before, after])
     await events.record(conn, principal, contacts.rules.events("contact", "updated", old, new))
     return True
 

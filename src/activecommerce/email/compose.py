@@ -176,9 +176,22 @@ def template_fields(contact: dict[str, Any]) -> dict[str, Any]:
     spaces) is left out, so that it is undefined and `default('there')` takes its place
     (Jinja's `default` fires only on undefined), while `{{ contact.firstName }}` alone
     still prints nothing."""
+    shown = _with_values(contact)
+    # Custom fields (`{{ contact.fields.<key> }}`) the same way; always an object, so
+    # that a key without a value is undefined (prints nothing) rather than an error. A
+    # multiselect's options print joined by ", ".
+    custom = {
+        key: ", ".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in (contact.get("fields") or {}).items()
+    }
+    shown["fields"] = _with_values(custom)
+    return shown
+
+
+def _with_values(values: dict[str, Any]) -> dict[str, Any]:
     return {
         name: value
-        for name, value in contact.items()
+        for name, value in values.items()
         if value is not None and not (isinstance(value, str) and not value.strip())
     }
 

@@ -14,6 +14,8 @@ from activecommerce.contacts import service as contacts
 from activecommerce.email.compose import Composed, compose, prepare_content
 from activecommerce.email.links import LinkSigner
 from activecommerce.email.templates import in_parser, template_error
+from activecommerce.fields import values
+from activecommerce.fields.definitions import definitions
 from activecommerce.kit.db import Database
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
@@ -94,6 +96,9 @@ async def preview(
         "firstName": (found["first_name"] if found else "") or "",
         "lastName": (found["last_name"] if found else "") or "",
         "phone": (found["phone"] if found else "") or "",
+        "fields": values.shown(found["fields"], await definitions(db, principal))
+        if found and found["fields"]
+        else {},
     }
     rendered = await in_parser(_render, row, brand, contact, signer, principal.env)
     if rendered is None:

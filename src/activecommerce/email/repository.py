@@ -85,7 +85,7 @@ async def add_test_copy(scope: Scoped, campaign_id: int, contact_id: int | None,
 _QUEUED = (
     "SELECT m.id, m.account_id, m.env, m.campaign_id, m.automation_id, m.contact_id,"
     " m.is_test, m.to_email, m.attempts, c.email AS contact_email, c.first_name,"
-    " c.last_name, c.phone, c.status AS contact_status"
+    " c.last_name, c.phone, c.status AS contact_status, c.fields AS contact_fields"
     " FROM email_messages m LEFT JOIN contacts c ON c.id = m.contact_id"
 )
 

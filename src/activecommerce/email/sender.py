@@ -51,6 +51,8 @@ from activecommerce.email.config import EmailConfig
 from activecommerce.email.repository import Source
 from activecommerce.email.service import email_view, principal_of
 from activecommerce.email.transport import PermanentFailure, SmtpPool, TemporaryFailure
+from activecommerce.fields import values
+from activecommerce.fields.definitions import FieldDef, definitions
 from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit import events
@@ -357,8 +359,11 @@ class Sender:
             return
         capture = self.config.captures(rows[0]["env"])
         run = _Run(job, self.committer)
+        # The account's custom fields, read once per job: `{{ contact.fields.<key> }}`.
+        defs = await definitions(self.db, principal)
         outcomes = await asyncio.gather(
-            *(self._one(row, content, capture, run) for row in rows), return_exceptions=True
+            *(self._one(row, content, capture, run, defs) for row in rows),
+            return_exceptions=True,
         )
         later: list[tuple[Row, TemporaryFailure]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
@@ -372,7 +377,7 @@ class Sender:
         await self._settle(job, worker_id, later, campaign)
 
     async def _one(
-        self, row: Row, content: Content, capture: bool, run: _Run
+        self, row: Row, content: Content, capture: bool, run: _Run, defs: dict[str, FieldDef]
     ) -> TemporaryFailure | None:
         test = bool(row["is_test"])
         campaign_id = row["campaign_id"]
@@ -389,6 +394,7 @@ class Sender:
             "firstName": row["first_name"] or "",
             "lastName": row["last_name"] or "",
             "phone": row["phone"] or "",
+            "fields": values.shown(row["contact_fields"], defs),
         }
         async with self.slots:
             composer = partial(

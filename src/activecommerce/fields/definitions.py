@@ -61,3 +61,11 @@ async def definitions(db: Connection | Database, principal: Principal) -> dict[s
         )
         for row in rows
     }
+
+
+async def key_of(db: Connection | Database, principal: Principal, field_id: int) -> str | None:
+    """The key of the caller's field with this id (None: no such field)."""
+    row = await Scoped(db, principal).fetchone(
+        "SELECT key FROM contact_fields WHERE id = ? AND @tenant", (field_id,)
+    )
+    return None if row is None else str(row["key"])

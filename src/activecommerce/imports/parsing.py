@@ -14,8 +14,12 @@ when the first one does (old Mac files). An empty cell clears the field (an empt
 keeps it); tags and groups are names separated by `;`, trimmed. A cell whose quotes lead
 to a formula character loses its first quote (`'+49 30` is `+49 30`: what the export
 writes, kit/csvcells.py). A UTF-8 BOM is skipped. Rows whose cells are all empty are
-skipped. NDJSON: one JSON object per line, stored as sent and checked later; blank lines
-are skipped.
+skipped. A column may also name a custom contact field: by its key, by `fields.<key>`,
+or by its name compared case-insensitively (the columns above win over a field named
+alike); its cells are read by the field's type when the rows are checked
+(`fields.values.parse_text`: `multiselect` options separated by `;`). NDJSON: one JSON
+object per line (custom fields as a `fields` object, typed as the API takes them), stored
+as sent and checked later; blank lines are skipped.
 
 `check_rows` then validates staged rows with the API's own field types (`ImportRow`).
 """
@@ -32,6 +36,8 @@ import orjson
 from pydantic import ValidationError
 
 from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR, ContactRecord
+from activecommerce.fields import values
+from activecommerce.fields.definitions import FieldDef
 from activecommerce.imports.schemas import ImportRow
 from activecommerce.kit.csvcells import read_cell
 from activecommerce.kit.db import Row
@@ -43,6 +49,22 @@ BOM = b"\xef\xbb\xbf"
 Staged = tuple[int, str | None, str | None]  # (line, data, error)
 
 _LISTS = frozenset({"tags", "groups"})
+FIELD_PREFIX = "fields."
+
+
+def field_columns(defs: dict[str, FieldDef]) -> dict[str, str]:
+    """The header names that mean a custom field (its key, `fields.<key>`, its name
+    lower-cased) -> the column as staged (`fields.<key>`)."""
+    names: dict[str, str] = {}
+    for field in sorted(defs.values(), key=lambda f: f.id):
+        names.setdefault(field.name.strip().lower(), FIELD_PREFIX + field.key)
+    for field in defs.values():
+        names[field.key] = names[FIELD_PREFIX + field.key] = FIELD_PREFIX + field.key
+    for name in CSV_COLUMNS:
+        names.pop(name, None)
+    return names
+
+
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bad bytes
 
 
@@ -167,10 +189,15 @@ class CsvReader(_Reader):
     None to ignore it), instead of the names of its header row (the console's column
     mapping); the header row is then read and skipped."""
 
-    def __init__(self, columns: Sequence[str | None] | None = None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str | None] | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self._mapping = None if columns is None else list(columns)
         self._columns: list[str | None] | None = None
+        self._fields = fields or {}
 
     _empty_message = "The file is empty: a CSV import starts with a header row naming its columns."
 
@@ -223,7 +250,7 @@ class CsvReader(_Reader):
             if self._columns is None:
                 if sum(map(len, record)) > MAX_ROW_BYTES:
                     raise _header_too_long(line)
-                self._columns = _columns(record, self._mapping)
+                self._columns = _columns(record, self._mapping, self._fields)
                 continue
             if damaged and any(_NOT_UTF8.search(cell) for cell in record):
                 staged.append(self._staged(line, None, _NOT_UTF8_MESSAGE))
@@ -238,8 +265,13 @@ class CsvReader(_Reader):
         return staged
 
 
-def reader(format: str, columns: Sequence[str | None] | None = None) -> _Reader:
-    return CsvReader(columns) if format == "csv" else NdjsonReader()
+def reader(
+    format: str,
+    columns: Sequence[str | None] | None = None,
+    fields: dict[str, str] | None = None,
+) -> _Reader:
+    """`fields`: the header names of custom fields (`field_columns`)."""
+    return CsvReader(columns, fields) if format == "csv" else NdjsonReader()
 
 
 _NOT_UTF8_MESSAGE = "is not valid UTF-8"
@@ -256,25 +288,38 @@ def _header_too_long(line: int) -> BadFile:
     )
 
 
-def _columns(record: list[str], mapping: list[str | None] | None) -> list[str | None]:
+def _columns(
+    record: list[str], mapping: list[str | None] | None, fields: dict[str, str]
+) -> list[str | None]:
     if mapping is None:
-        return list(_header(record))
+        return list(_header(record, fields))
     if len(mapping) != len(record):
         raise BadFile(
             f"The header row has {len(record)} columns; the mapping names {len(mapping)}."
         )
-    _header([name for name in mapping if name is not None])
-    return mapping
+    named = _header([name for name in mapping if name is not None], fields)
+    chosen = iter(named)
+    return [None if name is None else next(chosen) for name in mapping]
 
 
-def _header(record: list[str]) -> list[str]:
+def _header(record: list[str], fields: dict[str, str]) -> list[str]:
     columns = [cell.strip() for cell in record]
-    unknown = [name for name in columns if name not in CSV_COLUMNS]
+    columns = [
+        name if name in CSV_COLUMNS else fields.get(name, fields.get(name.lower(), name))
+        for name in columns
+    ]
+    unknown = [
+        name for name in columns if name not in CSV_COLUMNS and not name.startswith(FIELD_PREFIX)
+    ]
+    unknown += [
+        name for name in columns if name.startswith(FIELD_PREFIX) and name not in fields.values()
+    ]
     if unknown:
         listed = ", ".join(repr(name[:50]) for name in unknown[:10])
         raise BadFile(
             f"Unknown columns in the header row: {listed}. The columns are: "
-            f"{', '.join(CSV_COLUMNS)} (email required)."
+            f"{', '.join(CSV_COLUMNS)} (email required), and the keys or names of the"
+            " account's custom contact fields."
         )
     if len(set(columns)) < len(columns):
         raise BadFile("A column is named twice in the header row.")
@@ -289,7 +334,9 @@ def _record_json(columns: list[str | None], record: list[str]) -> str:
         if name is None:  # an ignored column
             continue
         cell = read_cell(cell)  # "'=1" is the text "=1" (what the export writes)
-        if name in _LISTS:
+        if name.startswith(FIELD_PREFIX):  # read by the field's type when checked
+            data.setdefault("fields", {})[name.removeprefix(FIELD_PREFIX)] = cell or None
+        elif name in _LISTS:
             data[name] = [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
         elif name in ("email", "status"):
             if cell.strip():  # an empty status keeps the contact's
@@ -299,7 +346,9 @@ def _record_json(columns: list[str | None], record: list[str]) -> str:
     for name in columns[len(record) :]:  # a short record: the missing cells are empty
         if name is None:
             continue
-        if name in _LISTS:
+        if name.startswith(FIELD_PREFIX):
+            data.setdefault("fields", {})[name.removeprefix(FIELD_PREFIX)] = None
+        elif name in _LISTS:
             data[name] = []
         elif name not in ("email", "status"):
             data[name] = None
@@ -309,9 +358,13 @@ def _record_json(columns: list[str | None], record: list[str]) -> str:
 # ---------------------------------------------------------------- checking rows
 
 
-def check_rows(rows: list[Row]) -> tuple[list[ContactRecord], list[tuple[int, str]]]:
+def check_rows(
+    rows: list[Row], defs: dict[str, FieldDef] | None = None, *, text: bool = False
+) -> tuple[list[ContactRecord], list[tuple[int, str]]]:
     """Staged rows (line, data, error) as valid records and (line, message) failures.
-    CPU only (no I/O): the import runs it in a thread, off the event loop."""
+    `defs`: the account's custom fields; `text`: their values are CSV cells (else JSON
+    values, NDJSON). CPU only (no I/O)."""
+    defs = defs or {}
     records: list[ContactRecord] = []
     failures: list[tuple[int, str]] = []
     for row in rows:
@@ -334,13 +387,37 @@ def check_rows(rows: list[Row]) -> tuple[list[ContactRecord], list[tuple[int, st
             continue
         given = checked.model_fields_set
         fields = {name: getattr(checked, name) for name in _FIELDS if name in given}
+        try:
+            custom = _custom(defs, checked.fields or {}, text)
+        except values.BadValue as exc:
+            failures.append((line, str(exc)[:300]))
+            continue
         records.append(
-            ContactRecord(line, checked.email, fields, checked.tags or [], checked.groups or [])
+            ContactRecord(
+                line, checked.email, fields, checked.tags or [], checked.groups or [], custom
+            )
         )
     return records, failures
 
 
 _FIELDS = ("firstName", "lastName", "phone", "status")
+
+
+def _custom(defs: dict[str, FieldDef], given: dict[str, Any], text: bool) -> dict[str, Any]:
+    """A row's custom field values by key (None: cleared), checked by `fields.values`;
+    BadValue("fields.<key>: why") for the first bad one."""
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        field = defs.get(key)
+        try:
+            if text and field is not None and isinstance(value, str):
+                out[key] = values.parse_text(field, value)
+            else:
+                out[key] = values.check(field, value)
+        except values.BadValue as exc:
+            shown = key[:100].encode("utf-8", "backslashreplace").decode()
+            raise values.BadValue(f"fields.{shown}: {exc}") from None
+    return out
 
 
 def _message(exc: ValidationError) -> str:

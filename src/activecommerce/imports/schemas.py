@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -20,6 +20,7 @@ class ImportRow(Input):
     status: ContactStatus | None = None
     tags: list[Name] | None = None
     groups: list[Name] | None = None
+    fields: dict[str, Any] | None = None  # custom fields by key, checked by fields.values
 
 
 class ImportRowError(BaseModel):

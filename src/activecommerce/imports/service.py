@@ -29,8 +29,9 @@ import orjson
 
 from activecommerce.contacts import bulk
 from activecommerce.contacts import service as contacts_service
+from activecommerce.fields.definitions import definitions
 from activecommerce.imports import repository
-from activecommerce.imports.parsing import BadFile, Staged, check_rows, reader
+from activecommerce.imports.parsing import BadFile, Staged, check_rows, field_columns, reader
 from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.jobs.worker import MAX_CRASHES
@@ -147,7 +148,8 @@ async def receive(
     queued claimed by that worker id for `lease_seconds`, and it runs it itself (the
     CLI, `run_held`). `columns`: a CSV's columns by position, instead of its header's
     names (None: ignored; the console's column mapping)."""
-    upload = _Upload(db, principal, format, update, columns)
+    fields = field_columns(await definitions(db, principal)) if format == "csv" else None
+    upload = _Upload(db, principal, format, update, columns, fields)
     try:
         await upload.read(body, limit, on_bytes)
         return await upload.queue(held_by, lease_seconds)
@@ -175,12 +177,13 @@ class _Upload:
         format: str,
         update: bool,
         columns: Sequence[str | None] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> None:
         self.db = db
         self.principal = principal
         self.format = format
         self.update = update
-        self.rows = reader(format, columns)
+        self.rows = reader(format, columns, fields)
         self.import_id: int | None = None
         self._writing: asyncio.Task[None] | None = None
         self._last: list[Staged] = []
@@ -359,16 +362,21 @@ class Sizer:
 CHECK_SLICE = 100
 
 
-async def _read(db: Database, import_id: int, position: int, batch_size: int) -> Batch:
+async def _read(
+    db: Database, imp: Row, principal: Principal, position: int, batch_size: int
+) -> Batch:
     """The next staged rows after `position` (off the loop on SQLite), checked in slices
     with a yield between them: validating is CPU (~10 µs a row), and in a thread it would
     take the GIL from the loop for 5 ms at every switch, stretching the writer's
     transactions. On PostgreSQL it runs while the previous batch's statements wait."""
-    staged = await repository.staged(db, import_id, position, batch_size)
+    staged = await repository.staged(db, int(imp["id"]), position, batch_size)
     records: list[bulk.ContactRecord] = []
     failures: list[tuple[int, str]] = []
+    # The account's custom fields as they are now (one small read per batch).
+    defs = await definitions(db, principal) if staged else {}
+    text = imp["format"] == "csv"
     for start in range(0, len(staged), CHECK_SLICE):
-        valid, bad = check_rows(staged[start : start + CHECK_SLICE])
+        valid, bad = check_rows(staged[start : start + CHECK_SLICE], defs, text=text)
         records += valid
         failures += bad
         await asyncio.sleep(0)
@@ -390,7 +398,7 @@ async def run(
     principal = _principal(imp)
     position = int(imp["position"])
     size = Sizer(db, batch_size)
-    ahead = asyncio.create_task(_read(db, import_id, position, size.rows))
+    ahead = asyncio.create_task(_read(db, imp, principal, position, size.rows))
     batches = 0
     try:
         while True:
@@ -400,7 +408,7 @@ async def run(
             staged, records, failures = await ahead
             if staged:  # read and check the next batch while this one is written
                 upto = int(staged[-1]["line"])
-                ahead = asyncio.create_task(_read(db, import_id, upto, size.rows))
+                ahead = asyncio.create_task(_read(db, imp, principal, upto, size.rows))
             started = time.monotonic()
             async with db.transaction() as conn:
                 if not await queue.system_lock_if_leased(conn, job, worker_id):

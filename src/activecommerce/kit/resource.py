@@ -108,6 +108,27 @@ class Rules(Generic[NewT]):
         """
         return new.model_dump(mode="json")
 
+    async def prepare_patch(
+        self,
+        conn: Connection,
+        principal: Principal,
+        new: NewT,
+        current: dict[str, Any],
+        sent: dict[str, Any],
+    ) -> dict[str, Any]:
+        """`prepare` for a PATCH, which also sees the fields sent (API names, JSON
+        values): for a field whose PATCH merges into what is stored rather than replacing
+        it (a contact's custom fields)."""
+        return await self.prepare(conn, principal, new, current)
+
+    async def present(
+        self, db: Connection | Database, principal: Principal, objects: list[dict[str, Any]]
+    ) -> None:
+        """Complete objects as `Resource.serialize` made them (from their rows alone) into
+        what the API shows, in place: a field shown otherwise than it is stored (a
+        contact's custom fields, stored by field id and shown by key). One call per page
+        or write, so that what it reads is read once, not once per object."""
+
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         """Refuse a delete (raise a Problem) when the object is still needed. Called
         inside the write transaction, with the object's row locked."""
@@ -188,6 +209,7 @@ class Resource:
         self._update_sqls: dict[tuple[str, ...], str] = {}
         self._clear_sql_of: dict[str, tuple[str, str]] = {}
         self._delete_sql = f"DELETE FROM {self.table_name} WHERE id = ? AND {TENANT}"
+        self.presents = type(self.rules).present is not Rules.present
 
     # ------------------------------------------------------------ representation
 
@@ -206,6 +228,30 @@ class Resource:
         out["createdAt"] = row["created_at"]
         out["updatedAt"] = row["updated_at"]
         return out
+
+    async def present_rows(
+        self, db: Database | Connection, principal: Principal, rows: Sequence[Row]
+    ) -> list[dict[str, Any]]:
+        """Rows as the API shows them (`serialize`, then the rules' `present`)."""
+        objects = [self.serialize(row) for row in rows]
+        if self.presents and objects:
+            await self.rules.present(db, principal, objects)
+        return objects
+
+    async def present_row(
+        self, db: Database | Connection, principal: Principal, row: Row
+    ) -> dict[str, Any]:
+        return (await self.present_rows(db, principal, [row]))[0]
+
+    async def present_object(
+        self, db: Database | Connection, principal: Principal, obj: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A `serialize`d object as shown (a copy when the rules change it)."""
+        if not self.presents:
+            return obj
+        copy = dict(obj)
+        await self.rules.present(db, principal, [copy])
+        return copy
 
     def location(self, object_id: Any) -> str:
         return f"/v3/{self.collection}/{object_id}"
@@ -251,7 +297,7 @@ class Resource:
         """A page (`page`, `page_size`, `sort_by`, `sort_order`, `filters`, optionally a
         `cursor`, and a `base` condition with its `base_params`) in the list envelope."""
         meta, rows = await self.lists.page(db, principal, "*", **query)
-        return {"data": [self.serialize(r) for r in rows], "meta": meta}
+        return {"data": await self.present_rows(db, principal, rows), "meta": meta}
 
     async def stream_rows(
         self, db: Database, principal: Principal, **query: Unpack[ListArgs]
@@ -267,7 +313,7 @@ class Resource:
             for ref in ids:
                 row = await db.fetchone(self._get_sql, (ref["id"], *tenant(principal)))
                 if row is not None:
-                    yield separator + orjson.dumps(self.serialize(row))
+                    yield separator + orjson.dumps(await self.present_row(db, principal, row))
                     separator = b","
             yield b'],"meta":' + orjson.dumps(meta) + b"}"
 
@@ -293,7 +339,9 @@ class Resource:
         for f in self.fields:
             params.append(self._to_column(f, values.get(f.api, f.insert_default)))
         params += [stamp, stamp]
-        created = self.serialize(await self._write(conn, self._insert_sql, params))
+        created = await self.present_row(
+            conn, principal, await self._write(conn, self._insert_sql, params)
+        )
         await events.record(
             conn, principal, self.rules.events(self.event_name, "created", None, created)
         )
@@ -319,7 +367,7 @@ class Resource:
             )
         except ValidationError as exc:
             raise invalid_body(exc) from None
-        return await self._update(conn, principal, current, new)
+        return await self._update(conn, principal, current, new, sent)
 
     async def _update(
         self,
@@ -327,14 +375,21 @@ class Resource:
         principal: Principal,
         current: dict[str, Any],
         new: BaseModel,
+        sent: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        values = await self.rules.prepare(conn, principal, new, current)
+        """`current` as `serialize` made it (fields as stored); `sent`: a PATCH's fields."""
+        if sent is None:
+            values = await self.rules.prepare(conn, principal, new, current)
+        else:
+            values = await self.rules.prepare_patch(conn, principal, new, current, sent)
         written = [*self.updatable, *(f for f in self._others if f.api in values)]
         params = [self._to_column(f, values.get(f.api)) for f in written]
         params += [now(), int(current["id"]), *tenant(principal)]
         sql = self._update_sql(tuple(f.column for f in written))
-        updated = self.serialize(await self._write(conn, sql, params))
-        changes = self.rules.events(self.event_name, "updated", current, updated)
+        row = await self._write(conn, sql, params)
+        before = await self.present_object(conn, principal, current)
+        updated = await self.present_row(conn, principal, row)
+        changes = self.rules.events(self.event_name, "updated", before, updated)
         await events.record(conn, principal, changes)
         return updated
 
@@ -360,8 +415,8 @@ class Resource:
             await guard(conn, principal, oid)
         for dependent, ref in self._dependents:
             await dependent.clear_references(conn, principal, ref, oid)
+        gone = await self.present_row(conn, principal, row)
         await conn.execute(self._delete_sql, (oid, *tenant(principal)))
-        gone = self.serialize(row)
         await events.record(
             conn, principal, self.rules.events(self.event_name, "deleted", gone, None)
         )
@@ -387,7 +442,7 @@ class Resource:
         for row in rows:
             updated = await conn.fetchone(clear_sql, (stamp, row["id"], *scope))
             assert updated is not None
-            before, after = self.serialize(row), self.serialize(updated)
+            before, after = await self.present_rows(conn, principal, [row, updated])
             await events.record(
                 conn, principal, self.rules.events(self.event_name, "updated", before, after)
             )

@@ -261,7 +261,8 @@ async def save_contact(ctx: ConsoleContext, contact_id: str) -> Response:
     contact = await resources.one(ctx, contacts, contact_id)
     form = await form_of(ctx.request)
     try:
-        await resources.replace(ctx, contacts, contact_id, _body(form))
+        # A PATCH: the form has no custom fields, and must leave the contact's alone.
+        await resources.patch(ctx, contacts, contact_id, _body(form))
     except Problem as problem:
         if problem.status == 404:
             raise
@@ -319,7 +320,7 @@ def _before(ctx: Console) -> int | None:
 async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
     db = _db(ctx)
     row = await contacts.get_row(db, ctx.principal, _contact_id(contact_id))
-    contact = contacts.serialize(row)
+    contact = await contacts.present_row(db, ctx.principal, row)
     oid = int(row["id"])
     found = await activity_of(db, ctx.principal, oid, _before(ctx), ACTIVITY_PAGE + 1)
     activity = [_activity_view(r) for r in found[:ACTIVITY_PAGE]]

@@ -85,8 +85,9 @@ def page_links(number: int, total_pages: int) -> dict[str, Any]:
 async def one(ctx: Console, resource: Resource, object_id: str) -> dict[str, Any]:
     """GET /v3/<collection>/{id}: the caller's object (another account's or
     environment's: a 404 Problem, the error page)."""
-    row = await resource.get_row(services(ctx.request).db, ctx.principal, object_id)
-    return resource.serialize(row)
+    db = services(ctx.request).db
+    row = await resource.get_row(db, ctx.principal, object_id)
+    return await resource.present_row(db, ctx.principal, row)
 
 
 async def rows_of(

@@ -3,6 +3,7 @@
 CRUD_COLLECTIONS = (
     "contactGroup",
     "contactTag",
+    "contactField",
     "pipeline",
     "dealStage",
     "dealStatus",

@@ -238,6 +238,7 @@ class AsyncClient(_core.Base):
         self.contacts = Contacts(runner, "/v3/contacts")
         self.contact_groups = Crud[t.ContactGroup](runner, "/v3/contactGroups")
         self.contact_tags = Crud[t.ContactTag](runner, "/v3/contactTags")
+        self.contact_fields = Crud[t.ContactField](runner, "/v3/contactFields")
         self.contact_imports = ContactImports(runner, "/v3/contactImports")
         self.pipelines = Crud[t.Pipeline](runner, "/v3/pipelines")
         self.deal_stages = Crud[t.DealStage](runner, "/v3/dealStages")

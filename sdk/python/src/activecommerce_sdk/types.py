@@ -31,6 +31,21 @@ class Contact(TypedDict):
     lastName: str | None
     phone: str | None
     status: Literal["active", "unsubscribed", "bounced"]
+    fields: dict[str, Any]  # custom field values by key (see ContactField)
+    createdAt: str
+    updatedAt: str
+
+
+class ContactField(TypedDict):
+    """A custom contact field: a contact's `fields` holds its values by `key`."""
+
+    id: str
+    name: str
+    key: str
+    type: Literal["text", "number", "date", "boolean", "dropdown", "multiselect"]
+    options: list[str]
+    required: bool
+    defaultValue: Any
     createdAt: str
     updatedAt: str
 
