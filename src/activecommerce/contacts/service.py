@@ -219,6 +219,17 @@ async def count_all(db: Database, principal: Principal) -> int:
     return await repository.count_all(db, principal)
 
 
+async def member_counts(
+    db: Database, principal: Principal, membership: Membership, target_ids: Sequence[str]
+) -> dict[str, int]:
+    """How many contacts have each of these tags (or are in each of these groups:
+    `membership` says which), by id: the maintained counts, never a count of rows."""
+    kind = "tag" if membership is contact_tag_membership else "group"
+    keys = {target: f"{kind}:{target}" for target in target_ids}
+    counts = await repository.maintained_counts(db, principal, list(keys.values()))
+    return {target: counts[key] for target, key in keys.items()}
+
+
 async def emails_by_id(db: Database, principal: Principal, ids: list[int]) -> dict[str, str]:
     """The email of each of the caller's contacts among `ids`, by id (as the API shows it)."""
     where, params = contacts.lists.where(principal, {})
