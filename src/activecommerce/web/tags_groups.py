@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
 from starlette.responses import Response
 
 from activecommerce.contacts.service import (
