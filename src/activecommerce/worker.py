@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 
 from activecommerce.config import Settings
+from activecommerce.contacts import selection
 from activecommerce.email import service as email_service
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.sender import Sender, prune_captured
@@ -47,6 +48,7 @@ class AppWorker(Worker):
                 email_service.START: self.sender.start_campaign,
                 email_service.SEND: self.sender.send,
                 imports.RUN: imports.ImportRunner(db, settings.import_batch_size),
+                selection.RUN: selection.BulkRunner(db),
             },
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.job_lease_seconds,

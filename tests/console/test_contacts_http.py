@@ -228,3 +228,48 @@ async def test_the_upload_is_checked_and_imports_record_activity(
         "SELECT type, data FROM contact_activity WHERE contact_id = ?", (int(ann["id"]),)
     )
     assert [(r["type"], r["data"]) for r in rows] == [("contact.imported", '{"action":"created"}')]
+
+
+async def test_the_mapping_is_filled_in_from_other_tools_headers(
+    app: FastAPI, account: Account
+) -> None:
+    async with browser(app) as b:
+        token = await _signed_in(app, account, b)
+        csv = (
+            b"Email Address,First Name,last_name,Phone Number,Mobile,Company\r\n"
+            b"ann@example.com,Ann,Lee,+1 555 0100,+1 555 0101,ACME\r\n"
+        )
+        mapped = await b.post(
+            "/contacts/imports/upload",
+            data={"csrf_token": token, "update": "on"},
+            files={"file": ("export.csv", csv, "text/csv")},
+        )
+        assert mapped.status_code == 200
+        chosen = re.findall(
+            r'<select id="column-(\d)".*?<option value="(\w+)" selected>', mapped.text, re.S
+        )
+        assert chosen == [
+            ("0", "email"),
+            ("1", "firstName"),
+            ("2", "lastName"),
+            ("3", "phone"),
+            ("4", "ignore"),  # the phone is taken by the column before
+            ("5", "ignore"),
+        ]
+        # The guesses start as they are.
+        upload = field(mapped.text, "token")
+        columns = {f"column-{i}": value for i, value in chosen}
+        started = await b.post(
+            "/contacts/imports/start",
+            data={"csrf_token": token, "token": upload, "update": "on", **columns},
+        )
+        assert started.status_code == 303
+        progress_path = started.headers["location"]
+
+        async def done() -> bool:
+            return "completed" in (await b.get(progress_path)).text
+
+        await wait_for(done, 30, "the import")
+    listed = (await account.live.get("/v3/contacts", params={"email": "ann@example.com"})).json()
+    (ann,) = listed["data"]
+    assert (ann["firstName"], ann["lastName"], ann["phone"]) == ("Ann", "Lee", "+1 555 0100")

@@ -52,6 +52,53 @@ async def remove_member(
     return changed > 0
 
 
+async def locked_among(
+    conn: Connection, principal: Principal, ids: Sequence[int], mode: str
+) -> list[Row]:
+    """The caller's contacts among `ids` (those that still exist), locked in id order
+    (`mode`: the row lock, as `lock_clause` takes it) until the transaction ends."""
+    return await conn.fetchall(
+        f"SELECT * FROM contacts WHERE {TENANT} AND {in_list(conn, 'id')}"
+        f" ORDER BY id{lock_clause(conn, mode)}",
+        (*tenant(principal), list_param(conn, list(ids))),
+    )
+
+
+async def remove_members(
+    conn: Connection,
+    principal: Principal,
+    table: str,
+    column: str,
+    target_id: int,
+    contact_ids: Sequence[int],
+) -> list[int]:
+    """Remove these contacts from a group (or a tag from them); the contacts that had it."""
+    rows = await conn.fetchall(
+        f"DELETE FROM {table} WHERE {column} = ? AND {TENANT} AND {in_list(conn, 'contact_id')}"
+        " RETURNING contact_id",
+        (target_id, *tenant(principal), list_param(conn, list(contact_ids))),
+    )
+    return [int(row["contact_id"]) for row in rows]
+
+
+async def matching_after(
+    db: Database,
+    where: str,
+    params: Sequence[Any],
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[Row]:
+    """The next `limit` contacts (id, created_at) that meet `where` (a list's condition,
+    which starts with the tenant), in creation order after `after` (keyset paging on the
+    (account, env, created_at) index; off the event loop on SQLite)."""
+    sql = f"SELECT id, created_at FROM contacts WHERE {where}"
+    args: list[Any] = [*params]
+    if after is not None:
+        sql += " AND created_at >= ? AND (created_at > ? OR id > ?)"
+        args += [after[0], after[0], after[1]]
+    return await db.scan(sql + " ORDER BY created_at, id LIMIT ?", (*args, limit))
+
+
 async def member_ids(
     db: Database, principal: Principal, table: str, column: str, target: int, after: int, limit: int
 ) -> list[int]:

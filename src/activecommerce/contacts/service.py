@@ -17,7 +17,7 @@ from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.pagination import CursorEnvelope, Paging
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import Scoped
+from activecommerce.kit.repository import Scoped, tenant
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.tags.service import contact_tags
 
@@ -142,6 +142,56 @@ class Membership:
         ):
             await self._record(conn, principal, self.removed, contact, target)
 
+    async def add_many(
+        self, conn: Connection, principal: Principal, contact_ids: Sequence[int], target: Row
+    ) -> int:
+        """`add` for many contacts at once (those of `contact_ids` that still exist), with
+        the same event for each membership that is new; how many are."""
+        rows = await repository.locked_among(conn, principal, contact_ids, self.LOCK)
+        scope = tenant(principal)
+        stamp = now()
+        added = await repository.add_members(
+            conn,
+            self.table,
+            self.column,
+            [(row["id"], target["id"], *scope, stamp) for row in rows],
+        )
+        new = {int(row["contact_id"]) for row in added}
+        await self._record_many(conn, principal, self.added, rows, new, target)
+        return len(new)
+
+    async def remove_many(
+        self, conn: Connection, principal: Principal, contact_ids: Sequence[int], target: Row
+    ) -> int:
+        """`remove` for many contacts at once, with the same event for each membership
+        that was there; how many were."""
+        rows = await repository.locked_among(conn, principal, contact_ids, self.LOCK)
+        gone = set(
+            await repository.remove_members(
+                conn, principal, self.table, self.column, target["id"], [r["id"] for r in rows]
+            )
+        )
+        await self._record_many(conn, principal, self.removed, rows, gone, target)
+        return len(gone)
+
+    async def _record_many(
+        self,
+        conn: Connection,
+        principal: Principal,
+        event_type: str,
+        contacts_: list[Row],
+        changed: set[int],
+        target: Row,
+    ) -> None:
+        shown = self.target.serialize(target)
+        changes: list[Event] = [
+            (event_type, {"contact": contacts.serialize(row), self.target.event_name: shown})
+            for row in contacts_
+            if int(row["id"]) in changed
+        ]
+        if changes:
+            await events.record(conn, principal, changes)
+
     async def _record(
         self, conn: Connection, principal: Principal, event_type: str, contact: Row, target: Row
     ) -> None:
@@ -259,6 +309,17 @@ async def set_status(
 async def count_all(db: Database, principal: Principal) -> int:
     """How many contacts the caller's account and environment has."""
     return await repository.count_all(db, principal)
+
+
+async def member_counts(
+    db: Database, principal: Principal, membership: Membership, target_ids: Sequence[str]
+) -> dict[str, int]:
+    """How many contacts have each of these tags (or are in each of these groups:
+    `membership` says which), by id: the maintained counts, never a count of rows."""
+    kind = "tag" if membership is contact_tag_membership else "group"
+    keys = {target: f"{kind}:{target}" for target in target_ids}
+    counts = await repository.maintained_counts(db, principal, list(keys.values()))
+    return {target: counts[key] for target, key in keys.items()}
 
 
 async def emails_by_id(db: Database, principal: Principal, ids: list[int]) -> dict[str, str]:

@@ -38,3 +38,18 @@ class ImportRun(TypedDict):
     """`contacts.import`: process one import's staged lines."""
 
     import_id: int
+
+
+class ContactsBulk(TypedDict):
+    """`contacts.bulk`: an action on every contact a contacts list's filters match
+    (contacts/selection.py), walked in creation order; `after` is where the last
+    committed batch ended (created_at, id) and `done` how many contacts it had reached."""
+
+    account_id: int
+    env: str
+    action: str
+    target: int | None
+    filters: dict[str, str]
+    total: int
+    done: int
+    after: list[str | int] | None

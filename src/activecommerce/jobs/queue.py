@@ -319,6 +319,28 @@ async def system_lock_if_leased(conn: Connection, job: Job, worker_id: str) -> b
 
 
 @system
+async def system_checkpoint(
+    conn: Connection, job: Job, worker_id: str, payload: Mapping[str, object]
+) -> None:
+    """A long job's progress, kept in its payload (in the transaction of the work it
+    describes): a run that takes the job over starts from there."""
+    await conn.execute(
+        "UPDATE jobs SET payload = ? WHERE id = ? AND locked_by = ?",
+        (orjson.dumps(payload).decode(), job.id, worker_id),
+    )
+
+
+async def payload_of(db: Database, account_id: int, kind: str, job_id: int) -> Any | None:
+    """The payload of one of an account's queued or running jobs of this kind (None once
+    it has finished, or when it is not the account's)."""
+    row = await db.fetchone(
+        "SELECT payload FROM jobs WHERE id = ? AND account_id = ? AND kind = ?",
+        (job_id, account_id, kind),
+    )
+    return None if row is None else orjson.loads(row["payload"])
+
+
+@system
 async def system_finish(conn: Connection, job: Job, worker_id: str) -> None:
     await conn.execute("DELETE FROM jobs WHERE id = ? AND locked_by = ?", (job.id, worker_id))
 

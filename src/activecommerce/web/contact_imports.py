@@ -3,7 +3,8 @@ import's progress.
 
 1. The upload (multipart) is copied to a temporary file on disk (never held in memory),
    named by a random token and the account and environment, and its header row read.
-2. The mapping form names, for each column, one of the import's columns or "ignore".
+2. The mapping form names, for each column, one of the import's columns or "ignore"
+   (filled in with `imports.mapping.suggest_all`'s guesses from the headers).
 3. The file is streamed from disk into `imports.service.receive`, the API's own staging,
    with the mapping as the reader's columns (the header row itself is skipped); the
    temporary file is deleted; the import's job runs in the worker as for the API.
@@ -27,6 +28,7 @@ from starlette.responses import Response
 
 from activecommerce.contacts.bulk import CSV_COLUMNS
 from activecommerce.imports import service
+from activecommerce.imports.mapping import suggest_all
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
@@ -77,16 +79,6 @@ def _header(target: Path) -> list[str]:
     return []
 
 
-def _guess(name: str) -> str:
-    """The import column a header most likely means (its own name, any case)."""
-    folded = re.sub(r"[^a-z]", "", name.lower())
-    for column in CSV_COLUMNS:
-        if folded == column.lower():
-            return column
-    aliases = {"first": "firstName", "last": "lastName", "mail": "email", "tag": "tags"}
-    return aliases.get(folded, IGNORE)
-
-
 async def _chunks(target: Path) -> AsyncIterator[bytes]:
     file = await asyncio.to_thread(target.open, "rb")
     try:
@@ -123,7 +115,14 @@ async def upload(ctx: ConsoleContext) -> Response:
         target.unlink(missing_ok=True)
         errors = FormErrors({"file": problem}, problem)
         return page(ctx, TEMPLATE, status=422, step="upload", errors=errors)
-    return _mapping(ctx, token, header, [_guess(name) for name in header], update, FormErrors())
+    return _mapping(
+        ctx,
+        token,
+        header,
+        [column or IGNORE for column in suggest_all(header)],
+        update,
+        FormErrors(),
+    )
 
 
 def _mapping(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from activecommerce.api.routes import list_query_model, page_params
+from activecommerce.contacts import selection
 from activecommerce.contacts.export import export_csv
 from activecommerce.contacts.service import (
     Membership,
@@ -110,6 +111,7 @@ async def contact_list(ctx: ConsoleContext) -> Response:
     next_cursor = meta.get("nextCursor")
     values = {
         "shown": shown,
+        "shown_filters": {k: v for k, v in shown.items() if k not in ("sortBy", "sortOrder")},
         "rows": result["data"],
         "meta": meta,
         "error": error,
@@ -165,30 +167,121 @@ async def _target(
     return str(rows[name]["id"])
 
 
+# Each bulk action's tag or group fields (the select's name, the new name's).
+TARGET_FIELDS = {"tag": ("tag", "new_tag"), "group": ("group", "new_group")}
+MATCH = "match-"  # the list's filters, as the bulk form carries them: match-<API name>
+
+
+def _match(values: list[tuple[str, str]]) -> dict[str, str]:
+    """The list's filters the bulk form was shown with (checked as the list checks them)."""
+    sent = {key.removeprefix(MATCH): value for key, value in values if key.startswith(MATCH)}
+    wanted = {f.name for f in contacts.filters}
+    query = validated(ListQuery, {k: v for k, v in sent.items() if k in wanted and v})
+    return selection.filters_of(page_params(query)["filters"])
+
+
+def _plural(n: int, exact: bool = True) -> str:
+    return f"{'' if exact else 'at least '}{n} contact{'' if n == 1 else 's'}"
+
+
+async def _bulk_target(ctx: Console, action: selection.Action, form: dict[str, str]) -> int | None:
+    """The tag or group the action names: chosen, or typed (found or made)."""
+    membership = action.membership
+    if membership is None:
+        return None
+    chosen, typed = TARGET_FIELDS["tag" if membership is contact_tag_membership else "group"]
+    async with _db(ctx).transaction() as conn:
+        return int(await _target(conn, ctx, membership, form.get(chosen, ""), form.get(typed, "")))
+
+
 @router.post("/contacts/bulk")
 async def bulk(ctx: ConsoleContext) -> Response:
-    """Tag or untag the selected contacts (at most a page of them)."""
+    """An action (tag, untag, add to or remove from a group, delete) on the ticked
+    contacts of a page, or on every contact the list's filters match
+    (`contacts.selection`: in batches; a large selection as a background job). A delete
+    is confirmed first by typing how many contacts go."""
     values = await pairs_of(ctx.request)
     form = dict(reversed(values))  # the first value of each name
     back = safe_next(form.get("back"), "/contacts")
     if not back.startswith("/contacts"):
         back = "/contacts"
-    ids = every(values, "ids")[:PAGE_SIZE]
-    if not ids:
-        return see_other(ctx, back, "Select some contacts first.", "error")
-    adding = form.get("action") != "untag"
+    everyone = form.get("scope") == "all"
+    db = _db(ctx)
     try:
-        async with _db(ctx).transaction() as conn:
-            tag = await _target(
-                conn, ctx, contact_tag_membership, form.get("tag", ""), form.get("new_tag", "")
+        action = selection.action_of(form.get("action", ""))
+        ids = [] if everyone else [int(i) for i in every(values, "ids")[:PAGE_SIZE] if i.isdigit()]
+        filters: dict[str, str] = _match(values) if everyone else {}
+        if not everyone and not ids:
+            return see_other(ctx, back, "Select some contacts first.", "error")
+        total, exact = (
+            await selection.matching(db, ctx.principal, filters)
+            if everyone
+            else (
+                len(ids),
+                True,
             )
-            change = contact_tag_membership.add if adding else contact_tag_membership.remove
-            for contact_id in ids:
-                await change(conn, ctx.principal, contact_id, tag)
+        )
+        if action.membership is None:
+            confirmed = form.get("confirm")
+            if confirmed is None or confirmed.strip() != str(total):
+                return _confirm_delete(ctx, values, back, total, exact, confirmed)
+        target = await _bulk_target(ctx, action, form)
+        if not everyone:
+            await selection.apply_to(db, ctx.principal, action, target, ids)
+            return see_other(ctx, back, f"{_plural(len(ids)).capitalize()} {action.done}.")
+        if exact and total <= selection.INLINE_LIMIT:
+            done = await selection.apply_now(db, ctx.principal, action, target, filters)
+            return see_other(ctx, back, f"{_plural(done).capitalize()} {action.done}.")
+        job = await selection.queue_job(db, ctx.principal, action, target, filters, total)
     except Problem as problem:
         return see_other(ctx, back, problem_text(problem), "error")
-    done = "tagged" if adding else "untagged"
-    return see_other(ctx, back, f"{len(ids)} contact{'s' if len(ids) != 1 else ''} {done}.")
+    queued = f"Queued: {_plural(total, exact)} to be {action.done}."
+    return see_other(ctx, f"/contacts/bulk/{job}?back={quote(back)}", queued)
+
+
+def _confirm_delete(
+    ctx: Console,
+    values: list[tuple[str, str]],
+    back: str,
+    total: int,
+    exact: bool,
+    confirmed: str | None,
+) -> Response:
+    """The step before a bulk delete: type how many contacts go."""
+    kept = [(k, v) for k, v in values if k in ("ids", "scope", "back") or k.startswith(MATCH)]
+    error = ""
+    if confirmed is not None:
+        error = f"does not match: type {total} to delete {_plural(total)}."
+    return page(
+        ctx,
+        "contacts/bulk_delete.html",
+        status=422 if error else 200,
+        kept=kept,
+        back=back,
+        total=total,
+        exact=exact,
+        errors=FormErrors({"confirm": error}, "Type the number of contacts.") if error else None,
+    )
+
+
+@router.get("/contacts/bulk/{job_id:int}")
+async def bulk_progress(ctx: ConsoleContext, job_id: int) -> Response:
+    """Where a queued bulk action stands (polled every second while it runs)."""
+    found = await selection.progress(_db(ctx), ctx.principal, job_id)
+    back = safe_next(ctx.request.query_params.get("back"), "/contacts")
+    if not back.startswith("/contacts"):
+        back = "/contacts"
+    action = selection.ACTIONS.get(found["action"]) if found else None
+    return page(
+        ctx,
+        "contacts/bulk_progress.html",
+        block="progress",
+        job_id=job_id,
+        found=found,
+        done_text=action.done if action else "",
+        back=back,
+        here=f"/contacts/bulk/{job_id}?back={quote(back)}",
+    )
 
 
 # ---------------------------------------------------------------- create, edit, delete

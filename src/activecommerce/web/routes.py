@@ -11,6 +11,7 @@ from starlette.responses import Response
 from activecommerce.web import (
     account,
     automations,
+    brands,
     campaigns,
     contact_imports,
     contacts,
@@ -19,6 +20,7 @@ from activecommerce.web import (
     inbox,
     keys,
     pipelines,
+    tags_groups,
     users,
     webhooks,
 )
@@ -32,11 +34,13 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     account.router,
     users.router,
     contact_imports.router,
+    tags_groups.router,  # before contacts: /contacts/tags is no contact's page
     contacts.router,
     deals.router,
     pipelines.router,
     webhooks.router,
     keys.router,
+    brands.router,  # before campaigns: /campaigns/brands is no campaign's page
     campaigns.router,
     automations.router,
     inbox.router,
