@@ -20,6 +20,7 @@ from typing import Any
 
 from activecommerce.contacts import repository
 from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR
+from activecommerce.contacts.listing import ContactListQuery
 from activecommerce.contacts.service import (
     Membership,
     contact_group_membership,
@@ -41,7 +42,8 @@ async def export_csv(
     db: Database, principal: Principal, filters: dict[str, Any], chunk: int = CHUNK
 ) -> AsyncIterator[bytes]:
     filtered = any(value is not None for value in filters.values())
-    where, params = contacts.lists.where(principal, filters)
+    assert isinstance(contacts.lists, ContactListQuery)
+    where, params = await contacts.lists.where_by_id(db, principal, filters)
     yield _csv([CSV_COLUMNS])
     after: tuple[str, int] | None = None
     while True:
