@@ -267,7 +267,8 @@ async def test_deleting_a_tag_or_group_a_segment_names_is_a_409(
         },
     )
     r = problem(await api.delete(f"/v3/contactTags/{tag}"), 409)
-    assert named["id"] in r["detail"] and "Uses them" in r["detail"]
+    assert named["id"] in r["detail"]
+    assert "Uses them" in r["detail"]
     r = problem(await api.delete(f"/v3/contactGroups/{group}"), 409)
     assert named["id"] in r["detail"]
     # A tag whose id only starts like the named one's is free to go.
