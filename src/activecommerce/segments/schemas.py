@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, GetCoreSchemaHandler
+from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 from activecommerce.contacts.schemas import ContactOut
@@ -140,25 +141,35 @@ def _as_it_is(value: Any) -> Any:
 
 
 class DocumentedAs:
-    """Any JSON value, read and written as it is, whose JSON Schema is `kind`'s."""
+    """Any JSON value, read and written as it is, whose JSON Schema is `kind`'s (with
+    `example`, which the schema of an optional field keeps too: a PATCH body's)."""
 
-    def __init__(self, kind: Any) -> None:
+    def __init__(self, kind: Any, example: Any) -> None:
         self.kind = kind
+        self.example = example
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         documented = handler(self.kind)
+
+        def with_example(schema: CoreSchema, json: GetJsonSchemaHandler) -> JsonSchemaValue:
+            out = json(schema)
+            out["examples"] = [self.example]
+            return out
+
         return core_schema.no_info_plain_validator_function(
-            _as_it_is, json_schema_input_schema=documented
+            _as_it_is,
+            json_schema_input_schema=documented,
+            metadata={"pydantic_js_functions": [with_example]},
         )
 
 
 # Any JSON, checked by `conditions.check`; documented as the tree.
 Conditions = Annotated[
     Any,
-    DocumentedAs(Node),
-    Field(description=CONDITIONS_DESCRIPTION, examples=[EXAMPLE]),
+    DocumentedAs(Node, EXAMPLE),
+    Field(description=CONDITIONS_DESCRIPTION),
 ]
 
 
