@@ -49,7 +49,7 @@ async def test_crud_normalises_ids_and_checks_every_write(account: Account) -> N
     api = account.sandbox
     tag = (await created(api, "/v3/contactTags", {"name": "vip"}))["id"]
     group = (await created(api, "/v3/contactGroups", {"name": "news"}))["id"]
-    tree = {"all": [{"tag": int(tag), "has": True}, {"not": {"group": group, "in": True}}]}
+    tree = {"all": [{"tag": int(tag), "has": True}, {"not": {"group": "00" + group, "in": True}}]}
     r = await api.post(
         "/v3/segments", json={"name": "VIPs", "conditions": tree}, headers={"Idempotency-Key": "s1"}
     )
@@ -121,6 +121,8 @@ async def test_bad_trees_are_422s_naming_where(
         ({"any": [{"tag": theirs, "has": True}]}, "conditions.any.0.tag"),
         ({"not": {"group": their_group, "in": True}}, "conditions.not.group"),
         ({"tag": "x1", "has": True}, "conditions.tag"),
+        ({"tag": "0", "has": True}, "conditions.tag"),
+        ({"tag": -3, "has": True}, "conditions.tag"),
         ({"tag": "1", "has": "yes"}, "conditions.has"),
         ({"email": "bounced"}, "conditions.email"),
         ({"email": "opened", "campaignId": "424242"}, "conditions.campaignId"),

@@ -200,7 +200,8 @@ def _id(value: Any, at: str) -> int:
     if isinstance(value, int) and 0 < value < 2**63:
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit() and 0 < len(value) < 19:
-        return int(value)
+        if int(value) > 0:
+            return int(value)
     raise invalid(at, "must be an id")
 
 

@@ -86,7 +86,7 @@ def normalised(tree: Any) -> Any:
     out: dict[str, Any] = {}
     for key, value in tree.items():
         if key in _ID_KEYS and value is not None:
-            out[key] = str(value)
+            out[key] = str(int(value))  # checked: digits, no sign; "007" is "7"
         elif key in ("all", "any", "not", "deal"):
             out[key] = normalised(value)
         else:

@@ -19,6 +19,7 @@ from activecommerce.web import (
     inbox,
     keys,
     pipelines,
+    segments,
     users,
     webhooks,
 )
@@ -33,6 +34,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     contact_imports.router,
     contacts.router,
+    segments.router,
     deals.router,
     pipelines.router,
     webhooks.router,
