@@ -223,7 +223,10 @@ def describe(found: list[Using]) -> str:
 
 def _refuse_if_used(what: str, key: str) -> DeleteGuard:
     async def guard(conn: Connection, principal: Principal, object_id: int) -> None:
-        found = await segments_using(conn, principal, **{key: object_id})
+        if key == "tag":
+            found = await segments_using(conn, principal, tag=object_id)
+        else:
+            found = await segments_using(conn, principal, group=object_id)
         if found:
             raise conflict(
                 f"This {what} is named in the conditions of segments {describe(found)};"
