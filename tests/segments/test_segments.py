@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 import orjson
 from conftest import Account
+from contract import asgi_client
 from fastapi import FastAPI
 from helpers import created, field_errors, problem
+from oauthflow import BASE, REDIRECT, app_client
 
 from activecommerce.kit.principal import Principal
 from activecommerce.segments.service import segments_using
@@ -311,3 +313,28 @@ async def test_segments_using_a_field_walks_the_tree(app: FastAPI, account: Acco
     principal = Principal.acting_for(int(account.id), "sandbox")
     found = await segments_using(app.state.services.db, principal, field_key="city")
     assert [(u.id, u.name) for u in found] == [(int(uses["id"]), "Berliners")]
+
+
+async def test_oauth_scopes_contacts_read_previews_and_lists(
+    app: FastAPI, account: Account
+) -> None:
+    """Segments are in the contacts area; the preview, a POST, only reads."""
+    client = await created(
+        account.sandbox,
+        "/v3/oauthClients",
+        {"name": "Reader", "scopes": ["contacts:read"], "redirectUris": [REDIRECT]},
+    )
+    async with app_client(app, client) as oauth:
+        token = await oauth.fetch_token(f"{BASE}/oauth/token", grant_type="client_credentials")
+    tree = {"field": "email", "op": "is_set"}
+    segment = await created(account.sandbox, "/v3/segments", {"name": "All", "conditions": tree})
+    async with asgi_client(
+        app, headers={"Authorization": f"Bearer {token['access_token']}"}
+    ) as api:
+        assert (
+            await api.post("/v3/segments/preview", json={"conditions": tree})
+        ).status_code == 200
+        assert (await api.get(f"/v3/segments/{segment['id']}/contacts")).status_code == 200
+        assert (await api.get("/v3/segments")).status_code == 200
+        refused = await api.post("/v3/segments", json={"name": "x", "conditions": tree})
+        assert "contacts:write" in problem(refused, 403)["detail"]
