@@ -10,11 +10,12 @@ import orjson
 from conftest import Account
 from contract import asgi_client
 from fastapi import FastAPI
-from helpers import created, field_errors, problem
+from helpers import created, field_errors, problem, recorded_events
 from oauthflow import BASE, REDIRECT, app_client
 
 from activecommerce.kit.principal import Principal
 from activecommerce.segments.service import segments_using
+from activecommerce.webhooks.events import EVENT_TYPES
 
 
 async def _field(app: FastAPI, account: Account, key: str, kind: str) -> int:
@@ -47,7 +48,7 @@ async def _contacts(api: httpx.AsyncClient, n: int, prefix: str = "c") -> list[s
     ]
 
 
-async def test_crud_normalises_ids_and_checks_every_write(account: Account) -> None:
+async def test_crud_normalises_ids_and_checks_every_write(app: FastAPI, account: Account) -> None:
     api = account.sandbox
     tag = (await created(api, "/v3/contactTags", {"name": "vip"}))["id"]
     group = (await created(api, "/v3/contactGroups", {"name": "news"}))["id"]
@@ -100,6 +101,16 @@ async def test_crud_normalises_ids_and_checks_every_write(account: Account) -> N
 
     assert (await api.delete(f"/v3/segments/{segment['id']}")).status_code == 204
     problem(await api.get(f"/v3/segments/{segment['id']}"), 404)
+    recorded = await recorded_events(
+        app, account, "segment.created", "segment.updated", "segment.deleted"
+    )
+    assert [kind for kind, data in recorded if data["id"] == segment["id"]] == [
+        "segment.created",
+        "segment.updated",
+        "segment.updated",
+        "segment.deleted",
+    ]
+    assert {"segment.created", "segment.updated", "segment.deleted"} <= EVENT_TYPES
 
 
 async def test_bad_trees_are_422s_naming_where(

@@ -3,6 +3,7 @@
 CRUD_COLLECTIONS = (
     "contactGroup",
     "contactTag",
+    "segment",
     "pipeline",
     "dealStage",
     "dealStatus",
