@@ -51,6 +51,7 @@ from activecommerce.oauth.server import OAuthServer
 from activecommerce.oauth.service import TokenAuthenticator
 from activecommerce.pipelines.router import routers as pipeline_routers
 from activecommerce.ratelimit.service import RateLimiter
+from activecommerce.segments.router import router as segments_router
 from activecommerce.tags.router import router as tags_router
 from activecommerce.users.passwords import Passwords
 from activecommerce.users.service import Sessions
@@ -66,8 +67,8 @@ log = logging.getLogger("activecommerce")
 OPENAPI_URL = "/v3/openapi.json"
 
 DESCRIPTION = """
-The ActiveCommerce REST API: contacts, groups and tags, deal pipelines, brands, email
-campaigns and automations, webhooks.
+The ActiveCommerce REST API: contacts, groups and tags, segments, deal pipelines, brands,
+email campaigns and automations, webhooks.
 
 Authenticate with `Api-Token: <key>` or `Authorization: Bearer <key>`. Errors are
 `application/problem+json` (RFC 9457). Send `Idempotency-Key` on any POST to make it safe
@@ -316,6 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         brands_router,
         campaigns_router,
         automations_router,
+        segments_router,
         webhooks_router(WebhookService(webhooks)),
         sandbox_router,
         public_router,

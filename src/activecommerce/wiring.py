@@ -3,9 +3,10 @@ the composition roots (`create_app`, the worker) through `wire`, never as a side
 of importing a module.
 
 - Deletes that another domain must refuse or follow: a pipeline or stage with deals stays,
-  what an automation's trigger names stays, a deleted brand or contact is cleared from
-  the campaigns, automations and deals that named it (the `Resource` delete guards and
-  reference clearing, declared by the domain that refers, in its `guard_references`).
+  what an automation's trigger or a segment's conditions name stays, a deleted brand or
+  contact is cleared from the campaigns, automations and deals that named it (the
+  `Resource` delete guards and reference clearing, declared by the domain that refers,
+  in its `guard_references`).
 - The event subscribers, called in the transaction that records an event: webhooks'
   fan-out (a delivery job per webhook that wants the event) and automations' enrolment.
 
@@ -32,7 +33,7 @@ from activecommerce.kit.services import Networks
 from activecommerce.oauth.server import OAuthServer
 from activecommerce.oauth.service import TokenAuthenticator
 from activecommerce.ratelimit.service import RateLimiter
-from activecommerce.segments import references as segments
+from activecommerce.segments import service as segments
 from activecommerce.users.service import Sessions
 from activecommerce.webhooks.service import WebhookConfig, fan_out, fan_out_interest
 

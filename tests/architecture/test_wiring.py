@@ -38,12 +38,12 @@ print(wiring())
 
 AUTOMATIONS = "activecommerce.automations.service"
 DEALS = "activecommerce.deals.service"
-SEGMENTS = "activecommerce.segments.references"
+SEGMENTS = "activecommerce.segments.service"
 WIRED = (
     {
         "brands": ([], [("emailCampaigns", "brandId"), ("emailAutomations", "brandId")]),
-        "contactTags": ([AUTOMATIONS], []),
-        "contactGroups": ([AUTOMATIONS], []),
+        "contactTags": ([AUTOMATIONS, SEGMENTS], []),
+        "contactGroups": ([AUTOMATIONS, SEGMENTS], []),
         "dealStages": ([AUTOMATIONS, DEALS], []),
         "pipelines": ([AUTOMATIONS, DEALS], []),
         "contacts": ([], [("deals", "contact")]),

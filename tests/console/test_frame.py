@@ -13,7 +13,7 @@ import pytest
 from browser import PASSWORD, Server, Signed, axe, open_page, sign_in
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-LINKS = ["Contacts", "Deals", "Campaigns", "Automations", "Webhooks", "API keys"]
+LINKS = ["Contacts", "Segments", "Deals", "Campaigns", "Automations", "Webhooks", "API keys"]
 XSS = "<script>alert(1)</script>"
 
 

@@ -63,6 +63,9 @@ EXPECTED: dict[str, list[str]] = {
         r'"total": \d+',  # the key works
         r"^brand \d+$",
         r"^2$",  # the group's two members
+        r"^2$",  # the segment's preview
+        r"^Ann$",  # its contacts
+        r"^Bob$",
         r'"status": "draft"',
         r'"status": "queued"',  # the test copy
         r'^"sending"$',

@@ -123,6 +123,33 @@ def test_every_collection_namespace(live: Live, client: Client) -> None:
         revoked.contacts.page()
 
 
+def test_segments_preview_contacts_and_filter(client: Client) -> None:
+    tag = client.contact_tags.create(name=unique("seg"))
+    ids = []
+    for n in range(3):
+        contact = client.contacts.create(email=f"{unique(str(n))}@example.com")
+        if n:
+            client.contacts.add_tag(contact["id"], tag["id"])
+        ids.append(contact["id"])
+    conditions = {"all": [{"tag": tag["id"], "has": True}]}
+    preview = client.segments.preview(conditions)
+    assert preview["count"] == 2
+    assert sorted(c["id"] for c in preview["sample"]) == sorted(ids[1:])
+    segment = client.segments.create(name=unique("tagged"), conditions=conditions)
+    assert segment["conditions"] == conditions
+    assert [c["id"] for c in client.segments.contacts(segment["id"], pageSize=1)] == ids[1:]
+    page = client.segments.contacts_page(segment["id"], pageSize=1)
+    assert page["meta"]["total"] == 2
+    assert client.contacts.page(segmentId=segment["id"])["meta"]["total"] == 2
+    with pytest.raises(Conflict):
+        client.contact_tags.delete(tag["id"])
+    with pytest.raises(ValidationFailed) as invalid:
+        client.segments.preview({"all": [{"tag": "0", "has": True}]})
+    assert [e["field"] for e in invalid.value.errors] == ["conditions.all.0.tag"]
+    client.segments.delete(segment["id"])
+    client.contact_tags.delete(tag["id"])
+
+
 def test_typed_errors_carry_the_problem(live: Live, client: Client) -> None:
     with pytest.raises(NotFound) as missing:
         client.contacts.get("no-such-id")
@@ -351,6 +378,15 @@ async def test_async_client_parity(live: Live, tmp_path: Path) -> None:
         assert tested["status"] == "queued"
         report = await client.email_campaigns.report(campaign["id"])
         assert (report["status"], report["sent"]) == ("draft", 0)
+        preview = await client.segments.preview({"field": "email", "op": "eq", "value": "no@x.io"})
+        assert preview["count"] == 0
+        segment = await client.segments.create(
+            name=unique("async"), conditions={"group": group["id"], "in": True}
+        )
+        members = [c["id"] async for c in client.segments.contacts(segment["id"], pageSize=1)]
+        assert sorted(members) == sorted(made[1:])
+        page = await client.segments.contacts_page(segment["id"])
+        assert page["meta"]["total"] == 2
         with pytest.raises(Conflict):
             await client.email_campaigns.cancel(campaign["id"])  # a draft: nothing to cancel
 

@@ -71,6 +71,19 @@ class Contacts extends Collection<"/v3/contacts"> {
   }
 }
 
+class Segments extends Collection<"/v3/segments"> {
+  /** The contacts a segment matches now: `list(segmentId, query)`, `iterate(segmentId)`. */
+  readonly contacts = new SubList(this.http, "/v3/segments/{id}/contacts");
+
+  /** How many contacts `conditions` match (every status) and up to ten of them; saves nothing. */
+  preview(
+    body: BodyOf<"/v3/segments/preview", "post">,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/segments/preview", "post">> {
+    return this.http.json({ method: "POST", path: `${this.path}/preview`, json: body, ...options });
+  }
+}
+
 class EmailCampaigns extends Collection<"/v3/emailCampaigns"> {
   /** Sends the campaign to an audience, now or at `scheduledAt`. */
   send(
@@ -229,6 +242,7 @@ export class ActiveCommerce {
   readonly dealStatuses: Collection<"/v3/dealStatuses">;
   readonly deals: Collection<"/v3/deals">;
   readonly brands: Collection<"/v3/brands">;
+  readonly segments: Segments;
   readonly emailCampaigns: EmailCampaigns;
   readonly emailAutomations: EmailAutomations;
   readonly webhooks: Webhooks;
@@ -249,6 +263,7 @@ export class ActiveCommerce {
     this.dealStatuses = new Collection(http, "/v3/dealStatuses");
     this.deals = new Collection(http, "/v3/deals");
     this.brands = new Collection(http, "/v3/brands");
+    this.segments = new Segments(http, "/v3/segments");
     this.emailCampaigns = new EmailCampaigns(http, "/v3/emailCampaigns");
     this.emailAutomations = new EmailAutomations(http, "/v3/emailAutomations");
     this.webhooks = new Webhooks(http, "/v3/webhooks");

@@ -997,6 +997,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v3/segments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List segments
+         * @description The `segments` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listSegments"];
+        put?: never;
+        /**
+         * Create a segment
+         * @description Creates a segment and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createSegment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/segments/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview a segment's conditions: a count and ten contacts
+         * @description Checks `conditions` as a segment's (a 422 names a mistake: `conditions.all.2.value`) and answers how many contacts they match, of every status, exactly, and up to ten of them, the newest first. Nothing is saved: a read, safe to send again.
+         */
+        post: operations["previewSegment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/segments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a segment
+         * @description The segment with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getSegment"];
+        /**
+         * Replace a segment
+         * @description Replaces every writable field of a segment: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceSegment"];
+        post?: never;
+        /**
+         * Delete a segment
+         * @description Deletes a segment (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteSegment"];
+        options?: never;
+        head?: never;
+        /**
+         * Update part of a segment
+         * @description Changes only the fields sent of a segment; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateSegment"];
+        trace?: never;
+    };
+    "/v3/segments/{id}/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the contacts a segment matches
+         * @description The contacts the segment's conditions match now (of every status), with the contacts list's paging, sorting and cursor; `meta.total` is exact. The same as `GET /v3/contacts?segmentId=`, but an unknown segment is a 404 here.
+         */
+        get: operations["listSegmentContacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v3/webhooks": {
         parameters: {
             query?: never;
@@ -1150,6 +1246,22 @@ export interface components {
              * @enum {string}
              */
             type: "added_to_group";
+        };
+        /**
+         * AllOf
+         * @description Every condition of the list holds.
+         */
+        AllOf: {
+            /** All */
+            all: (components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"])[];
+        };
+        /**
+         * AnyOf
+         * @description At least one condition of the list holds.
+         */
+        AnyOf: {
+            /** Any */
+            any: (components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"])[];
         };
         /** ApiKeyCreated */
         ApiKeyCreated: {
@@ -1739,6 +1851,16 @@ export interface components {
             data: components["schemas"]["ContactTagOut"][];
             meta: components["schemas"]["PageMeta"];
         };
+        /**
+         * DealCondition
+         * @description The contact has (or has not) a deal in this pipeline / stage / status (any deal
+         *     when none is given).
+         */
+        DealCondition: {
+            deal: components["schemas"]["DealMatch"];
+            /** Has */
+            has: boolean;
+        };
         /** DealIn */
         DealIn: {
             /** Closedate */
@@ -1788,6 +1910,15 @@ export interface components {
             /** Data */
             data: components["schemas"]["DealOut"][];
             meta: components["schemas"]["PageMeta"];
+        };
+        /** DealMatch */
+        DealMatch: {
+            /** Pipelineid */
+            pipelineId?: (string | number) | null;
+            /** Stageid */
+            stageId?: (string | number) | null;
+            /** Statusid */
+            statusId?: (string | number) | null;
         };
         /** DealOut */
         DealOut: {
@@ -2216,6 +2347,53 @@ export interface components {
             /** Subject */
             subject?: string | null;
         };
+        /**
+         * EmailCondition
+         * @description The contact received, opened or clicked an email of a campaign (any campaign when
+         *     `campaignId` is left out), within the last `withinDays` days if given; `negate`
+         *     turns it around. A click counts as an open.
+         */
+        EmailCondition: {
+            /** Campaignid */
+            campaignId?: (string | number) | null;
+            /**
+             * Email
+             * @enum {string}
+             */
+            email: "received" | "opened" | "clicked";
+            /**
+             * Negate
+             * @default false
+             */
+            negate?: boolean;
+            /** Withindays */
+            withinDays?: number | null;
+        };
+        /**
+         * FieldCondition
+         * @description Compares a contact's field. Text comparisons ignore case; a comparison on a field
+         *     the contact has not set is false (`ne` and `not_contains` too): `is_not_set` finds
+         *     those contacts.
+         */
+        FieldCondition: {
+            /**
+             * Field
+             * @description `email`, `firstName`, `lastName`, `phone`, `status`, `createdAt`, `updatedAt`, or `fields.<key>` (a custom field)
+             * @example fields.city
+             */
+            field: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "eq" | "ne" | "contains" | "not_contains" | "starts_with" | "ends_with" | "gt" | "gte" | "lt" | "lte" | "in" | "is_set" | "is_not_set" | "within_last_days" | "more_than_days_ago";
+            /**
+             * Value
+             * @description Typed by the field (text, number, `YYYY-MM-DD`, true/false, an option); a list for `in`; a whole number of days for `within_last_days` and `more_than_days_ago`; left out for `is_set` and `is_not_set`
+             * @example Berlin
+             */
+            value?: unknown;
+        };
         /** FieldError */
         FieldError: {
             /** Field */
@@ -2223,12 +2401,33 @@ export interface components {
             /** Message */
             message: string;
         };
+        /**
+         * GroupCondition
+         * @description The contact is (or is not) in this group.
+         */
+        GroupCondition: {
+            /**
+             * Group
+             * @description An id: a string (or an integer)
+             */
+            group: string | number;
+            /** In */
+            in: boolean;
+        };
         /** ImportRowError */
         ImportRowError: {
             /** Line */
             line: number;
             /** Message */
             message: string;
+        };
+        /**
+         * NotOf
+         * @description The condition does not hold.
+         */
+        NotOf: {
+            /** Not */
+            not: components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"];
         };
         /** OAuthClientCreated */
         OAuthClientCreated: {
@@ -2422,6 +2621,158 @@ export interface components {
             /** Webhookid */
             webhookId: string;
         };
+        /** SegmentContactList */
+        SegmentContactList: {
+            /** Data */
+            data: components["schemas"]["ContactOut"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** SegmentIn */
+        SegmentIn: {
+            /**
+             * Conditions
+             * @description Which contacts the segment holds: `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` or one condition (a field comparison, a tag, a group, email activity, a deal), at most 5 levels of all/any/not and 50 conditions. Naming a field, tag, group, campaign, pipeline, stage or deal status the account does not have is a 422 naming where (`conditions.all.2.tag`). See the segments guide.
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.city",
+             *           "op": "eq",
+             *           "value": "Berlin"
+             *         },
+             *         {
+             *           "has": true,
+             *           "tag": "17"
+             *         },
+             *         {
+             *           "any": [
+             *             {
+             *               "email": "opened",
+             *               "withinDays": 30
+             *             },
+             *             {
+             *               "group": "7",
+             *               "in": true
+             *             }
+             *           ]
+             *         }
+             *       ]
+             *     }
+             */
+            conditions: components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"];
+            /** Name */
+            name: string;
+        };
+        /** SegmentList */
+        SegmentList: {
+            /** Data */
+            data: components["schemas"]["SegmentOut"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** SegmentOut */
+        SegmentOut: {
+            /**
+             * Conditions
+             * @description The tree as it was checked (ids as strings)
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.city",
+             *           "op": "eq",
+             *           "value": "Berlin"
+             *         },
+             *         {
+             *           "has": true,
+             *           "tag": "17"
+             *         },
+             *         {
+             *           "any": [
+             *             {
+             *               "email": "opened",
+             *               "withinDays": 30
+             *             },
+             *             {
+             *               "group": "7",
+             *               "in": true
+             *             }
+             *           ]
+             *         }
+             *       ]
+             *     }
+             */
+            conditions: {
+                [key: string]: unknown;
+            };
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Updatedat
+             * Format: date-time
+             */
+            updatedAt: string;
+        };
+        /** SegmentPatch */
+        SegmentPatch: {
+            /**
+             * Conditions
+             * @description Which contacts the segment holds: `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` or one condition (a field comparison, a tag, a group, email activity, a deal), at most 5 levels of all/any/not and 50 conditions. Naming a field, tag, group, campaign, pipeline, stage or deal status the account does not have is a 422 naming where (`conditions.all.2.tag`). See the segments guide.
+             */
+            conditions?: (components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"]) | null;
+            /** Name */
+            name?: string | null;
+        };
+        /** SegmentPreviewIn */
+        SegmentPreviewIn: {
+            /**
+             * Conditions
+             * @description Which contacts the segment holds: `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` or one condition (a field comparison, a tag, a group, email activity, a deal), at most 5 levels of all/any/not and 50 conditions. Naming a field, tag, group, campaign, pipeline, stage or deal status the account does not have is a 422 naming where (`conditions.all.2.tag`). See the segments guide.
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.city",
+             *           "op": "eq",
+             *           "value": "Berlin"
+             *         },
+             *         {
+             *           "has": true,
+             *           "tag": "17"
+             *         },
+             *         {
+             *           "any": [
+             *             {
+             *               "email": "opened",
+             *               "withinDays": 30
+             *             },
+             *             {
+             *               "group": "7",
+             *               "in": true
+             *             }
+             *           ]
+             *         }
+             *       ]
+             *     }
+             */
+            conditions: components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"];
+        };
+        /** SegmentPreviewOut */
+        SegmentPreviewOut: {
+            /**
+             * Count
+             * @description How many contacts (of every status) match, exactly
+             */
+            count: number;
+            /**
+             * Sample
+             * @description Up to 10 of them, the newest first
+             */
+            sample: components["schemas"]["ContactOut"][];
+        };
         /** TagAddedTrigger */
         TagAddedTrigger: {
             /**
@@ -2435,6 +2786,19 @@ export interface components {
              * @enum {string}
              */
             type: "tag_added";
+        };
+        /**
+         * TagCondition
+         * @description The contact has (or has not) this tag.
+         */
+        TagCondition: {
+            /** Has */
+            has: boolean;
+            /**
+             * Tag
+             * @description An id: a string (or an integer)
+             */
+            tag: string | number;
         };
         /** TestSentOut */
         TestSentOut: {
@@ -5755,6 +6119,8 @@ export interface operations {
                 status?: ("active" | "unsubscribed" | "bounced") | null;
                 /** @description Search in email, first and last name (a substring, any case) */
                 q?: string | null;
+                /** @description Contacts this segment matches (of every status, unless `status` is given too) */
+                segmentId?: string | null;
             };
             header?: never;
             path?: never;
@@ -5994,6 +6360,7 @@ export interface operations {
                 tagId?: string | null;
                 status?: ("active" | "unsubscribed" | "bounced") | null;
                 q?: string | null;
+                segmentId?: string | null;
             };
             header?: never;
             path?: never;
@@ -12049,6 +12416,1088 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listSegments: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+                sortBy?: "createdAt" | "updatedAt" | "name";
+                sortOrder?: "asc" | "desc";
+                /** @description From `meta.nextCursor`: the next page of the same ordering, in constant time (`page`, `sortBy` and `sortOrder` are then ignored) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "conditions": {
+                     *             "all": [
+                     *               {
+                     *                 "field": "fields.city",
+                     *                 "op": "eq",
+                     *                 "value": "Berlin"
+                     *               },
+                     *               {
+                     *                 "has": true,
+                     *                 "tag": "17"
+                     *               },
+                     *               {
+                     *                 "any": [
+                     *                   {
+                     *                     "email": "opened",
+                     *                     "withinDays": 30
+                     *                   },
+                     *                   {
+                     *                     "group": "7",
+                     *                     "in": true
+                     *                   }
+                     *                 ]
+                     *               }
+                     *             ]
+                     *           },
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createSegment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Send the same key again to get the first response back (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "conditions": {
+                 *         "all": [
+                 *           {
+                 *             "field": "fields.city",
+                 *             "op": "eq",
+                 *             "value": "Berlin"
+                 *           },
+                 *           {
+                 *             "has": true,
+                 *             "tag": "17"
+                 *           },
+                 *           {
+                 *             "any": [
+                 *               {
+                 *                 "email": "opened",
+                 *                 "withinDays": 30
+                 *               },
+                 *               {
+                 *                 "group": "7",
+                 *                 "in": true
+                 *               }
+                 *             ]
+                 *           }
+                 *         ]
+                 *       },
+                 *       "name": "Spring sale"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SegmentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "conditions": {
+                     *         "all": [
+                     *           {
+                     *             "field": "fields.city",
+                     *             "op": "eq",
+                     *             "value": "Berlin"
+                     *           },
+                     *           {
+                     *             "has": true,
+                     *             "tag": "17"
+                     *           },
+                     *           {
+                     *             "any": [
+                     *               {
+                     *                 "email": "opened",
+                     *                 "withinDays": 30
+                     *               },
+                     *               {
+                     *                 "group": "7",
+                     *                 "in": true
+                     *               }
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    previewSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "conditions": {
+                 *         "all": [
+                 *           {
+                 *             "field": "fields.city",
+                 *             "op": "eq",
+                 *             "value": "Berlin"
+                 *           },
+                 *           {
+                 *             "has": true,
+                 *             "tag": "17"
+                 *           },
+                 *           {
+                 *             "any": [
+                 *               {
+                 *                 "email": "opened",
+                 *                 "withinDays": 30
+                 *               },
+                 *               {
+                 *                 "group": "7",
+                 *                 "in": true
+                 *               }
+                 *             ]
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["SegmentPreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 1,
+                     *       "sample": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "email": "ann@example.com",
+                     *           "firstName": "Ann",
+                     *           "id": "1042",
+                     *           "lastName": "Lee",
+                     *           "phone": "+1 555 0100",
+                     *           "status": "active",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentPreviewOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "conditions": {
+                     *         "all": [
+                     *           {
+                     *             "field": "fields.city",
+                     *             "op": "eq",
+                     *             "value": "Berlin"
+                     *           },
+                     *           {
+                     *             "has": true,
+                     *             "tag": "17"
+                     *           },
+                     *           {
+                     *             "any": [
+                     *               {
+                     *                 "email": "opened",
+                     *                 "withinDays": 30
+                     *               },
+                     *               {
+                     *                 "group": "7",
+                     *                 "in": true
+                     *               }
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    replaceSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "conditions": {
+                 *         "all": [
+                 *           {
+                 *             "field": "fields.city",
+                 *             "op": "eq",
+                 *             "value": "Berlin"
+                 *           },
+                 *           {
+                 *             "has": true,
+                 *             "tag": "17"
+                 *           },
+                 *           {
+                 *             "any": [
+                 *               {
+                 *                 "email": "opened",
+                 *                 "withinDays": 30
+                 *               },
+                 *               {
+                 *                 "group": "7",
+                 *                 "in": true
+                 *               }
+                 *             ]
+                 *           }
+                 *         ]
+                 *       },
+                 *       "name": "Spring sale"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SegmentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "conditions": {
+                     *         "all": [
+                     *           {
+                     *             "field": "fields.city",
+                     *             "op": "eq",
+                     *             "value": "Berlin"
+                     *           },
+                     *           {
+                     *             "has": true,
+                     *             "tag": "17"
+                     *           },
+                     *           {
+                     *             "any": [
+                     *               {
+                     *                 "email": "opened",
+                     *                 "withinDays": 30
+                     *               },
+                     *               {
+                     *                 "group": "7",
+                     *                 "in": true
+                     *               }
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    updateSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "conditions": {
+                 *         "all": [
+                 *           {
+                 *             "field": "fields.city",
+                 *             "op": "eq",
+                 *             "value": "Berlin"
+                 *           },
+                 *           {
+                 *             "has": true,
+                 *             "tag": "17"
+                 *           },
+                 *           {
+                 *             "any": [
+                 *               {
+                 *                 "email": "opened",
+                 *                 "withinDays": 30
+                 *               },
+                 *               {
+                 *                 "group": "7",
+                 *                 "in": true
+                 *               }
+                 *             ]
+                 *           }
+                 *         ]
+                 *       },
+                 *       "name": "Spring sale"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SegmentPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "conditions": {
+                     *         "all": [
+                     *           {
+                     *             "field": "fields.city",
+                     *             "op": "eq",
+                     *             "value": "Berlin"
+                     *           },
+                     *           {
+                     *             "has": true,
+                     *             "tag": "17"
+                     *           },
+                     *           {
+                     *             "any": [
+                     *               {
+                     *                 "email": "opened",
+                     *                 "withinDays": 30
+                     *               },
+                     *               {
+                     *                 "group": "7",
+                     *                 "in": true
+                     *               }
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listSegmentContacts: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+                sortBy?: "createdAt" | "updatedAt" | "email" | "firstName" | "lastName";
+                sortOrder?: "asc" | "desc";
+                /** @description From `meta.nextCursor`: the next page of the same ordering (`page`, `sortBy` and `sortOrder` are then ignored) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "email": "ann@example.com",
+                     *           "firstName": "Ann",
+                     *           "id": "1042",
+                     *           "lastName": "Lee",
+                     *           "phone": "+1 555 0100",
+                     *           "status": "active",
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentContactList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

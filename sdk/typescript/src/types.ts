@@ -54,6 +54,7 @@ export type DealStage = ItemOf<"/v3/dealStages">;
 export type DealStatus = ItemOf<"/v3/dealStatuses">;
 export type Deal = ItemOf<"/v3/deals">;
 export type Brand = ItemOf<"/v3/brands">;
+export type Segment = ItemOf<"/v3/segments">;
 export type EmailCampaign = ItemOf<"/v3/emailCampaigns">;
 export type EmailAutomation = ItemOf<"/v3/emailAutomations">;
 export type Webhook = ItemOf<"/v3/webhooks">;

@@ -84,6 +84,31 @@ describe("collections", () => {
     await api.contactGroups.delete(group.id);
   });
 
+  test("segments: create, preview, their contacts, the contacts filter", async () => {
+    const tag = await api.contactTags.create({ name: `seg-${run}` });
+    const ids = [];
+    for (const n of [0, 1, 2]) {
+      const contact = await api.contacts.create({ email: `seg-${n}-${run}@example.com` });
+      if (n > 0) await api.contacts.tags.add(contact.id, tag.id);
+      ids.push(contact.id);
+    }
+    const conditions = { all: [{ tag: tag.id, has: true }] };
+    const preview = await api.segments.preview({ conditions });
+    assert.equal(preview.count, 2);
+    assert.deepEqual(preview.sample.map((c) => c.id).sort(), ids.slice(1).sort());
+    const made = await api.segments.create({ name: `tagged-${run}`, conditions });
+    assert.deepEqual(made.conditions, conditions);
+    const page = await api.segments.contacts.list(made.id, { pageSize: 1 });
+    assert.equal(page.meta.total, 2);
+    const walked = [];
+    for await (const c of api.segments.contacts.iterate(made.id, { pageSize: 1 })) walked.push(c.id);
+    assert.deepEqual(walked, ids.slice(1));
+    assert.equal((await api.contacts.list({ segmentId: made.id })).meta.total, 2);
+    await assert.rejects(api.contactTags.delete(tag.id), Conflict);
+    await api.segments.delete(made.id);
+    await api.contactTags.delete(tag.id);
+  });
+
   test("pipelines, stages, statuses and deals", async () => {
     const pipeline = await api.pipelines.create({ name: `Sales ${run}` });
     assert.equal(pipeline.currency, "USD");

@@ -14,7 +14,7 @@ SCOPES: dict[str, str] = {
     f"{area}:{access}": f"{'Read' if access == 'read' else 'Create, change and delete'} "
     f"{area}"
     + {
-        "contacts": " (contacts, groups, tags, memberships, imports and exports)",
+        "contacts": " (contacts, groups, tags, segments, memberships, imports and exports)",
         "deals": " (pipelines, stages, statuses and deals)",
         "campaigns": " (brands, campaigns and captured mail)",
         "automations": "",
@@ -32,6 +32,7 @@ COLLECTION_AREAS: dict[str, str] = {
     "contactFields": "contacts",
     "contactImports": "contacts",
     "contactExports": "contacts",
+    "segments": "contacts",
     "imports": "contacts",
     "exports": "contacts",
     "pipelines": "deals",
@@ -46,6 +47,8 @@ COLLECTION_AREAS: dict[str, str] = {
 }
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+# POSTs that only read (a question too large for a query string).
+READING_POSTS = frozenset({"/v3/segments/preview"})
 
 
 def collection_of(path: str) -> str:
@@ -59,7 +62,8 @@ def required_scope(path: str, method: str) -> str | None:
     area = COLLECTION_AREAS.get(collection_of(path))
     if area is None:
         return None
-    return f"{area}:{'read' if method in READ_METHODS else 'write'}"
+    reading = method in READ_METHODS or (method == "POST" and path in READING_POSTS)
+    return f"{area}:{'read' if reading else 'write'}"
 
 
 def parse_scopes(text: str | None) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from activecommerce.contacts import repository
 from activecommerce.contacts.bulk import CSV_COLUMNS, LIST_SEPARATOR
+from activecommerce.contacts.listing import ContactListQuery
 from activecommerce.contacts.service import (
     Membership,
     contact_group_membership,
@@ -47,7 +48,8 @@ async def export_csv(
     db: Database, principal: Principal, filters: dict[str, Any], chunk: int = CHUNK
 ) -> AsyncIterator[bytes]:
     filtered = any(value is not None for value in filters.values())
-    where, params = contacts.lists.where(principal, filters)
+    assert isinstance(contacts.lists, ContactListQuery)
+    where, params = await contacts.lists.where_by_id(db, principal, filters)
     # The account's custom fields when the export starts (one read).
     fields = sorted((await definitions(db, principal)).values(), key=lambda f: f.id)
     yield _csv([[*CSV_COLUMNS, *(field.key for field in fields)]])

@@ -22,6 +22,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.listing import Condition, ListFilter, ListQuery
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import TENANT, TENANT_CHECKED, tenant
+from activecommerce.segments.matching import NOTHING, segment_condition
 
 SEARCH_COUNT_LIMIT = 1000
 # A search's count is worth this long: a common substring can take a scan of a large share
@@ -38,12 +39,16 @@ COUNTS_TABLE = "contact_counts"
 @dataclass(frozen=True)
 class Plan:
     """What a list request learnt before its conditions are built: the database's
-    dialect, the membership filters that name a small group, and the text index's
-    candidates when they are few (SQLite)."""
+    dialect, the membership filters that name a small group, the text index's
+    candidates when they are few (SQLite), the segment's condition compiled for this
+    request (when the list is filtered by one), and whether a search may be narrowed
+    through the text index at all (not when rows are read by id: the export)."""
 
     dialect: str
     rare: frozenset[str]
     matches: list[int] | None
+    segment: Condition | None = None
+    text_index: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +82,7 @@ class TextSearch(ListFilter):
         return dialect == "sqlite" and len(text) >= 3
 
     def add(self, where: list[str], params: list[Any], value: Any, plan: Plan | None) -> None:
-        if plan is not None and self.indexed(plan.dialect, str(value)):
+        if plan is not None and plan.text_index and self.indexed(plan.dialect, str(value)):
             if plan.matches is not None:
                 where.append("id IN (SELECT value FROM json_each(?))")
                 params.append(orjson.dumps(plan.matches).decode())
@@ -85,6 +90,20 @@ class TextSearch(ListFilter):
                 where.append(f"id IN ({self.sqlite_match})")
                 params.append(_fts_phrase(str(value)))
         super().add(where, params, value, plan)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentFilter(ListFilter):
+    """Contacts a segment matches: its tree is compiled per request (`Plan.segment`, by
+    `ContactListQuery.conditions`); like any id filter, a malformed id or one of no
+    segment of the caller's matches nothing."""
+
+    def add(self, where: list[str], params: list[Any], value: Any, plan: Plan | None) -> None:
+        if plan is None:
+            raise ValueError("a segment filter needs the request's plan (ContactListQuery)")
+        segment = plan.segment or NOTHING
+        where.append(segment.sql)
+        params.extend(segment.params)
 
 
 def _fts_phrase(text: str) -> str:
@@ -121,6 +140,12 @@ FILTERS: list[ListFilter] = [
         kind="like",
         description="Search in email, first and last name (a substring, any case)",
         sqlite_match="SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?",
+    ),
+    SegmentFilter(
+        "segmentId",
+        "",
+        kind="ref",
+        description="Contacts this segment matches (of every status, unless `status` is given too)",
     ),
 ]
 
@@ -161,7 +186,7 @@ class ContactListQuery(ListQuery):
         rare = await self._rare_filters(db, principal, filters)
         search = self._text_search(db.dialect, filters)
         matches = None if search is None else await self._text_matches(db, *search)
-        plan = Plan(db.dialect, rare, matches)
+        plan = Plan(db.dialect, rare, matches, await self._segment(db, principal, filters))
         scope = TENANT if matches is None else TENANT_CHECKED
         rows = self.where(principal, filters, base, base_params, plan=plan, scope=scope)
         if search is None or matches is not None:
@@ -200,6 +225,30 @@ class ContactListQuery(ListQuery):
             return None
         n = int(found[0]["n"]) if found else 0
         return (SEARCH_COUNT_LIMIT, False) if n > SEARCH_COUNT_LIMIT else (n, True)
+
+    async def where_by_id(
+        self, db: Database, principal: Principal, filters: dict[str, Any]
+    ) -> Condition:
+        """The list's condition for reads that take rows by id (the export): each filter
+        tested on the row, the segment's compiled for this request."""
+        plan = Plan(
+            db.dialect,
+            frozenset(),
+            None,
+            await self._segment(db, principal, filters),
+            text_index=False,
+        )
+        return self.where(principal, filters, plan=plan)
+
+    async def _segment(
+        self, db: Database, principal: Principal, filters: dict[str, Any]
+    ) -> Condition | None:
+        """The condition of the segment the list is filtered by, if any."""
+        value = filters.get("segmentId")
+        if value is None:
+            return None
+        found = await segment_condition(db, principal, parse_id(str(value)))
+        return found or NOTHING
 
     async def _rare_filters(
         self, db: Database, principal: Principal, filters: dict[str, Any]

@@ -199,7 +199,8 @@ def _id(value: Any, at: str) -> int:
         raise invalid(at, "must be an id")
     if isinstance(value, int) and 0 < value < 2**63:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and 0 < len(value) < 19:
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if digits and 0 < len(value) < 19 and int(value) > 0:
         return int(value)
     raise invalid(at, "must be an id")
 

@@ -8,7 +8,8 @@ segments = Table(
     id_column(),
     *tenant_columns(),
     Column("name", String(255), nullable=False),
-    Column("conditions", Text, nullable=False),  # JSON condition tree, as validated
+    # The condition tree as validated (ids as strings), JSON text.
+    Column("conditions", Text, nullable=False, info={"json": True}),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )

@@ -366,6 +366,7 @@ class NavLink:
 # The console's sections; their pages are web/<domain>.py modules (web/routes.py).
 NAV = (
     NavLink("Contacts", "/contacts"),
+    NavLink("Segments", "/segments"),
     NavLink("Deals", "/deals"),
     NavLink("Campaigns", "/campaigns"),
     NavLink("Automations", "/automations"),

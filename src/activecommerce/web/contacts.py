@@ -35,6 +35,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.named import by_names
 from activecommerce.kit.problems import Problem, not_found
 from activecommerce.kit.services import services
+from activecommerce.segments.service import segments
 from activecommerce.tags.service import contact_tags
 from activecommerce.web import resources
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
@@ -64,7 +65,7 @@ SORTS = (
     ("lastName", "Last name"),
 )
 # The list's query parameters the page keeps in its links (the API's names).
-LIST_PARAMS = ("q", "tagId", "groupId", "status", "sortBy", "sortOrder")
+LIST_PARAMS = ("q", "tagId", "groupId", "segmentId", "status", "sortBy", "sortOrder")
 # Form field -> API field, and back (FormErrors names).
 FIELDS = {
     "email": "email",
@@ -129,6 +130,7 @@ async def contact_list(ctx: ConsoleContext) -> Response:
         block="results",
         tags=await resources.options(ctx, contact_tags, CHOICES),
         groups=await resources.options(ctx, contact_groups, CHOICES),
+        segments=await resources.options(ctx, segments, CHOICES),
         statuses=[(s, s) for s in STATUSES],
         sorts=SORTS,
         **values,

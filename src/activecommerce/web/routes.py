@@ -20,6 +20,7 @@ from activecommerce.web import (
     inbox,
     keys,
     pipelines,
+    segments,
     tags_groups,
     users,
     webhooks,
@@ -36,6 +37,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     contact_imports.router,
     tags_groups.router,  # before contacts: /contacts/tags is no contact's page
     contacts.router,
+    segments.router,
     deals.router,
     pipelines.router,
     webhooks.router,

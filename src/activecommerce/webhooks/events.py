@@ -4,6 +4,7 @@ CRUD_COLLECTIONS = (
     "contactGroup",
     "contactTag",
     "contactField",
+    "segment",
     "pipeline",
     "dealStage",
     "dealStatus",

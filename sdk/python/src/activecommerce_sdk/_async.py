@@ -154,6 +154,29 @@ class Contacts(Crud[t.Contact]):
         return self._runner.stream(f"{self._path}/export", filters)
 
 
+class Segments(Crud[t.Segment]):
+    """Segments: named condition trees, the contacts they match, and a preview."""
+
+    async def preview(self, conditions: Mapping[str, Any]) -> t.SegmentPreview:
+        """How many contacts `conditions` match (every status) and up to ten of them,
+        without saving anything."""
+        path = f"{self._path}/preview"
+        body = {"conditions": conditions}
+        return cast(t.SegmentPreview, await self._runner.json("POST", path, json=body))
+
+    def contacts(self, id: str, **params: Any) -> AsyncIterator[t.Contact]:
+        """Every contact the segment matches now, page after page (`sortBy`,
+        `sortOrder` as the contacts list takes them)."""
+        return self._runner.walk(f"{self._path}/{id}/contacts", params)
+
+    async def contacts_page(self, id: str, **params: Any) -> t.Page[t.Contact]:
+        """One page of them (`page`, `pageSize`, `cursor`...), with its `meta`."""
+        path = f"{self._path}/{id}/contacts"
+        return cast(
+            t.Page[t.Contact], await self._runner.json("GET", path, params=_core.query(params))
+        )
+
+
 class EmailCampaigns(Crud[t.EmailCampaign]):
     async def send(
         self,
@@ -245,6 +268,7 @@ class AsyncClient(_core.Base):
         self.deal_statuses = Crud[t.DealStatus](runner, "/v3/dealStatuses")
         self.deals = Crud[t.Deal](runner, "/v3/deals")
         self.brands = Crud[t.Brand](runner, "/v3/brands")
+        self.segments = Segments(runner, "/v3/segments")
         self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
         self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")
         self.webhooks = Webhooks(runner, "/v3/webhooks")

@@ -149,6 +149,27 @@ class Contacts(Crud[t.Contact]):
         return self._runner.stream(f"{self._path}/export", filters)
 
 
+class Segments(Crud[t.Segment]):
+    """Segments: named condition trees, the contacts they match, and a preview."""
+
+    def preview(self, conditions: Mapping[str, Any]) -> t.SegmentPreview:
+        """How many contacts `conditions` match (every status) and up to ten of them,
+        without saving anything."""
+        path = f"{self._path}/preview"
+        body = {"conditions": conditions}
+        return cast(t.SegmentPreview, self._runner.json("POST", path, json=body))
+
+    def contacts(self, id: str, **params: Any) -> Iterator[t.Contact]:
+        """Every contact the segment matches now, page after page (`sortBy`,
+        `sortOrder` as the contacts list takes them)."""
+        return self._runner.walk(f"{self._path}/{id}/contacts", params)
+
+    def contacts_page(self, id: str, **params: Any) -> t.Page[t.Contact]:
+        """One page of them (`page`, `pageSize`, `cursor`...), with its `meta`."""
+        path = f"{self._path}/{id}/contacts"
+        return cast(t.Page[t.Contact], self._runner.json("GET", path, params=_core.query(params)))
+
+
 class EmailCampaigns(Crud[t.EmailCampaign]):
     def send(
         self,
@@ -241,6 +262,7 @@ class Client(_core.Base):
         self.deal_statuses = Crud[t.DealStatus](runner, "/v3/dealStatuses")
         self.deals = Crud[t.Deal](runner, "/v3/deals")
         self.brands = Crud[t.Brand](runner, "/v3/brands")
+        self.segments = Segments(runner, "/v3/segments")
         self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
         self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")
         self.webhooks = Webhooks(runner, "/v3/webhooks")

@@ -50,6 +50,23 @@ class ContactField(TypedDict):
     updatedAt: str
 
 
+class Segment(TypedDict):
+    """A named condition tree over the contacts (see the segments guide)."""
+
+    id: str
+    name: str
+    conditions: dict[str, Any]
+    createdAt: str
+    updatedAt: str
+
+
+class SegmentPreview(TypedDict):
+    """How many contacts a tree matches (every status), and up to ten of them."""
+
+    count: int
+    sample: list[Contact]
+
+
 class Named(TypedDict):
     """A contact group or a contact tag."""
 
