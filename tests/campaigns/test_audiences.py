@@ -323,3 +323,64 @@ async def test_a_segment_gone_before_the_start_cancels_the_campaign(
         mp.undo()
     report = (await api.get(f"/v3/emailCampaigns/{campaign['id']}/report")).json()
     assert report["recipients"] == 0
+
+
+async def test_trigger_conditions_enrol_only_matching_contacts(
+    api: httpx.AsyncClient, other: Account
+) -> None:
+    people = await _people(api)
+    extra = await created(api, "/v3/contactTags", {"name": "Extra"})
+    conditions = {
+        "all": [
+            {"field": "firstName", "op": "in", "value": ["Ann", "Cid", "Dan"]},
+            {"tag": extra["id"], "has": False},
+        ]
+    }
+    body = {**EMAIL, "trigger": {"type": "added_to_group", "groupId": people["group"]["id"]}}
+    # Checked when saved: 422s naming the place.
+    bad = {"field": "firstName", "op": "gt", "value": "A"}
+    r = await api.post(
+        "/v3/emailAutomations", json={**body, "trigger": {**body["trigger"], "conditions": bad}}
+    )
+    assert field_errors(r) == {"trigger.conditions.op"}
+    theirs = await created(other.sandbox, "/v3/contactTags", {"name": "x"})
+    foreign = {"tag": theirs["id"], "has": True}
+    r = await api.post(
+        "/v3/emailAutomations", json={**body, "trigger": {**body["trigger"], "conditions": foreign}}
+    )
+    assert field_errors(r) == {"trigger.conditions.tag"}
+    automation = await created(
+        api,
+        "/v3/emailAutomations",
+        {**body, "trigger": {**body["trigger"], "conditions": conditions}},
+    )
+    assert automation["trigger"]["conditions"] == conditions
+    plain = await created(
+        api, "/v3/emailAutomations", {**EMAIL, "trigger": {"type": "contact_created"}}
+    )
+    assert "conditions" not in plain["trigger"]
+    r = await api.put(f"/v3/contacts/{people['dan']['id']}/tags/{extra['id']}")
+    assert r.status_code == 204
+    # cid and dan join the group: cid matches, dan has the tag; bob does not match.
+    for name in ("cid", "dan", "bob"):
+        r = await api.put(f"/v3/contacts/{people[name]['id']}/groups/{people['group']['id']}")
+        assert r.status_code == 204
+
+    async def enrolled() -> bool:
+        report = (await api.get(f"/v3/emailAutomations/{automation['id']}/report")).json()
+        return bool(report["enrolled"] == 1 and report["sent"] == 1)
+
+    await wait_for(enrolled, what="cid's enrolment")
+    r = await api.get("/v3/sandbox/emails", params={"automationId": automation["id"]})
+    assert [m["to"] for m in r.json()["data"]] == ["cid@example.com"]
+    # A tag the conditions name is deleted: they match no one (no error for the trigger's
+    # event either).
+    assert (await api.delete(f"/v3/contactTags/{extra['id']}")).status_code == 204
+    r = await api.put(f"/v3/contacts/{people['eve']['id']}/groups/{people['group']['id']}")
+    assert r.status_code == 204
+    r = await api.delete(f"/v3/contacts/{people['ann']['id']}/groups/{people['group']['id']}")
+    assert r.status_code == 204
+    r = await api.put(f"/v3/contacts/{people['ann']['id']}/groups/{people['group']['id']}")
+    assert r.status_code == 204
+    report = (await api.get(f"/v3/emailAutomations/{automation['id']}/report")).json()
+    assert report["enrolled"] == 1
