@@ -261,6 +261,12 @@ async def page(
     return await repository.audience_page(db, principal, where, after, frozen.max_contact_id, limit)
 
 
+async def segment_choices(db: Database, principal: Principal, limit: int) -> list[dict[str, str]]:
+    """The first `limit` segments by name, for a picker: [{"id", "name"}]."""
+    rows = await repository.segment_names_for_audience(db, principal, limit)
+    return [{"id": str(row["id"]), "name": str(row["name"])} for row in rows]
+
+
 # ---------------------------------------------------------------- deletes of what audiences name
 
 

@@ -136,3 +136,11 @@ async def naming_in_audience(conn: Connection, principal: Principal) -> list[Row
         " ORDER BY id",
         tenant(principal),
     )
+
+
+async def segment_names_for_audience(db: Database, principal: Principal, limit: int) -> list[Row]:
+    """The first `limit` of the caller's segments by name (id, name), for the audience
+    picker. A read of the segments table; the segments domain owns the table."""
+    return await Scoped(db, principal).fetchall(
+        "SELECT id, name FROM segments WHERE @tenant ORDER BY name, id LIMIT ?", (limit,)
+    )
