@@ -336,23 +336,24 @@ async def test_trigger_conditions_enrol_only_matching_contacts(
             {"tag": extra["id"], "has": False},
         ]
     }
-    body = {**EMAIL, "trigger": {"type": "added_to_group", "groupId": people["group"]["id"]}}
+    trigger: dict[str, Any] = {"type": "added_to_group", "groupId": people["group"]["id"]}
+    body: dict[str, Any] = {**EMAIL, "trigger": trigger}
     # Checked when saved: 422s naming the place.
     bad = {"field": "firstName", "op": "gt", "value": "A"}
     r = await api.post(
-        "/v3/emailAutomations", json={**body, "trigger": {**body["trigger"], "conditions": bad}}
+        "/v3/emailAutomations", json={**body, "trigger": {**trigger, "conditions": bad}}
     )
     assert field_errors(r) == {"trigger.conditions.op"}
     theirs = await created(other.sandbox, "/v3/contactTags", {"name": "x"})
     foreign = {"tag": theirs["id"], "has": True}
     r = await api.post(
-        "/v3/emailAutomations", json={**body, "trigger": {**body["trigger"], "conditions": foreign}}
+        "/v3/emailAutomations", json={**body, "trigger": {**trigger, "conditions": foreign}}
     )
     assert field_errors(r) == {"trigger.conditions.tag"}
     automation = await created(
         api,
         "/v3/emailAutomations",
-        {**body, "trigger": {**body["trigger"], "conditions": conditions}},
+        {**body, "trigger": {**trigger, "conditions": conditions}},
     )
     assert automation["trigger"]["conditions"] == conditions
     plain = await created(
