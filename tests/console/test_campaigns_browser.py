@@ -6,7 +6,9 @@ paused and resumed, and the inbox missing from live."""
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -177,7 +179,7 @@ def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None
     expect(page.get_by_test_id("recipient-count")).to_have_count(0)  # nothing picked yet
     # Sending to no one: the API's 422, as a message.
     page.get_by_role("button", name="Send now").click()
-    expect(page.get_by_role("alert")).to_contain_text("at least one group or tag")
+    expect(page.get_by_role("alert")).to_contain_text("at least one group, tag or segment")
     page.get_by_role("checkbox", name="Later").check()
     expect(page.get_by_test_id("recipient-count")).to_have_text("0")
     when = datetime.now(UTC) + timedelta(days=2)
@@ -239,6 +241,89 @@ def test_an_automation_is_created_paused_and_resumed(
     expect(row).to_contain_text("A tag is added to a contact: VIP")
     expect(row).to_contain_text("2 hours")
     screenshot(page, "automations")
+
+
+def _segment(server: Server, account_id: str, name: str, conditions: dict[str, Any]) -> None:
+    """A live segment written straight to the server's database (the segments API is
+    another part's)."""
+    url = server.env["ACTIVECOMMERCE_DATABASE_URL"]
+    sql = (
+        "INSERT INTO segments (account_id, env, name, conditions, created_at, updated_at)"
+        " VALUES (?, 'live', ?, ?, ?, ?)"
+    )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    values = (int(account_id), name, json.dumps(conditions), stamp, stamp)
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            conn.execute(sql, values)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        pg.execute(sql.replace("?", "%s"), values)
+
+
+def test_the_audience_picker_takes_everyone_segments_and_what_to_leave_out(
+    signed_in: Signed,
+) -> None:
+    page = signed_in.page
+    accept_dialogs(page)
+    group = api(signed_in, "liveApiKey", "/contactGroups", {"name": "Regulars"})
+    for first in ("Ann", "Bob", "Dan"):
+        contact = api(
+            signed_in,
+            "liveApiKey",
+            "/contacts",
+            {"email": f"{first.lower()}-{uuid.uuid4().hex[:6]}@example.com", "firstName": first},
+        )
+        if first != "Dan":
+            answer = httpx.put(
+                f"{signed_in.server.base}/v3/contacts/{contact['id']}/groups/{group['id']}",
+                headers={"Api-Token": signed_in.owner.account["liveApiKey"]},
+            )
+            assert answer.status_code == 204, answer.text
+    account = signed_in.owner.account_id
+    _segment(
+        signed_in.server,
+        account,
+        "First name Bob",
+        {"field": "firstName", "op": "eq", "value": "Bob"},
+    )
+    campaign = api(
+        signed_in,
+        "liveApiKey",
+        "/emailCampaigns",
+        {"name": "Audiences", "subject": "Hi", "fromEmail": "shop@example.com"},
+    )
+    page.goto(f"/campaigns/{campaign['id']}")
+    count = page.get_by_test_id("recipient-count")
+    page.get_by_role("checkbox", name="Everyone").check()
+    expect(count).to_have_text("3")
+    # Everyone together with a group: the API's 422, said where the count goes.
+    page.get_by_role("group", name="Groups", exact=True).get_by_role(
+        "checkbox", name="Regulars"
+    ).check()
+    expect(page.get_by_test_id("audience-error")).to_contain_text("everyone already includes")
+    page.get_by_role("checkbox", name="Everyone").uncheck()
+    expect(count).to_have_text("2")
+    page.get_by_text("Leave out", exact=True).click()
+    page.get_by_role("group", name="Segments to leave out").get_by_role(
+        "checkbox", name="First name Bob"
+    ).check()
+    expect(count).to_have_text("1")
+    axe(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    axe(page)
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Report: Audiences")
+    status = page.get_by_test_id("campaign-status")
+    reload_until(page, lambda: status.inner_text() == "sent", "the campaign to be sent")
+    expect(page.get_by_test_id("count-recipients")).to_have_text("1")
 
 
 def test_the_sandbox_inbox_is_a_404_in_live(signed_in: Signed) -> None:

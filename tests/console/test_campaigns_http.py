@@ -10,14 +10,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from conftest import Account, _new_account, running_app
 from fastapi import FastAPI
 from helpers import created, wait_for
 from oauthflow import browser, field, new_user, sign_in
 
 from activecommerce.campaigns import sending
+from activecommerce.campaigns.schemas import AudienceIn
 from activecommerce.config import Settings
 from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
 
 CAMPAIGN = {"name": "News", "subject": "Hi {{ contact.firstName }}", "fromEmail": "a@example.com"}
 
@@ -126,13 +129,26 @@ async def test_the_recipient_count_is_distinct_active_contacts(
     db = app.state.services.db
     me = Principal(int(account.id), "sandbox", "plus", key_id=0)
     g0, g1, t = (int(x["id"]) for x in (*groups, tag))
-    assert await sending.audience_size(db, me, [], []) == (0, True)
-    assert await sending.audience_size(db, me, [g0], []) == (3, True)  # maintained count
-    assert await sending.audience_size(db, me, [g0, g1], [t]) == (4, True)  # distinct
+
+    async def size(groups: list[int], tags: list[int], **more: Any) -> tuple[int, bool]:
+        body = AudienceIn.model_validate(
+            {"groupIds": [str(g) for g in groups], "tagIds": [str(t) for t in tags], **more}
+        )
+        return await sending.audience_size(db, me, body, live=True)
+
+    assert await size([g0], []) == (3, True)  # maintained count
+    assert await size([g0, g1], [t]) == (4, True)  # distinct
     await api.patch(f"/v3/contacts/{people[2]['id']}", json={"status": "unsubscribed"})
-    assert await sending.audience_size(db, me, [g0], []) == (2, True)  # counted: active only
-    assert await sending.audience_size(db, me, [g0, g1], [t]) == (3, True)
-    assert await sending.audience_size(db, me, [g0 + 1000], []) == (0, True)
+    assert await size([g0], []) == (2, True)  # counted: active only
+    assert await size([g0, g1], [t]) == (3, True)
+    assert await size([g0], [], exclude={"tagIds": [str(t)]}) == (1, True)
+    assert await size([], [], all=True) == (3, True)
+    assert await size([], [], all=True, exclude={"groupIds": [str(g1)]}) == (2, True)
+    with pytest.raises(Problem) as unknown:
+        await size([g0 + 1000], [])
+    assert unknown.value.errors == [
+        {"field": "audience.groupIds.0", "message": "names nothing in this account"}
+    ]
     async with signed_in(app, account) as b:
         fragment = await b.get(
             f"/campaigns/audience/count?groupIds={g0}&groupIds={g1}&tagIds={t}",
@@ -140,6 +156,17 @@ async def test_the_recipient_count_is_distinct_active_contacts(
         )
         assert '<strong data-testid="recipient-count">3</strong> recipients' in fragment.text
         assert "<html" not in fragment.text  # only the fragment
+        # Everyone less a group; a mistake is said in the fragment.
+        fragment = await b.get(
+            f"/campaigns/audience/count?all=on&excludeGroupIds={g1}",
+            headers={"HX-Request": "true"},
+        )
+        assert '<strong data-testid="recipient-count">2</strong> recipients' in fragment.text
+        fragment = await b.get(
+            f"/campaigns/audience/count?all=on&groupIds={g0}", headers={"HX-Request": "true"}
+        )
+        assert 'data-testid="audience-error"' in fragment.text
+        assert "everyone already includes" in fragment.text
 
 
 def test_opens_and_clicks_are_hourly_for_48_hours_then_daily() -> None:

@@ -274,7 +274,7 @@ async def test_bad_sends_are_refused(api: httpx.AsyncClient, other: Account) -> 
     assert field_errors(await api.post(path, json={"audience": {}})) == {"audience"}
     foreign = await created(other.sandbox, "/v3/contactGroups", {"name": "Theirs"})
     r = await api.post(path, json={"audience": {"groupIds": [foreign["id"]]}})
-    assert field_errors(r) == {"audience.groupIds[0]"}
+    assert field_errors(r) == {"audience.groupIds.0"}
     r = await api.post(
         path,
         json={"audience": {"tagIds": [setup["tag"]["id"]]}, "scheduledAt": "2030-01-01T10:00:00"},

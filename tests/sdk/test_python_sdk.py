@@ -24,6 +24,7 @@ from activecommerce_sdk import (
     WebhookVerificationError,
     verify_webhook,
 )
+from activecommerce_sdk.types import Audience
 from conftest import Account
 from fastapi import FastAPI
 from helpers import created, wait_until
@@ -269,8 +270,12 @@ def test_campaign_send_and_the_captured_email(client: Client) -> None:
         what="the test copy",
     )
     later = client.email_campaigns.create(name="Later", subject="S", fromEmail="n@example.com")
+    audience: Audience = {"groupIds": [group["id"]], "exclude": {"groupIds": [group["id"]]}}
+    assert client.email_campaigns.audience_count(later["id"], audience) == {"count": 0}
+    count = client.email_campaigns.audience_count(later["id"], {"groupIds": [group["id"]]})
+    assert count == {"count": 1}
     scheduled = client.email_campaigns.send(
-        later["id"], tag_ids=[], group_ids=[group["id"]], scheduled_at="2099-01-01T00:00:00Z"
+        later["id"], audience={"groupIds": [group["id"]]}, scheduled_at="2099-01-01T00:00:00Z"
     )
     assert scheduled["status"] == "scheduled"
     assert client.email_campaigns.cancel(later["id"])["status"] == "canceled"

@@ -94,6 +94,15 @@ class EmailCampaigns extends Collection<"/v3/emailCampaigns"> {
     return this.http.json({ method: "POST", path: this.action(id, "send"), json: body, ...options });
   }
 
+  /** How many active contacts an audience reaches now: `{ count }`. */
+  audienceCount(
+    id: string,
+    body: BodyOf<"/v3/emailCampaigns/{id}/audienceCount", "post">,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/emailCampaigns/{id}/audienceCount", "post">> {
+    return this.http.json({ method: "POST", path: this.action(id, "audienceCount"), json: body, ...options });
+  }
+
   /** Cancels a scheduled or sending campaign. */
   cancel(id: string, options?: CallOptions): Promise<ResultOf<"/v3/emailCampaigns/{id}/cancel", "post">> {
     return this.http.json({ method: "POST", path: this.action(id, "cancel"), ...options });

@@ -777,6 +777,26 @@ export interface paths {
         patch: operations["updateEmailCampaign"];
         trace?: never;
     };
+    "/v3/emailCampaigns/{id}/audienceCount": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * How many active contacts an audience reaches now
+         * @description The number of active contacts the audience (as `send` takes it) reaches now, exactly; nothing is saved. 422s as `send`'s.
+         */
+        post: operations["countEmailCampaignAudience"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v3/emailCampaigns/{id}/cancel": {
         parameters: {
             query?: never;
@@ -828,7 +848,7 @@ export interface paths {
         put?: never;
         /**
          * Send a campaign now or at scheduledAt
-         * @description Sends a draft campaign to every active contact in any of the audience's groups or tags, once each, now or at `scheduledAt` (202 with the campaign). A campaign that is not a draft: 409.
+         * @description Sends a draft campaign to every active contact of the audience, once each, now or at `scheduledAt` (202 with the campaign). The audience is `{"all": true}` (every active contact) or any of `groupIds`, `tagIds` and `segmentIds` (their union), less the contacts in any of `exclude`'s groups, tags and segments; `all` with groups, tags or segments is a 422, and so is an id the account does not have (naming it: `audience.groupIds.0`). The recipients are fixed when sending starts: contacts created or matching later are not added, and one that is no longer active when its email goes gets nothing. A campaign that is not a draft: 409.
          */
         post: operations["sendEmailCampaign"];
         delete?: never;
@@ -1236,6 +1256,22 @@ export interface components {
         /** AddedToGroupTrigger */
         AddedToGroupTrigger: {
             /**
+             * Conditions
+             * @description Optional: a condition tree (as a segment's `conditions`) that the contact must match at the moment of the trigger to be enrolled
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.plan",
+             *           "op": "eq",
+             *           "value": "pro"
+             *         }
+             *       ]
+             *     }
+             */
+            conditions?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Groupid
              * @description The id of another object
              * @example 1
@@ -1332,10 +1368,70 @@ export interface components {
             /** Prefix */
             prefix: string;
         };
-        /** AudienceIn */
-        AudienceIn: {
+        /** AudienceCountIn */
+        AudienceCountIn: {
+            audience: components["schemas"]["AudienceIn"];
+        };
+        /** AudienceCountOut */
+        AudienceCountOut: {
+            /**
+             * Count
+             * @description The active contacts the audience reaches now
+             */
+            count: number;
+        };
+        /**
+         * AudienceExcludeIn
+         * @description Contacts in any of these groups, tags or segments are left out.
+         */
+        AudienceExcludeIn: {
             /** Groupids */
             groupIds?: string[];
+            /** Segmentids */
+            segmentIds?: string[];
+            /** Tagids */
+            tagIds?: string[];
+        };
+        /**
+         * AudienceIn
+         * @description Who receives a campaign: every active contact (`all`), or the active contacts in
+         *     any of these groups, tags and segments (their union); less those in any of
+         *     `exclude`'s. `all` with groups, tags or segments is a 422 (everyone already includes
+         *     them).
+         * @example {
+         *       "exclude": {
+         *         "tagIds": [
+         *           "7"
+         *         ]
+         *       },
+         *       "groupIds": [
+         *         "3"
+         *       ],
+         *       "segmentIds": [
+         *         "12"
+         *       ]
+         *     }
+         * @example {
+         *       "all": true,
+         *       "exclude": {
+         *         "segmentIds": [
+         *           "14"
+         *         ]
+         *       }
+         *     }
+         */
+        AudienceIn: {
+            /**
+             * All
+             * @description Every active contact of the account
+             * @default false
+             */
+            all?: boolean;
+            exclude?: components["schemas"]["AudienceExcludeIn"] | null;
+            /** Groupids */
+            groupIds?: string[];
+            /** Segmentids */
+            segmentIds?: string[];
             /** Tagids */
             tagIds?: string[];
         };
@@ -1455,7 +1551,8 @@ export interface components {
         };
         /**
          * CampaignSendIn
-         * @description Every active contact in any of these groups or tags receives the email once.
+         * @description Every active contact of the audience receives the email once. The recipients are
+         *     fixed when sending starts.
          */
         CampaignSendIn: {
             audience: components["schemas"]["AudienceIn"];
@@ -1511,6 +1608,22 @@ export interface components {
         };
         /** ContactCreatedTrigger */
         ContactCreatedTrigger: {
+            /**
+             * Conditions
+             * @description Optional: a condition tree (as a segment's `conditions`) that the contact must match at the moment of the trigger to be enrolled
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.plan",
+             *           "op": "eq",
+             *           "value": "pro"
+             *         }
+             *       ]
+             *     }
+             */
+            conditions?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1998,6 +2111,22 @@ export interface components {
         /** DealStageChangedTrigger */
         DealStageChangedTrigger: {
             /**
+             * Conditions
+             * @description Optional: a condition tree (as a segment's `conditions`) that the contact must match at the moment of the trigger to be enrolled
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.plan",
+             *           "op": "eq",
+             *           "value": "pro"
+             *         }
+             *       ]
+             *     }
+             */
+            conditions?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Stageid
              * @description The id of another object
              * @example 1
@@ -2226,7 +2355,7 @@ export interface components {
             subject: string;
             /** Trigger */
             trigger: {
-                [key: string]: string;
+                [key: string]: unknown;
             };
             /**
              * Updatedat
@@ -2775,6 +2904,22 @@ export interface components {
         };
         /** TagAddedTrigger */
         TagAddedTrigger: {
+            /**
+             * Conditions
+             * @description Optional: a condition tree (as a segment's `conditions`) that the contact must match at the moment of the trigger to be enrolled
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.plan",
+             *           "op": "eq",
+             *           "value": "pro"
+             *         }
+             *       ]
+             *     }
+             */
+            conditions?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Tagid
              * @description The id of another object
@@ -10846,6 +10991,144 @@ export interface operations {
             };
         };
     };
+    countEmailCampaignAudience: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "audience": {
+                 *         "exclude": {
+                 *           "tagIds": [
+                 *             "7"
+                 *           ]
+                 *         },
+                 *         "groupIds": [
+                 *           "3"
+                 *         ],
+                 *         "segmentIds": [
+                 *           "12"
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["AudienceCountIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AudienceCountOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     cancelEmailCampaign: {
         parameters: {
             query?: never;
@@ -11052,10 +11335,17 @@ export interface operations {
                 /**
                  * @example {
                  *       "audience": {
+                 *         "exclude": {
+                 *           "tagIds": [
+                 *             "7"
+                 *           ]
+                 *         },
                  *         "groupIds": [
-                 *           "7"
+                 *           "3"
                  *         ],
-                 *         "tagIds": []
+                 *         "segmentIds": [
+                 *           "12"
+                 *         ]
                  *       },
                  *       "scheduledAt": "2026-03-01T09:30:00Z"
                  *     }

@@ -50,7 +50,7 @@ BY_NAME: dict[str, Any] = {
     "redirectUris": ["https://app.example.com/callback"],
     "eventType": "contact.created",
     "trigger": {"type": "tag_added", "tagId": "17"},
-    "audience": {"groupIds": ["7"], "tagIds": []},
+    "audience": {"groupIds": ["7"], "segmentIds": ["12"], "exclude": {"tagIds": ["3"]}},
     "headers": {"Message-ID": "<1042@example.com>"},
 }
 TYPES: dict[str, type | tuple[type, ...]] = {

@@ -1,10 +1,12 @@
 """Running email automations: an event that meets an active automation's trigger enrols
 its contact (once ever, a unique index decides) and queues the email for `delaySeconds`
-later. Emails that come due while the automation is paused wait for it (automations'
-`state`)."""
+later. A trigger with `conditions` enrols only a contact that matches them at that moment
+(one statement; conditions that name what was deleted since match no one). Emails that
+come due while the automation is paused wait for it (automations' `state`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -13,6 +15,10 @@ from activecommerce.automations import repository
 from activecommerce.email import service as email
 from activecommerce.kit.db import Connection
 from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
+from activecommerce.segments.conditions import check, compile_tree
+
+log = logging.getLogger("activecommerce.automations")
 
 # Event type -> (trigger type, the trigger's key, how to read (target id, contact id)).
 _TRIGGERS: dict[str, tuple[str, str | None, Any]] = {
@@ -51,8 +57,33 @@ async def enrol(
         trigger = orjson.loads(row["trigger_spec"])
         if trigger.get("type") != trigger_type or (key and trigger.get(key) != target):
             continue
+        conditions = trigger.get("conditions")
+        if conditions is not None and not await _matches(
+            conn, principal, int(row["id"]), conditions, int(contact)
+        ):
+            continue
         delay = float(row["delay_seconds"] or 0)
         await email.enrol(conn, principal, int(row["id"]), int(contact), delay)
+
+
+async def _matches(
+    conn: Connection, principal: Principal, automation_id: int, conditions: Any, contact: int
+) -> bool:
+    """Whether the contact matches the trigger's conditions now. Conditions that no longer
+    check (they name a tag, group, field... deleted since the automation was saved) match
+    no one: the automation enrols nobody until they are changed (logged)."""
+    try:
+        checked = await check(conn, principal, conditions, "trigger.conditions")
+    except Problem as problem:
+        log.warning(
+            "automation %s: trigger conditions no longer valid (%s); contact %s not enrolled",
+            automation_id,
+            problem.errors,
+            contact,
+        )
+        return False
+    where = compile_tree(checked, principal, conn.dialect)
+    return await repository.contact_matches(conn, principal, contact, where)
 
 
 async def enrol_interest(

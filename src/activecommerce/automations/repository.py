@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from activecommerce.kit.db import Connection, Row
+from activecommerce.kit.listing import Condition
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import TENANT, Scoped, lock_clause, tenant
 
@@ -39,3 +40,15 @@ async def by_id(scope: Scoped, automation_id: int, lock: str | None = None) -> R
     return await scope.fetchone(
         f"SELECT * FROM email_automations WHERE id = ? AND @tenant{locking}", (automation_id,)
     )
+
+
+async def contact_matches(
+    conn: Connection, principal: Principal, contact_id: int, where: Condition
+) -> bool:
+    """Whether the contact matches `where` (a condition on `contacts`) now: one statement."""
+    row = await conn.fetchone(
+        "SELECT 1 AS one FROM contacts WHERE contacts.account_id = ? AND contacts.env = ?"
+        f" AND contacts.id = ? AND ({where.sql})",
+        (*tenant(principal), contact_id, *where.params),
+    )
+    return row is not None

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -10,21 +10,30 @@ from activecommerce.kit.fields import Input, NonNegInt32, Output, Ref
 AutomationStatus = Literal["active", "paused"]
 
 
-class ContactCreatedTrigger(Input):
+class TriggerIn(Input):
+    conditions: dict[str, Any] | None = Field(
+        None,
+        description="Optional: a condition tree (as a segment's `conditions`) that the contact"
+        " must match at the moment of the trigger to be enrolled",
+        examples=[{"all": [{"field": "fields.plan", "op": "eq", "value": "pro"}]}],
+    )
+
+
+class ContactCreatedTrigger(TriggerIn):
     type: Literal["contact_created"]
 
 
-class TagAddedTrigger(Input):
+class TagAddedTrigger(TriggerIn):
     type: Literal["tag_added"]
     tagId: Ref
 
 
-class AddedToGroupTrigger(Input):
+class AddedToGroupTrigger(TriggerIn):
     type: Literal["added_to_group"]
     groupId: Ref
 
 
-class DealStageChangedTrigger(Input):
+class DealStageChangedTrigger(TriggerIn):
     type: Literal["deal_stage_changed"]
     stageId: Ref
 
@@ -42,7 +51,7 @@ class EmailAutomationIn(EmailContentIn):
 
 
 class EmailAutomationOut(EmailContentOut):
-    trigger: dict[str, str]
+    trigger: dict[str, Any]
     delaySeconds: int
     status: AutomationStatus
     createdAt: datetime

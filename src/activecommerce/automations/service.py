@@ -18,6 +18,7 @@ from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
 from activecommerce.kit.resource import DeleteGuard, Resource, require_ref
 from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
+from activecommerce.segments.conditions import check
 from activecommerce.tags.service import contact_tags
 
 TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
@@ -36,6 +37,10 @@ class AutomationRules(EmailContentRules[EmailAutomationIn]):
             # Resumed: what came due while it was paused goes out now.
             await state.resumed(conn, principal, int(current["id"]))
         trigger = values["trigger"]
+        if trigger.get("conditions") is None:
+            trigger.pop("conditions", None)
+        else:
+            await check(conn, principal, trigger["conditions"], "trigger.conditions")
         before = current["trigger"] if current is not None else {}
         for key, target in TRIGGER_REFS.items():
             if key in trigger:

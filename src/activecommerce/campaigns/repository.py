@@ -3,11 +3,20 @@ its status changes are `campaigns/state.py`'s)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from activecommerce.kit.db import Database, Row
+from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.listing import Condition
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import Scoped, lock_clause, system
+from activecommerce.kit.repository import (
+    TENANT,
+    Scoped,
+    in_list,
+    list_param,
+    lock_clause,
+    system,
+    tenant,
+)
 
 
 async def count_sent_since(db: Database, principal: Principal, since: str) -> int:
@@ -45,3 +54,93 @@ async def update(scope: Scoped, campaign_id: int, values: Mapping[str, object]) 
     )
     assert row is not None
     return row
+
+
+# ---------------------------------------------------------------- audiences
+
+
+async def segment_conditions_for_audience(
+    db: Database | Connection, principal: Principal, segment_ids: Sequence[int]
+) -> dict[int, str]:
+    """The stored condition trees (JSON text) of the caller's segments among
+    `segment_ids`, by id (another account's, or a deleted one, is missing). A read of the
+    segments table for audiences; the segments domain owns the table."""
+    if not segment_ids:
+        return {}
+    rows = await Scoped(db, principal).fetchall(
+        f"SELECT id, conditions FROM segments WHERE @tenant AND {in_list(db, 'id')}",
+        (list_param(db, list(segment_ids)),),
+    )
+    return {int(row["id"]): str(row["conditions"]) for row in rows}
+
+
+async def existing_ids(
+    db: Database | Connection, principal: Principal, table: str, ids: Sequence[int]
+) -> set[int]:
+    """Which of `ids` are the caller's rows of `table` (contact_groups, contact_tags,
+    segments)."""
+    if not ids:
+        return set()
+    rows = await Scoped(db, principal).fetchall(
+        f"SELECT id FROM {table} WHERE @tenant AND {in_list(db, 'id')}",
+        (list_param(db, list(ids)),),
+    )
+    return {int(row["id"]) for row in rows}
+
+
+async def max_contact_id(db: Database, principal: Principal) -> int:
+    """The highest id of the caller's contacts (0 without any)."""
+    row = await Scoped(db, principal).fetchone(
+        "SELECT max(id) AS n FROM contacts WHERE @tenant", ()
+    )
+    return int(row["n"]) if row is not None and row["n"] is not None else 0
+
+
+async def audience_page(
+    db: Database, principal: Principal, where: Condition, after: int, upto: int, limit: int
+) -> list[int]:
+    """The ids of the next `limit` contacts matching `where` (a condition on `contacts`)
+    with an id in (after, upto], in id order: off the event loop (`scan`)."""
+    rows = await db.scan(
+        "SELECT contacts.id FROM contacts WHERE contacts.account_id = ? AND contacts.env = ?"
+        f" AND contacts.id > ? AND contacts.id <= ? AND ({where.sql})"
+        " ORDER BY contacts.id LIMIT ?",
+        (*tenant(principal), after, upto, *where.params, limit),
+    )
+    return [int(row["id"]) for row in rows]
+
+
+async def audience_count(
+    db: Database, principal: Principal, where: Condition, seconds: float | None
+) -> int | None:
+    """How many contacts match `where`, off the event loop; None when `seconds` is given
+    and counting takes longer."""
+    sql = (
+        "SELECT count(*) AS n FROM contacts WHERE contacts.account_id = ?"
+        f" AND contacts.env = ? AND ({where.sql})"
+    )
+    params = (*tenant(principal), *where.params)
+    if seconds is None:
+        rows: list[Row] | None = await db.scan(sql, params)
+    else:
+        rows = await db.scan_within(sql, params, seconds)
+    return None if rows is None else int(rows[0]["n"])
+
+
+async def naming_in_audience(conn: Connection, principal: Principal) -> list[Row]:
+    """The campaigns whose audience may still be resolved (scheduled, sending), with
+    their stored audience: few, so the caller reads the audience itself."""
+    return await conn.fetchall(
+        "SELECT id, name, status, audience FROM email_campaigns"
+        f" WHERE {TENANT} AND status IN ('scheduled', 'sending') AND audience IS NOT NULL"
+        " ORDER BY id",
+        tenant(principal),
+    )
+
+
+async def segment_names_for_audience(db: Database, principal: Principal, limit: int) -> list[Row]:
+    """The first `limit` of the caller's segments by name (id, name), for the audience
+    picker. A read of the segments table; the segments domain owns the table."""
+    return await Scoped(db, principal).fetchall(
+        "SELECT id, name FROM segments WHERE @tenant ORDER BY name, id LIMIT ?", (limit,)
+    )

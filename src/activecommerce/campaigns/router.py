@@ -14,6 +14,8 @@ from activecommerce.api.routes import (
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.campaigns import sending, state
 from activecommerce.campaigns.schemas import (
+    AudienceCountIn,
+    AudienceCountOut,
     CampaignReportOut,
     CampaignSendIn,
     CampaignTestIn,
@@ -38,9 +40,14 @@ Work = tuple[int, dict[str, Any], str | None]
     response_model=EmailCampaignOut,
     summary="Send a campaign now or at scheduledAt",
     operation_id="sendEmailCampaign",
-    description="Sends a draft campaign to every active contact in any of the audience's groups"
-    " or tags, once each, now or at `scheduledAt` (202 with the campaign). A campaign that"
-    " is not a draft: 409.",
+    description="Sends a draft campaign to every active contact of the audience, once each,"
+    ' now or at `scheduledAt` (202 with the campaign). The audience is `{"all": true}`'
+    " (every active contact) or any of `groupIds`, `tagIds` and `segmentIds` (their union),"
+    " less the contacts in any of `exclude`'s groups, tags and segments; `all` with groups,"
+    " tags or segments is a 422, and so is an id the account does not have (naming it:"
+    " `audience.groupIds.0`). The recipients are fixed when sending starts: contacts created"
+    " or matching later are not added, and one that is no longer active when its email goes"
+    " gets nothing. A campaign that is not a draft: 409.",
     responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
 )
 async def send_campaign(
@@ -54,6 +61,23 @@ async def send_campaign(
         return 202, await sending.send(conn, principal, id, body), None
 
     return await idempotent_post(request, principal, idempotency_key, body, work)
+
+
+@router.post(
+    "/{id}/audienceCount",
+    dependencies=JSON_BODY,
+    response_model=AudienceCountOut,
+    summary="How many active contacts an audience reaches now",
+    operation_id="countEmailCampaignAudience",
+    description="The number of active contacts the audience (as `send` takes it) reaches"
+    " now, exactly; nothing is saved. 422s as `send`'s.",
+    responses=responses(*COMMON_ERRORS, 400, 404, 413, 415, 422),
+)
+async def audience_count(
+    id: str, body: AudienceCountIn, request: Request, principal: CurrentPrincipal
+) -> Response:
+    db = services(request).db
+    return json_response(await sending.audience_count(db, principal, id, body))
 
 
 @router.post(

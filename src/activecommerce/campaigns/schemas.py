@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from activecommerce.email.config import Delivery
 from activecommerce.kit.fields import Email, Input, LongText, Name, Output, Ref, ShortText
@@ -46,18 +46,56 @@ class EmailCampaignOut(EmailContentOut):
     updatedAt: datetime
 
 
+Ids = Annotated[list[Ref], Field(default_factory=list, max_length=100)]
+
+
+class AudienceExcludeIn(Input):
+    """Contacts in any of these groups, tags or segments are left out."""
+
+    groupIds: Ids
+    tagIds: Ids
+    segmentIds: Ids
+
+
 class AudienceIn(Input):
-    groupIds: Annotated[list[Ref], Field(default_factory=list, max_length=100)]
-    tagIds: Annotated[list[Ref], Field(default_factory=list, max_length=100)]
+    """Who receives a campaign: every active contact (`all`), or the active contacts in
+    any of these groups, tags and segments (their union); less those in any of
+    `exclude`'s. `all` with groups, tags or segments is a 422 (everyone already includes
+    them)."""
+
+    all: bool = Field(False, description="Every active contact of the account")
+    groupIds: Ids
+    tagIds: Ids
+    segmentIds: Ids
+    exclude: AudienceExcludeIn | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"groupIds": ["3"], "segmentIds": ["12"], "exclude": {"tagIds": ["7"]}},
+                {"all": True, "exclude": {"segmentIds": ["14"]}},
+            ]
+        },
+    )
 
 
 class CampaignSendIn(Input):
-    """Every active contact in any of these groups or tags receives the email once."""
+    """Every active contact of the audience receives the email once. The recipients are
+    fixed when sending starts."""
 
     audience: AudienceIn
     scheduledAt: AwareDatetime | None = Field(
         None, description="When to send (RFC 3339 with a time zone); now when left out"
     )
+
+
+class AudienceCountIn(Input):
+    audience: AudienceIn
+
+
+class AudienceCountOut(Output):
+    count: int = Field(description="The active contacts the audience reaches now")
 
 
 class CampaignTestIn(Input):

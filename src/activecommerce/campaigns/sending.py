@@ -6,47 +6,35 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
-from activecommerce.campaigns import state
-from activecommerce.campaigns.schemas import CampaignSendIn, CampaignTestIn
+from activecommerce.campaigns import audiences, state
+from activecommerce.campaigns.schemas import (
+    AudienceCountIn,
+    AudienceIn,
+    CampaignSendIn,
+    CampaignTestIn,
+)
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts import service as contacts
 from activecommerce.email import service as email
 from activecommerce.email.config import EmailConfig
-from activecommerce.groups.service import contact_groups
 from activecommerce.kit.clock import parse, stamp
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import invalid
-from activecommerce.kit.resource import require_ref
-from activecommerce.tags.service import contact_tags
 
 
 async def send(
     conn: Connection, principal: Principal, campaign_id: str, body: CampaignSendIn
 ) -> dict[str, Any]:
     row = await state.draft(conn, principal, campaign_id)
-    audience = body.audience
-    if not audience.groupIds and not audience.tagIds:
-        raise invalid("audience", "must name at least one group or tag")
-    for index, group in enumerate(audience.groupIds):
-        await require_ref(conn, principal, contact_groups, f"audience.groupIds[{index}]", group)
-    for index, tag in enumerate(audience.tagIds):
-        await require_ref(conn, principal, contact_tags, f"audience.tagIds[{index}]", tag)
+    audience = await audiences.validated(conn, principal, body.audience)
     moment = datetime.now(UTC)
     try:
         at = body.scheduledAt.astimezone(UTC) if body.scheduledAt is not None else moment
     except OverflowError:  # 9999-12-31T23:00-05:00: in year 10000 in UTC
         raise invalid("scheduledAt", "must be before the year 10000 (in UTC)") from None
     delay = max(0.0, (at - moment).total_seconds())
-    stored = {
-        "groupIds": list(dict.fromkeys(audience.groupIds)),
-        "tagIds": list(dict.fromkeys(audience.tagIds)),
-    }
-    return await state.schedule(
-        conn, principal, row, stamp(at), delay, orjson.dumps(stored).decode()
-    )
+    return await state.schedule(conn, principal, row, stamp(at), delay, audiences.dumps(audience))
 
 
 async def send_test(
@@ -84,17 +72,26 @@ async def report(
     }
 
 
-# An audience's size is worth this long to count exactly (the console shows it live as the
-# audience is picked); past it, what the maintained counts prove ("at least").
-AUDIENCE_COUNT_SECONDS = 0.1
+async def audience_count(
+    db: Database, principal: Principal, campaign_id: str, body: AudienceCountIn
+) -> dict[str, Any]:
+    """How many active contacts this audience reaches now (exact): what a send started
+    now would record, but for contacts that change meanwhile."""
+    await email_campaigns.get_row(db, principal, campaign_id)  # 404 for another's
+    n, _ = await audience_size(db, principal, body.audience)
+    return {"count": n}
 
 
 async def audience_size(
-    db: Database, principal: Principal, group_ids: list[int], tag_ids: list[int]
+    db: Database, principal: Principal, body: AudienceIn, *, live: bool = False
 ) -> tuple[int, bool]:
-    """How many distinct active contacts are in any of these groups or tags, and whether
-    that is exact (else a lower bound, when counting exactly takes too long)."""
-    return await contacts.active_in_any(db, principal, group_ids, tag_ids, AUDIENCE_COUNT_SECONDS)
+    """The size of an audience as asked for (checked: 422s as `send`'s), and whether it
+    is exact: always, unless `live` (see `audiences.size`)."""
+    audience = await audiences.validated(db, principal, body)
+    try:
+        return await audiences.size(db, principal, audience, live=live)
+    except audiences.AudienceGone:  # a segment deleted, or made unusable, just now
+        raise invalid("audience.segmentIds", "names a segment that can't be evaluated") from None
 
 
 HOURLY_SPAN = timedelta(hours=48)

@@ -6,15 +6,24 @@ from typing import Any, TypeVar
 
 from activecommerce.brands.service import brands
 from activecommerce.campaigns import models, repository
+from activecommerce.campaigns.audiences import refuse_if_in_audience
 from activecommerce.campaigns.schemas import EmailCampaignIn, EmailCampaignOut, EmailContentIn
 from activecommerce.email.templates import template_errors
+from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
 from activecommerce.kit.repository import Scoped
-from activecommerce.kit.resource import Resource, Rules, require_ref, unchanged
+from activecommerce.kit.resource import (
+    Resource,
+    Rules,
+    guard_table_delete,
+    require_ref,
+    unchanged,
+)
+from activecommerce.tags.service import contact_tags
 
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
 
@@ -73,9 +82,14 @@ email_campaigns = Resource(
 
 
 def guard_references() -> None:
-    """A campaign whose brand is deleted keeps its content and says so in its own event.
+    """A campaign whose brand is deleted keeps its content and says so in its own event;
+    a group, tag or segment in the audience of a campaign still to be resolved stays.
     Registered once per process by the composition root (`activecommerce.wiring.wire`)."""
     brands.clear_on_delete(email_campaigns, "brandId")
+    contact_groups.guard_delete(refuse_if_in_audience("groupIds", "group"))
+    contact_tags.guard_delete(refuse_if_in_audience("tagIds", "tag"))
+    # The segments' Resource is the segments domain's: guarded by its table.
+    guard_table_delete("segments", refuse_if_in_audience("segmentIds", "segment"))
 
 
 async def count_sent_since(db: Database, principal: Principal, since: str) -> int:

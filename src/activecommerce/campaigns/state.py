@@ -4,14 +4,17 @@
     draft --send (now)--------------------------------------^
     scheduled, sending --cancel--> canceled
 
-`schedule` and `cancel` are the API's (they record `emailCampaign.updated`); `begin`,
-`resolved` (the audience is all recorded) and `complete` the sending jobs' (`complete`
-records `emailCampaign.sent`). Each change reads the campaign locked, so that it is made
-once: a campaign is `sent` once, and never after it was canceled. The other domains ask
-this module; none writes the campaign's status itself."""
+`schedule` and `cancel` are the API's (they record `emailCampaign.updated`); `fix_audience`
+(what the start of sending fixes), `cancel_unresolvable` (an audience whose segment is
+gone: canceled, with `emailCampaign.updated`), `begin`, `resolved` (the audience is all
+recorded) and `complete` the sending jobs' (`complete` records `emailCampaign.sent`).
+Each change reads the campaign locked, so that it is made once: a campaign is `sent`
+once, and never after it was canceled. The other domains ask this module; none writes the
+campaign's status itself."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +27,8 @@ from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
 from activecommerce.kit.repository import Scoped
+
+log = logging.getLogger("activecommerce.campaigns")
 
 # The statuses in which a campaign's jobs go on (recording its audience, sending).
 UNDER_WAY = ("scheduled", "sending")
@@ -105,6 +110,32 @@ async def begin(conn: Connection, principal: Principal, campaign_id: int) -> boo
     if current["status"] == "scheduled":
         await repository.update(scope, campaign_id, {"status": "sending", "updated_at": now()})
     return True
+
+
+async def fix_audience(
+    conn: Connection, principal: Principal, campaign_id: int, audience: str
+) -> bool:
+    """At the start of sending: the stored audience with what the start fixed
+    (`audiences.freeze`). False when the campaign is no longer under way."""
+    scope = Scoped(conn, principal)
+    current = await repository.by_id(scope, campaign_id, lock="UPDATE")
+    if current is None or current["status"] not in UNDER_WAY:
+        return False
+    await repository.update(scope, campaign_id, {"audience": audience})
+    return True
+
+
+async def cancel_unresolvable(
+    conn: Connection, principal: Principal, campaign_id: int, reason: str
+) -> None:
+    """scheduled, sending -> canceled by the sending job, before any recipient is
+    recorded: its audience can't be resolved as it was meant (a segment of it was
+    deleted, or names what is gone). Nothing goes out."""
+    row = await repository.by_id(Scoped(conn, principal), campaign_id, lock="UPDATE")
+    if row is None or row["status"] not in UNDER_WAY:
+        return
+    log.warning("campaign %s canceled: its audience can't be resolved (%s)", campaign_id, reason)
+    await _change(conn, principal, row, {"status": "canceled"})
 
 
 async def resolved(conn: Connection, principal: Principal, campaign_id: int) -> None:

@@ -247,6 +247,11 @@ async def members_page(
     )
 
 
+async def count_active(db: Database, principal: Principal) -> int:
+    """How many active contacts the account has (its maintained count)."""
+    return (await repository.maintained_counts(db, principal, ["status:active"]))["status:active"]
+
+
 async def active_in_any(
     db: Database,
     principal: Principal,

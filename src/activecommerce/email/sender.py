@@ -2,11 +2,13 @@
 those records sent, each exactly once with the capture transport and at most once more
 per SMTP connection after a crash.
 
-- `campaign.start` (at `scheduledAt`) walks each group and tag of the audience in contact
-  id order, a batch per transaction: it records the active contacts not yet recorded
-  (the unique index makes a rerun after a crash harmless) and queues one `email.send` job
-  for the records it made. The campaign is `sent` once its audience is resolved and no
-  record is left queued.
+- `campaign.start` (at `scheduledAt`) first fixes the audience (`campaigns/audiences.py`:
+  the highest contact id, the moment, the segments' conditions, stored with the campaign
+  so that a rerun uses the same), then walks the audience's one condition in contact id
+  order up to that bound, a batch per transaction: it records the active contacts not yet
+  recorded (the unique index makes a rerun after a crash harmless) and queues one
+  `email.send` job for the records it made. The campaign is `sent` once its audience is
+  resolved and no record is left queued.
 - `email.send` renders and sends its records. Each outcome is committed (with the captured
   copy, for the capture transport, and the events) before the SMTP connection that sent
   it takes another message: commits are grouped across connections (`Committer`) so that
@@ -38,10 +40,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
-import orjson
-
 from activecommerce.automations import state as automations
 from activecommerce.brands.service import brands
+from activecommerce.campaigns import audiences
 from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
 from activecommerce.contacts import service as contacts
@@ -269,28 +270,36 @@ class Sender:
             await self._finish(job, worker_id)
             return
         principal = principal_of(row)
-        audience = orjson.loads(row["audience"] or "{}")
-        groups, tags = contacts.contact_group_membership, contacts.contact_tag_membership
-        sources = [(groups, g) for g in audience.get("groupIds", [])]
-        sources += [(tags, t) for t in audience.get("tagIds", [])]
-        for membership, target in sources:
-            last = 0
-            while True:
-                contact_ids = await contacts.members_page(
-                    self.db,
-                    principal,
-                    membership,
-                    int(target),
-                    last,
-                    self.settings.email_batch_size,
-                )
-                if not contact_ids:
-                    break
-                last = contact_ids[-1]
-                if not await self._record_recipients(job, worker_id, principal, contact_ids):
-                    return
-                # SQLite's calls run on the event loop: let other work in between batches.
-                await asyncio.sleep(0)
+        audience, frozen = audiences.loads(row["audience"])
+        try:
+            if frozen is None:
+                frozen = await audiences.freeze(self.db, principal, audience)
+                fixed = audiences.dumps(audience, frozen)
+                async with self.db.transaction() as conn:
+                    if not await queue.system_lock_if_leased(conn, job, worker_id):
+                        return
+                    if not await campaigns.fix_audience(conn, principal, campaign_id, fixed):
+                        await queue.system_finish(conn, job, worker_id)
+                        return
+            where = await audiences.walk_condition(self.db, principal, audience, frozen)
+        except audiences.AudienceGone as gone:
+            async with self.db.transaction() as conn:
+                if await queue.system_lock_if_leased(conn, job, worker_id):
+                    await campaigns.cancel_unresolvable(conn, principal, campaign_id, str(gone))
+                    await queue.system_finish(conn, job, worker_id)
+            return
+        last = 0
+        while True:
+            contact_ids = await audiences.page(
+                self.db, principal, where, frozen, last, self.settings.email_batch_size
+            )
+            if not contact_ids:
+                break
+            last = contact_ids[-1]
+            if not await self._record_recipients(job, worker_id, principal, contact_ids):
+                return
+            # SQLite's calls run on the event loop: let other work in between batches.
+            await asyncio.sleep(0)
         async with self.db.transaction() as conn:
             if not await queue.system_lock_if_leased(conn, job, worker_id):
                 return

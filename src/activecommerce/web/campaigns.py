@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from activecommerce.brands.service import brands
-from activecommerce.campaigns import sending, state
-from activecommerce.campaigns.schemas import CampaignSendIn, CampaignTestIn
+from activecommerce.campaigns import audiences, sending, state
+from activecommerce.campaigns.schemas import AudienceIn, CampaignSendIn, CampaignTestIn
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts.service import contacts
 from activecommerce.email.config import EmailConfig
@@ -85,6 +85,13 @@ async def _editor(
         brand_options=await resources.options(ctx, brands),
         groups=await resources.first_rows(ctx, contact_groups) if draft else [],
         tags=await resources.first_rows(ctx, contact_tags) if draft else [],
+        segments=(
+            await audiences.segment_choices(
+                services(ctx.request).db, ctx.principal, resources.PICK_LIMIT
+            )
+            if draft
+            else []
+        ),
         people=people,
         pick_limit=resources.PICK_LIMIT,
         now=datetime.now(UTC),
@@ -204,18 +211,46 @@ async def send_test(ctx: ConsoleContext, campaign_id: str) -> Response:
 
 
 def _ids(values: list[Any]) -> list[str]:
-    return [v for v in values if isinstance(v, str) and parse_id(v) is not None]
+    return [v for v in values if isinstance(v, str) and parse_id(v) is not None][:100]
+
+
+def _audience(source: Any) -> dict[str, Any]:
+    """The audience as the picker's fields say (`all`, `groupIds`, ..., and the
+    exclusions' `excludeGroupIds`, ...), in the API's shape."""
+    audience: dict[str, Any] = {"all": source.get("all") == "on"}
+    exclude: dict[str, Any] = {}
+    for kind in ("groupIds", "tagIds", "segmentIds"):
+        if picked := _ids(source.getlist(kind)):
+            audience[kind] = picked
+        if left_out := _ids(source.getlist(f"exclude{kind[0].upper()}{kind[1:]}")):
+            exclude[kind] = left_out
+    if exclude:
+        audience["exclude"] = exclude
+    return audience
 
 
 @router.get("/campaigns/audience/count")
 async def audience_count(ctx: ConsoleContext) -> Response:
     """The recipient count of the audience being picked (an htmx fragment)."""
-    query = ctx.request.query_params
-    groups = [int(v) for v in _ids(query.getlist("groupIds"))][:100]
-    tags = [int(v) for v in _ids(query.getlist("tagIds"))][:100]
-    n, exact = await sending.audience_size(services(ctx.request).db, ctx.principal, groups, tags)
+    audience = _audience(ctx.request.query_params)
+    picked = audience["all"] or any(k in audience for k in ("groupIds", "tagIds", "segmentIds"))
+    n, exact, error = 0, True, None
+    if picked:
+        try:
+            body = validated(AudienceIn, audience)
+            n, exact = await sending.audience_size(
+                services(ctx.request).db, ctx.principal, body, live=True
+            )
+        except Problem as problem:
+            error = problem_text(problem, "Audience")
     return page(
-        ctx, "campaigns/audience.html", block="count", n=n, exact=exact, picked=bool(groups or tags)
+        ctx,
+        "campaigns/audience.html",
+        block="count",
+        n=n,
+        exact=exact,
+        picked=picked,
+        error=error,
     )
 
 
@@ -223,12 +258,7 @@ async def audience_count(ctx: ConsoleContext) -> Response:
 async def send_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
     form = await form_data(ctx.request)
     here = f"/campaigns/{campaign_id}"
-    values: dict[str, Any] = {
-        "audience": {
-            "groupIds": _ids(form.getlist("groupIds")),
-            "tagIds": _ids(form.getlist("tagIds")),
-        }
-    }
+    values: dict[str, Any] = {"audience": _audience(form)}
     scheduling = text(form, "action") == "schedule"
     if scheduling:
         at = text(form, "scheduledAt")

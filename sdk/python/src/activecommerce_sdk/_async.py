@@ -185,11 +185,20 @@ class EmailCampaigns(Crud[t.EmailCampaign]):
         group_ids: list[str] | None = None,
         tag_ids: list[str] | None = None,
         scheduled_at: str | None = None,
+        audience: t.Audience | None = None,
     ) -> t.EmailCampaign:
-        """Send to every active contact in any of these groups or tags (now, or at
-        `scheduled_at`, RFC 3339)."""
-        body = _core.send_body(group_ids, tag_ids, scheduled_at)
+        """Send to every active contact of `audience` (`{"all": True}`, or groupIds, tagIds
+        and segmentIds, with an optional `exclude`), or else in any of these groups or tags
+        (now, or at `scheduled_at`, RFC 3339)."""
+        body = _core.send_body(group_ids, tag_ids, scheduled_at, audience)
         return await self._one("POST", f"/{id}/send", json=body)
+
+    async def audience_count(self, id: str, audience: t.Audience) -> t.AudienceCount:
+        """How many active contacts `audience` reaches now (`{"count": n}`)."""
+        path = f"{self._path}/{id}/audienceCount"
+        return cast(
+            t.AudienceCount, await self._runner.json("POST", path, json={"audience": audience})
+        )
 
     async def cancel(self, id: str) -> t.EmailCampaign:
         return await self._one("POST", f"/{id}/cancel")

@@ -348,10 +348,15 @@ Source = str | PathLike[str] | bytes | BinaryIO
 
 
 def send_body(
-    group_ids: list[str] | None, tag_ids: list[str] | None, scheduled_at: str | None
+    group_ids: list[str] | None,
+    tag_ids: list[str] | None,
+    scheduled_at: str | None,
+    audience: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The body of a campaign's send."""
-    body: dict[str, Any] = {"audience": {"groupIds": group_ids or [], "tagIds": tag_ids or []}}
+    """The body of a campaign's send: `audience` as given, else these groups and tags."""
+    if audience is None:
+        audience = {"groupIds": group_ids or [], "tagIds": tag_ids or []}
+    body: dict[str, Any] = {"audience": dict(audience)}
     if scheduled_at is not None:
         body["scheduledAt"] = scheduled_at
     return body

@@ -153,6 +153,27 @@ class EmailCampaign(EmailContent):
     sentAt: str | None
 
 
+class AudienceExclude(TypedDict, total=False):
+    groupIds: list[str]
+    tagIds: list[str]
+    segmentIds: list[str]
+
+
+class Audience(TypedDict, total=False):
+    """Who receives a campaign: `{"all": True}`, or any of groupIds, tagIds and
+    segmentIds (their union); less those in any of `exclude`'s. Active contacts only."""
+
+    all: bool
+    groupIds: list[str]
+    tagIds: list[str]
+    segmentIds: list[str]
+    exclude: AudienceExclude
+
+
+class AudienceCount(TypedDict):
+    count: int
+
+
 class CampaignReport(TypedDict):
     campaignId: str
     status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
