@@ -6,6 +6,7 @@ untouched."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -226,3 +227,23 @@ async def test_deleting_all_matching_is_confirmed_by_the_count(
 
 async def _count(api: httpx.AsyncClient) -> int:
     return int((await api.get("/v3/contacts", params={"pageSize": 1})).json()["meta"]["total"])
+
+
+async def test_bad_bulk_forms_are_messages_not_errors(app: FastAPI, account: Account) -> None:
+    contact = await created(account.live, "/v3/contacts", {"email": "only@example.com"})
+    async with browser(app) as b:
+        token = await _signed_in(app, account, b)
+        for data, message in (
+            ({"ids": ["²", "x"], "action": "tag", "new_tag": "t"}, "Select some contacts first."),
+            ({"ids": contact["id"], "action": "tag", "tag": "abc"}, "No such contact tag."),
+            ({"ids": contact["id"], "action": "tag"}, "Choose a contact tag or type a new name."),
+            ({"ids": contact["id"], "action": "explode"}, "action must be one of"),
+            ({"scope": "all", "match-status": "nope", "action": "tag", "new_tag": "t"}, "status"),
+        ):
+            answer = await b.post("/contacts/bulk", data={"csrf_token": token, **data})
+            assert answer.status_code == 303, data
+            shown = await b.get(answer.headers["location"])
+            assert 'role="alert"' in shown.text, data
+            assert message.lower() in html.unescape(shown.text).lower(), (data, shown.text)
+    tags = (await account.live.get(f"/v3/contacts/{contact['id']}/tags")).json()["data"]
+    assert tags == []

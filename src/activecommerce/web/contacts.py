@@ -193,7 +193,11 @@ async def _bulk_target(ctx: Console, action: selection.Action, form: dict[str, s
         return None
     chosen, typed = TARGET_FIELDS["tag" if membership is contact_tag_membership else "group"]
     async with _db(ctx).transaction() as conn:
-        return int(await _target(conn, ctx, membership, form.get(chosen, ""), form.get(typed, "")))
+        found = await _target(conn, ctx, membership, form.get(chosen, ""), form.get(typed, ""))
+    target = parse_id(found)
+    if target is None:
+        raise not_found(membership.target.title)
+    return target
 
 
 @router.post("/contacts/bulk")
@@ -211,18 +215,14 @@ async def bulk(ctx: ConsoleContext) -> Response:
     db = _db(ctx)
     try:
         action = selection.action_of(form.get("action", ""))
-        ids = [] if everyone else [int(i) for i in every(values, "ids")[:PAGE_SIZE] if i.isdigit()]
+        ticked = (parse_id(value) for value in every(values, "ids")[:PAGE_SIZE])
+        ids = [] if everyone else [oid for oid in ticked if oid is not None]
         filters: dict[str, str] = _match(values) if everyone else {}
         if not everyone and not ids:
             return see_other(ctx, back, "Select some contacts first.", "error")
-        total, exact = (
-            await selection.matching(db, ctx.principal, filters)
-            if everyone
-            else (
-                len(ids),
-                True,
-            )
-        )
+        total, exact = len(ids), True
+        if everyone:
+            total, exact = await selection.matching(db, ctx.principal, filters)
         if action.membership is None:
             confirmed = form.get("confirm")
             if confirmed is None or confirmed.strip() != str(total):
