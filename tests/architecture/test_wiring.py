@@ -15,7 +15,7 @@ from activecommerce.kit import events
 _FRESH = """
 import gc
 from activecommerce.kit import events
-from activecommerce.kit.resource import Resource
+from activecommerce.kit.resource import Resource, _table_guards
 import activecommerce.app, activecommerce.worker  # every domain, the composition roots
 
 def wiring():
@@ -26,6 +26,8 @@ def wiring():
             cleared = [(d.collection, f.api) for d, f in resource._dependents]
             if guards or cleared:
                 found[resource.collection] = (guards, cleared)
+    for table, guards in _table_guards.items():
+        found[f"table {table}"] = ([g.__module__ for g in guards], [])
     return found, [s.__name__ for s in events.in_force().subscribers]
 
 print(wiring())
@@ -38,11 +40,13 @@ print(wiring())
 
 AUTOMATIONS = "activecommerce.automations.service"
 DEALS = "activecommerce.deals.service"
+AUDIENCES = "activecommerce.campaigns.audiences"
 WIRED = (
     {
         "brands": ([], [("emailCampaigns", "brandId"), ("emailAutomations", "brandId")]),
-        "contactTags": ([AUTOMATIONS], []),
-        "contactGroups": ([AUTOMATIONS], []),
+        "contactTags": ([AUDIENCES, AUTOMATIONS], []),
+        "contactGroups": ([AUDIENCES, AUTOMATIONS], []),
+        "table segments": ([AUDIENCES], []),
         "dealStages": ([AUTOMATIONS, DEALS], []),
         "pipelines": ([AUTOMATIONS, DEALS], []),
         "contacts": ([], [("deals", "contact")]),
