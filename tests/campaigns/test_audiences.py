@@ -385,3 +385,37 @@ async def test_trigger_conditions_enrol_only_matching_contacts(
     assert r.status_code == 204
     report = (await api.get(f"/v3/emailAutomations/{automation['id']}/report")).json()
     assert report["enrolled"] == 1
+
+
+async def test_a_rerun_of_the_start_uses_what_the_first_run_fixed(
+    app: FastAPI, account: Account, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start job fails after fixing the audience (as after a crash); meanwhile a
+    matching contact is created and the segment is edited to match everyone. Its rerun
+    walks the same bound and the same conditions."""
+    await _people(api)
+    segment = await new_segment(app, account, DE_SEGMENT)
+    me = int(account.id)
+    walk = audiences.page
+    crashed: list[dict[str, Any]] = []
+
+    async def crash_once(db: Database, principal: Principal, *args: Any) -> list[int]:
+        if principal.account_id == me and not crashed:
+            crashed.append(
+                await created(api, "/v3/contacts", {"email": "dee@example.com", "firstName": "Dee"})
+            )
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE segments SET conditions = ? WHERE id = ? AND account_id = ?",
+                    ('{"field": "status", "op": "eq", "value": "active"}', int(segment), me),
+                )
+            raise RuntimeError("the worker dies here")
+        return await walk(db, principal, *args)
+
+    monkeypatch.setattr(audiences, "page", crash_once)
+    campaign = await _send(api, {"segmentIds": [segment]})
+    assert await _reached(api, campaign) == ["dan", "eve"]
+    assert crashed
+    draft = await created(api, "/v3/emailCampaigns", EMAIL)
+    # A count now reads the segment as it is (everyone active, dee too).
+    assert await _count(api, draft, {"segmentIds": [segment]}) == 6
