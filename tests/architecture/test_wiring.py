@@ -38,12 +38,14 @@ print(wiring())
 
 AUTOMATIONS = "activecommerce.automations.service"
 DEALS = "activecommerce.deals.service"
+AUDIENCES = "activecommerce.campaigns.audiences"
 SEGMENTS = "activecommerce.segments.service"
 WIRED = (
     {
         "brands": ([], [("emailCampaigns", "brandId"), ("emailAutomations", "brandId")]),
-        "contactTags": ([AUTOMATIONS, SEGMENTS], []),
-        "contactGroups": ([AUTOMATIONS, SEGMENTS], []),
+        "contactTags": ([AUDIENCES, AUTOMATIONS, SEGMENTS], []),
+        "contactGroups": ([AUDIENCES, AUTOMATIONS, SEGMENTS], []),
+        "segments": ([AUDIENCES], []),
         "dealStages": ([AUTOMATIONS, DEALS], []),
         "pipelines": ([AUTOMATIONS, DEALS], []),
         "contacts": ([], [("deals", "contact")]),

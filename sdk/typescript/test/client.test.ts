@@ -161,6 +161,11 @@ describe("collections", () => {
     assert.equal(mail.campaignId, campaign.id);
 
     const tag = await api.contactTags.create({ name: `audience-${run}` });
+    const counted = await api.emailCampaigns.audienceCount(campaign.id, {
+      audience: { all: true, exclude: { tagIds: [tag.id] } },
+    });
+    assert.equal(typeof counted.count, "number");
+    assert.equal((await api.emailCampaigns.audienceCount(campaign.id, { audience: { tagIds: [tag.id] } })).count, 0);
     const queued = await api.emailCampaigns.send(campaign.id, { audience: { tagIds: [tag.id] } });
     assert.notEqual(queued.status, "draft");
     const report = await api.emailCampaigns.report(campaign.id);

@@ -35,6 +35,7 @@ from activecommerce.kit.listing import Condition
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict, invalid
 from activecommerce.kit.resource import DeleteGuard
+from activecommerce.segments import service as segments
 from activecommerce.segments.conditions import check, compile_tree
 
 log = logging.getLogger("activecommerce.campaigns")
@@ -158,7 +159,7 @@ async def segment_trees(
     """The condition trees of the audience's segments as stored now; AudienceGone when
     one of them is missing."""
     wanted = audience.ids("segmentIds")
-    stored = await repository.segment_conditions_for_audience(db, principal, wanted)
+    stored = await segments.conditions_by_id(db, principal, wanted)
     missing = [s for s in wanted if s not in stored]
     if missing:
         raise AudienceGone(f"segment {missing[0]} was deleted")
@@ -259,12 +260,6 @@ async def page(
     """The next contacts of the audience (ids above `after`, up to the bound fixed at the
     start), in id order."""
     return await repository.audience_page(db, principal, where, after, frozen.max_contact_id, limit)
-
-
-async def segment_choices(db: Database, principal: Principal, limit: int) -> list[dict[str, str]]:
-    """The first `limit` segments by name, for a picker: [{"id", "name"}]."""
-    rows = await repository.segment_names_for_audience(db, principal, limit)
-    return [{"id": str(row["id"]), "name": str(row["name"])} for row in rows]
 
 
 # ---------------------------------------------------------------- deletes of what audiences name

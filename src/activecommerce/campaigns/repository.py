@@ -59,21 +59,6 @@ async def update(scope: Scoped, campaign_id: int, values: Mapping[str, object]) 
 # ---------------------------------------------------------------- audiences
 
 
-async def segment_conditions_for_audience(
-    db: Database | Connection, principal: Principal, segment_ids: Sequence[int]
-) -> dict[int, str]:
-    """The stored condition trees (JSON text) of the caller's segments among
-    `segment_ids`, by id (another account's, or a deleted one, is missing). A read of the
-    segments table for audiences; the segments domain owns the table."""
-    if not segment_ids:
-        return {}
-    rows = await Scoped(db, principal).fetchall(
-        f"SELECT id, conditions FROM segments WHERE @tenant AND {in_list(db, 'id')}",
-        (list_param(db, list(segment_ids)),),
-    )
-    return {int(row["id"]): str(row["conditions"]) for row in rows}
-
-
 async def existing_ids(
     db: Database | Connection, principal: Principal, table: str, ids: Sequence[int]
 ) -> set[int]:
@@ -135,12 +120,4 @@ async def naming_in_audience(conn: Connection, principal: Principal) -> list[Row
         f" WHERE {TENANT} AND status IN ('scheduled', 'sending') AND audience IS NOT NULL"
         " ORDER BY id",
         tenant(principal),
-    )
-
-
-async def segment_names_for_audience(db: Database, principal: Principal, limit: int) -> list[Row]:
-    """The first `limit` of the caller's segments by name (id, name), for the audience
-    picker. A read of the segments table; the segments domain owns the table."""
-    return await Scoped(db, principal).fetchall(
-        "SELECT id, name FROM segments WHERE @tenant ORDER BY name, id LIMIT ?", (limit,)
     )

@@ -19,10 +19,10 @@ from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import (
     Resource,
     Rules,
-    guard_table_delete,
     require_ref,
     unchanged,
 )
+from activecommerce.segments.service import segments
 from activecommerce.tags.service import contact_tags
 
 TEMPLATED = ("subject", "htmlContent", "plaintextContent")
@@ -88,8 +88,7 @@ def guard_references() -> None:
     brands.clear_on_delete(email_campaigns, "brandId")
     contact_groups.guard_delete(refuse_if_in_audience("groupIds", "group"))
     contact_tags.guard_delete(refuse_if_in_audience("tagIds", "tag"))
-    # The segments' Resource is the segments domain's: guarded by its table.
-    guard_table_delete("segments", refuse_if_in_audience("segmentIds", "segment"))
+    segments.guard_delete(refuse_if_in_audience("segmentIds", "segment"))
 
 
 async def count_sent_since(db: Database, principal: Principal, since: str) -> int:

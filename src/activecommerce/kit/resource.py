@@ -149,16 +149,6 @@ class Rules(Generic[NewT]):
 
 DeleteGuard = Callable[[Connection, Principal, int], Awaitable[None]]
 
-# Delete guards by table name, for a domain that refers to a collection it does not
-# import (or that is defined elsewhere): the `Resource` of that table runs them too.
-_table_guards: dict[str, list[DeleteGuard]] = {}
-
-
-def guard_table_delete(table_name: str, guard: DeleteGuard) -> None:
-    """`guard` refuses deletes of the rows of `table_name` that another domain still
-    needs, like `Resource.guard_delete`, run by whichever `Resource` stores that table."""
-    _table_guards.setdefault(table_name, []).append(guard)
-
 
 def unchanged(current: dict[str, Any] | None, values: dict[str, Any], name: str) -> bool:
     """Whether an update leaves the field `name` as it was."""
@@ -421,7 +411,7 @@ class Resource:
         row = await self.get_row(conn, principal, object_id, lock=True)
         oid = int(row["id"])
         await self.rules.before_delete(conn, principal, oid)
-        for guard in (*self._delete_guards, *_table_guards.get(self.table_name, ())):
+        for guard in self._delete_guards:
             await guard(conn, principal, oid)
         for dependent, ref in self._dependents:
             await dependent.clear_references(conn, principal, ref, oid)

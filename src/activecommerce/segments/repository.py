@@ -3,6 +3,7 @@ mentions something (a prefilter on the JSON text)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
@@ -19,6 +20,21 @@ async def conditions_of(
         "SELECT conditions FROM segments WHERE @tenant AND id = ?", [segment_id]
     )
     return None if row is None else str(row["conditions"])
+
+
+async def conditions_by_id(
+    db: Connection | Database, principal: Principal, segment_ids: Sequence[int]
+) -> dict[int, str]:
+    """The stored trees (JSON text) of the caller's segments among `segment_ids`, by id
+    (another account's, or a deleted one, is missing)."""
+    if not segment_ids:
+        return {}
+    marks = ", ".join("?" for _ in segment_ids)
+    rows = await Scoped(db, principal).fetchall(
+        f"SELECT id, conditions FROM segments WHERE @tenant AND id IN ({marks})",
+        list(segment_ids),
+    )
+    return {int(row["id"]): str(row["conditions"]) for row in rows}
 
 
 async def mentioning(scoped: Scoped, fragments: list[str]) -> list[Row]:

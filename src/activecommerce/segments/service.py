@@ -5,6 +5,7 @@ domains' questions (which segments name this tag?)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Unpack
 
 import orjson
@@ -138,12 +139,12 @@ async def contacts_of(
     return await contacts.list_rows(db, principal, filters={"segmentId": str(row["id"])}, **page)
 
 
-async def names(db: Database, principal: Principal) -> list[tuple[str, str]]:
-    """The caller's segments as (id, name), by name: for choosing one (the console)."""
-    rows = await Scoped(db, principal).fetchall(
-        "SELECT id, name FROM segments WHERE @tenant ORDER BY name, id LIMIT 1000"
-    )
-    return [(str(row["id"]), row["name"]) for row in rows]
+async def conditions_by_id(
+    db: Database | Connection, principal: Principal, segment_ids: Sequence[int]
+) -> dict[int, str]:
+    """The stored trees (JSON text) of the caller's segments among `segment_ids`, by id
+    (another account's, or a deleted one, is missing)."""
+    return await repository.conditions_by_id(db, principal, segment_ids)
 
 
 # ---------------------------------------------------------------- what names what

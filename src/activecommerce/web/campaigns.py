@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from activecommerce.brands.service import brands
-from activecommerce.campaigns import audiences, sending, state
+from activecommerce.campaigns import sending, state
 from activecommerce.campaigns.schemas import AudienceIn, CampaignSendIn, CampaignTestIn
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts.service import contacts
@@ -25,6 +25,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
 from activecommerce.kit.timezones import shown, wall_clock
+from activecommerce.segments.service import segments
 from activecommerce.tags.service import contact_tags
 from activecommerce.web import resources
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
@@ -85,13 +86,7 @@ async def _editor(
         brand_options=await resources.options(ctx, brands),
         groups=await resources.first_rows(ctx, contact_groups) if draft else [],
         tags=await resources.first_rows(ctx, contact_tags) if draft else [],
-        segments=(
-            await audiences.segment_choices(
-                services(ctx.request).db, ctx.principal, resources.PICK_LIMIT
-            )
-            if draft
-            else []
-        ),
+        segments=await resources.first_rows(ctx, segments) if draft else [],
         people=people,
         pick_limit=resources.PICK_LIMIT,
         now=datetime.now(UTC),
