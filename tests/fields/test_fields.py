@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -371,3 +372,32 @@ async def test_odd_keys_and_values_are_422_not_500(api: httpx.AsyncClient) -> No
 def _json_with_surrogates(value: Any) -> bytes:
     """JSON as a client may send it: lone surrogates written as \\u escapes."""
     return json.dumps(value).encode()
+
+
+async def test_concurrent_patches_of_different_keys_all_stay(api: httpx.AsyncClient) -> None:
+    keys = [f"k{i}" for i in range(8)]
+    for key in keys:
+        await make_field(api, key, "number")
+    r = await make_contact(api, "c@example.com")
+    url = f"/v3/contacts/{r.json()['id']}"
+    results = await asyncio.gather(
+        *(api.patch(url, json={"fields": {key: i}}) for i, key in enumerate(keys))
+    )
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    assert (await api.get(url)).json()["fields"] == {key: i for i, key in enumerate(keys)}
+
+
+async def test_changing_options_keeps_stored_values(api: httpx.AsyncClient) -> None:
+    field = await make_field(api, "plan", "dropdown", options=["Free", "Gold"])
+    await make_field(api, "city", "text")
+    r = await make_contact(api, "o@example.com", fields={"plan": "Gold"})
+    url = f"/v3/contacts/{r.json()['id']}"
+    r = await api.patch(f"/v3/contactFields/{field['id']}", json={"options": ["Free", "Pro"]})
+    assert r.status_code == 200, r.text
+    r = await api.patch(url, json={"fields": {"city": "Oslo"}})
+    assert r.json()["fields"] == {"plan": "Gold", "city": "Oslo"}
+    assert set(errors_of(await api.patch(url, json={"fields": {"plan": "Gold"}}))) == {
+        "fields.plan"
+    }
+    r = await api.patch(f"/v3/contactFields/{field['id']}", json={"defaultValue": "Gold"})
+    assert field_errors(r) == {"defaultValue"}
