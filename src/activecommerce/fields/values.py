@@ -13,7 +13,8 @@ Values, by type (as JSON):
 - date: a string `YYYY-MM-DD` naming a real date;
 - boolean: true or false;
 - dropdown: one of the field's options (exactly as written there);
-- multiselect: a list of the field's options, stored without repeats in the options' order.
+- multiselect: a list of the field's options, stored without repeats in the options' order
+  (an empty list is no value, like null).
 A dropdown or multiselect without options takes no value. `null` means no value.
 """
 
@@ -89,6 +90,8 @@ def check_typed(kind: FieldType, options: tuple[str, ...], value: Any) -> Any:
         if not isinstance(value, bool):
             raise BadValue("must be true or false")
         return value
+    if kind == "multiselect" and value == []:
+        return None  # no value, even without options
     if not options:
         raise BadValue("has no options yet, so it takes no value")
     if kind == "dropdown":
@@ -104,7 +107,8 @@ def check_typed(kind: FieldType, options: tuple[str, ...], value: Any) -> Any:
     if unknown:
         raise BadValue(f"{unknown[0][:100]!r} is not one of the field's options")
     chosen = set(value)
-    return [option for option in options if option in chosen]
+    # An empty list is no value: the key is left out, like null.
+    return [option for option in options if option in chosen] or None
 
 
 def parse_text(field: FieldDef, cell: str) -> Any:
