@@ -47,7 +47,7 @@ class BadValue(ValueError):
     """A value the field cannot take; the message says why (for `fields.<key>`)."""
 
 
-def check(field: FieldDef | None, value: Any, *, key: str = "") -> Any:
+def check(field: FieldDef | None, value: Any) -> Any:
     """`value` (JSON) as stored for `field`, or BadValue. None is no value."""
     if field is None:
         raise BadValue("is not a custom field of this account")
@@ -265,24 +265,6 @@ def merged(
     if errors:
         raise _problem(errors)
     return {slot: value for slot, value in values.items() if value is not None}
-
-
-def from_api(defs: Mapping[str, FieldDef], sent: Mapping[str, Any]) -> dict[str, Any]:
-    """Sent values by key as (slot -> value, None to clear), or a 422 naming each bad one.
-    For an import row: nothing is required of a row that may update a contact."""
-    errors: list[dict[str, str]] = []
-    out = _checked(defs, sent, errors)
-    if errors:
-        raise _problem(errors)
-    return out
-
-
-def first_error(problem: Problem) -> str:
-    """`fields.<key>: message` of a Problem raised here (an import row's message)."""
-    errors = problem.errors or []
-    if not errors:
-        return problem.detail or ""
-    return f"{errors[0]['field']}: {errors[0]['message']}"
 
 
 def storable_json(value: Any) -> Any:
