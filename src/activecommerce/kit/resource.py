@@ -5,7 +5,9 @@ sorts and filters, and a `Rules` object with the domain's checks); the API field
 derived from the table's columns (`field_of`). This module holds the reads and writes of
 one object (always scoped by account and environment) and the create / replace / patch /
 delete flow, the same for every collection; lists are read by the collection's query
-object (`kit.listing`).
+object (`kit.listing`). An object is shown as `serialize` makes it from its row, completed
+by the rules' `present` where a field is shown otherwise than it is stored (a contact's
+custom fields): every read and every event goes through `present_rows`.
 """
 
 from __future__ import annotations
