@@ -154,6 +154,20 @@ async def test_custom_fields_in_sends_test_copies_and_the_preview(
         "qa@x.io": "[Test] From somewhere",
     }
 
+    # An automation's email, for a contact made after it.
+    automation = await created(
+        api,
+        "/v3/emailAutomations",
+        {**campaign_body, "name": "Welcome", "trigger": {"type": "contact_created"}},
+    )
+    await created(api, "/v3/contacts", {"email": "eve@example.com", "fields": {"city": "Rome"}})
+
+    async def welcomed() -> bool:
+        r = await api.get("/v3/sandbox/emails", params={"automationId": automation["id"]})
+        return [m["subject"] for m in r.json()["data"]] == ["From Rome"]
+
+    await wait_for(welcomed, what="the automation's email")
+
     me = Principal(int(account.id), "sandbox", "plus", key_id=0)
     signer = app.state.services.email.links()
     content = {"subject": FIELDS_SUBJECT, "plaintextContent": FIELDS_TEXT, "fromEmail": "n@s.io"}

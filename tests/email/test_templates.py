@@ -76,3 +76,11 @@ async def test_deeply_nested_template_is_a_422(api: httpx.AsyncClient) -> None:
     campaign = await _created(api, "/v3/emailCampaigns", {**EMAIL, "htmlContent": html})
     r = await api.patch(f"/v3/emailCampaigns/{campaign['id']}", json={"subject": "{% if %}"})
     assert field_errors(r) == {"subject"}
+
+
+async def test_custom_fields_pass_the_template_check(api: httpx.AsyncClient) -> None:
+    text = "{{ contact.fields.anything }} {{ contact.fields.city | default('x') }}"
+    text += "{% if contact.fields.vip %}VIP{% endif %}{{ contact.fields['plan'] }}"
+    await _created(api, "/v3/emailCampaigns", {**EMAIL, "subject": text, "htmlContent": text})
+    r = await api.post("/v3/emailCampaigns", json={**EMAIL, "subject": "{{ contact.fields._x }}"})
+    assert field_errors(r) == {"subject"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -151,7 +152,8 @@ VALID: list[tuple[str, dict[str, Any], Any, Any]] = [
     ("boolean", {}, True, True),
     ("dropdown", {"options": ["Free", "Gold"]}, "Gold", "Gold"),
     ("multiselect", {"options": ["a", "b", "c"]}, ["c", "a", "c"], ["a", "c"]),
-    ("multiselect", {"options": ["a", "b"]}, [], []),
+    ("multiselect", {"options": ["a", "b"]}, [], None),  # no value
+    ("multiselect", {}, [], None),
 ]
 INVALID: list[tuple[str, dict[str, Any], Any]] = [
     ("text", {}, 5),
@@ -183,9 +185,10 @@ async def test_valid_values(
     await make_field(api, "f", kind, **more)
     r = await make_contact(api, "v@example.com", fields={"f": sent})
     assert r.status_code == 201, r.text
-    assert r.json()["fields"] == {"f": stored}
+    shown = {} if stored is None else {"f": stored}
+    assert r.json()["fields"] == shown
     got = await api.get(f"/v3/contacts/{r.json()['id']}")
-    assert got.json()["fields"] == {"f": stored}
+    assert got.json()["fields"] == shown
 
 
 @pytest.mark.parametrize(("kind", "more", "sent"), INVALID)
@@ -371,3 +374,32 @@ async def test_odd_keys_and_values_are_422_not_500(api: httpx.AsyncClient) -> No
 def _json_with_surrogates(value: Any) -> bytes:
     """JSON as a client may send it: lone surrogates written as \\u escapes."""
     return json.dumps(value).encode()
+
+
+async def test_concurrent_patches_of_different_keys_all_stay(api: httpx.AsyncClient) -> None:
+    keys = [f"k{i}" for i in range(8)]
+    for key in keys:
+        await make_field(api, key, "number")
+    r = await make_contact(api, "c@example.com")
+    url = f"/v3/contacts/{r.json()['id']}"
+    results = await asyncio.gather(
+        *(api.patch(url, json={"fields": {key: i}}) for i, key in enumerate(keys))
+    )
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    assert (await api.get(url)).json()["fields"] == {key: i for i, key in enumerate(keys)}
+
+
+async def test_changing_options_keeps_stored_values(api: httpx.AsyncClient) -> None:
+    field = await make_field(api, "plan", "dropdown", options=["Free", "Gold"])
+    await make_field(api, "city", "text")
+    r = await make_contact(api, "o@example.com", fields={"plan": "Gold"})
+    url = f"/v3/contacts/{r.json()['id']}"
+    r = await api.patch(f"/v3/contactFields/{field['id']}", json={"options": ["Free", "Pro"]})
+    assert r.status_code == 200, r.text
+    r = await api.patch(url, json={"fields": {"city": "Oslo"}})
+    assert r.json()["fields"] == {"plan": "Gold", "city": "Oslo"}
+    assert set(errors_of(await api.patch(url, json={"fields": {"plan": "Gold"}}))) == {
+        "fields.plan"
+    }
+    r = await api.patch(f"/v3/contactFields/{field['id']}", json={"defaultValue": "Gold"})
+    assert field_errors(r) == {"defaultValue"}

@@ -640,3 +640,18 @@ async def test_export_round_trip_of_custom_fields(account: Account, other: Accou
     assert again["created"] == 3, again
     assert await _fields_of(other.sandbox) == await _fields_of(api)
     assert (await other.sandbox.get("/v3/contacts/export")).content == r.content
+
+
+async def test_a_field_keyed_like_a_column_round_trips(account: Account, other: Account) -> None:
+    for client in (account.sandbox, other.sandbox):
+        await created(
+            client, "/v3/contactFields", {"name": "Work email", "key": "email", "type": "text"}
+        )
+    await created(
+        account.sandbox, "/v3/contacts", {"email": "a@example.com", "fields": {"email": "w@x.io"}}
+    )
+    r = await account.sandbox.get("/v3/contacts/export")
+    rows = list(csv.reader(io.StringIO(r.content.decode())))
+    assert rows[0][7:] == ["fields.email"]
+    assert (await imported(other.sandbox, r.content))["created"] == 1
+    assert await _fields_of(other.sandbox) == {"a@example.com": {"email": "w@x.io"}}

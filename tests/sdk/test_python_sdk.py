@@ -115,6 +115,13 @@ def test_every_collection_namespace(live: Live, client: Client) -> None:
     report = client.email_automations.report(automation["id"])
     assert report["automationId"] == automation["id"]
     assert report["enrolled"] >= 0
+    key_name = unique("f").replace("-", "_").lower()
+    field = client.contact_fields.create(name="Plan", key=key_name, type="dropdown", options=["A"])
+    assert field["options"] == ["A"]
+    contact = client.contacts.create(email=f"{key_name}@example.com", fields={key_name: "A"})
+    assert contact["fields"] == {key_name: "A"}
+    client.contact_fields.delete(field["id"])
+    assert client.contacts.get(contact["id"])["fields"] == {}
     key = client.api_keys.create(environment="sandbox")
     assert key["key"]
     assert key["key"].startswith("ac_test_")

@@ -11,8 +11,9 @@ memory at a time. It is not a snapshot: a contact created while the export runs 
 may not be in it.
 
 After those columns comes one per custom contact field, named by its key (in the order the
-fields were made), written so that an import reads the same value back
-(`fields.values.to_text`: a multiselect's options joined with `;`).
+fields were made; `fields.<key>` for a key that is another column's name), written so that
+an import reads the same value back (`fields.values.to_text`: a multiselect's options
+joined with `;`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ async def export_csv(
     where, params = await contacts.lists.where_by_id(db, principal, filters)
     # The account's custom fields when the export starts (one read).
     fields = sorted((await definitions(db, principal)).values(), key=lambda f: f.id)
-    yield _csv([[*CSV_COLUMNS, *(field.key for field in fields)]])
+    yield _csv([[*CSV_COLUMNS, *(field_column(field) for field in fields)]])
     after: tuple[str, int] | None = None
     while True:
         keys = await repository.keys_after(
@@ -85,6 +86,12 @@ async def export_csv(
             )
         if len(keys) < chunk:
             return
+
+
+def field_column(field: FieldDef) -> str:
+    """A custom field's column: its key, or `fields.<key>` for a key that is one of the
+    other columns' names (a field keyed `email`), which an import reads the same way."""
+    return f"fields.{field.key}" if field.key in CSV_COLUMNS else field.key
 
 
 def _field_cells(fields: list[FieldDef], stored: Any) -> list[str]:

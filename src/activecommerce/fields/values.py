@@ -13,7 +13,8 @@ Values, by type (as JSON):
 - date: a string `YYYY-MM-DD` naming a real date;
 - boolean: true or false;
 - dropdown: one of the field's options (exactly as written there);
-- multiselect: a list of the field's options, stored without repeats in the options' order.
+- multiselect: a list of the field's options, stored without repeats in the options' order
+  (an empty list is no value, like null).
 A dropdown or multiselect without options takes no value. `null` means no value.
 """
 
@@ -46,7 +47,7 @@ class BadValue(ValueError):
     """A value the field cannot take; the message says why (for `fields.<key>`)."""
 
 
-def check(field: FieldDef | None, value: Any, *, key: str = "") -> Any:
+def check(field: FieldDef | None, value: Any) -> Any:
     """`value` (JSON) as stored for `field`, or BadValue. None is no value."""
     if field is None:
         raise BadValue("is not a custom field of this account")
@@ -89,6 +90,8 @@ def check_typed(kind: FieldType, options: tuple[str, ...], value: Any) -> Any:
         if not isinstance(value, bool):
             raise BadValue("must be true or false")
         return value
+    if kind == "multiselect" and value == []:
+        return None  # no value, even without options
     if not options:
         raise BadValue("has no options yet, so it takes no value")
     if kind == "dropdown":
@@ -104,7 +107,8 @@ def check_typed(kind: FieldType, options: tuple[str, ...], value: Any) -> Any:
     if unknown:
         raise BadValue(f"{unknown[0][:100]!r} is not one of the field's options")
     chosen = set(value)
-    return [option for option in options if option in chosen]
+    # An empty list is no value: the key is left out, like null.
+    return [option for option in options if option in chosen] or None
 
 
 def parse_text(field: FieldDef, cell: str) -> Any:
@@ -261,24 +265,6 @@ def merged(
     if errors:
         raise _problem(errors)
     return {slot: value for slot, value in values.items() if value is not None}
-
-
-def from_api(defs: Mapping[str, FieldDef], sent: Mapping[str, Any]) -> dict[str, Any]:
-    """Sent values by key as (slot -> value, None to clear), or a 422 naming each bad one.
-    For an import row: nothing is required of a row that may update a contact."""
-    errors: list[dict[str, str]] = []
-    out = _checked(defs, sent, errors)
-    if errors:
-        raise _problem(errors)
-    return out
-
-
-def first_error(problem: Problem) -> str:
-    """`fields.<key>: message` of a Problem raised here (an import row's message)."""
-    errors = problem.errors or []
-    if not errors:
-        return problem.detail or ""
-    return f"{errors[0]['field']}: {errors[0]['message']}"
 
 
 def storable_json(value: Any) -> Any:

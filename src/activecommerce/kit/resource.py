@@ -5,7 +5,9 @@ sorts and filters, and a `Rules` object with the domain's checks); the API field
 derived from the table's columns (`field_of`). This module holds the reads and writes of
 one object (always scoped by account and environment) and the create / replace / patch /
 delete flow, the same for every collection; lists are read by the collection's query
-object (`kit.listing`).
+object (`kit.listing`). An object is shown as `serialize` makes it from its row, completed
+by the rules' `present` where a field is shown otherwise than it is stored (a contact's
+custom fields): every read and every event goes through `present_rows`.
 """
 
 from __future__ import annotations
@@ -233,25 +235,20 @@ class Resource:
         self, db: Database | Connection, principal: Principal, rows: Sequence[Row]
     ) -> list[dict[str, Any]]:
         """Rows as the API shows them (`serialize`, then the rules' `present`)."""
-        objects = [self.serialize(row) for row in rows]
-        if self.presents and objects:
-            await self.rules.present(db, principal, objects)
-        return objects
+        return await self.present_objects(db, principal, [self.serialize(row) for row in rows])
 
     async def present_row(
         self, db: Database | Connection, principal: Principal, row: Row
     ) -> dict[str, Any]:
         return (await self.present_rows(db, principal, [row]))[0]
 
-    async def present_object(
-        self, db: Database | Connection, principal: Principal, obj: dict[str, Any]
-    ) -> dict[str, Any]:
-        """A `serialize`d object as shown (a copy when the rules change it)."""
-        if not self.presents:
-            return obj
-        copy = dict(obj)
-        await self.rules.present(db, principal, [copy])
-        return copy
+    async def present_objects(
+        self, db: Database | Connection, principal: Principal, objects: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """`serialize`d objects as shown (changed in place, and returned)."""
+        if self.presents and objects:
+            await self.rules.present(db, principal, objects)
+        return objects
 
     def location(self, object_id: Any) -> str:
         return f"/v3/{self.collection}/{object_id}"
@@ -387,8 +384,9 @@ class Resource:
         params += [now(), int(current["id"]), *tenant(principal)]
         sql = self._update_sql(tuple(f.column for f in written))
         row = await self._write(conn, sql, params)
-        before = await self.present_object(conn, principal, current)
-        updated = await self.present_row(conn, principal, row)
+        before, updated = await self.present_objects(
+            conn, principal, [dict(current), self.serialize(row)]
+        )
         changes = self.rules.events(self.event_name, "updated", before, updated)
         await events.record(conn, principal, changes)
         return updated
