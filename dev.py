@@ -77,6 +77,9 @@ def test(args: list[str]) -> int:
     # own), each module whole on one worker; `-n 0` (or any -n of your own) overrides it.
     if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
         args = ["-n", str(min(4, max(1, os.cpu_count() or 1))), "--dist", "loadfile", *args]
+    # The slowest tests are printed at the end, so that a run shows where its time goes.
+    if not any(a.startswith("--durations") for a in args):
+        args = ["--durations=25", *args]
     env = dict(os.environ)
     env.pop("ACTIVECOMMERCE_TEST_DATABASE_URL", None)
     print("== tests on SQLite ==", flush=True)
