@@ -36,6 +36,7 @@ def test_build_a_two_rule_segment_see_its_count_and_save_it(
     first = page.get_by_role("group", name="Rule 1", exact=True)
     first.get_by_label("Field").select_option(label="Email")
     first.get_by_label("Comparison").select_option(label="ends with")
+    page.wait_for_load_state("networkidle")  # the builder shown again for the new operator
     first.get_by_label("Value").fill("@shop.io")
     expect(count).to_contain_text("3 contacts")
 

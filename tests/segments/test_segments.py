@@ -153,6 +153,15 @@ async def test_bad_trees_are_422s_naming_where(
         assert field_errors(r) == {where}, (tree, r.text)
         r = await api.post("/v3/segments/preview", json={"conditions": tree})
         assert field_errors(r) == {where}, (tree, r.text)
+    # What cannot be written back as JSON: a lone surrogate, in a key or a value.
+    for body in (
+        '{"name": "S", "conditions": {"all": [{"\\ud800": 1}]}}',
+        '{"name": "S", "conditions": {"field": "email", "op": "eq", "value": "\\udc00"}}',
+    ):
+        r = await api.post(
+            "/v3/segments", content=body, headers={"content-type": "application/json"}
+        )
+        assert field_errors(r) == {"conditions"}, r.text
     assert (await api.get("/v3/segments")).json()["meta"]["total"] == 0
     assert field_errors(await api.post("/v3/segments/preview", json={})) == {"conditions"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
@@ -137,6 +138,12 @@ CONDITIONS_DESCRIPTION = (
 
 
 def _as_it_is(value: Any) -> Any:
+    """The value as sent, if it can be written back as JSON (text without lone
+    surrogates, at most 255 levels deep)."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise ValueError("must be JSON of valid Unicode text, nested at most 255 deep") from None
     return value
 
 
