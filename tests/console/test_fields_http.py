@@ -19,7 +19,7 @@ from oauthflow import browser, field, new_user, sign_in
 async def _signed_in(app: FastAPI, account: Account, b: httpx.AsyncClient) -> str:
     email = await new_user(app, account.id)
     assert (await sign_in(b, email, "/contacts")).status_code == 303
-    return field((await b.get("/contacts/new")).text, "csrf_token")
+    return str(field((await b.get("/contacts/new")).text, "csrf_token"))
 
 
 async def _post(b: httpx.AsyncClient, path: str, pairs: list[tuple[str, str]]) -> httpx.Response:

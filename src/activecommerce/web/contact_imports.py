@@ -3,8 +3,9 @@ import's progress.
 
 1. The upload (multipart) is copied to a temporary file on disk (never held in memory),
    named by a random token and the account and environment, and its header row read.
-2. The mapping form names, for each column, one of the import's columns or "ignore"
-   (filled in with `imports.mapping.suggest_all`'s guesses from the headers).
+2. The mapping form names, for each column, one of the import's columns, one of the
+   account's custom fields (`fields.<key>`) or "ignore" (filled in with
+   `imports.mapping.suggest_all`'s guesses from the headers and the fields).
 3. The file is streamed from disk into `imports.service.receive`, the API's own staging,
    with the mapping as the reader's columns (the header row itself is skipped); the
    temporary file is deleted; the import's job runs in the worker as for the API.

@@ -1,6 +1,7 @@
 """The contacts pages: the list (search, filters, sorting, cursor paging, bulk
-tag and untag, the export), a contact's page (fields, tags, groups, deals, emails,
-activity), create, edit and delete. Imports are in web/contact_imports.py.
+tag and untag, the export), a contact's page (fields, custom fields, tags, groups,
+deals, emails, activity), create, edit (an input per custom field) and delete. Imports
+are in web/contact_imports.py, the custom fields' own page in web/fields.py.
 
 Everything goes through the API's own services: the contacts `Resource` (its list
 machinery, with the maintained counts and the cursor; its writes through `web.resources`),
