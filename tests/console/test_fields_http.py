@@ -302,6 +302,31 @@ async def test_the_contact_form_and_page_carry_the_custom_fields(
             "notes": "hi",
         }
 
+        # An option since removed from the field stays ticked, and an unchanged save
+        # keeps it (it is not sent).
+        topics = await _field_id(api, "topics")
+        assert (
+            await api.patch(f"/v3/contacts/{contact_id}", json={"fields": {"topics": ["news"]}})
+        ).status_code == 200
+        assert (
+            await api.patch(f"/v3/contactFields/{topics}", json={"options": ["offers", "events"]})
+        ).status_code == 200
+        edit = (await b.get(f"/contacts/{contact_id}/edit")).text
+        assert re.search(r'value="news" checked', edit)
+        kept = await _post(
+            b,
+            f"/contacts/{contact_id}/edit",
+            [
+                ("csrf_token", token),
+                ("email", "ann@example.com"),
+                ("cf-shown", "topics"),
+                ("cf-topics", "news"),
+            ],
+        )
+        assert kept.status_code == 303, kept.text
+        ann = (await api.get(f"/v3/contacts/{contact_id}")).json()
+        assert ann["fields"]["topics"] == ["news"]
+
         # A value the field cannot take: the API's error, at its input.
         bad = await _post(
             b,

@@ -357,7 +357,13 @@ def _changed(
 ) -> dict[str, Any]:
     """A PATCH's `fields`: only the keys whose value the form changed (null clears)."""
     values = _custom_values(defs, sent)
-    return {key: value for key, value in values.items() if value != stored.get(key)}
+    return {key: value for key, value in values.items() if not _same(value, stored.get(key))}
+
+
+def _same(sent: Any, stored: Any) -> bool:
+    if isinstance(sent, list) and isinstance(stored, list):  # a multiselect's, any order
+        return set(sent) == set(stored)
+    return bool(sent == stored)
 
 
 async def _form_page(
