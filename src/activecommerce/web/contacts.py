@@ -305,7 +305,7 @@ def _body(form: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- custom fields in the form
 
 CUSTOM = "cf-"  # a custom field's input: cf-<key> (a multiselect: one per ticked option)
-SHOWN = "cf-shown"  # the keys the form had an input for (one hidden input each)
+SHOWN = "cf_shown"  # the keys the form had an input for (never a cf-<key> name)
 
 
 def _custom_form(defs: dict[str, FieldDef], stored: Mapping[str, Any]) -> dict[str, Any]:
