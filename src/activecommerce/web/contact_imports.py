@@ -3,8 +3,9 @@ import's progress.
 
 1. The upload (multipart) is copied to a temporary file on disk (never held in memory),
    named by a random token and the account and environment, and its header row read.
-2. The mapping form names, for each column, one of the import's columns or "ignore"
-   (filled in with `imports.mapping.suggest_all`'s guesses from the headers).
+2. The mapping form names, for each column, one of the import's columns, one of the
+   account's custom fields (`fields.<key>`) or "ignore" (filled in with
+   `imports.mapping.suggest_all`'s guesses from the headers and the fields).
 3. The file is streamed from disk into `imports.service.receive`, the API's own staging,
    with the mapping as the reader's columns (the header row itself is skipped); the
    temporary file is deleted; the import's job runs in the worker as for the API.
@@ -27,8 +28,10 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from activecommerce.contacts.bulk import CSV_COLUMNS
+from activecommerce.fields.definitions import FieldDef, definitions
 from activecommerce.imports import service
 from activecommerce.imports.mapping import suggest_all
+from activecommerce.imports.parsing import FIELD_PREFIX
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
@@ -115,13 +118,15 @@ async def upload(ctx: ConsoleContext) -> Response:
         target.unlink(missing_ok=True)
         errors = FormErrors({"file": problem}, problem)
         return page(ctx, TEMPLATE, status=422, step="upload", errors=errors)
+    defs = await definitions(services(ctx.request).db, ctx.principal)
     return _mapping(
         ctx,
         token,
         header,
-        [column or IGNORE for column in suggest_all(header)],
+        [column or IGNORE for column in suggest_all(header, defs)],
         update,
         FormErrors(),
+        defs,
     )
 
 
@@ -132,6 +137,7 @@ def _mapping(
     chosen: list[str],
     update: bool,
     errors: FormErrors,
+    defs: dict[str, FieldDef],
     status: int = 200,
 ) -> Response:
     return page(
@@ -142,9 +148,15 @@ def _mapping(
         token=token,
         columns=list(zip(header, chosen, strict=True)),
         choices=[*CSV_COLUMNS, IGNORE],
+        # The "Custom fields" group: (column, the field's name and key).
+        field_choices=_field_choices(defs),
         update=update,
         errors=errors,
     )
+
+
+def _field_choices(defs: dict[str, FieldDef]) -> list[tuple[str, str]]:
+    return [(FIELD_PREFIX + key, f"{field.name} ({key})") for key, field in defs.items()]
 
 
 @router.post("/contacts/imports/start")
@@ -161,8 +173,10 @@ async def start(ctx: ConsoleContext) -> Response:
     update = checked(form, "update")
     columns = [None if name == IGNORE else name for name in chosen]
     state = services(ctx.request)
+    defs = await definitions(state.db, ctx.principal)
+    allowed = {*CSV_COLUMNS, *(FIELD_PREFIX + key for key in defs), None}
     try:
-        if any(name not in (*CSV_COLUMNS, None) for name in columns):
+        if any(name not in allowed for name in columns):
             raise Problem(422, "Choose an import column or ignore for each column.")
         import_id, _job = await service.receive(
             state.db,
@@ -175,7 +189,7 @@ async def start(ctx: ConsoleContext) -> Response:
         )
     except Problem as problem:
         errors = FormErrors(message=problem.detail or problem.title)
-        return _mapping(ctx, token, header, chosen, update, errors, problem.status)
+        return _mapping(ctx, token, header, chosen, update, errors, defs, problem.status)
     await asyncio.to_thread(target.unlink, True)
     return see_other(ctx, f"/contacts/imports/{import_id}", "The import has started.")
 

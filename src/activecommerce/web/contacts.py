@@ -1,6 +1,7 @@
 """The contacts pages: the list (search, filters, sorting, cursor paging, bulk
-tag and untag, the export), a contact's page (fields, tags, groups, deals, emails,
-activity), create, edit and delete. Imports are in web/contact_imports.py.
+tag and untag, the export), a contact's page (fields, custom fields, tags, groups,
+deals, emails, activity), create, edit (an input per custom field) and delete. Imports
+are in web/contact_imports.py, the custom fields' own page in web/fields.py.
 
 Everything goes through the API's own services: the contacts `Resource` (its list
 machinery, with the maintained counts and the cursor; its writes through `web.resources`),
@@ -9,6 +10,7 @@ the `Membership` services of tags and groups, the export's stream."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +30,8 @@ from activecommerce.contacts.service import (
 )
 from activecommerce.deals.service import deals
 from activecommerce.email.service import emails_of_contact
+from activecommerce.fields.definitions import FieldDef, definitions
+from activecommerce.fields.values import BadValue, parse_text, to_text
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit import events
 from activecommerce.kit.db import Connection
@@ -298,13 +302,88 @@ def _body(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def _form_page(
+# ---------------------------------------------------------------- custom fields in the form
+
+CUSTOM = "cf-"  # a custom field's input: cf-<key> (a multiselect: one per ticked option)
+SHOWN = "cf_shown"  # the keys the form had an input for (never a cf-<key> name)
+
+
+def _custom_form(defs: dict[str, FieldDef], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Values (as JSON) as the form's inputs hold them: a multiselect's a list of its
+    options, the others' their text (booleans "true"/"false", as the select's values)."""
+    shown: dict[str, Any] = {}
+    for key, field in defs.items():
+        value = stored.get(key)
+        if field.type == "multiselect":
+            shown[key] = list(value or [])
+        else:
+            shown[key] = to_text(field, value)
+    return shown
+
+
+def _custom_sent(defs: dict[str, FieldDef], pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """What the form sent for the fields it showed, as the inputs hold them."""
+    return {
+        key: every(pairs, CUSTOM + key) if defs[key].type == "multiselect" else _first(pairs, key)
+        for key in every(pairs, SHOWN)
+        if key in defs
+    }
+
+
+def _first(pairs: list[tuple[str, str]], key: str) -> str:
+    values = every(pairs, CUSTOM + key)
+    return values[0] if values else ""
+
+
+def _custom_values(defs: dict[str, FieldDef], sent: dict[str, Any]) -> dict[str, Any]:
+    """The form's inputs as the API's `fields` values: an empty input is null (no value),
+    a cell read as an import reads it (`parse_text`); text the field cannot take is sent
+    as typed, for the API to refuse it in its words (`fields.<key>`)."""
+    values: dict[str, Any] = {}
+    for key, shown in sent.items():
+        field = defs[key]
+        if field.type == "multiselect":
+            values[key] = list(shown) or None
+            continue
+        try:
+            values[key] = parse_text(field, shown)
+        except BadValue:
+            values[key] = shown
+    return values
+
+
+def _changed(
+    defs: dict[str, FieldDef], sent: dict[str, Any], stored: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A PATCH's `fields`: only the keys whose value the form changed (null clears)."""
+    values = _custom_values(defs, sent)
+    return {key: value for key, value in values.items() if not _same(value, stored.get(key))}
+
+
+def _same(sent: Any, stored: Any) -> bool:
+    if isinstance(sent, list) and isinstance(stored, list):  # a multiselect's, any order
+        return set(sent) == set(stored)
+    return bool(sent == stored)
+
+
+async def _form_page(
     ctx: Console,
     form: dict[str, str],
     errors: FormErrors,
     contact: dict[str, Any] | None,
     status: int = 200,
+    custom: dict[str, Any] | None = None,
+    defs: dict[str, FieldDef] | None = None,
 ) -> Response:
+    if defs is None:
+        defs = await definitions(_db(ctx), ctx.principal)
+    if custom is None:
+        stored = (
+            contact["fields"]
+            if contact is not None
+            else {key: field.default for key, field in defs.items()}
+        )
+        custom = _custom_form(defs, stored)
     return page(
         ctx,
         "contacts/form.html",
@@ -313,26 +392,44 @@ def _form_page(
         errors=errors,
         contact=contact,
         statuses=[(s, s) for s in STATUSES],
+        defs=list(defs.values()),
+        custom=custom,
+        custom_prefix=CUSTOM,
+        shown_name=SHOWN,
     )
 
 
 @router.get("/contacts/new")
 async def new_contact(ctx: ConsoleContext) -> Response:
-    return _form_page(ctx, {"status": "active"}, FormErrors(), None)
+    return await _form_page(ctx, {"status": "active"}, FormErrors(), None)
 
 
 @router.post("/contacts/new")
 async def create_contact(ctx: ConsoleContext) -> Response:
-    form = await form_of(ctx.request)
+    pairs = await pairs_of(ctx.request)
+    form = dict(reversed(pairs))  # the first value of each name
+    defs = await definitions(_db(ctx), ctx.principal)
+    sent = _custom_sent(defs, pairs)
+    body = _body(form)
+    if sent:
+        # Every field shown: a cleared default is null (no value), as the person saw it.
+        body["fields"] = _custom_values(defs, sent)
     try:
-        created = await resources.create(ctx, contacts, _body(form))
+        created = await resources.create(ctx, contacts, body)
     except Problem as problem:
-        return _form_page(ctx, form, _errors(problem), None, problem.status)
+        errors = _errors(problem, defs)
+        return await _form_page(ctx, form, errors, None, problem.status, _merged(defs, sent), defs)
     return see_other(ctx, f"/contacts/{created['id']}", "Contact created.")
 
 
-def _errors(problem: Problem) -> FormErrors:
-    errors = FormErrors.of(problem, API_TO_FORM)
+def _merged(defs: dict[str, FieldDef], sent: dict[str, Any]) -> dict[str, Any]:
+    """The form's custom inputs as sent (a field it did not show: empty)."""
+    return {**_custom_form(defs, {}), **sent}
+
+
+def _errors(problem: Problem, defs: dict[str, FieldDef] | None = None) -> FormErrors:
+    names = {**API_TO_FORM, **{f"fields.{key}": CUSTOM + key for key in defs or {}}}
+    errors = FormErrors.of(problem, names)
     if problem.status == 409 and "email" in (problem.detail or "").lower():
         errors.fields["email"] = "is taken by another contact"
     return errors
@@ -348,20 +445,31 @@ def _contact_id(value: str) -> str:
 async def edit_contact(ctx: ConsoleContext, contact_id: str) -> Response:
     contact = await resources.one(ctx, contacts, contact_id)
     form = {name: contact.get(api) or "" for name, api in FIELDS.items()}
-    return _form_page(ctx, form, FormErrors(), contact)
+    return await _form_page(ctx, form, FormErrors(), contact)
 
 
 @router.post("/contacts/{contact_id}/edit")
 async def save_contact(ctx: ConsoleContext, contact_id: str) -> Response:
     contact = await resources.one(ctx, contacts, contact_id)
-    form = await form_of(ctx.request)
+    pairs = await pairs_of(ctx.request)
+    form = dict(reversed(pairs))
+    defs = await definitions(_db(ctx), ctx.principal)
+    sent = _custom_sent(defs, pairs)
+    body = _body(form)
+    # A PATCH: only the custom fields the form changed (an emptied input: null clears
+    # it); the others keep their values, as do fields made since the form was shown.
+    changed = _changed(defs, sent, contact["fields"])
+    if changed:
+        body["fields"] = changed
     try:
-        # A PATCH: the form has no custom fields, and must leave the contact's alone.
-        await resources.patch(ctx, contacts, contact_id, _body(form))
+        await resources.patch(ctx, contacts, contact_id, body)
     except Problem as problem:
         if problem.status == 404:
             raise
-        return _form_page(ctx, form, _errors(problem), contact, problem.status)
+        errors = _errors(problem, defs)
+        return await _form_page(
+            ctx, form, errors, contact, problem.status, _merged(defs, sent), defs
+        )
     return see_other(ctx, f"/contacts/{contact['id']}", "Contact saved.")
 
 
@@ -453,10 +561,13 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         filters={"contact": contact["id"]},
     )
     emails = await emails_of_contact(db, ctx.principal, oid, EMAILS_SHOWN)
+    defs = await definitions(db, ctx.principal)
     return page(
         ctx,
         "contacts/contact.html",
         contact=contact,
+        # The fields with a value, in the order they were made.
+        custom=_shown_fields(defs, contact["fields"]),
         tags=lists["tags"],
         groups=lists["groups"],
         # "Add a tag" offers only the tags (groups) the contact does not have yet.
@@ -468,6 +579,30 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         more_url=more,
         first_activity=_before(ctx) is not None,
     )
+
+
+def _shown_fields(defs: dict[str, FieldDef], stored: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The contact's custom field values as its page shows them, in the order the fields
+    were made: by name, a date written out, a boolean Yes or No, a multiselect joined."""
+    shown = []
+    for key, field in defs.items():
+        value = stored.get(key)
+        if value is None:
+            continue
+        text = str(value)
+        if field.type == "boolean":
+            text = "Yes" if value else "No"
+        elif field.type == "multiselect":
+            text = ", ".join(value)
+        elif field.type == "date":
+            day = date.fromisoformat(value)
+            text = f"{day.day} {day.strftime('%b')} {day.year}"
+        elif field.type == "number":
+            text = to_text(field, value)
+        shown.append(
+            {"key": key, "name": field.name, "type": field.type, "value": value, "text": text}
+        )
+    return shown
 
 
 def _others(choices: list[tuple[str, str]], held: list[dict[str, Any]]) -> list[tuple[str, str]]:

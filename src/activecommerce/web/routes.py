@@ -16,6 +16,7 @@ from activecommerce.web import (
     contact_imports,
     contacts,
     deals,
+    fields,
     home,
     inbox,
     keys,
@@ -36,6 +37,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     contact_imports.router,
     tags_groups.router,  # before contacts: /contacts/tags is no contact's page
+    fields.router,  # before contacts: /contacts/fields is no contact's page
     contacts.router,
     segments.router,
     deals.router,
