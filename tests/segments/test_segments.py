@@ -181,6 +181,7 @@ async def test_preview_counts_every_status_and_samples_ten(app: FastAPI, account
     assert body["count"] == 12
     assert [c["id"] for c in body["sample"]] == list(reversed(ids[2:12]))
     assert body["sample"][0]["email"] == "c11@x.io"
+    assert body["sample"][0]["fields"] == {"city": "Berlin"}  # as the contact shows it
     assert (await api.get("/v3/segments")).json()["meta"]["total"] == before
     none = await api.post(
         "/v3/segments/preview", json={"conditions": {"field": "email", "op": "is_not_set"}}

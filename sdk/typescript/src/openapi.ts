@@ -13078,6 +13078,11 @@ export interface operations {
                      *         {
                      *           "createdAt": "2026-03-01T09:30:00Z",
                      *           "email": "ann@example.com",
+                     *           "fields": {
+                     *             "city": "Berlin",
+                     *             "plan": "Gold",
+                     *             "score": 42
+                     *           },
                      *           "firstName": "Ann",
                      *           "id": "1042",
                      *           "lastName": "Lee",
@@ -13738,6 +13743,11 @@ export interface operations {
                      *         {
                      *           "createdAt": "2026-03-01T09:30:00Z",
                      *           "email": "ann@example.com",
+                     *           "fields": {
+                     *             "city": "Berlin",
+                     *             "plan": "Gold",
+                     *             "score": 42
+                     *           },
                      *           "firstName": "Ann",
                      *           "id": "1042",
                      *           "lastName": "Lee",

@@ -108,9 +108,9 @@ async def preview(db: Database, principal: Principal, tree: Any) -> dict[str, An
     where = compile_tree(checked, principal, db.dialect)
     return {
         "count": await _count(db, principal, where),
-        "sample": [
-            contacts.serialize(row) for row in await _sample(db, principal, where, SAMPLE_SIZE)
-        ],
+        "sample": await contacts.present_rows(
+            db, principal, await _sample(db, principal, where, SAMPLE_SIZE)
+        ),
     }
 
 
