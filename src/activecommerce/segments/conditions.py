@@ -579,8 +579,10 @@ def _days_test(expr: str, kind: str, op: str, days: int, sql: _Sql) -> str:
             return f"{expr} >= {sql.bind(cutoff)} AND {expr} <= {sql.bind(today)}"
         return f"{expr} < {sql.bind(cutoff)}"
     cutoff = (sql.now - timedelta(days=days)).strftime(FORMAT)
-    symbol = ">=" if op == "within_last_days" else "<"
-    return f"{expr} {symbol} {sql.bind(cutoff)}"
+    if op == "within_last_days":  # not a time still to come (a clock ahead)
+        now = sql.now.strftime(FORMAT)
+        return f"{expr} >= {sql.bind(cutoff)} AND {expr} <= {sql.bind(now)}"
+    return f"{expr} < {sql.bind(cutoff)}"
 
 
 def _multiselect(field_id: int, op: str, value: Any, sql: _Sql) -> str:
@@ -588,29 +590,33 @@ def _multiselect(field_id: int, op: str, value: Any, sql: _Sql) -> str:
     (has any of these), is_set / is_not_set. Options are compared exactly (the value was
     checked to be one of the field's options)."""
     slot = int(field_id)
-    chosen = value if op == "in" else [value]
     if sql.dialect == "sqlite":
         path = f"'$.\"{slot}\"'"
         present = f"json_type(contacts.fields, {path}) IS NOT NULL"
-        marks = ", ".join(sql.bind(v) for v in chosen or [])
+    else:
+        present = f"contacts.fields -> '{slot}' IS NOT NULL"
+    if op == "is_set":
+        return f"({present})"
+    if op == "is_not_set":
+        return f"(NOT ({present}))"
+    # Only now are the chosen options bound: a parameter bound for SQL that is not
+    # written would shift every later one.
+    chosen = value if op == "in" else [value]
+    if sql.dialect == "sqlite":
+        marks = ", ".join(sql.bind(v) for v in chosen)
         has = (
             f"EXISTS (SELECT 1 FROM json_each(contacts.fields, {path}) j"
             f" WHERE j.value IN ({marks}))"
         )
     else:
-        present = f"contacts.fields -> '{slot}' IS NOT NULL"
         has = (
             "("
             + " OR ".join(
                 f"contacts.fields -> '{slot}' @> CAST({sql.bind(_json([v]))} AS jsonb)"
-                for v in chosen or []
+                for v in chosen
             )
             + ")"
         )
-    if op == "is_set":
-        return f"({present})"
-    if op == "is_not_set":
-        return f"(NOT ({present}))"
     if op == "not_contains":
         return f"({present} AND NOT {has})"
     return f"({present} AND {has})"
