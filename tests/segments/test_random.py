@@ -37,7 +37,7 @@ from fastapi import FastAPI
 
 from activecommerce.kit.db import Database
 from activecommerce.kit.principal import Principal
-from activecommerce.segments.conditions import check, compile_tree
+from activecommerce.segments.conditions import check, compile_tree, plan
 
 SEED = int(os.environ.get("SEGMENTS_SEED", "20261207"))
 CONTACTS = 200
@@ -753,13 +753,25 @@ def _instant(value: str) -> datetime:
 
 
 async def _matching(db: Database, principal: Principal, tree: Any, now: datetime) -> set[int]:
+    """The contacts the tree matches, as the database finds them: under the plain tenant
+    scope with the default driver, and under each scope `plan` gives with its driver
+    (which must all agree)."""
     checked = await check(db, principal, tree, "conditions")
-    where = compile_tree(checked, principal, db.dialect, now=now)
-    rows = await db.fetchall(
-        f"SELECT id FROM contacts WHERE account_id = ? AND env = ? AND {where.sql}",
-        [principal.account_id, principal.env, *where.params],
-    )
-    return {int(row["id"]) for row in rows}
+    answers = []
+    for planned in (False, True):
+        scopes = ["account_id = ? AND env = ?"]
+        if planned:
+            chosen = await plan(db, principal, checked)
+            scopes = [chosen.rows, chosen.count]
+        where = compile_tree(checked, principal, db.dialect, now=now)
+        for scope in scopes:
+            rows = await db.fetchall(
+                f"SELECT id FROM contacts WHERE {scope} AND {where.sql}",
+                [principal.account_id, principal.env, *where.params],
+            )
+            answers.append({int(row["id"]) for row in rows})
+    assert all(answer == answers[0] for answer in answers), (SEED, tree, answers)
+    return answers[0]
 
 
 async def test_random_trees_match_the_rules(app: FastAPI, account: Account, other: Account) -> None:
