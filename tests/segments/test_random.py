@@ -24,6 +24,7 @@ The seed is fixed (set SEGMENTS_SEED to try another); every failure names it."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Callable
@@ -69,6 +70,7 @@ TEXTS = [
 # What text conditions look for: parts of the texts above, in other cases, and LIKE's
 # metacharacters, which must match only themselves.
 PROBES = ["%", "_", "\\", "0%", "%%", "a_b", "_b", "\\s", "x\\", "erl", "Ö", "é", "zz", "PARIS"]
+PROBES += ["ÉMILE", "émile", "öz", "ZOË", "łuk", "MÜL", "são", "STRASSE", "straße", "ÜNÏ"]
 DROPDOWN = ["Gold", "silver", "Bronze-Ö"]
 MULTI = ["red", "green", "blue", "Ünï"]
 
@@ -217,6 +219,8 @@ async def _populate(
         )
         contacts.append(contact)
         stored = {str(slots[k]): v for k, v in values.items()}
+        # JSON as any writer may write it: some with non-ASCII characters escaped
+        escape = rnd.random() < 0.3
         rows.append(
             [
                 account,
@@ -226,7 +230,9 @@ async def _populate(
                 contact.last,
                 contact.phone,
                 contact.status,
-                orjson.dumps(stored).decode() if stored else None,
+                (json.dumps(stored) if escape else orjson.dumps(stored).decode())
+                if stored
+                else None,
                 _stamp(created),
                 _stamp(updated),
             ]

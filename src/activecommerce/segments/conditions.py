@@ -488,10 +488,15 @@ async def plan(db: Database, principal: Principal, checked: Checked) -> Scopes:
     of the sets the tree requires (each counted up to `DRIVER_ROWS`) becomes the driver,
     and the tenant is then checked on each row (TENANT_CHECKED) so that the contacts are
     read from that set by id: always for a count, and for a page when the set is small.
-    PostgreSQL's planner weighs this itself (TENANT)."""
-    candidates = _drivers(checked.node)
-    if db.dialect != "sqlite" or not candidates:
+    A count with no such set scans the table (TENANT_CHECKED too). PostgreSQL's planner
+    weighs all this itself (TENANT)."""
+    if db.dialect != "sqlite":
         return Scopes(TENANT, TENANT)
+    candidates = _drivers(checked.node)
+    if not candidates:
+        # A count reads the whole account: a scan of the table costs half a walk of the
+        # account's index with a lookup of each row (measured: bench/segments.py).
+        return Scopes(TENANT, TENANT_CHECKED)
     sizes = []
     for leaf in candidates:
         moment = datetime.now(UTC)
@@ -594,11 +599,12 @@ def _field_sql(leaf: FieldLeaf, sql: _Sql) -> str:
     value = _value(leaf, sql.fields)
     if definition is None:
         column = f"contacts.{COLUMNS[leaf.field][0]}"
-        return _compare(column, kind, leaf.op, value, sql, leaf.field not in NOT_NULL)
+        guard = _ASCII_COLUMN.format(column)
+        return _compare(column, kind, leaf.op, value, sql, leaf.field not in NOT_NULL, guard)
     if kind == "multiselect":
         return _multiselect(definition.id, leaf.op, value, sql)
     slot = _slot_value(definition.id, kind, sql.dialect)
-    return _compare(slot, kind, leaf.op, value, sql, True)
+    return _compare(slot, kind, leaf.op, value, sql, True, _ASCII_JSON.format("contacts.fields"))
 
 
 def _slot_value(field_id: int, kind: str, dialect: str) -> str:
@@ -617,23 +623,25 @@ def _slot_value(field_id: int, kind: str, dialect: str) -> str:
     return f"(contacts.fields ->> '{slot}')"
 
 
-def _compare(expr: str, kind: str, op: str, value: Any, sql: _Sql, nullable: bool) -> str:
+def _compare(
+    expr: str, kind: str, op: str, value: Any, sql: _Sql, nullable: bool, guard: str
+) -> str:
     """`expr op value`, false (never NULL) where `expr` is NULL: `IS TRUE` makes a NULL
     comparison false and reads the value once (a JSON value is extracted per use)."""
     if op == "is_set":
         return f"({expr} IS NOT NULL)"
     if op == "is_not_set":
         return f"({expr} IS NULL)"
-    test = _test(expr, kind, op, value, sql)
+    test = _test(expr, kind, op, value, sql, guard)
     return f"(({test}) IS TRUE)" if nullable else f"({test})"
 
 
-def _test(expr: str, kind: str, op: str, value: Any, sql: _Sql) -> str:
+def _test(expr: str, kind: str, op: str, value: Any, sql: _Sql, guard: str) -> str:
     """`expr op value`: NULL where `expr` is NULL."""
     if op in DAY_OPS:
         return _days_test(expr, kind, op, value, sql)
     if kind in ("text", "dropdown"):
-        return _text_test(expr, op, value, sql)
+        return _text_test(expr, op, value, sql, guard)
     if kind == "boolean":
         bound = sql.bind(value if sql.dialect == "sqlite" else ("true" if value else "false"))
         return f"{expr} {'=' if op == 'eq' else '<>'} {bound}"
@@ -650,14 +658,42 @@ def _numeric(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-def _text_test(expr: str, op: str, value: Any, sql: _Sql) -> str:
-    lowered = f"lower({expr})"
+# SQLite: text with no character outside printable ASCII (JSON text: and no escape,
+# so that none of its strings has one either).
+_ASCII_COLUMN = "{0} NOT GLOB '*[^ -~]*'"
+_ASCII_JSON = "{0} NOT GLOB '*[^ -~]*' AND instr({0}, '\\') = 0"
+
+
+def _text_test(expr: str, op: str, value: Any, sql: _Sql, ascii_guard: str) -> str:
+    """Case-insensitive text comparison (Unicode case folding, `str.lower`'s on SQLite,
+    the database's own `lower` on PostgreSQL). On SQLite, where `lower` is a Python
+    function, text that `ascii_guard` shows to be ASCII is compared by SQLite itself
+    instead (NOCASE, and LIKE, which fold ASCII letters: the same answer for such text),
+    which spares a call into Python for nearly every row."""
+    if sql.dialect != "sqlite":
+        return _lowered_test(f"lower({expr})", op, value, sql, "lower(CAST(? AS TEXT))")
+    plain = _lowered_test(expr, op, value, sql, "?", nocase=True)
+    folded = _lowered_test(f"lower({expr})", op, value, sql, "?")
+    return f"(CASE WHEN {ascii_guard} THEN {plain} ELSE {folded} END)"
+
+
+def _lowered_test(
+    lowered: str, op: str, value: Any, sql: _Sql, mark: str, nocase: bool = False
+) -> str:
+    """`lowered op value` where `mark` binds a value (given lower-cased on SQLite, whose
+    `lower` is Python's)."""
+
+    def bound(text: str) -> str:
+        sql.bind(text.lower() if sql.dialect == "sqlite" else text)
+        return mark
+
+    collate = " COLLATE NOCASE" if nocase else ""
     if op == "in":
-        marks = ", ".join(f"lower(CAST({sql.bind(v)} AS TEXT))" for v in value)
-        return f"{lowered} IN ({marks})"
+        marks = ", ".join(bound(v) for v in value)
+        return f"{lowered}{collate} IN ({marks})"
     if op in ("eq", "ne"):
         symbol = "=" if op == "eq" else "<>"
-        return f"{lowered} {symbol} lower(CAST({sql.bind(value)} AS TEXT))"
+        return f"{lowered}{collate} {symbol} {bound(value)}"
     escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {
         "contains": f"%{escaped}%",
@@ -666,7 +702,7 @@ def _text_test(expr: str, op: str, value: Any, sql: _Sql) -> str:
         "ends_with": f"%{escaped}",
     }[op]
     negation = "NOT " if op == "not_contains" else ""
-    return f"{lowered} {negation}LIKE lower(CAST({sql.bind(pattern)} AS TEXT)) ESCAPE '\\'"
+    return f"{lowered} {negation}LIKE {bound(pattern)} ESCAPE '\\'"
 
 
 def _days_test(expr: str, kind: str, op: str, days: int, sql: _Sql) -> str:
