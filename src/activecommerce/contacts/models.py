@@ -20,8 +20,9 @@ contacts = Table(
     Column("last_name", String(255)),
     Column("phone", String(255)),
     Column("status", String(16), nullable=False),
-    # Custom field values: a JSON object {key: value} of the keys that have one, or NULL
-    # when none has (jsonb on PostgreSQL; docs/decisions/013-custom-fields-storage.md).
+    # Custom field values: a JSON object {field id (text): value} of the fields that have
+    # one, or NULL when none has (jsonb on PostgreSQL;
+    # docs/decisions/013-custom-fields-storage.md).
     Column("fields", Text().with_variant(JSONB(), "postgresql")),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
