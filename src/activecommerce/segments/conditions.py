@@ -432,16 +432,12 @@ def compile_tree(
     """One condition on the table `contacts` (columns written `contacts.x`) that is true
     exactly for the contacts the tree matches. Dates relative to today are UTC days.
 
-    A set of contacts that the whole tree requires (a tag, group, email activity or deal
-    of a top-level `all`, not negated: `driver`, chosen by `plan` or else the first
-    such) is written first as `contacts.id IN (...)`, from which a database can read the
-    candidates; every other such leaf is a probe of one contact (`EXISTS`/`NOT EXISTS`
-    by contact id)."""
+    Tag, group, email and deal leaves are probes of one contact by id (`EXISTS` /
+    `NOT EXISTS`), which suits testing one contact as well as a list; but the set that
+    `plan` chose to read first (`checked.driver`), written first as `contacts.id IN
+    (...)`, from which the database reads the candidates."""
     moment = now or datetime.now(UTC)
-    driver = checked.driver
-    if driver is None:
-        driver = next(iter(_drivers(checked.node)), None)
-    sql = _Sql(dialect, principal, checked.fields, moment.date(), moment, driver)
+    sql = _Sql(dialect, principal, checked.fields, moment.date(), moment, checked.driver)
     text = _node(checked.node, sql)
     return Condition(text, sql.params)
 
