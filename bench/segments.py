@@ -22,7 +22,8 @@ on 127.0.0.1:5432, one `serve` and one `worker`), fresh:
    is timed as its count and `GET /v3/segments/{id}/contacts?pageSize=20` as its first
    page. The baseline, measured the same way in the same run: the account's count of
    every contact by a scan (`count(*)` of the account, no condition) and the unfiltered
-   first page; figures are also printed as ratios of it.
+   first page; figures are also printed as ratios of it. Direct runs also time what a
+   request does before its statements (`prep`: check, plan and compile the tree).
 3. GET /v3/contacts/{id} throughput over HTTP (bench/api.py's client, or `wrk`), alone
    and while one more client loops the slowest segment's count (the compiled statement
    through `kit.db` in this process, or `POST /v3/segments/preview` with `--api`),
@@ -261,47 +262,54 @@ async def measure_direct(url: str, loaded: Loaded, reps: int, explain: bool) -> 
     try:
         plain = "account_id = ? AND env = ?"
         base = [loaded.account, loaded.env]
-        statements = {
-            "baseline: every contact of the account": (
-                f"SELECT count(*) AS n FROM contacts WHERE {plain}",
-                f"SELECT {PAGE_COLUMNS}, created_at AS sort_key_ FROM contacts"
-                f" WHERE {plain} {PAGE_ORDER}",
-                base,
-            )
-        }
-        for label, tree in segments(loaded).items():
-            statements[label] = await compiled(db, loaded, tree)
+        baseline = (
+            f"SELECT count(*) AS n FROM contacts WHERE {plain}",
+            f"SELECT {PAGE_COLUMNS}, created_at AS sort_key_ FROM contacts"
+            f" WHERE {plain} {PAGE_ORDER}",
+            base,
+        )
+        trees: dict[str, Any] = {"baseline: every contact of the account": None}
+        trees.update(segments(loaded))
         results: dict[str, Any] = {}
-        for label, (count, page, params) in statements.items():
+        for label, tree in trees.items():
             if explain:
+                count, page, params = baseline if tree is None else await compiled(db, loaded, tree)
                 for sql in (count, page):
                     prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
                     plan = await db.scan(prefix + sql, params)
                     print(f"-- {label}\n{sql}\n" + "\n".join(str(tuple(r)) for r in plan))
-            counts, pages = [], []
+            prepares, counts, pages = [], [], []
             n = 0
             rows: list[Any] = []
             for i in range(reps + 2):
+                # check + plan + compile, as a request does before its statements
                 t0 = time.perf_counter()
-                found = await db.scan(count, params)
+                count, page, params = baseline if tree is None else await compiled(db, loaded, tree)
                 t1 = time.perf_counter()
-                rows = await db.scan(page, params)
+                found = await db.scan(count, params)
                 t2 = time.perf_counter()
+                rows = await db.scan(page, params)
+                t3 = time.perf_counter()
                 n = int(found[0]["n"])
                 if i >= 2:
-                    counts.append(t1 - t0)
-                    pages.append(t2 - t1)
+                    prepares.append(t1 - t0)
+                    counts.append(t2 - t1)
+                    pages.append(t3 - t2)
             if len(rows) != min(21, n):
                 raise RuntimeError(f"{label}: a page of {len(rows)} rows for a count of {n}")
-            results[label] = summary(n, counts, pages)
+            results[label] = summary(n, counts, pages, prepares)
         return results
     finally:
         await db.close()
 
 
-def summary(n: int, counts: list[float], pages: list[float]) -> dict[str, Any]:
+def summary(
+    n: int, counts: list[float], pages: list[float], prepares: list[float] | None = None
+) -> dict[str, Any]:
     return {
         "n": n,
+        "prepare_p50_ms": pct(prepares, 0.5) if prepares else None,
+        "prepare_p95_ms": pct(prepares, 0.95) if prepares else None,
         "count_p50_ms": pct(counts, 0.5),
         "count_p95_ms": pct(counts, 0.95),
         "page_p50_ms": pct(pages, 0.5),
@@ -462,7 +470,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"\n== {result['setup']}: {result['rows']:,} contacts ({result['via']}) ==")
     print(
         f"{'segment':40} {'matches':>8} {'count p50':>10} {'p95':>8} {'x base':>7}"
-        f" {'page p50':>9} {'p95':>7} {'x base':>7}"
+        f" {'page p50':>9} {'p95':>7} {'x base':>7} {'prep p50':>9} {'p95':>6}"
     )
     rows = result["segments"]
     base = next(row for label, row in rows.items() if label.startswith("baseline"))
@@ -472,6 +480,11 @@ def print_report(result: dict[str, Any]) -> None:
             f" {row['count_p50_ms'] / base['count_p50_ms']:7.2f}"
             f" {row['page_p50_ms']:9.2f} {row['page_p95_ms']:7.2f}"
             f" {row['page_p50_ms'] / base['page_p50_ms']:7.2f}"
+            + (
+                f" {row['prepare_p50_ms']:9.2f} {row['prepare_p95_ms']:6.2f}"
+                if row.get("prepare_p50_ms") is not None
+                else ""
+            )
         )
     t = result["throughput"]
     print(

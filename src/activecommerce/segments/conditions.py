@@ -654,10 +654,11 @@ def _numeric(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-# SQLite: text with no character outside printable ASCII (JSON text: and no escape,
-# so that none of its strings has one either).
-_ASCII_COLUMN = "{0} NOT GLOB '*[^ -~]*'"
-_ASCII_JSON = "{0} NOT GLOB '*[^ -~]*' AND instr({0}, '\\') = 0"
+# SQLite: text that is ASCII, as many characters as bytes (JSON text: and no escape, so
+# that none of its strings holds another character either). GLOB '*[^ -~]*' says the
+# same but costs more than the call into Python it spares.
+_ASCII_COLUMN = "length({0}) = length(CAST({0} AS BLOB))"
+_ASCII_JSON = "length({0}) = length(CAST({0} AS BLOB)) AND instr({0}, '\\') = 0"
 
 
 def _text_test(expr: str, op: str, value: Any, sql: _Sql, ascii_guard: str) -> str:
