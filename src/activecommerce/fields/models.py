@@ -3,7 +3,7 @@ from sqlalchemy import Boolean, Column, Index, String, Table, Text
 from activecommerce.kit.tables import id_column, metadata, tenant_columns, timestamp_columns
 
 # An account's custom contact fields. A contact's values live in `contacts.fields` (a JSON
-# object keyed by the field's id as text; see fields/values.py).
+# object keyed by the field's id as text; docs/decisions/013-custom-fields-storage.md).
 contact_fields = Table(
     "contact_fields",
     metadata,
