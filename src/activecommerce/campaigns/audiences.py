@@ -240,8 +240,8 @@ async def size(
         return await contacts.count_active(db, principal), True
     trees = await segment_trees(db, principal, audience)
     where = await condition(db, principal, audience, trees)
-    found = await repository.audience_count(
-        db, principal, where, LIVE_COUNT_SECONDS if live else None
+    found = await contacts.count_matching(
+        db, principal, where, seconds=LIVE_COUNT_SECONDS if live else None
     )
     return (0, False) if found is None else (found, True)
 
@@ -259,7 +259,7 @@ async def page(
 ) -> list[int]:
     """The next contacts of the audience (ids above `after`, up to the bound fixed at the
     start), in id order."""
-    return await repository.audience_page(db, principal, where, after, frozen.max_contact_id, limit)
+    return await contacts.ids_matching(db, principal, where, after, frozen.max_contact_id, limit)
 
 
 # ---------------------------------------------------------------- deletes of what audiences name

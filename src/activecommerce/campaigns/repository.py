@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from activecommerce.kit.db import Connection, Database, Row
-from activecommerce.kit.listing import Condition
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import (
     TENANT,
@@ -79,37 +78,6 @@ async def max_contact_id(db: Database, principal: Principal) -> int:
         "SELECT max(id) AS n FROM contacts WHERE @tenant", ()
     )
     return int(row["n"]) if row is not None and row["n"] is not None else 0
-
-
-async def audience_page(
-    db: Database, principal: Principal, where: Condition, after: int, upto: int, limit: int
-) -> list[int]:
-    """The ids of the next `limit` contacts matching `where` (a condition on `contacts`)
-    with an id in (after, upto], in id order: off the event loop (`scan`)."""
-    rows = await db.scan(
-        "SELECT contacts.id FROM contacts WHERE contacts.account_id = ? AND contacts.env = ?"
-        f" AND contacts.id > ? AND contacts.id <= ? AND ({where.sql})"
-        " ORDER BY contacts.id LIMIT ?",
-        (*tenant(principal), after, upto, *where.params, limit),
-    )
-    return [int(row["id"]) for row in rows]
-
-
-async def audience_count(
-    db: Database, principal: Principal, where: Condition, seconds: float | None
-) -> int | None:
-    """How many contacts match `where`, off the event loop; None when `seconds` is given
-    and counting takes longer."""
-    sql = (
-        "SELECT count(*) AS n FROM contacts WHERE contacts.account_id = ?"
-        f" AND contacts.env = ? AND ({where.sql})"
-    )
-    params = (*tenant(principal), *where.params)
-    if seconds is None:
-        rows: list[Row] | None = await db.scan(sql, params)
-    else:
-        rows = await db.scan_within(sql, params, seconds)
-    return None if rows is None else int(rows[0]["n"])
 
 
 async def naming_in_audience(conn: Connection, principal: Principal) -> list[Row]:

@@ -22,7 +22,7 @@ from activecommerce.kit.fields import parse_id
 from activecommerce.kit.listing import Condition, ListFilter, ListQuery
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import TENANT, TENANT_CHECKED, tenant
-from activecommerce.segments.matching import NOTHING, segment_condition
+from activecommerce.segments.matching import NOTHING_PLANNED, Planned, segment_condition
 
 SEARCH_COUNT_LIMIT = 1000
 # A search's count is worth this long: a common substring can take a scan of a large share
@@ -47,7 +47,7 @@ class Plan:
     dialect: str
     rare: frozenset[str]
     matches: list[int] | None
-    segment: Condition | None = None
+    segment: Planned | None = None
     text_index: bool = True
 
 
@@ -101,9 +101,13 @@ class SegmentFilter(ListFilter):
     def add(self, where: list[str], params: list[Any], value: Any, plan: Plan | None) -> None:
         if plan is None:
             raise ValueError("a segment filter needs the request's plan (ContactListQuery)")
-        segment = plan.segment or NOTHING
+        segment = (plan.segment or NOTHING_PLANNED).where
         where.append(segment.sql)
         params.extend(segment.params)
+
+
+def _checked(scope: str) -> bool:
+    return scope == TENANT_CHECKED
 
 
 def _fts_phrase(text: str) -> str:
@@ -186,12 +190,19 @@ class ContactListQuery(ListQuery):
         rare = await self._rare_filters(db, principal, filters)
         search = self._text_search(db.dialect, filters)
         matches = None if search is None else await self._text_matches(db, *search)
-        plan = Plan(db.dialect, rare, matches, await self._segment(db, principal, filters))
+        segment = await self._segment(db, principal, filters)
+        plan = Plan(db.dialect, rare, matches, segment)
+        # Rows read from a set of ids (the text index's matches, a segment's driver) are
+        # checked for the tenant one by one, rather than walked through its index.
         scope = TENANT if matches is None else TENANT_CHECKED
-        rows = self.where(principal, filters, base, base_params, plan=plan, scope=scope)
-        if search is None or matches is not None:
+        row_scope = scope if segment is None else max(scope, segment.scopes.rows, key=_checked)
+        rows = self.where(principal, filters, base, base_params, plan=plan, scope=row_scope)
+        count_scope = TENANT if search is None or matches is not None else TENANT_CHECKED
+        if segment is not None:
+            count_scope = max(count_scope, segment.scopes.count, key=_checked)
+        if count_scope == row_scope:
             return rows, rows
-        count = self.where(principal, filters, base, base_params, plan=plan, scope=TENANT_CHECKED)
+        count = self.where(principal, filters, base, base_params, plan=plan, scope=count_scope)
         return rows, count
 
     async def total(
@@ -242,13 +253,13 @@ class ContactListQuery(ListQuery):
 
     async def _segment(
         self, db: Database, principal: Principal, filters: dict[str, Any]
-    ) -> Condition | None:
-        """The condition of the segment the list is filtered by, if any."""
+    ) -> Planned | None:
+        """The segment the list is filtered by, if any, planned and compiled."""
         value = filters.get("segmentId")
         if value is None:
             return None
         found = await segment_condition(db, principal, parse_id(str(value)))
-        return found or NOTHING
+        return found or NOTHING_PLANNED
 
     async def _rare_filters(
         self, db: Database, principal: Principal, filters: dict[str, Any]

@@ -10,6 +10,7 @@ from typing import Any
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import ACTIVITY_COLUMNS
+from activecommerce.kit.listing import Condition
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import (
     TENANT,
@@ -97,18 +98,6 @@ async def matching_after(
         sql += " AND created_at >= ? AND (created_at > ? OR id > ?)"
         args += [after[0], after[0], after[1]]
     return await db.scan(sql + " ORDER BY created_at, id LIMIT ?", (*args, limit))
-
-
-async def member_ids(
-    db: Database, principal: Principal, table: str, column: str, target: int, after: int, limit: int
-) -> list[int]:
-    """A page of the contacts in a group or tag, in id order (an index range scan)."""
-    rows = await Scoped(db, principal).fetchall(
-        f"SELECT contact_id FROM {table} WHERE {column} = ? AND contact_id > ? AND @tenant"
-        " ORDER BY contact_id LIMIT ?",
-        (target, after, limit),
-    )
-    return [int(r["contact_id"]) for r in rows]
 
 
 def members_of(table: str, column: str) -> str:
@@ -357,3 +346,53 @@ async def set_status(scope: Scoped, contact_id: int, status: str) -> Row:
     )
     assert row is not None
     return row
+
+
+# ---------------------------------------------------------------- contacts matching a condition
+
+# What a segment or an audience compiles to (`segments.conditions`): one condition on
+# `contacts`, read off the event loop (`scan`), with the tenant condition (`scope`) that
+# its plan chose (`TENANT`, or `TENANT_CHECKED` when the rows come from a set of ids).
+
+
+async def count_matching(
+    db: Database,
+    principal: Principal,
+    where: Condition,
+    *,
+    scope: str = TENANT,
+    seconds: float | None = None,
+) -> int | None:
+    """How many of the caller's contacts match `where`; None when `seconds` is given and
+    counting takes longer."""
+    sql = f"SELECT count(*) AS n FROM contacts WHERE {scope} AND ({where.sql})"
+    params = (*tenant(principal), *where.params)
+    if seconds is None:
+        rows: list[Row] | None = await db.scan(sql, params)
+    else:
+        rows = await db.scan_within(sql, params, seconds)
+    return None if rows is None else int(rows[0]["n"]) if rows else 0
+
+
+async def ids_matching(
+    db: Database, principal: Principal, where: Condition, after: int, upto: int, limit: int
+) -> list[int]:
+    """The ids of the next `limit` contacts matching `where` with an id in (after, upto],
+    in id order."""
+    rows = await db.scan(
+        f"SELECT contacts.id FROM contacts WHERE {TENANT} AND contacts.id > ?"
+        f" AND contacts.id <= ? AND ({where.sql}) ORDER BY contacts.id LIMIT ?",
+        (*tenant(principal), after, upto, *where.params, limit),
+    )
+    return [int(row["id"]) for row in rows]
+
+
+async def newest_matching(
+    db: Database, principal: Principal, where: Condition, *, scope: str, limit: int
+) -> list[Row]:
+    """The newest `limit` contacts matching `where` (whole rows)."""
+    return await db.scan(
+        f"SELECT * FROM contacts WHERE {scope} AND ({where.sql})"
+        " ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*tenant(principal), *where.params, limit),
+    )

@@ -15,9 +15,10 @@ from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.events import Event
 from activecommerce.kit.fields import patch_model_of
+from activecommerce.kit.listing import Condition
 from activecommerce.kit.pagination import CursorEnvelope, Paging
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import Scoped, tenant
+from activecommerce.kit.repository import TENANT, Scoped, tenant
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.tags.service import contact_tags
 
@@ -237,14 +238,32 @@ async def by_email(db: Database | Connection, principal: Principal, address: str
     return await repository.by_email(db, principal, address)
 
 
-async def members_page(
-    db: Database, principal: Principal, membership: Membership, target: int, after: int, limit: int
+async def count_matching(
+    db: Database,
+    principal: Principal,
+    where: Condition,
+    *,
+    scope: str = TENANT,
+    seconds: float | None = None,
+) -> int | None:
+    """How many contacts match a compiled condition (`segments.conditions`), counted off
+    the event loop; None when `seconds` is given and counting takes longer."""
+    return await repository.count_matching(db, principal, where, scope=scope, seconds=seconds)
+
+
+async def ids_matching(
+    db: Database, principal: Principal, where: Condition, after: int, upto: int, limit: int
 ) -> list[int]:
-    """The ids of a page of the contacts in a group or tag (`membership` says which kind),
-    in id order, after the id `after`."""
-    return await repository.member_ids(
-        db, principal, membership.table, membership.column, target, after, limit
-    )
+    """The next `limit` ids in (after, upto] of contacts matching a compiled condition."""
+    return await repository.ids_matching(db, principal, where, after, upto, limit)
+
+
+async def newest_matching(
+    db: Database, principal: Principal, where: Condition, *, scope: str, limit: int
+) -> list[dict[str, Any]]:
+    """The newest `limit` contacts matching a compiled condition, as the API shows them."""
+    rows = await repository.newest_matching(db, principal, where, scope=scope, limit=limit)
+    return await contacts.present_rows(db, principal, rows)
 
 
 async def count_active(db: Database, principal: Principal) -> int:

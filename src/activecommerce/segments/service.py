@@ -10,18 +10,18 @@ from typing import Any, NamedTuple, Unpack
 
 import orjson
 
+from activecommerce.contacts import service as contacts_service
 from activecommerce.contacts.service import contacts
 from activecommerce.fields.definitions import key_of
 from activecommerce.fields.service import contact_fields
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
-from activecommerce.kit.listing import Condition
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.pagination import CursorEnvelope, Paging
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
-from activecommerce.kit.repository import TENANT, Scoped, tenant
+from activecommerce.kit.repository import Scoped
 from activecommerce.kit.resource import DeleteGuard, Resource, Rules, require_ref
 from activecommerce.segments import models, repository
 from activecommerce.segments.conditions import (
@@ -32,10 +32,10 @@ from activecommerce.segments.conditions import (
     Leaf,
     TagLeaf,
     check,
-    compile_tree,
     leaves,
     parse,
 )
+from activecommerce.segments.matching import planned
 from activecommerce.segments.schemas import SegmentIn, SegmentOut
 from activecommerce.tags.service import contact_tags
 
@@ -104,30 +104,16 @@ async def preview(db: Database, principal: Principal, tree: Any) -> dict[str, An
     """How many contacts `tree` matches (exactly, every status) and up to ten of them,
     the newest first, without saving anything. Both reads run off the event loop on
     SQLite (`scan`)."""
-    checked = await check(db, principal, tree, "conditions")
-    where = compile_tree(checked, principal, db.dialect)
+    found = await planned(db, principal, await check(db, principal, tree, "conditions"))
+    count = await contacts_service.count_matching(
+        db, principal, found.where, scope=found.scopes.count
+    )
     return {
-        "count": await _count(db, principal, where),
-        "sample": await contacts.present_rows(
-            db, principal, await _sample(db, principal, where, SAMPLE_SIZE)
+        "count": count or 0,
+        "sample": await contacts_service.newest_matching(
+            db, principal, found.where, scope=found.scopes.rows, limit=SAMPLE_SIZE
         ),
     }
-
-
-async def _count(db: Database, principal: Principal, where: Condition) -> int:
-    rows = await db.scan(
-        f"SELECT count(*) AS n FROM contacts WHERE {TENANT} AND {where.sql}",
-        [*tenant(principal), *where.params],
-    )
-    return int(rows[0]["n"]) if rows else 0
-
-
-async def _sample(db: Database, principal: Principal, where: Condition, size: int) -> list[Any]:
-    return await db.scan(
-        f"SELECT * FROM contacts WHERE {TENANT} AND {where.sql}"
-        " ORDER BY created_at DESC, id DESC LIMIT ?",
-        [*tenant(principal), *where.params, size],
-    )
 
 
 async def contacts_of(
