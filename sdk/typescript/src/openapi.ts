@@ -1289,7 +1289,9 @@ export interface components {
          */
         AllOf: {
             /** All */
-            all: (components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"])[];
+            all: {
+                [key: string]: unknown;
+            }[];
         };
         /**
          * AnyOf
@@ -1297,7 +1299,9 @@ export interface components {
          */
         AnyOf: {
             /** Any */
-            any: (components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"])[];
+            any: {
+                [key: string]: unknown;
+            }[];
         };
         /** ApiKeyCreated */
         ApiKeyCreated: {
@@ -2555,8 +2559,13 @@ export interface components {
          * @description The condition does not hold.
          */
         NotOf: {
-            /** Not */
-            not: components["schemas"]["AllOf"] | components["schemas"]["AnyOf"] | components["schemas"]["NotOf"] | components["schemas"]["FieldCondition"] | components["schemas"]["TagCondition"] | components["schemas"]["GroupCondition"] | components["schemas"]["EmailCondition"] | components["schemas"]["DealCondition"];
+            /**
+             * Not
+             * @description A node: all, any, not, or a field, tag, group, email or deal condition
+             */
+            not: {
+                [key: string]: unknown;
+            };
         };
         /** OAuthClientCreated */
         OAuthClientCreated: {

@@ -607,6 +607,9 @@ class PostgresDatabase:
             timeout=acquire_timeout,  # opening a connection
             command_timeout=statement_timeout,
             reset=_no_session_state,
+            # One statement, one core: a parallel scan (a segment's count over a million
+            # contacts) would take the cores that every other request is served by.
+            server_settings={"max_parallel_workers_per_gather": "0"},
         )
         # No floor of idle connections (min_size 0): asyncpg restores a floor in the
         # background and logs a traceback for every failed attempt during an outage.
