@@ -181,17 +181,13 @@ async def confirm_delete(ctx: ConsoleContext, field_id: int) -> Response:
 
 @router.post(BASE + "/{field_id:int}/delete")
 async def delete(ctx: ConsoleContext, field_id: int) -> Response:
-    try:
-        await resources.delete(ctx, contact_fields, str(field_id))
-    except Problem as problem:
-        if problem.status == 404:
-            raise
-        # A segment's conditions compare it: the 409 names the segments.
+    refused = await resources.delete_unless_needed(ctx, contact_fields, str(field_id))
+    if refused is not None:  # a segment's conditions compare it: the 409 names them
         return await _field_page(
             ctx,
             field_id,
             "contacts/field_delete.html",
-            status=problem.status,
-            errors=FormErrors(message=problem.detail or problem.title),
+            status=refused.status,
+            errors=FormErrors(message=refused.detail or refused.title),
         )
     return see_other(ctx, BASE, "Field deleted.")

@@ -11,6 +11,7 @@ from typing import Any
 from activecommerce.kit import writes
 from activecommerce.kit.fields import ascii_digits
 from activecommerce.kit.pagination import MAX_PAGE
+from activecommerce.kit.problems import Problem
 from activecommerce.kit.resource import Resource
 from activecommerce.kit.services import services
 from activecommerce.web.console import Console
@@ -47,6 +48,18 @@ async def patch(
 async def delete(ctx: Console, resource: Resource, object_id: str) -> None:
     """DELETE /v3/<collection>/{id}."""
     await writes.delete(services(ctx.request).db, resource, ctx.principal, object_id)
+
+
+async def delete_unless_needed(ctx: Console, resource: Resource, object_id: str) -> Problem | None:
+    """DELETE /v3/<collection>/{id}, or why not: the refusal (a 409 naming what still
+    needs the object) for the page to show. No such object is a 404, raised."""
+    try:
+        await delete(ctx, resource, object_id)
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return problem
+    return None
 
 
 async def all_of(

@@ -156,19 +156,15 @@ def _routes(kind: Kind) -> None:
         return await _one_page(ctx, kind, object_id, "contacts/label_delete.html")
 
     async def delete(ctx: ConsoleContext, object_id: int) -> Response:
-        try:
-            await resources.delete(ctx, target, str(object_id))
-        except Problem as problem:
-            if problem.status == 404:
-                raise
-            # Still needed (an automation's trigger names it): the 409 says by what.
+        refused = await resources.delete_unless_needed(ctx, target, str(object_id))
+        if refused is not None:  # still needed (a segment, a trigger): the 409 says by what
             return await _one_page(
                 ctx,
                 kind,
                 object_id,
                 "contacts/label_delete.html",
-                status=problem.status,
-                errors=FormErrors(message=problem.detail or problem.title),
+                status=refused.status,
+                errors=FormErrors(message=refused.detail or refused.title),
             )
         return see_other(ctx, kind.base, f"{kind.one.capitalize()} deleted.")
 
