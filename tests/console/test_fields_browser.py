@@ -15,6 +15,7 @@ PHONE = 390
 
 
 def _fits(page: Page) -> None:
+    page.wait_for_load_state("load")  # measured with the page's stylesheets applied
     axe(page)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE
 

@@ -13,6 +13,9 @@ PHONE = 390
 
 
 def _fits(page: Page) -> None:
+    # Measured once the page's stylesheets have loaded: before, a textarea is as wide as
+    # its columns.
+    page.wait_for_load_state("load")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE
 
 
