@@ -47,25 +47,32 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(
     app: FastAPI, account: Account
 ) -> None:
     email = await new_user(app, account.id)
+    # Each kind is tried three times, interleaved, and its fastest answer compared: the
+    # machine's other work (a CI run's parallel tests) only ever adds time to one try.
+    tries: dict[str, list[float]] = {"wrong password": [], "unknown email": []}
     answers = []
     async with browser(app) as b:
-        for who, password in ((email, "wrong password"), ("nobody@example.com", PASSWORD)):
-            page = await b.get("/signin")
-            started = time.perf_counter()
-            answer = await b.post(
-                "/signin",
-                data={
-                    "email": who,
-                    "password": password,
-                    "csrf_token": field(page.text, "csrf_token"),
-                    "next": "/signin",
-                },
-            )
-            answers.append((answer.status_code, time.perf_counter() - started, answer.text))
-    (s1, t1, body1), (s2, t2, body2) = answers
-    assert s1 == s2 == 401
-    assert "Wrong email or password." in body1
-    assert "Wrong email or password." in body2
+        for _ in range(3):
+            for kind, who, password in (
+                ("wrong password", email, "wrong password"),
+                ("unknown email", "nobody@example.com", PASSWORD),
+            ):
+                page = await b.get("/signin")
+                started = time.perf_counter()
+                answer = await b.post(
+                    "/signin",
+                    data={
+                        "email": who,
+                        "password": password,
+                        "csrf_token": field(page.text, "csrf_token"),
+                        "next": "/signin",
+                    },
+                )
+                tries[kind].append(time.perf_counter() - started)
+                answers.append((answer.status_code, answer.text))
+    assert all(status == 401 for status, _ in answers)
+    assert all("Wrong email or password." in text for _, text in answers)
+    t1, t2 = min(tries["wrong password"]), min(tries["unknown email"])
     assert max(t1, t2) < 4 * min(t1, t2)  # both pay for one Argon2 verification
 
 
