@@ -197,7 +197,8 @@ class ContactListQuery(ListQuery):
         scope = TENANT if matches is None else TENANT_CHECKED
         row_scope = scope if segment is None else max(scope, segment.scopes.rows, key=_checked)
         rows = self.where(principal, filters, base, base_params, plan=plan, scope=row_scope)
-        count_scope = TENANT if search is None or matches is not None else TENANT_CHECKED
+        # A search's count reads its matches by id, whether or not the page does.
+        count_scope = TENANT if search is None else TENANT_CHECKED
         if segment is not None:
             count_scope = max(count_scope, segment.scopes.count, key=_checked)
         if count_scope == row_scope:
