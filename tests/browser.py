@@ -134,6 +134,17 @@ def sign_in(page: Page, email: str, password: str = PASSWORD, next_path: str = "
     page.wait_for_load_state()
 
 
+PHONE = 390
+
+
+def fits(page: Page, width: int = PHONE) -> None:
+    """The page does not scroll sideways at `width`, measured once it has loaded: before
+    its stylesheets apply, a textarea or a table is as wide as its content."""
+    page.wait_for_load_state("load")
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url} is {scroll}px wide at {width}px"
+
+
 def axe(page: Page) -> None:
     """Run axe-core on the page; fail on serious or critical violations. Injected through
     the DevTools protocol (page.evaluate), which the page's CSP does not apply to."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser import Server, Signed, axe, open_page, sign_in, status_of
+from browser import Server, Signed, axe, fits, open_page, sign_in, status_of
 from helpers import wait_until
 from playwright.sync_api import Browser, Dialog, Page, expect
 
@@ -317,7 +317,7 @@ def test_the_audience_picker_takes_everyone_segments_and_what_to_leave_out(
     expect(count).to_have_text("1")
     axe(page)
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    fits(page)
     axe(page)
     page.get_by_role("button", name="Send now").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Report: Audiences")
@@ -349,7 +349,7 @@ def test_the_campaign_pages_fit_a_phone(chromium: Browser, console_server: Serve
     for path in ("/campaigns", f"/campaigns/{made.json()['id']}", "/automations/new", "/inbox"):
         page.goto(path)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
-        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        fits(page)
         axe(page)
     page.context.close()
     assert not violations, violations  # the preview has no open pixel to refuse

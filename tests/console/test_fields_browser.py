@@ -8,16 +8,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from browser import Signed, api_client, axe, made
+from browser import PHONE, Signed, api_client, axe, fits, made
 from playwright.sync_api import Page, expect
-
-PHONE = 390
 
 
 def _fits(page: Page) -> None:
-    page.wait_for_load_state("load")  # measured with the page's stylesheets applied
     axe(page)
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE
+    fits(page)
 
 
 def test_a_dropdown_field_set_on_a_contact_through_its_form_at_phone_width(

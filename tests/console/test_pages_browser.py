@@ -6,7 +6,7 @@ edited and sent a test; a named API key. axe on each."""
 
 from __future__ import annotations
 
-from browser import Signed, api_client, axe, made, open_page, sign_in, status_of
+from browser import Signed, api_client, axe, fits, made, open_page, sign_in, status_of
 from helpers import wait_until
 from playwright.sync_api import Browser, Page, Request, Response, expect
 from playwright.sync_api import Error as PlaywrightError
@@ -127,7 +127,7 @@ def test_the_time_zone_setting_at_phone_width(chromium: Browser, signed_in: Sign
     sign_in(page, signed_in.owner.email)
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Settings")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    fits(page)
     axe(page)
     page.get_by_label("Time zone").select_option("America/New_York")
     page.get_by_role("button", name="Save settings").click()
@@ -135,12 +135,12 @@ def test_the_time_zone_setting_at_phone_width(chromium: Browser, signed_in: Sign
     expect(page.get_by_test_id("now")).to_contain_text(" E")  # EST or EDT
     page.goto("/keys")  # a table with hidden labels in its buttons scrolls, not the page
     expect(page.get_by_role("button", name="Revoke").first).to_be_attached()
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    fits(page)
     page.goto(f"/contacts/{contact['id']}")
     created = page.locator("dl.fields time").first
     expect(created).to_have_attribute("datetime", contact["createdAt"])
     expect(created).to_contain_text(" E")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    fits(page)
     axe(page)
     page.context.close()
     assert not violations, violations

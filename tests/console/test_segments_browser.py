@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from browser import Signed, api_client, axe, made
+from browser import Signed, api_client, axe, fits, made
 from playwright.sync_api import Page, expect
 
 
@@ -92,7 +92,7 @@ def test_the_builder_at_phone_width(signed_in: Signed) -> None:
     ).to_be_visible()
     expect(page.get_by_test_id("segment-count")).to_be_visible()
     axe(page)
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    fits(page)
     page.goto("/segments")
     axe(page)
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    fits(page)

@@ -6,17 +6,8 @@ from __future__ import annotations
 import re
 
 import httpx
-from browser import Signed, api_client, axe, made, open_page, sign_in
-from playwright.sync_api import Browser, Page, expect
-
-PHONE = 390
-
-
-def _fits(page: Page) -> None:
-    # Measured once the page's stylesheets have loaded: before, a textarea is as wide as
-    # its columns.
-    page.wait_for_load_state("load")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE
+from browser import PHONE, Signed, api_client, axe, fits, made, open_page, sign_in
+from playwright.sync_api import Browser, expect
 
 
 def _put(api: httpx.Client, path: str) -> None:
@@ -37,7 +28,7 @@ def test_tags_groups_and_brands_at_phone_width(chromium: Browser, signed_in: Sig
     page.get_by_role("button", name="Tags", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Tags")
     expect(page.get_by_text("No tags yet.")).to_be_visible()
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_label("Name", exact=True).fill(
         "a-rather-long-tag-name-that-must-not-widen-the-page"
@@ -51,7 +42,7 @@ def test_tags_groups_and_brands_at_phone_width(chromium: Browser, signed_in: Sig
     page.get_by_role("button", name="Create tag").click()
     expect(page.locator("#f-name-help")).to_contain_text("is taken by another tag")
     axe(page)  # with the form's error shown
-    _fits(page)
+    fits(page)
 
     with api_client(signed_in) as api:
         (vip,) = [t for t in api.get("/v3/contactTags").json()["data"] if t["name"] == "vip"]
@@ -60,7 +51,7 @@ def test_tags_groups_and_brands_at_phone_width(chromium: Browser, signed_in: Sig
     page.goto("/contacts/tags")
     count = page.get_by_test_id(f"count-{vip['id']}")
     expect(count).to_have_text(re.compile(r"^2"))
-    _fits(page)
+    fits(page)
     count.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Contacts")
     expect(page.get_by_test_id("total")).to_have_text("2 contacts")
@@ -69,7 +60,7 @@ def test_tags_groups_and_brands_at_phone_width(chromium: Browser, signed_in: Sig
     page.goto("/contacts/tags")
     page.get_by_role("link", name="vip", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Tag vip")
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_label("Name", exact=True).fill("VIP customers")
     page.get_by_role("button", name="Save").click()
@@ -77,7 +68,7 @@ def test_tags_groups_and_brands_at_phone_width(chromium: Browser, signed_in: Sig
     page.get_by_role("link", name="Delete tag VIP customers").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete the tag VIP customers?")
     expect(page.get_by_text("2 contacts lose this tag")).to_be_visible()
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_role("button", name="Delete tag").click()
     expect(page.get_by_role("status")).to_contain_text("Tag deleted")
@@ -86,29 +77,29 @@ def test_tags_groups_and_brands_at_phone_width(chromium: Browser, signed_in: Sig
     page.get_by_role("link", name="Groups", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Groups")
     expect(page.get_by_test_id(f"count-{staff['id']}")).to_have_text(re.compile(r"^1"))
-    _fits(page)
+    fits(page)
     axe(page)
 
     page.goto("/campaigns")
     page.get_by_role("link", name="Brands").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Brands")
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_label("Name", exact=True).fill("Shop")
     page.get_by_label("From email").fill("not-an-email")
     page.get_by_role("button", name="Create brand").click()
     expect(page.locator("#f-from_email-help")).to_be_visible()
     axe(page)
-    _fits(page)
+    fits(page)
     page.get_by_label("From email").fill("news@a-very-long-domain-name-for-a-shop.example")
     page.get_by_label("From name").fill("The Shop")
     page.get_by_label("Postal address").fill("1 Main Street\nSpringfield")
     page.get_by_role("button", name="Create brand").click()
     expect(page.get_by_role("status")).to_contain_text("“Shop” created")
-    _fits(page)
+    fits(page)
     page.get_by_role("link", name="Shop", exact=True).click()
     expect(page.get_by_label("Postal address")).to_have_value("1 Main Street\nSpringfield")
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_label("Name", exact=True).fill("Shop & Co")
     page.get_by_role("button", name="Save").click()
@@ -142,7 +133,7 @@ def test_select_all_matching_tags_and_deletes_every_match(
     page.goto("/contacts")
     page.get_by_label("Group", exact=True).select_option(label="fans")
     expect(page.get_by_test_id("total")).to_have_text("30 contacts")
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_label("All 30 contacts matching these filters").check()
     page.get_by_label("Or a new tag").fill("every fan")
@@ -157,7 +148,7 @@ def test_select_all_matching_tags_and_deletes_every_match(
     page.get_by_label("All 30 contacts matching these filters").check()
     page.get_by_role("button", name="Delete selected…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete 30 contacts?")
-    _fits(page)
+    fits(page)
     axe(page)
     page.get_by_label("Type 30 to confirm").fill("29")
     page.get_by_role("button", name="Delete contacts").click()
@@ -173,7 +164,7 @@ def test_select_all_matching_tags_and_deletes_every_match(
     # A large selection's progress page (here, one that is no longer running).
     page.goto("/contacts/bulk/999999999")
     expect(page.get_by_test_id("bulk-status")).to_have_text("Finished")
-    _fits(page)
+    fits(page)
     axe(page)
     page.context.close()
     assert not violations, violations
