@@ -4,10 +4,12 @@ from activecommerce.accounts import models as accounts
 from activecommerce.automations import models as automations
 from activecommerce.brands import models as brands
 from activecommerce.campaigns import models as campaigns
+from activecommerce.consent import models as consent
 from activecommerce.contacts import models as contacts
 from activecommerce.deals import models as deals
 from activecommerce.email import models as email
 from activecommerce.fields import models as fields
+from activecommerce.forms import models as forms
 from activecommerce.groups import models as groups
 from activecommerce.imports import models as imports
 from activecommerce.jobs import models as jobs
@@ -25,11 +27,13 @@ __all__ = [
     "automations",
     "brands",
     "campaigns",
+    "consent",
     "contacts",
     "deals",
     "email",
     "events",
     "fields",
+    "forms",
     "groups",
     "imports",
     "jobs",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 
 from activecommerce.config import Settings
+from activecommerce.consent import keys as consent_keys
 from activecommerce.contacts import selection
 from activecommerce.email import service as email_service
 from activecommerce.email.config import EmailConfig
@@ -23,6 +24,7 @@ def configure(
     settings: Settings, server_secret: bytes, webhooks: WebhookConfig, email: EmailConfig
 ) -> None:
     """Complete what needs the server secret."""
+    consent_keys.configure(server_secret)
     webhooks.configure(settings, server_secret)
     email.configure(settings, server_secret)
 

@@ -6,7 +6,7 @@ from pydantic import AfterValidator, Field
 from activecommerce.fields.values import storable_json
 from activecommerce.kit.fields import Email, Input, Output, ShortText
 
-ContactStatus = Literal["active", "unsubscribed", "bounced"]
+ContactStatus = Literal["active", "unconfirmed", "unsubscribed", "bounced", "complained"]
 
 CustomFields = Annotated[
     dict[str, Any],

@@ -1,4 +1,4 @@
-from sqlalchemy import Column, Index, String, Table
+from sqlalchemy import Boolean, Column, Index, String, Table
 
 from activecommerce.kit.tables import id_column, metadata, tenant_columns, timestamp_columns
 
@@ -8,6 +8,8 @@ contact_groups = Table(
     id_column(),
     *tenant_columns(),
     Column("name", String(255), nullable=False),
+    # Listed on the unsubscribe page, where a person may leave it and stay subscribed.
+    Column("public", Boolean, nullable=False, server_default="0"),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )

@@ -7,4 +7,8 @@ contact_groups = named_resource(
     title="contact group",
     event_name="contactGroup",
     model_name="ContactGroup",
+    flags={
+        "public": "Listed on the unsubscribe page, where a person may leave this group and"
+        " stay subscribed to the rest."
+    },
 )

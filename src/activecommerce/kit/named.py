@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 from sqlalchemy import Table
 
 from activecommerce.kit.clock import now
@@ -19,17 +20,29 @@ NAME_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "nam
 
 
 def named_resource(
-    *, collection: str, table: Table, title: str, model_name: str, event_name: str
+    *,
+    collection: str,
+    table: Table,
+    title: str,
+    model_name: str,
+    event_name: str,
+    flags: dict[str, str] | None = None,
 ) -> Resource:
-    create: type[BaseModel] = create_model(f"{model_name}In", __base__=Input, name=(Name, ...))
-    out: type[BaseModel] = create_model(
-        f"{model_name}Out",
-        __base__=Output,
-        id=(str, ...),
-        name=(str, ...),
-        createdAt=(datetime, ...),
-        updatedAt=(datetime, ...),
+    """`flags`: boolean fields beside the name (false unless set), with their descriptions."""
+    extra: dict[str, Any] = {
+        name: (bool, Field(default=False, description=text)) for name, text in (flags or {}).items()
+    }
+    create: type[BaseModel] = create_model(
+        f"{model_name}In", __base__=Input, name=(Name, ...), **extra
     )
+    shown: dict[str, Any] = {
+        "id": (str, ...),
+        "name": (str, ...),
+        **{name: (bool, ...) for name in extra},
+        "createdAt": (datetime, ...),
+        "updatedAt": (datetime, ...),
+    }
+    out: type[BaseModel] = create_model(f"{model_name}Out", __base__=Output, **shown)
     return Resource(
         collection=collection,
         table=table,

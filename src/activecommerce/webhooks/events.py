@@ -4,6 +4,7 @@ CRUD_COLLECTIONS = (
     "contactGroup",
     "contactTag",
     "contactField",
+    "form",
     "segment",
     "pipeline",
     "dealStage",
@@ -27,6 +28,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
                 "added_to_group",
                 "removed_from_group",
                 "unsubscribed",
+                "subscribed",
+                "erased",
             )
         ),
         *(
