@@ -1769,6 +1769,12 @@ export interface components {
         ContactGroupIn: {
             /** Name */
             name: string;
+            /**
+             * Public
+             * @description Listed on the unsubscribe page, where a person may leave this group and stay subscribed to the rest.
+             * @default false
+             */
+            public?: boolean;
         };
         /** ContactGroupList */
         ContactGroupList: {
@@ -1787,6 +1793,8 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+            /** Public */
+            public: boolean;
             /**
              * Updatedat
              * Format: date-time
@@ -1797,6 +1805,11 @@ export interface components {
         ContactGroupPatch: {
             /** Name */
             name?: string | null;
+            /**
+             * Public
+             * @description Listed on the unsubscribe page, where a person may leave this group and stay subscribed to the rest.
+             */
+            public?: boolean | null;
         };
         /** ContactGroupsList */
         ContactGroupsList: {
@@ -1864,7 +1877,7 @@ export interface components {
              * @default active
              * @enum {string}
              */
-            status?: "active" | "unsubscribed" | "bounced";
+            status?: "active" | "unconfirmed" | "unsubscribed" | "bounced" | "complained";
         };
         /** ContactList */
         ContactList: {
@@ -1905,7 +1918,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "active" | "unsubscribed" | "bounced";
+            status: "active" | "unconfirmed" | "unsubscribed" | "bounced" | "complained";
             /**
              * Updatedat
              * Format: date-time
@@ -1927,7 +1940,7 @@ export interface components {
             /** Phone */
             phone?: string | null;
             /** Status */
-            status?: ("active" | "unsubscribed" | "bounced") | null;
+            status?: ("active" | "unconfirmed" | "unsubscribed" | "bounced" | "complained") | null;
         };
         /** ContactTagIn */
         ContactTagIn: {
@@ -4730,6 +4743,7 @@ export interface operations {
                      *           "createdAt": "2026-03-01T09:30:00Z",
                      *           "id": "1042",
                      *           "name": "Spring sale",
+                     *           "public": true,
                      *           "updatedAt": "2026-03-01T09:30:00Z"
                      *         }
                      *       ],
@@ -4807,7 +4821,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "name": "Spring sale"
+                 *       "name": "Spring sale",
+                 *       "public": false
                  *     }
                  */
                 "application/json": components["schemas"]["ContactGroupIn"];
@@ -4825,6 +4840,7 @@ export interface operations {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "id": "1042",
                      *       "name": "Spring sale",
+                     *       "public": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -4936,6 +4952,7 @@ export interface operations {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "id": "1042",
                      *       "name": "Spring sale",
+                     *       "public": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -5002,7 +5019,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "name": "Spring sale"
+                 *       "name": "Spring sale",
+                 *       "public": false
                  *     }
                  */
                 "application/json": components["schemas"]["ContactGroupIn"];
@@ -5020,6 +5038,7 @@ export interface operations {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "id": "1042",
                      *       "name": "Spring sale",
+                     *       "public": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -5205,7 +5224,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "name": "Spring sale"
+                 *       "name": "Spring sale",
+                 *       "public": true
                  *     }
                  */
                 "application/json": components["schemas"]["ContactGroupPatch"];
@@ -5223,6 +5243,7 @@ export interface operations {
                      *       "createdAt": "2026-03-01T09:30:00Z",
                      *       "id": "1042",
                      *       "name": "Spring sale",
+                     *       "public": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -6270,7 +6291,7 @@ export interface operations {
                 groupId?: string | null;
                 /** @description Contacts with this tag */
                 tagId?: string | null;
-                status?: ("active" | "unsubscribed" | "bounced") | null;
+                status?: ("active" | "unconfirmed" | "unsubscribed" | "bounced" | "complained") | null;
                 /** @description Search in email, first and last name (a substring, any case) */
                 q?: string | null;
                 /** @description Contacts this segment matches (of every status, unless `status` is given too) */
@@ -6512,7 +6533,7 @@ export interface operations {
                 email?: string | null;
                 groupId?: string | null;
                 tagId?: string | null;
-                status?: ("active" | "unsubscribed" | "bounced") | null;
+                status?: ("active" | "unconfirmed" | "unsubscribed" | "bounced" | "complained") | null;
                 q?: string | null;
                 segmentId?: string | null;
             };
@@ -7059,6 +7080,7 @@ export interface operations {
                      *           "createdAt": "2026-03-01T09:30:00Z",
                      *           "id": "1042",
                      *           "name": "Spring sale",
+                     *           "public": true,
                      *           "updatedAt": "2026-03-01T09:30:00Z"
                      *         }
                      *       ],
