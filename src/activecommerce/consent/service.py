@@ -197,11 +197,6 @@ async def lock_addresses(conn: Connection, addresses: Sequence[str]) -> None:
 # ---------------------------------------------------------------- the list through the API
 
 
-class _EmailFilter(ListFilter):
-    def bound(self, value: Any) -> Any:
-        return address_hash(str(value))
-
-
 class SuppressionRules(Rules[SuppressionIn]):
     async def present(
         self, db: Connection | Database, principal: Principal, objects: list[dict[str, Any]]
@@ -220,7 +215,7 @@ suppressions = Resource(
     out_model=SuppressionOut,
     sortable={"createdAt": "created_at"},
     filters=(
-        _EmailFilter(
+        ListFilter(
             "email",
             "email_hash = ?",
             description="An address (compared case-insensitively; an erased entry is found"
@@ -240,6 +235,9 @@ suppressions = Resource(
 async def list_suppressions(
     db: Database, principal: Principal, filters: dict[str, Any], **page: Unpack[Paging]
 ) -> CursorEnvelope:
+    """`filters`: `email` (an address: found by its keyed hash) and `reason`."""
+    if filters.get("email") is not None:
+        filters = {**filters, "email": address_hash(str(filters["email"]))}
     return await suppressions.list_rows(db, principal, filters=filters, **page)
 
 

@@ -59,6 +59,7 @@ router = console_router()
 PAGE_SIZE = 25
 ACTIVITY_PAGE = 20
 EMAILS_SHOWN = 20
+CONSENTS_SHOWN = 20
 # The most tags or groups offered in a select (a longer list is typed by name).
 CHOICES = 200
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
@@ -581,6 +582,7 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         all_groups=_others(await resources.options(ctx, contact_groups, CHOICES), lists["groups"]),
         deals=contact_deals["data"],
         emails=emails,
+        consents=await consent.recent_consents(db, ctx.principal, oid, CONSENTS_SHOWN),
         activity=activity,
         more_url=more,
         first_activity=_before(ctx) is not None,
