@@ -25,10 +25,10 @@ def test_suppressions_page_and_the_contacts_consent_history(signed_in: Signed) -
     page.get_by_role("button", name="Add to the list").click()
     expect(page.get_by_role("row", name="bob@example.com")).to_contain_text("manual")
     # Search by address (any case), and filter by reason.
-    page.get_by_label("Address").fill("BOB@example.com")
+    page.get_by_role("searchbox", name="Address").fill("BOB@example.com")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("row", name="ann@example.com")).to_have_count(0)
-    page.get_by_label("Address").fill("")
+    page.get_by_role("searchbox", name="Address").fill("")
     page.get_by_label("Reason").select_option("unsubscribed")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("row", name="bob@example.com")).to_have_count(0)
