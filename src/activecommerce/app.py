@@ -31,6 +31,8 @@ from activecommerce.automations.router import router as automations_router
 from activecommerce.brands.router import router as brands_router
 from activecommerce.campaigns.router import router as campaigns_router
 from activecommerce.config import Settings, get_settings
+from activecommerce.consent.router import consents_router
+from activecommerce.consent.router import router as suppressions_router
 from activecommerce.contacts.router import router as contacts_router
 from activecommerce.deals.router import router as deals_router
 from activecommerce.email import templates
@@ -308,6 +310,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         imports_router,  # before the contacts' routes: /v3/contacts/export is not an id
         contacts_router,
+        consents_router,
+        suppressions_router,
         fields_router,
         keys_router,
         groups_router,

@@ -113,6 +113,10 @@ async def _with_db(fn: Any) -> Any:
     )
     try:
         secret = await server_secret(db, settings.secret_key)
+        # The suppression list's keyed hash: every command that writes contacts needs it.
+        from activecommerce.consent import keys as consent_keys
+
+        consent_keys.configure(secret)
         return await fn(db, secret)
     finally:
         await db.close()

@@ -58,6 +58,8 @@ class Contacts extends Collection<"/v3/contacts"> {
   readonly tags = new Membership(this.http, "/v3/contacts/{id}/tags");
   /** The contact's groups: `list`, `iterate`, `add(contactId, groupId)`, `remove(...)`. */
   readonly groups = new Membership(this.http, "/v3/contacts/{id}/groups");
+  /** The contact's consent records, newest first: `list(contactId)`, `iterate(contactId)`. */
+  readonly consents = new SubList(this.http, "/v3/contacts/{id}/consents");
 
   /** The contacts as CSV (the import's columns), with the list's filters. */
   async export(query?: QueryOf<"/v3/contacts/export">, options?: CallOptions): Promise<string> {
@@ -252,6 +254,11 @@ export class ActiveCommerce {
   readonly deals: Collection<"/v3/deals">;
   readonly brands: Collection<"/v3/brands">;
   readonly segments: Segments;
+  /**
+   * The suppression list: `create({ email })` adds a manual entry (an address already
+   * listed: its entry back, 200), `delete(id)` removes a manual one (others: 409).
+   */
+  readonly suppressions: Collection<"/v3/suppressions">;
   readonly emailCampaigns: EmailCampaigns;
   readonly emailAutomations: EmailAutomations;
   readonly webhooks: Webhooks;
@@ -273,6 +280,7 @@ export class ActiveCommerce {
     this.deals = new Collection(http, "/v3/deals");
     this.brands = new Collection(http, "/v3/brands");
     this.segments = new Segments(http, "/v3/segments");
+    this.suppressions = new Collection(http, "/v3/suppressions");
     this.emailCampaigns = new EmailCampaigns(http, "/v3/emailCampaigns");
     this.emailAutomations = new EmailAutomations(http, "/v3/emailAutomations");
     this.webhooks = new Webhooks(http, "/v3/webhooks");

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
-from activecommerce.kit.repository import Scoped, in_list, list_param
+from activecommerce.kit.repository import Scoped, in_list, insert_many, list_param
 
 
 async def suppression(scope: Scoped, email_hash: str) -> Row | None:
@@ -27,7 +28,8 @@ async def insert_suppression(
     scope: Scoped, email: str | None, email_hash: str, reason: str, source: str, stamp: str
 ) -> bool:
     """Whether the entry is new (an address already on the list keeps its first entry)."""
-    changed = await scope.execute(
+    conn: Connection = scope.db  # type: ignore[assignment]
+    changed = await conn.execute(
         "INSERT INTO suppressions (account_id, env, email, email_hash, reason, source,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (*scope.values, email, email_hash, reason, source, stamp, stamp),
@@ -52,8 +54,88 @@ async def insert_consent(
     user_agent: str | None,
     stamp: str,
 ) -> None:
-    await scope.execute(
+    conn: Connection = scope.db  # type: ignore[assignment]
+    await conn.execute(
         "INSERT INTO consents (account_id, env, contact_id, action, source, form_id, ip,"
         " user_agent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (*scope.values, contact_id, action, source, form_id, ip, user_agent, stamp),
+    )
+
+
+async def lock_addresses(conn: Connection, keys: Sequence[int]) -> None:
+    """PostgreSQL: transaction-level advisory locks on these keys (of addresses), taken in
+    order so that two writers never wait for each other in a cycle. SQLite has one writer:
+    every write transaction already holds what it reads."""
+    if conn.dialect != "postgresql" or not keys:
+        return
+    await conn.fetchall(
+        "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS bigint[])) AS k ORDER BY k",
+        (sorted(set(keys)),),
+    )
+
+
+async def consents_of(scope: Scoped, contact_id: int, before: int | None, limit: int) -> list[Row]:
+    """A contact's consent records, newest first, those with an id below `before`."""
+    if before is None:
+        return await scope.fetchall(
+            "SELECT * FROM consents WHERE @tenant AND contact_id = ? ORDER BY id DESC LIMIT ?",
+            (contact_id, limit),
+        )
+    return await scope.fetchall(
+        "SELECT * FROM consents WHERE @tenant AND contact_id = ? AND id < ?"
+        " ORDER BY id DESC LIMIT ?",
+        (contact_id, before, limit),
+    )
+
+
+async def count_consents(scope: Scoped, contact_id: int) -> int:
+    row = await scope.fetchone(
+        "SELECT count(*) AS n FROM consents WHERE @tenant AND contact_id = ?", (contact_id,)
+    )
+    return int(row["n"]) if row is not None else 0
+
+
+async def delete_suppression_by_id(scope: Scoped, suppression_id: int) -> bool:
+    changed = await scope.execute(
+        "DELETE FROM suppressions WHERE @tenant AND id = ?", (suppression_id,)
+    )
+    return changed > 0
+
+
+async def insert_consents(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Many consent records at once: (account_id, env, contact_id, action, source,
+    created_at) each."""
+    await insert_many(
+        conn,
+        "consents",
+        [
+            ("account_id", "bigint"),
+            ("env", "text"),
+            ("contact_id", "bigint"),
+            ("action", "text"),
+            ("source", "text"),
+            ("created_at", "text"),
+        ],
+        rows,
+    )
+
+
+async def insert_suppressions(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[Row]:
+    """Many entries at once: (account_id, env, email, email_hash, reason, source,
+    created_at, updated_at) each; the new ones' hashes (an address keeps its first)."""
+    return await insert_many(
+        conn,
+        "suppressions",
+        [
+            ("account_id", "bigint"),
+            ("env", "text"),
+            ("email", "text"),
+            ("email_hash", "text"),
+            ("reason", "text"),
+            ("source", "text"),
+            ("created_at", "text"),
+            ("updated_at", "text"),
+        ],
+        rows,
+        "ON CONFLICT DO NOTHING RETURNING email_hash",
     )

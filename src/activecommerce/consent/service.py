@@ -13,16 +13,22 @@ The rules every path that writes a contact's status follows:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any, Literal, Unpack
 
-from activecommerce.consent import repository
+from activecommerce.consent import models, repository
 from activecommerce.consent.keys import address_hash
+from activecommerce.consent.schemas import SuppressionIn, SuppressionOut
 from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection, Database, Row
+from activecommerce.kit.listing import ListFilter, ListQuery
+from activecommerce.kit.pagination import CursorEnvelope, Paging
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, conflict
 from activecommerce.kit.repository import Scoped
+from activecommerce.kit.resource import Resource, Rules
 
 Reason = Literal["unsubscribed", "bounced", "complained", "manual", "erased"]
 REASONS: tuple[Reason, ...] = ("unsubscribed", "bounced", "complained", "manual", "erased")
@@ -117,3 +123,208 @@ def activation_refused(current_status: str, suppressed: Row | None) -> Problem |
             " person can subscribe again (through a signup form's confirmation)."
         )
     return None
+
+
+async def suppress_many(
+    conn: Connection, principal: Principal, entries: Sequence[tuple[str, str]], source: str
+) -> set[str]:
+    """Put many addresses on the list at once ((address, reason) each); the lower-cased
+    addresses whose entry is new."""
+    if not entries:
+        return set()
+    stamp = now()
+    scope = (principal.account_id, principal.env)
+    hashes = {address_hash(a): a.strip().lower() for a, _ in entries}
+    rows = [(*scope, a, address_hash(a), reason, source, stamp, stamp) for a, reason in entries]
+    added = await repository.insert_suppressions(conn, rows)
+    return {hashes[str(row["email_hash"])] for row in added}
+
+
+async def record_many(
+    conn: Connection,
+    principal: Principal,
+    records: Sequence[tuple[int, Literal["granted", "withdrawn"]]],
+    source: ConsentSource,
+) -> None:
+    """Many consent records at once ((contact id, action) each), all from `source`."""
+    if records:
+        stamp = now()
+        scope = (principal.account_id, principal.env)
+        await repository.insert_consents(
+            conn, [(*scope, contact_id, action, source, stamp) for contact_id, action in records]
+        )
+
+
+# ---------------------------------------------------------------- who is writing
+
+WriteSource = Literal["api", "console", "import"]
+_source: ContextVar[WriteSource] = ContextVar("consent_write_source", default="api")
+
+
+@contextlib.contextmanager
+def writing_from(source: WriteSource) -> Iterator[None]:
+    """The account's writes within this block come from `source` (the console sets
+    "console"; the API is the default): the source its consent records and suppression
+    entries are given."""
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
+
+
+def write_source() -> WriteSource:
+    return _source.get()
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def _lock_key(address: str) -> int:
+    # 63 bits of the address's keyed hash: a PostgreSQL bigint.
+    return int(address_hash(address)[:15], 16)
+
+
+async def lock_addresses(conn: Connection, addresses: Sequence[str]) -> None:
+    """Hold these addresses until the transaction ends (PostgreSQL: advisory locks; SQLite
+    has one writer). Every write that could give an address an active contact takes it
+    before it reads the list, and every write that puts an address on the list takes it
+    before the insert and then looks for the contact: of two such writes, the second
+    always sees the first's work (no active contact with a suppressed address)."""
+    await repository.lock_addresses(conn, [_lock_key(a) for a in addresses])
+
+
+# ---------------------------------------------------------------- the list through the API
+
+
+class SuppressionRules(Rules[SuppressionIn]):
+    async def present(
+        self, db: Connection | Database, principal: Principal, objects: list[dict[str, Any]]
+    ) -> None:
+        for obj in objects:
+            obj.pop("updatedAt", None)
+
+
+suppressions = Resource(
+    collection="suppressions",
+    event_name="suppression",
+    table=models.suppressions,
+    title="suppression",
+    create_model=SuppressionIn,
+    patch_model=SuppressionIn,
+    out_model=SuppressionOut,
+    sortable={"createdAt": "created_at"},
+    filters=(
+        ListFilter(
+            "email",
+            "email_hash = ?",
+            description="An address (compared case-insensitively; an erased entry is found"
+            " by its address too)",
+        ),
+        ListFilter(
+            "reason",
+            "reason = ?",
+            annotation=Reason,
+            description="unsubscribed, bounced, complained, manual or erased",
+        ),
+    ),
+    rules=SuppressionRules(),
+)
+
+
+async def list_suppressions(
+    db: Database, principal: Principal, filters: dict[str, Any], **page: Unpack[Paging]
+) -> CursorEnvelope:
+    """`filters`: `email` (an address: found by its keyed hash) and `reason`."""
+    if filters.get("email") is not None:
+        filters = {**filters, "email": address_hash(str(filters["email"]))}
+    return await suppressions.list_rows(db, principal, filters=filters, **page)
+
+
+async def get_suppression(
+    db: Database, principal: Principal, suppression_id: str
+) -> dict[str, Any]:
+    row = await suppressions.get_row(db, principal, suppression_id)
+    return await suppressions.present_row(db, principal, row)
+
+
+async def add_manual(
+    conn: Connection, principal: Principal, address: str
+) -> tuple[dict[str, Any], bool]:
+    """A manual entry for the address (source: `write_source()`), and whether it is new.
+    An address already on the list keeps its entry (returned, with False). The address's
+    contact, if `active` or `unconfirmed`, becomes `unsubscribed` (with its events and a
+    withdrawal)."""
+    from activecommerce.contacts import service as contacts  # contacts use this module
+
+    source = write_source()
+    await lock_addresses(conn, [address])
+    new = await repository.insert_suppression(
+        Scoped(conn, principal), address, address_hash(address), "manual", source, now()
+    )
+    await contacts.stop_by_address(conn, principal, address, "unsubscribed", source)
+    row = await repository.suppression(Scoped(conn, principal), address_hash(address))
+    assert row is not None
+    return await suppressions.present_row(conn, principal, row), new
+
+
+async def remove_manual(conn: Connection, principal: Principal, suppression_id: str) -> None:
+    """Delete a `manual` entry (others: a 409; not the caller's: a 404)."""
+    row = await suppressions.get_row(conn, principal, suppression_id, lock=True)
+    if row["reason"] != "manual":
+        raise conflict(
+            f"This entry's reason is {row['reason']}: only manual entries can be removed;"
+            " only the person can subscribe again (through a signup form's confirmation)."
+        )
+    await repository.delete_suppression_by_id(Scoped(conn, principal), int(row["id"]))
+
+
+# ---------------------------------------------------------------- consent records
+
+consent_lists = ListQuery(models.consents, {"createdAt": "created_at"}, ())
+
+
+def consent_view(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "action": row["action"],
+        "source": row["source"],
+        "formId": str(row["form_id"]) if row["form_id"] is not None else None,
+        "ip": row["ip"],
+        "userAgent": row["user_agent"],
+        "createdAt": row["created_at"],
+    }
+
+
+async def consents_of(
+    db: Database,
+    principal: Principal,
+    contact_id: int,
+    *,
+    page: int,
+    page_size: int,
+    cursor: str | None = None,
+) -> CursorEnvelope:
+    """A contact's consent records, newest first (the caller checked the contact is its)."""
+    meta, rows = await consent_lists.page(
+        db,
+        principal,
+        "*",
+        page=page,
+        page_size=page_size,
+        sort_by="createdAt",
+        sort_order="desc",
+        filters={},
+        cursor=cursor,
+        base="contact_id = ?",
+        base_params=(contact_id,),
+    )
+    return {"data": [consent_view(row) for row in rows], "meta": meta}
+
+
+async def recent_consents(
+    db: Database, principal: Principal, contact_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """A contact's newest consent records (the console's contact page)."""
+    rows = await repository.consents_of(Scoped(db, principal), contact_id, None, limit)
+    return [consent_view(row) for row in rows]

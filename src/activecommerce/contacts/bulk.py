@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from activecommerce.consent import service as consent
 from activecommerce.contacts import repository
 from activecommerce.contacts.service import (
     Membership,
@@ -79,6 +80,14 @@ class Outcome:
     updated: int = 0
     skipped: int = 0
     failures: list[tuple[int, str]] = field(default_factory=list)
+    # Rows skipped for a reason the import reports (counted in `skipped`, not failed).
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+REFUSED = (
+    "skipped: status active refused: this contact is {status} or its address is on the"
+    " suppression list; only the person can subscribe again"
+)
 
 
 @dataclass(slots=True)
@@ -101,6 +110,12 @@ async def upsert(
     by_email: dict[str, list[ContactRecord]] = {}
     for record in records:
         by_email.setdefault(record.email.lower(), []).append(record)
+    # The consent rules (consent.service): a new contact of an address on the suppression
+    # list gets the entry's status; a row that would make a stopped or suppressed contact
+    # active is skipped. The addresses are held first, so that no entry is added between
+    # this read and the batch's commit.
+    await consent.lock_addresses(conn, list(by_email))
+    entries = await consent.suppressions_of(conn, principal, list(by_email))
     defs = await definitions(conn, principal)
     new_fields = {key: _new_fields(defs, group, update) for key, group in by_email.items()}
     # A new contact must have its required fields: those groups that lack one are made
@@ -121,7 +136,7 @@ async def upsert(
         for row in await repository.insert_contacts(
             conn,
             [
-                _new_values(principal, group, update, stamp, new_fields[key])
+                _new_values(principal, group, update, stamp, new_fields[key], entries.get(key))
                 for key, group in by_email.items()
                 if not isinstance(new_fields[key], str)
             ],
@@ -150,6 +165,14 @@ async def upsert(
             applied.append(one)
         elif key in existing:
             row = existing[key]
+            if row["status"] != "active" and (row["status"] in consent.STOPPED or key in entries):
+                kept = [r for r in group if r.fields.get("status") != "active"]
+                message = REFUSED.format(status=row["status"])
+                outcome.refused += [(r.line, message) for r in group if r not in kept]
+                outcome.skipped += len(group) - len(kept)
+                group = kept
+                if not group:
+                    continue
             outcome.updated += len(group)
             before = {api: row[column] for api, column in FIELDS.items()}
             after = _merged(before, group)
@@ -173,6 +196,7 @@ async def upsert(
             message = "email: conflicts with an existing contact's email; try again"
             outcome.failures += [(record.line, message) for record in group]
     await repository.update_contacts(conn, principal, updates)
+    await _follow_statuses(conn, principal, inserted, existing, updates, entries)
     made = await _add_to(conn, principal, contact_tag_membership, applied, stamp, listening)
     made += await _add_to(conn, principal, contact_group_membership, applied, stamp, listening)
     # The contacts' activity: one row per contact of the batch, whoever listens (the
@@ -188,14 +212,49 @@ async def upsert(
 _BLANK = {"firstName": None, "lastName": None, "phone": None, "status": "active"}
 
 
+async def _follow_statuses(
+    conn: Connection,
+    principal: Principal,
+    inserted: dict[str, Row],
+    existing: dict[str, Row],
+    updates: list[tuple[Any, ...]],
+    entries: dict[str, Row],
+) -> None:
+    """The batch's consent records and suppression entries: a grant for each contact made
+    (or made) active, a withdrawal and an entry for each that the file stopped."""
+    moves: list[tuple[int, str, str | None, str]] = []  # id, address, status before, after
+    for key, row in inserted.items():
+        if key not in entries:
+            moves.append((int(row["id"]), str(row["email"]), None, str(row["status"])))
+    by_id = {int(row["id"]): row for row in existing.values()}
+    status_at = list(FIELDS).index("status")
+    for update in updates:
+        row = by_id[int(update[-1])]
+        if update[status_at] != row["status"]:
+            moves.append((int(row["id"]), str(row["email"]), row["status"], update[status_at]))
+    granted: list[tuple[int, Any]] = [(cid, "granted") for cid, _, _, s in moves if s == "active"]
+    stopped = [(cid, a, was, s) for cid, a, was, s in moves if s in consent.STOPPED]
+    new = await consent.suppress_many(conn, principal, [(a, s) for _, a, _, s in stopped], "import")
+    withdrawn: list[tuple[int, Any]] = [
+        (cid, "withdrawn")
+        for cid, address, was, _ in stopped
+        if (was is None and address.lower() in new)
+        or (was is not None and was not in consent.STOPPED)
+    ]
+    await consent.record_many(conn, principal, granted + withdrawn, "import")
+
+
 def _new_values(
     principal: Principal,
     group: list[ContactRecord],
     update: bool,
     stamp: str,
     custom: dict[str, Any] | str,
+    entry: Row | None = None,
 ) -> tuple[Any, ...]:
     merged = _merged(_BLANK, group if update else group[:1])
+    if entry is not None:
+        merged["status"] = consent.status_of(entry)
     assert not isinstance(custom, str)
     text = values.dumps(custom)
     return (*tenant(principal), group[0].email, *merged.values(), text, stamp, stamp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, Unpack
 
+from activecommerce.consent import service as consent
 from activecommerce.contacts import listing, models, repository
 from activecommerce.contacts.schemas import ContactIn, ContactOut
 from activecommerce.fields import values
@@ -22,6 +23,58 @@ from activecommerce.kit.repository import TENANT, Scoped, tenant
 from activecommerce.kit.resource import Resource, Rules
 from activecommerce.tags.service import contact_tags
 
+# The statuses a PUT without `status` keeps (else it would make the contact active).
+KEPT_BY_PUT = frozenset({"unconfirmed", *consent.STOPPED})
+
+
+async def _guard_status(
+    conn: Connection, principal: Principal, prepared: dict[str, Any], current: dict[str, Any] | None
+) -> None:
+    """The consent rules of an account's write of a contact (API, console), before it is
+    written; `current` is None at creation, else locked (the generic flow's row lock).
+
+    A new contact whose address is on the suppression list gets the entry's status; an
+    existing one that is stopped (`consent.STOPPED`), or whose new address is on the list,
+    is not made active (409)."""
+    address = str(prepared["email"])
+    moved = current is None or str(current["email"]).lower() != address.lower()
+    if current is None:
+        await consent.lock_addresses(conn, [address])
+        entry = await consent.suppression_of(conn, principal, address)
+        if entry is not None:
+            prepared["status"] = consent.status_of(entry)
+        return
+    if prepared["status"] != "active" or (current["status"] == "active" and not moved):
+        return
+    if moved:
+        await consent.lock_addresses(conn, [address])
+    entry = await consent.suppression_of(conn, principal, address)
+    refused = consent.activation_refused(str(current["status"]), entry)
+    if refused is not None:
+        raise refused
+
+
+async def _follow_status(
+    conn: Connection,
+    principal: Principal,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    source: consent.WriteSource,
+) -> None:
+    """The consent records and suppression entries of a written contact's status change
+    (the account's own writes: API, console, import)."""
+    was = before["status"] if before is not None else None
+    status = after["status"]
+    if status == was:
+        return
+    contact_id = int(after["id"])
+    if status in consent.STOPPED:
+        new = await consent.suppress(conn, principal, after["email"], status, source)
+        if (was is None and new) or (was is not None and was not in consent.STOPPED):
+            await consent.record(conn, principal, contact_id, "withdrawn", source)
+    elif status == "active":
+        await consent.record(conn, principal, contact_id, "granted", source)
+
 
 class ContactRules(Rules[ContactIn]):
     """A contact's custom fields are stored by field id and shown by key
@@ -37,6 +90,12 @@ class ContactRules(Rules[ContactIn]):
         prepared = new.model_dump(mode="json")
         defs = await definitions(conn, principal)
         prepared["fields"] = values.whole(defs, new.fields) or None
+        # A PUT that leaves the status out keeps one the account cannot set back.
+        kept = current is not None and current["status"] in KEPT_BY_PUT
+        if kept and "status" not in new.model_fields_set:
+            assert current is not None
+            prepared["status"] = current["status"]
+        await _guard_status(conn, principal, prepared, current)
         return prepared
 
     async def prepare_patch(
@@ -54,7 +113,17 @@ class ContactRules(Rules[ContactIn]):
             prepared["fields"] = values.merged(defs, current["fields"], sent["fields"]) or None
         else:
             prepared["fields"] = current["fields"]
+        await _guard_status(conn, principal, prepared, current)
         return prepared
+
+    async def written(
+        self,
+        conn: Connection,
+        principal: Principal,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+    ) -> None:
+        await _follow_status(conn, principal, before, after, consent.write_source())
 
     async def present(
         self, db: Connection | Database, principal: Principal, objects: list[dict[str, Any]]
@@ -301,13 +370,21 @@ async def active_in_any(
 
 # ---------------------------------------------------------------- status
 
-# The statuses mail's own paths move a contact to, and the statuses each may replace: a
-# bounce marks a contact that was still receiving mail; an unsubscribe any contact not
-# unsubscribed already. Neither ever makes a contact active again.
-StoppedStatus = Literal["bounced", "unsubscribed"]
+# The statuses mail's own paths move a contact to (an unsubscribe link, a hard bounce, a
+# complaint), and the statuses each may replace: a bounce marks a contact that was still
+# receiving mail; an unsubscribe any contact not unsubscribed or complained already; a
+# complaint any other. None ever makes a contact active again.
+StoppedStatus = Literal["bounced", "unsubscribed", "complained"]
 REPLACES: dict[StoppedStatus, frozenset[str]] = {
-    "bounced": frozenset({"active"}),
-    "unsubscribed": frozenset({"active", "bounced"}),
+    "bounced": frozenset({"active", "unconfirmed"}),
+    "unsubscribed": frozenset({"active", "unconfirmed", "bounced"}),
+    "complained": frozenset({"active", "unconfirmed", "bounced", "unsubscribed"}),
+}
+# The suppression list's (and the consent record's) source of each.
+SOURCE_OF: dict[StoppedStatus, Literal["bounce", "unsubscribe", "complaint"]] = {
+    "bounced": "bounce",
+    "unsubscribed": "unsubscribe",
+    "complained": "complaint",
 }
 
 
@@ -315,15 +392,46 @@ async def set_status(
     conn: Connection, principal: Principal, contact_id: int, status: StoppedStatus
 ) -> bool:
     """Move a contact to `status` if `REPLACES` allows it from its status now, with the
-    events of the change (contact.updated; contact.unsubscribed, which the rules add).
-    Whether it moved (no such contact, or a status it may not leave: no change)."""
+    events of the change (contact.updated; contact.unsubscribed, which the rules add) and
+    a withdrawal on its consent record. The address goes on the suppression list either
+    way (an address keeps its first entry). Whether the contact moved (no such contact,
+    or a status it may not leave: no change)."""
     scope = Scoped(conn, principal)
     before = await repository.locked(scope, contact_id)
-    if before is None or before["status"] not in REPLACES[status]:
+    if before is None:
         return False
-    after = await repository.set_status(scope, contact_id, status)
+    await consent.suppress(conn, principal, str(before["email"]), status, SOURCE_OF[status])
+    if before["status"] not in REPLACES[status]:
+        return False
+    await _move(conn, principal, before, status, SOURCE_OF[status])
+    return True
+
+
+async def _move(
+    conn: Connection, principal: Principal, before: Row, status: str, source: Any
+) -> None:
+    scope = Scoped(conn, principal)
+    after = await repository.set_status(scope, int(before["id"]), status)
     old, new = await contacts.present_rows(conn, principal, [before, after])
     await events.record(conn, principal, contacts.rules.events("contact", "updated", old, new))
+    await consent.record(conn, principal, int(before["id"]), "withdrawn", source)
+
+
+async def stop_by_address(
+    conn: Connection, principal: Principal, address: str, status: str, source: Any
+) -> bool:
+    """The contact with this address, if it may still be mailed (`active`, `unconfirmed`),
+    moved to `status` with its events and a withdrawal (its address was just put on the
+    suppression list). Whether there was one."""
+    found = await repository.by_email(conn, principal, address)
+    if found is None:
+        return False
+    before = await repository.locked(Scoped(conn, principal), int(found["id"]))
+    if before is None or before["status"] not in ("active", "unconfirmed"):
+        return False
+    if str(before["email"]).lower() != address.strip().lower():
+        return False
+    await _move(conn, principal, before, status, source)
     return True
 
 

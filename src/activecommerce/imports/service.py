@@ -463,10 +463,10 @@ async def _batch(
 ) -> None:
     outcome = await bulk.upsert(conn, scope.principal, records, update=bool(imp["update_existing"]))
     failures = failures + outcome.failures
+    reported = sorted(failures + outcome.refused)
     errors = orjson.loads(imp["errors"])
-    if len(errors) < MAX_ERRORS and failures:
-        failures.sort()
-        errors += [{"line": line, "message": message} for line, message in failures]
+    if len(errors) < MAX_ERRORS and reported:
+        errors += [{"line": line, "message": message} for line, message in reported]
         errors = errors[:MAX_ERRORS]
     counts = {
         "processed": len(staged),

@@ -131,6 +131,17 @@ class Rules(Generic[NewT]):
         contact's custom fields, stored by field id and shown by key). One call per page
         or write, so that what it reads is read once, not once per object."""
 
+    async def written(
+        self,
+        conn: Connection,
+        principal: Principal,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+    ) -> None:
+        """After a create (`before` None) or an update, inside its transaction, with the
+        object as shown before and after: the domain's own writes that follow from the
+        change (a contact's consent records)."""
+
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         """Refuse a delete (raise a Problem) when the object is still needed. Called
         inside the write transaction, with the object's row locked."""
@@ -212,6 +223,7 @@ class Resource:
         self._clear_sql_of: dict[str, tuple[str, str]] = {}
         self._delete_sql = f"DELETE FROM {self.table_name} WHERE id = ? AND {TENANT}"
         self.presents = type(self.rules).present is not Rules.present
+        self.follows = type(self.rules).written is not Rules.written
 
     # ------------------------------------------------------------ representation
 
@@ -339,6 +351,8 @@ class Resource:
         created = await self.present_row(
             conn, principal, await self._write(conn, self._insert_sql, params)
         )
+        if self.follows:
+            await self.rules.written(conn, principal, None, created)
         await events.record(
             conn, principal, self.rules.events(self.event_name, "created", None, created)
         )
@@ -387,6 +401,8 @@ class Resource:
         before, updated = await self.present_objects(
             conn, principal, [dict(current), self.serialize(row)]
         )
+        if self.follows:
+            await self.rules.written(conn, principal, before, updated)
         changes = self.rules.events(self.event_name, "updated", before, updated)
         await events.record(conn, principal, changes)
         return updated

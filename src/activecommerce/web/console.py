@@ -367,6 +367,7 @@ class NavLink:
 NAV = (
     NavLink("Contacts", "/contacts"),
     NavLink("Segments", "/segments"),
+    NavLink("Suppressions", "/suppressions"),
     NavLink("Deals", "/deals"),
     NavLink("Campaigns", "/campaigns"),
     NavLink("Automations", "/automations"),

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from activecommerce.api.routes import list_query_model, page_params
+from activecommerce.consent import service as consent
 from activecommerce.contacts import selection
 from activecommerce.contacts.export import export_csv
 from activecommerce.contacts.service import (
@@ -58,9 +59,10 @@ router = console_router()
 PAGE_SIZE = 25
 ACTIVITY_PAGE = 20
 EMAILS_SHOWN = 20
+CONSENTS_SHOWN = 20
 # The most tags or groups offered in a select (a longer list is typed by name).
 CHOICES = 200
-STATUSES = ("active", "unsubscribed", "bounced")
+STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
 SORTS = (
     ("createdAt", "Created"),
     ("updatedAt", "Updated"),
@@ -415,7 +417,8 @@ async def create_contact(ctx: ConsoleContext) -> Response:
         # Every field shown: a cleared default is null (no value), as the person saw it.
         body["fields"] = _custom_values(defs, sent)
     try:
-        created = await resources.create(ctx, contacts, body)
+        with consent.writing_from("console"):
+            created = await resources.create(ctx, contacts, body)
     except Problem as problem:
         errors = _errors(problem, defs)
         return await _form_page(ctx, form, errors, None, problem.status, _merged(defs, sent), defs)
@@ -432,6 +435,9 @@ def _errors(problem: Problem, defs: dict[str, FieldDef] | None = None) -> FormEr
     errors = FormErrors.of(problem, names)
     if problem.status == 409 and "email" in (problem.detail or "").lower():
         errors.fields["email"] = "is taken by another contact"
+    elif problem.status == 409:  # activation refused (consent.activation_refused)
+        errors.fields["status"] = problem.detail or "cannot be set"
+        errors.message = "Check the fields marked below."
     return errors
 
 
@@ -462,7 +468,8 @@ async def save_contact(ctx: ConsoleContext, contact_id: str) -> Response:
     if changed:
         body["fields"] = changed
     try:
-        await resources.patch(ctx, contacts, contact_id, body)
+        with consent.writing_from("console"):
+            await resources.patch(ctx, contacts, contact_id, body)
     except Problem as problem:
         if problem.status == 404:
             raise
@@ -575,6 +582,7 @@ async def contact_page(ctx: ConsoleContext, contact_id: str) -> Response:
         all_groups=_others(await resources.options(ctx, contact_groups, CHOICES), lists["groups"]),
         deals=contact_deals["data"],
         emails=emails,
+        consents=await consent.recent_consents(db, ctx.principal, oid, CONSENTS_SHOWN),
         activity=activity,
         more_url=more,
         first_activity=_before(ctx) is not None,

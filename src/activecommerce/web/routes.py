@@ -22,6 +22,7 @@ from activecommerce.web import (
     keys,
     pipelines,
     segments,
+    suppressions,
     tags_groups,
     users,
     webhooks,
@@ -40,6 +41,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     fields.router,  # before contacts: /contacts/fields is no contact's page
     contacts.router,
     segments.router,
+    suppressions.router,
     deals.router,
     pipelines.router,
     webhooks.router,

@@ -144,9 +144,19 @@ class Contacts(Crud[t.Contact]):
     def remove_from_group(self, id: str, group_id: str) -> None:
         self._runner.json("DELETE", f"{self._path}/{id}/groups/{group_id}")
 
+    def consents(self, id: str, **params: Any) -> Iterator[t.Consent]:
+        """The contact's consent records (grants and withdrawals), newest first."""
+        return self._runner.walk(f"{self._path}/{id}/consents", params)
+
     def export(self, **filters: Any) -> Iterator[bytes]:
         """The (filtered) contacts as CSV, streamed in chunks as the server writes them."""
         return self._runner.stream(f"{self._path}/export", filters)
+
+
+class Suppressions(Collection[t.Suppression], Registry[t.Suppression]):
+    """The suppression list: addresses never mailed again. `create(email=...)` adds a
+    manual entry (an address already listed: its entry back); `delete` removes a manual
+    one (others are a 409)."""
 
 
 class Segments(Crud[t.Segment]):
@@ -270,6 +280,7 @@ class Client(_core.Base):
         self.deals = Crud[t.Deal](runner, "/v3/deals")
         self.brands = Crud[t.Brand](runner, "/v3/brands")
         self.segments = Segments(runner, "/v3/segments")
+        self.suppressions = Suppressions(runner, "/v3/suppressions")
         self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
         self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")
         self.webhooks = Webhooks(runner, "/v3/webhooks")

@@ -30,10 +30,32 @@ class Contact(TypedDict):
     firstName: str | None
     lastName: str | None
     phone: str | None
-    status: Literal["active", "unsubscribed", "bounced"]
+    status: Literal["active", "unconfirmed", "unsubscribed", "bounced", "complained"]
     fields: dict[str, Any]  # custom field values by key (see ContactField)
     createdAt: str
     updatedAt: str
+
+
+class Suppression(TypedDict):
+    """An address on the suppression list (`email` is None once erased)."""
+
+    id: str
+    email: str | None
+    reason: Literal["unsubscribed", "bounced", "complained", "manual", "erased"]
+    source: str
+    createdAt: str
+
+
+class Consent(TypedDict):
+    """A grant or withdrawal of a contact's consent to be mailed."""
+
+    id: str
+    action: Literal["granted", "withdrawn"]
+    source: Literal["form", "api", "import", "console", "unsubscribe", "complaint", "bounce"]
+    formId: str | None
+    ip: str | None
+    userAgent: str | None
+    createdAt: str
 
 
 class ContactField(TypedDict):
