@@ -57,3 +57,13 @@ async def insert_consent(
         " user_agent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (*scope.values, contact_id, action, source, form_id, ip, user_agent, stamp),
     )
+
+
+async def erase_address(scope: Scoped, email_hash: str, stamp: str) -> bool:
+    """The entry keeps only the keyed hash of its address (an erasure): still found by
+    the address (`email_hash`), nothing readable left. Whether there was an entry."""
+    changed = await scope.execute(
+        "UPDATE suppressions SET email = NULL, updated_at = ? WHERE @tenant AND email_hash = ?",
+        (stamp, email_hash),
+    )
+    return changed > 0

@@ -117,3 +117,10 @@ def activation_refused(current_status: str, suppressed: Row | None) -> Problem |
             " person can subscribe again (through a signup form's confirmation)."
         )
     return None
+
+
+async def erase(conn: Connection, principal: Principal, address: str) -> None:
+    """An erased person's address: on the list (reason `erased`, unless it was on it for
+    another reason already, which stays), keeping only its keyed hash."""
+    await suppress(conn, principal, address, "erased", "erasure")
+    await repository.erase_address(Scoped(conn, principal), address_hash(address), now())
