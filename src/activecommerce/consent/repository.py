@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.repository import Scoped, in_list, list_param
@@ -27,7 +28,8 @@ async def insert_suppression(
     scope: Scoped, email: str | None, email_hash: str, reason: str, source: str, stamp: str
 ) -> bool:
     """Whether the entry is new (an address already on the list keeps its first entry)."""
-    changed = await scope.execute(
+    conn = cast(Connection, scope.db)  # an insert names no @tenant: its values carry it
+    changed = await conn.execute(
         "INSERT INTO suppressions (account_id, env, email, email_hash, reason, source,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (*scope.values, email, email_hash, reason, source, stamp, stamp),
@@ -52,7 +54,8 @@ async def insert_consent(
     user_agent: str | None,
     stamp: str,
 ) -> None:
-    await scope.execute(
+    conn = cast(Connection, scope.db)  # an insert names no @tenant: its values carry it
+    await conn.execute(
         "INSERT INTO consents (account_id, env, contact_id, action, source, form_id, ip,"
         " user_agent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (*scope.values, contact_id, action, source, form_id, ip, user_agent, stamp),

@@ -77,7 +77,7 @@ class DataExportOut(Output):
     tags: list[Membership]
     consents: list[ConsentEntry]
     deals: list[DealEntry]
-    emails: list[EmailEntry]
+    sentEmails: list[EmailEntry]
     activity: list[ActivityEntry]
     formSubmissions: list[FormSubmissionEntry]
     # A list longer than the export's bound was cut at it (its oldest entries are shown).

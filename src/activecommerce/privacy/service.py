@@ -137,7 +137,7 @@ async def export(db: Database, principal: Principal, contact_id: str) -> dict[st
             }
             for d in deals[:limit]
         ],
-        "emails": [
+        "sentEmails": [
             {
                 "id": str(m["id"]),
                 "campaignId": _ref(m["campaign_id"]),
