@@ -29,11 +29,11 @@ def _links(app: FastAPI) -> httpx.AsyncClient:
 
 
 def _unsubscribe_path(mail: dict[str, Any]) -> str:
-    return urlsplit(mail["headers"]["List-Unsubscribe"].strip("<>")).path
+    return str(urlsplit(mail["headers"]["List-Unsubscribe"].strip("<>")).path)
 
 
 async def _group(api: httpx.AsyncClient, name: str, public: bool) -> dict[str, Any]:
-    return await created(api, "/v3/contactGroups", {"name": name, "public": public})
+    return dict(await created(api, "/v3/contactGroups", {"name": name, "public": public}))
 
 
 async def _join(api: httpx.AsyncClient, contact: dict[str, Any], group: dict[str, Any]) -> None:
