@@ -52,6 +52,7 @@ from activecommerce.oauth.router import router as oauth_clients_router
 from activecommerce.oauth.server import OAuthServer
 from activecommerce.oauth.service import TokenAuthenticator
 from activecommerce.pipelines.router import routers as pipeline_routers
+from activecommerce.privacy.router import router as privacy_router
 from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.segments.router import router as segments_router
 from activecommerce.tags.router import router as tags_router
@@ -309,6 +310,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (
         imports_router,  # before the contacts' routes: /v3/contacts/export is not an id
+        privacy_router,  # before the contacts' routes, like imports
         contacts_router,
         consents_router,
         suppressions_router,

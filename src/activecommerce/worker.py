@@ -15,6 +15,7 @@ from activecommerce.imports import service as imports
 from activecommerce.jobs.retention import system_prune_events
 from activecommerce.jobs.worker import Worker
 from activecommerce.kit.db import Database
+from activecommerce.privacy import service as privacy
 from activecommerce.webhooks.delivery import Deliverer
 from activecommerce.webhooks.service import DELIVER, WebhookConfig
 from activecommerce.wiring import wire
@@ -51,6 +52,7 @@ class AppWorker(Worker):
                 email_service.SEND: self.sender.send,
                 imports.RUN: imports.ImportRunner(db, settings.import_batch_size),
                 selection.RUN: selection.BulkRunner(db),
+                privacy.ERASE: privacy.ErasureRunner(db),
             },
             concurrency=settings.worker_concurrency,
             lease_seconds=settings.job_lease_seconds,

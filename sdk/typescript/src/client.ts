@@ -61,6 +61,19 @@ class Contacts extends Collection<"/v3/contacts"> {
   /** The contact's consent records, newest first: `list(contactId)`, `iterate(contactId)`. */
   readonly consents = new SubList(this.http, "/v3/contacts/{id}/consents");
 
+  /** Everything held about the contact, as one JSON document. */
+  dataExport(
+    id: string,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/contacts/{id}/dataExport", "get">> {
+    return this.http.json({ method: "GET", path: this.action(id, "dataExport"), ...options });
+  }
+
+  /** Erases the contact and every personal trace of it (202); a keyed hash stays suppressed. */
+  erase(id: string, options?: CallOptions): Promise<ResultOf<"/v3/contacts/{id}/erase", "post">> {
+    return this.http.json({ method: "POST", path: this.action(id, "erase"), ...options });
+  }
+
   /** The contacts as CSV (the import's columns), with the list's filters. */
   async export(query?: QueryOf<"/v3/contacts/export">, options?: CallOptions): Promise<string> {
     return (await this.exportStream(query, options)).text();

@@ -139,3 +139,13 @@ async def insert_suppressions(conn: Connection, rows: Sequence[Sequence[Any]]) -
         rows,
         "ON CONFLICT DO NOTHING RETURNING email_hash",
     )
+
+
+async def erase_address(scope: Scoped, email_hash: str, stamp: str) -> bool:
+    """The entry keeps only the keyed hash of its address (an erasure): still found by
+    the address (`email_hash`), nothing readable left. Whether there was an entry."""
+    changed = await scope.execute(
+        "UPDATE suppressions SET email = NULL, updated_at = ? WHERE @tenant AND email_hash = ?",
+        (stamp, email_hash),
+    )
+    return changed > 0

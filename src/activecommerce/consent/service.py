@@ -328,3 +328,11 @@ async def recent_consents(
     """A contact's newest consent records (the console's contact page)."""
     rows = await repository.consents_of(Scoped(db, principal), contact_id, None, limit)
     return [consent_view(row) for row in rows]
+
+
+async def erase(conn: Connection, principal: Principal, address: str) -> None:
+    """An erased person's address: on the list (reason `erased`, unless it was on it for
+    another reason already, which stays), keeping only its keyed hash."""
+    await lock_addresses(conn, [address])
+    await suppress(conn, principal, address, "erased", "erasure")
+    await repository.erase_address(Scoped(conn, principal), address_hash(address), now())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from html import escape
 from typing import Annotated, Any, Literal, TypedDict
+from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -14,6 +15,7 @@ from pydantic import create_model
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from activecommerce.api.head import is_head
+from activecommerce.api.html import render
 from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal, client_address_of
 from activecommerce.email import service
@@ -205,29 +207,76 @@ async def clicked(mid: str, sig: str, request: Request, u: str = "") -> Response
     return RedirectResponse(u, status_code=302, headers=NO_STORE)
 
 
+# The unsubscribe page's form: a few checkboxes. A larger body is not ours.
+FORM_LIMIT = 64 * 1024
+
+
+def _unsubscribe_view(
+    request: Request, state: str, view: service.UnsubscribePage, status: int = 200
+) -> Response:
+    titles = {
+        "test": "Test email",
+        "ask": "Email preferences" if view["groups"] else "Unsubscribe",
+        "saved": "Preferences saved",
+        "done": "Unsubscribed",
+    }
+    response = render(
+        "privacy/unsubscribe.html",
+        status,
+        title=titles[state],
+        state=state,
+        sender=view["sender"],
+        groups=view["groups"],
+        action=str(request.url.path),
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"  # the link's signature stays here
+    return response
+
+
 @public_router.get("/u/{mid}/{sig}")
 async def unsubscribe_page(mid: str, sig: str, request: Request) -> Response:
-    """Asks to confirm: mail scanners open links, and a GET must never unsubscribe."""
+    """Asks first: mail scanners open links, and a GET never changes anything. Lists the
+    contact's public groups to stay on (preferences), beside "Unsubscribe from all"."""
     state = services(request)
     message_id = state.part(EmailConfig).links().unsubscribing(mid, sig)
-    if message_id is None or await service.linked_message(state.db, message_id) is None:
+    view = None if message_id is None else await service.unsubscribe_page(state.db, message_id)
+    if view is None:
         return _gone()
-    action = escape(str(request.url.path))
-    return _page(
-        "Unsubscribe",
-        "<p>Stop receiving these emails?</p>"
-        f'<form method="post" action="{action}"><button type="submit">Unsubscribe</button></form>',
-    )
+    return _unsubscribe_view(request, "test" if view["test"] else "ask", view)
+
+
+async def _form_fields(request: Request) -> dict[str, list[str]] | None:
+    """The posted form's fields (None: too large). A one-click POST carries none of ours."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            return None
+    if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+        return {}
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 @public_router.post("/u/{mid}/{sig}")
 async def unsubscribe(mid: str, sig: str, request: Request) -> Response:
-    """The confirmation, and RFC 8058's one-click POST (which carries no CSRF token: the
-    signed link is the proof)."""
+    """The page's answer, and RFC 8058's one-click POST (which carries no CSRF token: the
+    signed link is the proof). "Save preferences" leaves the unticked public groups and
+    stays subscribed; anything else (one-click included) unsubscribes from all."""
     state = services(request)
     message_id = state.part(EmailConfig).links().unsubscribing(mid, sig)
     if message_id is None:
         return _gone()
+    fields = await _form_fields(request)
+    if fields is None:
+        return _page("Too large", "<p>This request is too large.</p>", 413)
+    view = await service.unsubscribe_page(state.db, message_id)
+    if view is None:
+        return _gone()
+    if view["test"]:
+        return _unsubscribe_view(request, "test", view)
+    if fields.get("action", [""])[-1] == "save":
+        await service.save_preferences(state.db, message_id, fields.get("keep", []))
+        return _unsubscribe_view(request, "saved", view)
     if not await service.unsubscribe(state.db, message_id):
         return _gone()
-    return _page("Unsubscribed", "<p>You will not receive these emails any more.</p>")
+    return _unsubscribe_view(request, "done", view)

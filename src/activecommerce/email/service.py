@@ -7,7 +7,7 @@ unsubscribe)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from activecommerce.contacts import service as contacts
 from activecommerce.email import repository
@@ -18,6 +18,7 @@ from activecommerce.kit.clock import after
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.repository import Scoped
+from activecommerce.privacy import service as privacy
 
 # Job kinds: resolve a campaign's audience (at its scheduled time); send some messages.
 START = "campaign.start"
@@ -232,6 +233,50 @@ async def unsubscribe(db: Database, message_id: int) -> bool:
             principal = principal_of(row)
             await repository.mark_unsubscribed(Scoped(conn, principal), message_id)
             await contacts.set_status(conn, principal, int(row["contact_id"]), "unsubscribed")
+    return True
+
+
+class UnsubscribePage(TypedDict):
+    """What the unsubscribe page of a message shows."""
+
+    test: bool  # a test copy: the page says so and changes nothing
+    sender: str | None  # the brand (or sender) the email came from
+    subscribed: bool  # its contact exists and may still receive mail
+    groups: list[dict[str, str]]  # the contact's public groups: {id, name}
+
+
+async def unsubscribe_page(db: Database, message_id: int) -> UnsubscribePage | None:
+    """What the unsubscribe link of the message shows (None: no such message). A read."""
+    row = await repository.system_message(db, message_id)
+    if row is None:
+        return None
+    principal = principal_of(row)
+    sender = await privacy.sender_name(db, principal, row["campaign_id"], row["automation_id"])
+    if row["is_test"] or row["contact_id"] is None:
+        return {"test": bool(row["is_test"]), "sender": sender, "subscribed": False, "groups": []}
+    contact_id = int(row["contact_id"])
+    groups = await privacy.public_groups(db, principal, contact_id)
+    status = await privacy.contact_status(db, principal, contact_id)
+    return {
+        "test": False,
+        "sender": sender,
+        "subscribed": status not in (None, "unsubscribed"),
+        "groups": [{"id": str(g["id"]), "name": str(g["name"])} for g in groups],
+    }
+
+
+async def save_preferences(db: Database, message_id: int, keep: Sequence[str]) -> bool | None:
+    """The recipient of the message stays subscribed and leaves the public groups it
+    did not keep (ids of other groups are passed over). None when there is no such
+    message; False for a test copy (nothing changes), else True."""
+    async with db.transaction() as conn:
+        row = await repository.system_message(conn, message_id, lock=True)
+        if row is None:
+            return None
+        if row["is_test"]:
+            return False
+        if row["contact_id"] is not None:
+            await privacy.leave_groups(conn, principal_of(row), int(row["contact_id"]), keep)
     return True
 
 

@@ -418,7 +418,11 @@ class Resource:
             self._update_sqls[columns] = sql
         return sql
 
-    async def delete(self, conn: Connection, principal: Principal, object_id: str) -> None:
+    async def delete(
+        self, conn: Connection, principal: Principal, object_id: str, *, record: bool = True
+    ) -> Row:
+        """Delete the caller's object (its row as it was is returned). `record=False`: no
+        `<name>.deleted` event (an erasure, whose event must not carry the object)."""
         # Locked first, so that a concurrent write that refers to this object (a deal
         # naming its stage, an automation naming its tag) either commits before our
         # checks read, or waits and then finds it gone.
@@ -431,9 +435,11 @@ class Resource:
             await dependent.clear_references(conn, principal, ref, oid)
         gone = await self.present_row(conn, principal, row)
         await conn.execute(self._delete_sql, (oid, *tenant(principal)))
-        await events.record(
-            conn, principal, self.rules.events(self.event_name, "deleted", gone, None)
-        )
+        if record:
+            await events.record(
+                conn, principal, self.rules.events(self.event_name, "deleted", gone, None)
+            )
+        return row
 
     def guard_delete(self, guard: DeleteGuard) -> None:
         """Another domain refuses deletes of our objects that it still needs (raises a

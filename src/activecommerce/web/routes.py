@@ -21,6 +21,7 @@ from activecommerce.web import (
     inbox,
     keys,
     pipelines,
+    privacy,
     segments,
     suppressions,
     tags_groups,
@@ -39,6 +40,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     contact_imports.router,
     tags_groups.router,  # before contacts: /contacts/tags is no contact's page
     fields.router,  # before contacts: /contacts/fields is no contact's page
+    privacy.router,  # a contact's personal data: its download and erasure
     contacts.router,
     segments.router,
     suppressions.router,

@@ -108,7 +108,7 @@ async def _one_page(
         item=item,
         count=counts[item["id"]],
         errors=errors or FormErrors(),
-        form=form or {"name": item["name"]},
+        form=form or {"name": item["name"], "public": "on" if item.get("public") else ""},
     )
 
 
@@ -137,7 +137,10 @@ def _routes(kind: Kind) -> None:
     async def rename(ctx: ConsoleContext, object_id: int) -> Response:
         form = await form_of(ctx.request)
         try:
-            saved = await resources.patch(ctx, target, str(object_id), {"name": form.get("name")})
+            body: dict[str, object] = {"name": form.get("name")}
+            if kind.path == "groups":  # listed on the unsubscribe page (preferences) or not
+                body["public"] = form.get("public") == "on"
+            saved = await resources.patch(ctx, target, str(object_id), body)
         except Problem as problem:
             if problem.status == 404:
                 raise

@@ -153,6 +153,15 @@ class Contacts(Crud[t.Contact]):
         """The contact's consent records (grants and withdrawals), newest first."""
         return self._runner.walk(f"{self._path}/{id}/consents", params)
 
+    async def data_export(self, id: str) -> t.DataExport:
+        """Everything held about the contact, as one document."""
+        return cast(t.DataExport, await self._runner.json("GET", f"{self._path}/{id}/dataExport"))
+
+    async def erase(self, id: str) -> t.Erasure:
+        """Erase the contact and every personal trace of it (202): only a keyed hash of
+        its address stays, on the suppression list."""
+        return cast(t.Erasure, await self._runner.json("POST", f"{self._path}/{id}/erase"))
+
     def export(self, **filters: Any) -> AsyncIterator[bytes]:
         """The (filtered) contacts as CSV, streamed in chunks as the server writes them."""
         return self._runner.stream(f"{self._path}/export", filters)

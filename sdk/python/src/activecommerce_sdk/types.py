@@ -89,6 +89,28 @@ class SegmentPreview(TypedDict):
     sample: list[Contact]
 
 
+class DataExport(TypedDict):
+    """Everything held about one person (`GET /v3/contacts/{id}/dataExport`)."""
+
+    exportedAt: str
+    contact: Contact
+    groups: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    deals: list[dict[str, Any]]
+    sentEmails: list[dict[str, Any]]
+    activity: list[dict[str, Any]]
+    formSubmissions: list[dict[str, Any]]
+    truncated: bool
+
+
+class Erasure(TypedDict):
+    """An accepted erasure: the contact is gone, its traces go within seconds."""
+
+    id: str
+    status: str
+
+
 class Named(TypedDict):
     """A contact group or a contact tag."""
 
