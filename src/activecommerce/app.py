@@ -37,6 +37,8 @@ from activecommerce.email import templates
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.router import public_router, sandbox_router
 from activecommerce.fields.router import router as fields_router
+from activecommerce.forms.router import public_router as forms_public_router
+from activecommerce.forms.router import router as forms_router
 from activecommerce.groups.router import router as groups_router
 from activecommerce.imports.router import IMPORTS_PATH
 from activecommerce.imports.router import router as imports_router
@@ -318,9 +320,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns_router,
         automations_router,
         segments_router,
+        forms_router,
         webhooks_router(WebhookService(webhooks)),
         sandbox_router,
         public_router,
+        forms_public_router,
         oauth_clients_router,
         oauth_endpoints,
     ):

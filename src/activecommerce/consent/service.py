@@ -117,3 +117,18 @@ def activation_refused(current_status: str, suppressed: Row | None) -> Problem |
             " person can subscribe again (through a signup form's confirmation)."
         )
     return None
+
+
+async def withdrawn_since(
+    db: Connection | Database,
+    principal: Principal,
+    contact_id: int | None,
+    address: str,
+    stamp: str,
+) -> bool:
+    """Whether the person withdrew consent after `stamp` (an unsubscribe, a bounce or a
+    complaint recorded since: a withdrawal of the contact, or the address put on the
+    list): what was asked before that (a pending confirmation) no longer stands."""
+    return await repository.withdrawn_since(
+        Scoped(db, principal), contact_id, address_hash(address), stamp
+    )
