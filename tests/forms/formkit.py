@@ -14,7 +14,8 @@ from helpers import created, wait_for
 
 
 async def new_form(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    return await created(api, "/v3/forms", {"name": "Newsletter", **body})
+    form: dict[str, Any] = await created(api, "/v3/forms", {"name": "Newsletter", **body})
+    return form
 
 
 def visitor(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:

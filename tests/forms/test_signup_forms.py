@@ -42,14 +42,16 @@ async def test_crud_public_id_and_checks(app: FastAPI, account: Account, other: 
         groupIds=[group["id"], group["id"]],
         tagIds=[tag["id"]],
     )
-    assert len(form["publicId"]) >= 16 and form["doubleOptIn"] is True
+    assert len(form["publicId"]) >= 16
+    assert form["doubleOptIn"] is True
     assert form["groupIds"] == [group["id"]]
     assert form["fields"][1] == {"key": "fields.city", "required": False}
     # Read-only publicId: a PATCH that sends it is a 422; one that does not keeps it.
     r = await api.patch(f"/v3/forms/{form['id']}", json={"publicId": "mine"})
     assert r.status_code == 422
     r = await api.patch(f"/v3/forms/{form['id']}", json={"name": "Renamed"})
-    assert r.status_code == 200 and r.json()["publicId"] == form["publicId"]
+    assert r.status_code == 200
+    assert r.json()["publicId"] == form["publicId"]
     # Unknown custom field, another account's group, a bad template: 422s naming them.
     foreign = await created(other.sandbox, "/v3/contactGroups", {"name": "Theirs"})
     r = await api.post(
@@ -83,7 +85,8 @@ async def test_crud_public_id_and_checks(app: FastAPI, account: Account, other: 
     # Embed: a plain form posting to the hosted page.
     embed = (await api.get(f"/v3/forms/{form['id']}/embed")).json()
     assert embed["url"].endswith(f"/f/{form['publicId']}")
-    assert f'action="{embed["url"]}"' in embed["html"] and "<script" not in embed["html"]
+    assert f'action="{embed["url"]}"' in embed["html"]
+    assert "<script" not in embed["html"]
     assert 'name="fields.city"' in embed["html"]
     events = await recorded_events(app, account, "form.created")
     assert events
@@ -119,8 +122,10 @@ async def test_double_opt_in_end_to_end(app: FastAPI, account: Account) -> None:
     )
     page = visitor(app)
     r = await page.get(f"/f/{form['publicId']}")
-    assert r.status_code == 200 and "Newsletter" in r.text
-    assert "content-security-policy" in r.headers and "set-cookie" not in r.headers
+    assert r.status_code == 200
+    assert "Newsletter" in r.text
+    assert "content-security-policy" in r.headers
+    assert "set-cookie" not in r.headers
     r = await page.post(
         f"/f/{form['publicId']}",
         data={"email": "Ann@Example.com", "firstName": "Ann", "fields.age": "42"},
@@ -128,33 +133,42 @@ async def test_double_opt_in_end_to_end(app: FastAPI, account: Account) -> None:
     assert r.status_code == 200, r.text
     assert "Check your inbox" in r.text
     contact = await contact_by_email(api, "ann@example.com")
-    assert contact is not None and contact["status"] == "unconfirmed"
-    assert contact["firstName"] == "Ann" and contact["fields"] == {"age": 42}
+    assert contact is not None
+    assert contact["status"] == "unconfirmed"
+    assert contact["firstName"] == "Ann"
+    assert contact["fields"] == {"age": 42}
     link = await confirmation_link(api, "Ann@Example.com")
     mails = await emails_to(api, "Ann@Example.com")
-    assert mails[0]["subject"] == "Confirm, Ann" and mails[0]["contactId"] == contact["id"]
+    assert mails[0]["subject"] == "Confirm, Ann"
+    assert mails[0]["contactId"] == contact["id"]
     # A GET never confirms.
     r = await page.get(path_of(link))
-    assert r.status_code == 200 and "Confirm my subscription" in r.text
+    assert r.status_code == 200
+    assert "Confirm my subscription" in r.text
     assert (await contact_by_email(api, "ann@example.com"))["status"] == "unconfirmed"  # type: ignore[index]
     stats = (await api.get(f"/v3/forms/{form['id']}/stats")).json()
     assert stats == {"submissions": 1, "confirmed": 0, "conversion": 0.0}
     r = await page.post(path_of(link))
-    assert r.status_code == 200 and "confirmed" in r.text
+    assert r.status_code == 200
+    assert "confirmed" in r.text
     contact = await contact_by_email(api, "ann@example.com")
-    assert contact is not None and contact["status"] == "active"
+    assert contact is not None
+    assert contact["status"] == "active"
     groups = (await api.get(f"/v3/contacts/{contact['id']}/groups")).json()["data"]
     tags = (await api.get(f"/v3/contacts/{contact['id']}/tags")).json()["data"]
-    assert [g["id"] for g in groups] == [group["id"]] and [t["id"] for t in tags] == [tag["id"]]
+    assert [g["id"] for g in groups] == [group["id"]]
+    assert [t["id"] for t in tags] == [tag["id"]]
     granted = await _consents(app, contact["id"])
     assert [(c["action"], c["source"], c["form_id"]) for c in granted][-1] == (
         "granted",
         "form",
         int(form["id"]),
     )
-    assert granted[-1]["ip"] == "127.0.0.1" and granted[-1]["user_agent"]
+    assert granted[-1]["ip"] == "127.0.0.1"
+    assert granted[-1]["user_agent"]
     subscribed = await recorded_events(app, account, "contact.subscribed")
-    assert subscribed and subscribed[-1][1]["formId"] == form["id"]
+    assert subscribed
+    assert subscribed[-1][1]["formId"] == form["id"]
     # The form's automation enrolled the contact (its welcome email goes out).
     await wait_for(lambda: _welcomed(api, automation["id"]), what="the form's automation email")
     stats = (await api.get(f"/v3/forms/{form['id']}/stats")).json()
@@ -196,7 +210,9 @@ async def test_active_never_downgraded_stopped_stays(app: FastAPI, account: Acco
     r = await visitor(app).post(path_of(link))
     assert r.status_code == 200
     after = await contact_by_email(api, "cy@x.io")
-    assert after is not None and after["status"] == "active" and after["id"] == stopped["id"]
+    assert after is not None
+    assert after["status"] == "active"
+    assert after["id"] == stopped["id"]
     assert after["firstName"] == "<b>Evil</b>"  # stored as text
 
 
@@ -211,9 +227,11 @@ async def test_without_double_opt_in(app: FastAPI, account: Account) -> None:
     )
     page = visitor(app)
     r = await page.post(f"/f/{form['publicId']}", data={"email": "dee@x.io"})
-    assert r.status_code == 200 and "Welcome aboard!" in r.text
+    assert r.status_code == 200
+    assert "Welcome aboard!" in r.text
     contact = await contact_by_email(api, "dee@x.io")
-    assert contact is not None and contact["status"] == "active"
+    assert contact is not None
+    assert contact["status"] == "active"
     assert await emails_to(api, "dee@x.io") == []
     # A suppressed address is asked to confirm instead.
     principal = Principal.acting_for(int(account.id), "sandbox")
@@ -222,11 +240,13 @@ async def test_without_double_opt_in(app: FastAPI, account: Account) -> None:
     r = await page.post(f"/f/{form['publicId']}", data={"email": "eve@x.io"})
     assert r.status_code == 200
     eve = await contact_by_email(api, "eve@x.io")
-    assert eve is not None and eve["status"] == "unsubscribed"
+    assert eve is not None
+    assert eve["status"] == "unsubscribed"
     link = await confirmation_link(api, "eve@x.io")
     await visitor(app).post(path_of(link))
     eve = await contact_by_email(api, "eve@x.io")
-    assert eve is not None and eve["status"] == "active"
+    assert eve is not None
+    assert eve["status"] == "active"
     assert await consent.suppression_of(app.state.services.db, principal, "eve@x.io") is None
 
 
@@ -235,7 +255,8 @@ async def test_redirect_and_json_from_allowed_origin(app: FastAPI, account: Acco
     form = await new_form(api, redirectUrl="https://shop.example/thanks")
     page = visitor(app)
     r = await page.post(f"/f/{form['publicId']}", data={"email": "fay@x.io"})
-    assert r.status_code == 303 and r.headers["location"] == "https://shop.example/thanks"
+    assert r.status_code == 303
+    assert r.headers["location"] == "https://shop.example/thanks"
     assert "https://shop.example/thanks" in r.headers["content-security-policy"]
     # JSON from an origin not listed (none is, in these settings): refused.
     r = await page.post(
