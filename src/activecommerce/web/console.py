@@ -367,6 +367,7 @@ class NavLink:
 NAV = (
     NavLink("Contacts", "/contacts"),
     NavLink("Segments", "/segments"),
+    NavLink("Forms", "/forms"),
     NavLink("Deals", "/deals"),
     NavLink("Campaigns", "/campaigns"),
     NavLink("Automations", "/automations"),

@@ -22,6 +22,7 @@ from activecommerce.web import (
     keys,
     pipelines,
     segments,
+    signup_forms,
     tags_groups,
     users,
     webhooks,
@@ -40,6 +41,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     fields.router,  # before contacts: /contacts/fields is no contact's page
     contacts.router,
     segments.router,
+    signup_forms.router,
     deals.router,
     pipelines.router,
     webhooks.router,
