@@ -308,6 +308,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         count_unrouted=count_unrouted,
     )
     for router in (
+        # The signup forms' public pages first: a submission would otherwise be tried
+        # against every API route (~0.3 ms); an API request pays one prefix check.
+        forms_public_router,
         imports_router,  # before the contacts' routes: /v3/contacts/export is not an id
         contacts_router,
         fields_router,
@@ -324,7 +327,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router(WebhookService(webhooks)),
         sandbox_router,
         public_router,
-        forms_public_router,
         oauth_clients_router,
         oauth_endpoints,
     ):

@@ -47,19 +47,24 @@ async def locked_by_email(conn: Connection, principal: Principal, address: str) 
 
 
 async def create_pending(
-    conn: Connection, principal: Principal, address: str, details: dict[str, Any]
-) -> Row:
-    """A new contact for a form's submission: `unconfirmed`, or, when the address is on
-    the suppression list, the status its entry gives (never `active`). `details`: the
-    form's answers (firstName, lastName, phone, fields: {key: value}); a value its field
-    does not take is a 422."""
-    entry = await consent.suppression_of(conn, principal, address)
+    conn: Connection,
+    principal: Principal,
+    address: str,
+    details: dict[str, Any],
+    entry: Row | bool | None = False,
+) -> int:
+    """A new contact for a form's submission (its id): `unconfirmed`, or, when the
+    address is on the suppression list, the status its entry gives (never `active`).
+    `details`: the form's answers (firstName, lastName, phone, fields: {key: value}); a
+    value its field does not take is a 422. `entry`: the address's entry on the list when
+    the caller read it already (None: not on it)."""
+    if entry is False:
+        entry = await consent.suppression_of(conn, principal, address)
+    assert entry is not True
     status = "unconfirmed" if entry is None else consent.status_of(entry)
     body = ContactIn.model_validate({"email": address, **details, "status": status})
     created = await contacts.create(conn, principal, body)
-    row = await repository.locked(Scoped(conn, principal), int(created["id"]))
-    assert row is not None
-    return row
+    return int(created["id"])
 
 
 def address_error(address: str) -> str | None:
@@ -83,7 +88,7 @@ async def delete_if_unconfirmed(conn: Connection, principal: Principal, contact_
 async def subscribe(
     conn: Connection,
     principal: Principal,
-    contact: Row,
+    contact_id: int,
     details: dict[str, Any],
     *,
     form_id: int,
@@ -95,9 +100,8 @@ async def subscribe(
     """The person subscribed themselves (confirmed, or a form without double opt-in):
     their answers written, the contact `active`, its address off the suppression list,
     the form's groups and tags added, the consent recorded, `contact.subscribed` fired
-    (which starts the automations triggered by this form). `contact` is locked by the
-    caller. The contact as the API shows it."""
-    contact_id = int(contact["id"])
+    (which starts the automations triggered by this form). The contact is locked by
+    the caller. The contact as the API shows it."""
     scope = Scoped(conn, principal)
     sent = {key: details[key] for key in (*DETAILS, "fields") if details.get(key) is not None}
     if sent:

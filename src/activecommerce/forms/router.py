@@ -210,7 +210,9 @@ async def submit_form(public_id: str, request: Request) -> Response:
     if any(v not in (None, "") for v in raw.get(service.HONEYPOT, [])):
         return _done(form, as_json)  # a bot: answered as a success, nothing stored
     principal = service.principal_of(form)
-    answers = service.read_answers(form, raw, await definitions(state.db, principal))
+    custom = any(str(a["key"]).startswith("fields.") for a in service.asked_of(form))
+    defs = await definitions(state.db, principal) if custom else {}
+    answers = service.read_answers(form, raw, defs)
     if not answers.errors:
         mail = await limiter.spend(
             "form-mail", MAILS_PER_ADDRESS_HOUR, 3600, address_hash(answers.email)

@@ -377,22 +377,25 @@ async def submit(
     async with db.transaction() as conn:
         scope = Scoped(conn, principal)
         contact = await subscription.locked_by_email(conn, principal, answers.email)
-        stopped = (contact is not None and contact["status"] in consent.STOPPED) or (
-            await consent.suppression_of(conn, principal, answers.email) is not None
+        entry = await consent.suppression_of(conn, principal, answers.email)
+        stopped = entry is not None or (
+            contact is not None and contact["status"] in consent.STOPPED
         )
         fresh = contact is None
         if contact is None:
-            contact = await subscription.create_pending(
-                conn, principal, answers.email, answers.details
+            contact_id = await subscription.create_pending(
+                conn, principal, answers.email, answers.details, entry
             )
+        else:
+            contact_id = int(contact["id"])
         if not form["double_opt_in"] and not stopped:
             submission_id = await repository.insert_submission(
-                scope, form_id, int(contact["id"]), answers.email, data, ip, ua, "confirmed"
+                scope, form_id, contact_id, answers.email, data, ip, ua, "confirmed"
             )
             await subscription.subscribe(
                 conn,
                 principal,
-                contact,
+                contact_id,
                 {} if fresh else answers.details,
                 form_id=form_id,
                 group_ids=orjson.loads(form["group_ids"]),
@@ -402,7 +405,7 @@ async def submit(
             )
             return Submitted(submission_id, confirming=False)
         submission_id = await repository.insert_submission(
-            scope, form_id, int(contact["id"]), answers.email, data, ip, ua, "pending"
+            scope, form_id, contact_id, answers.email, data, ip, ua, "pending"
         )
         if mail:
             await queue.enqueue(
@@ -474,11 +477,13 @@ async def confirm(
         details = {k: v for k, v in data.items() if k != "email"}
         contact = await subscription.locked_by_email(conn, principal, address)
         if contact is None:  # deleted since (pruned, or by the account): made again
-            contact = await subscription.create_pending(conn, principal, address, details)
+            contact_id = await subscription.create_pending(conn, principal, address, details)
+        else:
+            contact_id = int(contact["id"])
         await subscription.subscribe(
             conn,
             principal,
-            contact,
+            contact_id,
             details,
             form_id=int(row["form_id"]),
             group_ids=orjson.loads(row["group_ids"]),
@@ -486,7 +491,7 @@ async def confirm(
             ip=ip,
             user_agent=(user_agent or "")[:512] or None,
         )
-        await repository.mark_confirmed(scope, submission_id, int(contact["id"]))
+        await repository.mark_confirmed(scope, submission_id, contact_id)
     return Confirmation("done", row)
 
 
