@@ -15,9 +15,10 @@ limiting off, so the per-address limit is off too), fresh:
    job, which the worker captures meanwhile (the sandbox). Reported: submissions/s, p50
    and p99 latency, and how long the confirmation emails took to be all captured.
 3. GET /v3/contacts/{id} throughput (bench/scale.py's `get_throughput`: wrk, or
-   bench/api.py's loader) alone and while one more client submits the form in a loop,
-   interleaved `--rounds` times; the figure is the ratio of the medians (the baseline
-   measured in the same run).
+   bench/api.py's loader) alone, beside a steady signup rate (`--pace` submissions a
+   second, default 100), and beside one more client that submits the form as fast as it
+   can, interleaved `--rounds` times; the figures are ratios of the medians (the
+   baseline measured in the same run).
 
 Targets: at least 500 submissions/s, p99 under 100 ms, GET by id beside them at 0.7x or
 more of its rate alone, on both databases. Run from the repository root:
@@ -82,9 +83,15 @@ def prepare(setup: Served, contacts: int) -> tuple[str, int, int]:
 
 
 async def submit_load(
-    base: str, public_id: str, seconds: float, connections: int, tag: str
+    base: str,
+    public_id: str,
+    seconds: float,
+    connections: int,
+    tag: str,
+    pace: float | None = None,
 ) -> dict[str, Any]:
-    """`connections` clients submitting the form for `seconds`: rate and latencies."""
+    """`connections` clients submitting the form for `seconds` (each as fast as it can,
+    or `pace` submissions a second in all): rate and latencies."""
     latencies: list[float] = []
     errors: list[str] = []
     deadline = time.monotonic() + seconds
@@ -104,6 +111,8 @@ async def submit_load(
                 latencies.append(time.perf_counter() - t0)
                 if answer.status_code != 200:
                     errors.append(f"{answer.status_code} {answer.text[:200]}")
+                if pace:
+                    await asyncio.sleep(max(0.0, connections / pace - (time.perf_counter() - t0)))
 
     started = time.monotonic()
     await asyncio.gather(*(one_client(n) for n in range(connections)))
@@ -143,7 +152,22 @@ def run_setup(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         alone: list[RunResult] = []
         beside: list[RunResult] = []
         beside_rate: list[float] = []
+        paced: list[RunResult] = []
         for i in range(args.rounds):
+            # Beside a steady signup rate (`--pace` a second, from 4 clients)...
+            stop_paced = threading.Event()
+
+            def steady(done: threading.Event = stop_paced, n: int = i) -> None:
+                asyncio.run(
+                    submit_load(setup.base, public_id, args.seconds + 1, 4, f"p{n}", pace=args.pace)
+                )
+                done.set()
+
+            pacer = threading.Thread(target=steady, daemon=True)
+            pacer.start()
+            paced.append(get_throughput(setup, lo, hi, args.seconds, args.get_connections, workdir))
+            pacer.join(120)
+            # ... and beside one client submitting as fast as it can.
             alone.append(get_throughput(setup, lo, hi, args.seconds, args.get_connections, workdir))
             stop = threading.Event()
             result: dict[str, Any] = {}
@@ -165,8 +189,11 @@ def run_setup(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
             beside_rate.append(result.get("per_s", 0.0))
         alone_rps = statistics.median(r.rps for r in alone)
         beside_rps = statistics.median(r.rps for r in beside)
+        paced_rps = statistics.median(r.rps for r in paced)
         return {
             "setup": name,
+            "get_paced_rps": paced_rps,
+            "get_paced_ratio": paced_rps / alone_rps if alone_rps else float("nan"),
             "submissions_per_s": statistics.median(r["per_s"] for r in runs),
             "p50_ms": statistics.median(r["p50_ms"] for r in runs),
             "p99_ms": statistics.median(r["p99_ms"] for r in runs),
@@ -186,18 +213,23 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--get-connections", type=int, default=8)
     parser.add_argument("--contacts", type=int, default=200)
+    parser.add_argument(
+        "--pace", type=float, default=100, help="submissions/s beside GET by id (paced run)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix=f"forms-{uuid.uuid4().hex[:6]}-") as tmp:
         results = [run_setup(name, args, Path(tmp)) for name in args.setups.split(",")]
     print(
         f"{'setup':9} {'subm/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'mail s':>7}"
-        f" {'GET alone':>10} {'GET beside':>11} {'ratio':>6}"
+        f" {'GET alone':>10} {'GET beside':>11} {'ratio':>6} {'(subm/s)':>8}"
+        f" {'GET paced':>10} {'ratio':>6}"
     )
     for r in results:
         print(
             f"{r['setup']:9} {r['submissions_per_s']:8.0f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
             f" {r['mail_drained_s']:7.1f} {r['get_alone_rps']:10.0f} {r['get_beside_rps']:11.0f}"
-            f" {r['get_ratio']:6.2f}"
+            f" {r['get_ratio']:6.2f} {r['beside_submissions_per_s']:8.0f}"
+            f" {r['get_paced_rps']:10.0f} {r['get_paced_ratio']:6.2f}"
         )
 
 
