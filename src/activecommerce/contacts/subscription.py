@@ -27,7 +27,7 @@ from activecommerce.kit import events
 from activecommerce.kit.db import Connection, Row
 from activecommerce.kit.fields import Email
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
+from activecommerce.kit.problems import Problem, invalid_body
 from activecommerce.kit.repository import Scoped, lock_clause
 
 _ADDRESS: TypeAdapter[str] = TypeAdapter(Email)
@@ -62,7 +62,10 @@ async def create_pending(
         entry = await consent.suppression_of(conn, principal, address)
     assert entry is not True
     status = "unconfirmed" if entry is None else consent.status_of(entry)
-    body = ContactIn.model_validate({"email": address, **details, "status": status})
+    try:
+        body = ContactIn.model_validate({"email": address, **details, "status": status})
+    except ValidationError as exc:
+        raise invalid_body(exc) from None
     created = await contacts.create(conn, principal, body)
     return int(created["id"])
 
@@ -105,7 +108,10 @@ async def subscribe(
     scope = Scoped(conn, principal)
     sent = {key: details[key] for key in (*DETAILS, "fields") if details.get(key) is not None}
     if sent:
-        patch = contacts.patch_model.model_validate(sent)
+        try:
+            patch = contacts.patch_model.model_validate(sent)
+        except ValidationError as exc:
+            raise invalid_body(exc) from None
         await contacts.patch(conn, principal, str(contact_id), patch)
     before = await repository.locked(scope, contact_id)
     assert before is not None

@@ -344,7 +344,14 @@ async def confirm(sid: str, sig: str, request: Request) -> Response:
     except Problem as problem:
         if problem.status == 404:
             return _not_found()
-        raise
+        if problem.status != 422:
+            raise
+        return _page(  # the account's fields changed since: the answers no longer fit
+            "forms/public_message.html",
+            422,
+            title="This subscription cannot be confirmed",
+            message="The form has changed since you filled it in: please sign up again.",
+        )
     return _confirmation_response(found, str(request.url.path))
 
 

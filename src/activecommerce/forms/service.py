@@ -305,8 +305,7 @@ def read_answers(form: Row, raw: dict[str, list[Any]], defs: dict[str, FieldDef]
     for asked in asked_of(form):
         key = str(asked["key"])
         sent = [v for v in raw.get(key, []) if v is not None and v != ""]
-        shown = ", ".join(str(v) for v in sent) if not isinstance(sent[:1], dict) else ""
-        out.sent[key] = shown[:MAX_ANSWER]
+        out.sent[key] = ", ".join(str(v) for v in sent)[:MAX_ANSWER]
         if not sent:
             if asked["required"]:
                 out.errors.append({"field": key, "message": "is required"})
