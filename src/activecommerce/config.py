@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     signin_rate: int = Field(default=20, gt=0)
     # Failed sign-ins per email address in 15 minutes before that address is refused.
     signin_failures_per_email: int = Field(default=10, gt=0)
+    # Signup forms: submissions per client address per minute (0: no limit), and how long
+    # a contact that never confirmed its subscription is kept.
+    form_rate: int = Field(default=10, ge=0)
+    unconfirmed_retention_days: float = Field(default=30.0, gt=0)
     # Argon2id hashes computed at once (threads); more sign-ins wait, past a queue: 503.
     password_hash_threads: int = Field(default=2, gt=0)
 

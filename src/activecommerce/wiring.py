@@ -26,6 +26,7 @@ from activecommerce.campaigns import service as campaigns
 from activecommerce.config import Settings
 from activecommerce.deals import service as deals
 from activecommerce.email.config import EmailConfig
+from activecommerce.forms import service as forms
 from activecommerce.kit import events
 from activecommerce.kit.db import Database
 from activecommerce.kit.security import SecretBox
@@ -53,6 +54,7 @@ def wire() -> None:
         automations.guard_references()
         deals.guard_references()
         segments.guard_references()
+        forms.guard_references()
         _guarded = True
     subscribers = events.Subscribers()
     subscribers.subscribe(fan_out, fan_out_interest)

@@ -11,6 +11,8 @@ from activecommerce.contacts import selection
 from activecommerce.email import service as email_service
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.sender import Sender, prune_captured
+from activecommerce.forms import service as forms
+from activecommerce.forms.mail import ConfirmationMailer
 from activecommerce.imports import service as imports
 from activecommerce.jobs.retention import system_prune_events
 from activecommerce.jobs.worker import Worker
@@ -40,6 +42,7 @@ class AppWorker(Worker):
         async def prune() -> None:
             await system_prune_events(db, settings.event_retention_days)
             await prune_captured(db, settings.capture_retention_days)
+            await forms.prune_unconfirmed(db, settings.unconfirmed_retention_days)
 
         async def sweep_uploads() -> None:
             await imports.sweep(db)
@@ -50,6 +53,7 @@ class AppWorker(Worker):
                 DELIVER: self.deliverer,
                 email_service.START: self.sender.start_campaign,
                 email_service.SEND: self.sender.send,
+                forms.MAIL: ConfirmationMailer(db, settings, email, self.sender),
                 imports.RUN: imports.ImportRunner(db, settings.import_batch_size),
                 selection.RUN: selection.BulkRunner(db),
                 privacy.ERASE: privacy.ErasureRunner(db),

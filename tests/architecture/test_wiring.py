@@ -40,17 +40,19 @@ AUTOMATIONS = "activecommerce.automations.service"
 DEALS = "activecommerce.deals.service"
 AUDIENCES = "activecommerce.campaigns.audiences"
 SEGMENTS = "activecommerce.segments.service"
+FORMS = "activecommerce.forms.service"
 WIRED = (
     {
         "brands": ([], [("emailCampaigns", "brandId"), ("emailAutomations", "brandId")]),
-        "contactTags": ([AUDIENCES, AUTOMATIONS, SEGMENTS], []),
-        "contactGroups": ([AUDIENCES, AUTOMATIONS, SEGMENTS], []),
+        "contactTags": ([AUDIENCES, AUTOMATIONS, SEGMENTS, FORMS], []),
+        "contactGroups": ([AUDIENCES, AUTOMATIONS, SEGMENTS, FORMS], []),
+        "forms": ([AUTOMATIONS], []),
         "segments": ([AUDIENCES], []),
         "dealStages": ([AUTOMATIONS, DEALS], []),
         "pipelines": ([AUTOMATIONS, DEALS], []),
         "contacts": ([], [("deals", "contact")]),
         "dealStatuses": ([], [("deals", "status")]),
-        "contactFields": ([SEGMENTS], []),
+        "contactFields": ([SEGMENTS, FORMS], []),
     },
     ["fan_out", "enrol"],
 )

@@ -99,6 +99,21 @@ class Segments extends Collection<"/v3/segments"> {
   }
 }
 
+class Forms extends Collection<"/v3/forms"> {
+  /** A form's submissions, the newest first: `list(formId, query)`, `iterate(formId)`. */
+  readonly submissions = new SubList(this.http, "/v3/forms/{id}/submissions");
+
+  /** The hosted page's URL and the HTML snippet to paste into a site. */
+  embed(id: string, options?: CallOptions): Promise<ResultOf<"/v3/forms/{id}/embed", "get">> {
+    return this.http.json({ method: "GET", path: this.action(id, "embed"), ...options });
+  }
+
+  /** Submissions, confirmations and their ratio. */
+  stats(id: string, options?: CallOptions): Promise<ResultOf<"/v3/forms/{id}/stats", "get">> {
+    return this.http.json({ method: "GET", path: this.action(id, "stats"), ...options });
+  }
+}
+
 class EmailCampaigns extends Collection<"/v3/emailCampaigns"> {
   /** Sends the campaign to an audience, now or at `scheduledAt`. */
   send(
@@ -272,6 +287,8 @@ export class ActiveCommerce {
    * listed: its entry back, 200), `delete(id)` removes a manual one (others: 409).
    */
   readonly suppressions: Collection<"/v3/suppressions">;
+  /** Signup forms (hosted pages, double opt-in). */
+  readonly forms: Forms;
   readonly emailCampaigns: EmailCampaigns;
   readonly emailAutomations: EmailAutomations;
   readonly webhooks: Webhooks;
@@ -294,6 +311,7 @@ export class ActiveCommerce {
     this.brands = new Collection(http, "/v3/brands");
     this.segments = new Segments(http, "/v3/segments");
     this.suppressions = new Collection(http, "/v3/suppressions");
+    this.forms = new Forms(http, "/v3/forms");
     this.emailCampaigns = new EmailCampaigns(http, "/v3/emailCampaigns");
     this.emailAutomations = new EmailAutomations(http, "/v3/emailAutomations");
     this.webhooks = new Webhooks(http, "/v3/webhooks");

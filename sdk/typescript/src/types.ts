@@ -55,6 +55,7 @@ export type DealStatus = ItemOf<"/v3/dealStatuses">;
 export type Deal = ItemOf<"/v3/deals">;
 export type Brand = ItemOf<"/v3/brands">;
 export type Segment = ItemOf<"/v3/segments">;
+export type Form = ItemOf<"/v3/forms">;
 export type EmailCampaign = ItemOf<"/v3/emailCampaigns">;
 export type EmailAutomation = ItemOf<"/v3/emailAutomations">;
 export type Webhook = ItemOf<"/v3/webhooks">;

@@ -7,8 +7,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The paths a browser app calls: the API, and the OAuth endpoints a public client (a
-# single-page app with PKCE) exchanges and revokes its tokens at.
-CORS_PREFIXES = ("/v3/", "/oauth/token", "/oauth/revoke")
+# single-page app with PKCE) exchanges and revokes its tokens at, and the signup forms'
+# hosted pages (a JSON submission from a listed origin's page).
+CORS_PREFIXES = ("/v3/", "/oauth/token", "/oauth/revoke", "/f/")
 ALLOWED_HEADERS = ["Authorization", "Api-Token", "Content-Type", "Idempotency-Key"]
 # The response headers a client reads besides the CORS-safelisted ones.
 EXPOSED_HEADERS = [

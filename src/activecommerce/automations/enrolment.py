@@ -34,6 +34,12 @@ _TRIGGERS: dict[str, tuple[str, str | None, Any]] = {
         lambda d: (d["contactGroup"]["id"], d["contact"]["id"]),
     ),
     "deal.stage_changed": ("deal_stage_changed", "stageId", lambda d: (d["stageId"], d["contact"])),
+    # A person subscribed through a signup form (contacts/subscription.py).
+    "contact.subscribed": (
+        "form_submitted",
+        "formId",
+        lambda d: (d["formId"], d["contact"]["id"]),
+    ),
 }
 
 
@@ -50,6 +56,10 @@ async def enrol(
     if spec is None:
         return
     trigger_type, key, read = spec
+    if event_type == "contact.created" and data.get("status") == "unconfirmed":
+        # Asked to confirm a subscription: no mail but the confirmation, and its welcome
+        # (a form's own trigger) comes once it confirms.
+        return
     target, contact = read(data)
     if contact is None:
         return  # a deal without a contact

@@ -38,8 +38,19 @@ class DealStageChangedTrigger(TriggerIn):
     stageId: Ref
 
 
+class FormSubmittedTrigger(TriggerIn):
+    """A person subscribed through this signup form (confirmed it, with double opt-in)."""
+
+    type: Literal["form_submitted"]
+    formId: Ref
+
+
 Trigger = Annotated[
-    ContactCreatedTrigger | TagAddedTrigger | AddedToGroupTrigger | DealStageChangedTrigger,
+    ContactCreatedTrigger
+    | TagAddedTrigger
+    | AddedToGroupTrigger
+    | DealStageChangedTrigger
+    | FormSubmittedTrigger,
     Field(discriminator="type"),
 ]
 

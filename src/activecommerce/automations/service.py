@@ -10,6 +10,7 @@ from activecommerce.brands.service import brands
 from activecommerce.campaigns.service import EmailContentRules
 from activecommerce.email import service as email
 from activecommerce.email.config import EmailConfig
+from activecommerce.forms.service import forms
 from activecommerce.groups.service import contact_groups
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.fields import patch_model_of
@@ -21,7 +22,12 @@ from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.segments.conditions import check
 from activecommerce.tags.service import contact_tags
 
-TRIGGER_REFS = {"tagId": contact_tags, "groupId": contact_groups, "stageId": deal_stages}
+TRIGGER_REFS = {
+    "tagId": contact_tags,
+    "groupId": contact_groups,
+    "stageId": deal_stages,
+    "formId": forms,
+}
 
 
 class AutomationRules(EmailContentRules[EmailAutomationIn]):

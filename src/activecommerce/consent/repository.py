@@ -149,3 +149,20 @@ async def erase_address(scope: Scoped, email_hash: str, stamp: str) -> bool:
         (stamp, email_hash),
     )
     return changed > 0
+
+
+async def withdrawn_since(
+    scope: Scoped, contact_id: int | None, email_hash: str, stamp: str
+) -> bool:
+    listed = await scope.fetchone(
+        "SELECT 1 AS one FROM suppressions WHERE @tenant AND email_hash = ? AND created_at > ?",
+        (email_hash, stamp),
+    )
+    if listed is not None or contact_id is None:
+        return listed is not None
+    withdrawn = await scope.fetchone(
+        "SELECT 1 AS one FROM consents WHERE @tenant AND contact_id = ? AND action = 'withdrawn'"
+        " AND created_at > ? LIMIT 1",
+        (contact_id, stamp),
+    )
+    return withdrawn is not None

@@ -336,3 +336,18 @@ async def erase(conn: Connection, principal: Principal, address: str) -> None:
     await lock_addresses(conn, [address])
     await suppress(conn, principal, address, "erased", "erasure")
     await repository.erase_address(Scoped(conn, principal), address_hash(address), now())
+
+
+async def withdrawn_since(
+    db: Connection | Database,
+    principal: Principal,
+    contact_id: int | None,
+    address: str,
+    stamp: str,
+) -> bool:
+    """Whether the person withdrew consent after `stamp` (an unsubscribe, a bounce or a
+    complaint recorded since: a withdrawal of the contact, or the address put on the
+    list): what was asked before that (a pending confirmation) no longer stands."""
+    return await repository.withdrawn_since(
+        Scoped(db, principal), contact_id, address_hash(address), stamp
+    )

@@ -46,6 +46,13 @@ class LinkSigner:
     def unsubscribe_url(self, message_id: int) -> str:
         return f"{self.base}/e/u/{message_id}/{self._sign('u', message_id)}"
 
+    def confirm_url(self, submission_id: int) -> str:
+        """A signup form's confirmation link (the submission it confirms)."""
+        return f"{self.base}/f/confirm/{submission_id}/{self._sign('confirm', submission_id)}"
+
+    def confirming(self, submission_id: str, sig: str) -> int | None:
+        return self._check("confirm", submission_id, sig)
+
     def opened(self, message_id: str, sig: str) -> int | None:
         return self._check("o", message_id, sig)
 

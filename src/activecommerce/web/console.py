@@ -368,6 +368,7 @@ NAV = (
     NavLink("Contacts", "/contacts"),
     NavLink("Segments", "/segments"),
     NavLink("Suppressions", "/suppressions"),
+    NavLink("Forms", "/forms"),
     NavLink("Deals", "/deals"),
     NavLink("Campaigns", "/campaigns"),
     NavLink("Automations", "/automations"),

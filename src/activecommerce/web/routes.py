@@ -23,6 +23,7 @@ from activecommerce.web import (
     pipelines,
     privacy,
     segments,
+    signup_forms,
     suppressions,
     tags_groups,
     users,
@@ -43,6 +44,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     privacy.router,  # a contact's personal data: its download and erasure
     contacts.router,
     segments.router,
+    signup_forms.router,
     suppressions.router,
     deals.router,
     pipelines.router,

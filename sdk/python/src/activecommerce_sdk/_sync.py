@@ -189,6 +189,22 @@ class Segments(Crud[t.Segment]):
         return cast(t.Page[t.Contact], self._runner.json("GET", path, params=_core.query(params)))
 
 
+class Forms(Crud[t.Form]):
+    """Signup forms: the hosted page's snippet, the submissions and the figures."""
+
+    def embed(self, id: str) -> dict[str, str]:
+        """`url` (the hosted page) and `html` (a snippet to paste into a site)."""
+        return cast(dict[str, str], self._runner.json("GET", f"{self._path}/{id}/embed"))
+
+    def stats(self, id: str) -> dict[str, Any]:
+        """Submissions, confirmed, and their ratio (`conversion`)."""
+        return cast(dict[str, Any], self._runner.json("GET", f"{self._path}/{id}/stats"))
+
+    def submissions(self, id: str, **params: Any) -> Iterator[t.FormSubmission]:
+        """Every submission of the form, the newest first, page after page."""
+        return self._runner.walk(f"{self._path}/{id}/submissions", params)
+
+
 class EmailCampaigns(Crud[t.EmailCampaign]):
     def send(
         self,
@@ -290,6 +306,7 @@ class Client(_core.Base):
         self.brands = Crud[t.Brand](runner, "/v3/brands")
         self.segments = Segments(runner, "/v3/segments")
         self.suppressions = Suppressions(runner, "/v3/suppressions")
+        self.forms = Forms(runner, "/v3/forms")
         self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
         self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")
         self.webhooks = Webhooks(runner, "/v3/webhooks")

@@ -82,6 +82,39 @@ class Segment(TypedDict):
     updatedAt: str
 
 
+class FormField(TypedDict):
+    key: str
+    required: bool
+
+
+class Form(TypedDict):
+    """A signup form: its hosted page is `/f/{publicId}` (see the signup forms guide)."""
+
+    id: str
+    name: str
+    publicId: str
+    fields: list[FormField]
+    groupIds: list[str]
+    tagIds: list[str]
+    doubleOptIn: bool
+    confirmationEmail: dict[str, Any] | None
+    successMessage: str | None
+    redirectUrl: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class FormSubmission(TypedDict):
+    id: str
+    formId: str
+    contactId: str | None
+    email: str | None
+    data: dict[str, Any]
+    status: str
+    confirmedAt: str | None
+    createdAt: str
+
+
 class SegmentPreview(TypedDict):
     """How many contacts a tree matches (every status), and up to ten of them."""
 
