@@ -151,10 +151,6 @@ class EmailCampaigns extends Collection<"/v3/emailCampaigns"> {
   report(id: string, options?: CallOptions): Promise<ResultOf<"/v3/emailCampaigns/{id}/report", "get">> {
     return this.http.json({ method: "GET", path: this.action(id, "report"), ...options });
   }
-
-  private action(id: string, name: string): string {
-    return `${this.itemPath(id)}/${name}`;
-  }
 }
 
 class EmailAutomations extends Collection<"/v3/emailAutomations"> {

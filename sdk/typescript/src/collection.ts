@@ -68,6 +68,11 @@ export class Listing<P extends Path> {
     return paginate<ItemOf<P>>(this.http, this.path, query as Query, options);
   }
 
+  /** The path of an action on one object: `/v3/things/{id}/{name}`. */
+  protected action(id: string, name: string): string {
+    return `${this.itemPath(id)}/${name}`;
+  }
+
   protected itemPath(id: string): string {
     return `${this.path}/${segment(id)}`;
   }

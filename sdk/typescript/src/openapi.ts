@@ -389,6 +389,66 @@ export interface paths {
         patch: operations["updateContact"];
         trace?: never;
     };
+    "/v3/contacts/{id}/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a contact's consent records
+         * @description Every grant and withdrawal of the contact's consent to be mailed, newest first, with where it came from (a form: its id, the ip and user agent).
+         */
+        get: operations["listContactConsents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/contacts/{id}/dataExport": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export everything held about a contact
+         * @description One JSON document with all that is held about the person (a data subject access request): the contact with its custom fields by key, its groups and tags, its consent records, deals, the emails sent to it with their opens and clicks, its activity and its form submissions. Each list holds at most 5,000 entries, the oldest first; `truncated` says whether one was cut.
+         */
+        get: operations["exportContactData"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/contacts/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a contact and every personal trace of it
+         * @description Deletes the contact at once and, within seconds, every trace of the person (captured mail, event payloads, activity, tracking, form submissions). Only a keyed hash of the address is kept on the suppression list, so that it is never mailed again. Fires `contact.erased` with the id only. Answers 202.
+         */
+        post: operations["eraseContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v3/contacts/{id}/groups": {
         parameters: {
             query?: never;
@@ -877,6 +937,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v3/forms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List forms
+         * @description The `forms` of this account and environment, a page at a time, sorted by `sortBy` (ties broken by id). Walk every page with `cursor` set to the previous page's `meta.nextCursor` (null on the last page); a page past the end is empty.
+         */
+        get: operations["listForms"];
+        put?: never;
+        /**
+         * Create a form
+         * @description Creates a form and answers 201 with it and a `Location` header. With an `Idempotency-Key`, a retry within 24 h gets the first response back (`Idempotent-Replayed: true`) and creates nothing more.
+         */
+        post: operations["createForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/forms/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a form
+         * @description The form with this id. An unknown or malformed id, or one of another account or environment, is a 404.
+         */
+        get: operations["getForm"];
+        /**
+         * Replace a form
+         * @description Replaces every writable field of a form: a required field left out is a 422; an optional one left out goes back to its default, or null.
+         */
+        put: operations["replaceForm"];
+        post?: never;
+        /**
+         * Delete a form
+         * @description Deletes a form (204); a second delete is a 404. A delete that another object still needs is a 409 naming it.
+         */
+        delete: operations["deleteForm"];
+        options?: never;
+        head?: never;
+        /**
+         * Update part of a form
+         * @description Changes only the fields sent of a form; `null` clears an optional field without a default (and is a 422 for one that has a default).
+         */
+        patch: operations["updateForm"];
+        trace?: never;
+    };
+    "/v3/forms/{id}/embed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A form's hosted page and HTML snippet
+         * @description `url`: the hosted page (works without JavaScript); `html`: a plain HTML form that posts to it, to paste into any site (no script, no style sheet).
+         */
+        get: operations["getFormEmbed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/forms/{id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A form's submissions and confirmations
+         * @description How many submissions the form had, how many were confirmed (or needed no confirmation), and their ratio.
+         */
+        get: operations["getFormStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/forms/{id}/submissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a form's submissions
+         * @description The form's submissions, the newest first: the answers as sent, the contact, and whether it was confirmed.
+         */
+        get: operations["listFormSubmissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v3/oauthClients": {
         parameters: {
             query?: never;
@@ -1113,6 +1289,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v3/suppressions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the suppression list
+         * @description The addresses never to be mailed again, newest first by default. `email` finds one address (case-insensitively; an erased entry is found by its address and shows `email: null`).
+         */
+        get: operations["listSuppressions"];
+        put?: never;
+        /**
+         * Add an address to the suppression list
+         * @description A `manual` entry: the address is never mailed again, and its contact, if `active` or `unconfirmed`, becomes `unsubscribed`. 201 with the new entry; an address already on the list is a 200 with its existing entry (whatever its reason), and nothing changes.
+         */
+        post: operations["createSuppression"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3/suppressions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a suppression list entry
+         * @description The entry with this id; one of another account or environment is a 404.
+         */
+        get: operations["getSuppression"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a manual entry from the suppression list
+         * @description Only `manual` entries can be removed (204); an unsubscribe, bounce, complaint or erasure is a 409: only the person can subscribe again. Removing an entry changes no contact's status.
+         */
+        delete: operations["deleteSuppression"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v3/webhooks": {
         parameters: {
             query?: never;
@@ -1253,6 +1477,17 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActivityEntry */
+        ActivityEntry: {
+            /** Createdat */
+            createdAt: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        };
         /** AddedToGroupTrigger */
         AddedToGroupTrigger: {
             /**
@@ -1609,6 +1844,78 @@ export interface components {
             text: string | null;
             /** To */
             to: string;
+        };
+        /** ConfirmationEmailIn */
+        ConfirmationEmailIn: {
+            /** Brandid */
+            brandId?: string | null;
+            /**
+             * Htmlcontent
+             * @description A template (as a campaign's); `{{ confirm_url }}` places the confirmation link, else a link is appended.
+             * @example <p>Hi {{ contact.firstName }}, <a href="{{ confirm_url }}">confirm</a></p>
+             */
+            htmlContent: string;
+            /**
+             * Subject
+             * @example Please confirm
+             */
+            subject: string;
+        };
+        /** ConfirmationEmailOut */
+        ConfirmationEmailOut: {
+            /** Brandid */
+            brandId?: string | null;
+            /** Htmlcontent */
+            htmlContent: string;
+            /** Subject */
+            subject: string;
+        };
+        /** ConsentEntry */
+        ConsentEntry: {
+            /** Action */
+            action: string;
+            /** Createdat */
+            createdAt: string;
+            /** Formid */
+            formId: string | null;
+            /** Ip */
+            ip: string | null;
+            /** Source */
+            source: string;
+            /** Useragent */
+            userAgent: string | null;
+        };
+        /** ConsentOut */
+        ConsentOut: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "granted" | "withdrawn";
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Formid */
+            formId: string | null;
+            /** Id */
+            id: string;
+            /** Ip */
+            ip: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "form" | "api" | "import" | "console" | "unsubscribe" | "complaint" | "bounce";
+            /** Useragent */
+            userAgent: string | null;
+        };
+        /** ContactConsentList */
+        ContactConsentList: {
+            /** Data */
+            data: components["schemas"]["ConsentOut"][];
+            meta: components["schemas"]["PageMeta"];
         };
         /** ContactCreatedTrigger */
         ContactCreatedTrigger: {
@@ -1982,6 +2289,31 @@ export interface components {
             meta: components["schemas"]["PageMeta"];
         };
         /**
+         * DataExportOut
+         * @description Everything held about one person, as one document.
+         */
+        DataExportOut: {
+            /** Activity */
+            activity: components["schemas"]["ActivityEntry"][];
+            /** Consents */
+            consents: components["schemas"]["ConsentEntry"][];
+            contact: components["schemas"]["ContactOut"];
+            /** Deals */
+            deals: components["schemas"]["DealEntry"][];
+            /** Exportedat */
+            exportedAt: string;
+            /** Formsubmissions */
+            formSubmissions: components["schemas"]["FormSubmissionEntry"][];
+            /** Groups */
+            groups: components["schemas"]["Membership"][];
+            /** Sentemails */
+            sentEmails: components["schemas"]["EmailEntry"][];
+            /** Tags */
+            tags: components["schemas"]["Membership"][];
+            /** Truncated */
+            truncated: boolean;
+        };
+        /**
          * DealCondition
          * @description The contact has (or has not) a deal in this pipeline / stage / status (any deal
          *     when none is given).
@@ -1990,6 +2322,23 @@ export interface components {
             deal: components["schemas"]["DealMatch"];
             /** Has */
             has: boolean;
+        };
+        /** DealEntry */
+        DealEntry: {
+            /** Closedate */
+            closeDate: string | null;
+            /** Createdat */
+            createdAt: string;
+            /** Currency */
+            currency: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Updatedat */
+            updatedAt: string;
+            /** Value */
+            value: number | null;
         };
         /** DealIn */
         DealIn: {
@@ -2330,7 +2679,7 @@ export interface components {
             /** Subject */
             subject: string;
             /** Trigger */
-            trigger: components["schemas"]["ContactCreatedTrigger"] | components["schemas"]["TagAddedTrigger"] | components["schemas"]["AddedToGroupTrigger"] | components["schemas"]["DealStageChangedTrigger"];
+            trigger: components["schemas"]["ContactCreatedTrigger"] | components["schemas"]["TagAddedTrigger"] | components["schemas"]["AddedToGroupTrigger"] | components["schemas"]["DealStageChangedTrigger"] | components["schemas"]["FormSubmittedTrigger"];
         };
         /** EmailAutomationList */
         EmailAutomationList: {
@@ -2403,7 +2752,7 @@ export interface components {
             /** Subject */
             subject?: string | null;
             /** Trigger */
-            trigger?: (components["schemas"]["ContactCreatedTrigger"] | components["schemas"]["TagAddedTrigger"] | components["schemas"]["AddedToGroupTrigger"] | components["schemas"]["DealStageChangedTrigger"]) | null;
+            trigger?: (components["schemas"]["ContactCreatedTrigger"] | components["schemas"]["TagAddedTrigger"] | components["schemas"]["AddedToGroupTrigger"] | components["schemas"]["DealStageChangedTrigger"] | components["schemas"]["FormSubmittedTrigger"]) | null;
         };
         /** EmailCampaignIn */
         EmailCampaignIn: {
@@ -2515,6 +2864,45 @@ export interface components {
             /** Withindays */
             withinDays?: number | null;
         };
+        /** EmailEntry */
+        EmailEntry: {
+            /** Automationid */
+            automationId: string | null;
+            /** Bouncedat */
+            bouncedAt: string | null;
+            /** Campaignid */
+            campaignId: string | null;
+            /** Clickcount */
+            clickCount: number;
+            /** Clickedat */
+            clickedAt: string | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string | null;
+            /** Opencount */
+            openCount: number;
+            /** Openedat */
+            openedAt: string | null;
+            /** Sentat */
+            sentAt: string | null;
+            /** Status */
+            status: string;
+            /** Subject */
+            subject: string | null;
+            /** Unsubscribedat */
+            unsubscribedAt: string | null;
+        };
+        /**
+         * ErasureOut
+         * @description An erasure accepted: the contact is gone; its traces go within seconds.
+         */
+        ErasureOut: {
+            /** Id */
+            id: string;
+            /** Status */
+            status: string;
+        };
         /**
          * FieldCondition
          * @description Compares a contact's field. Text comparisons ignore case; a comparison on a field
@@ -2547,6 +2935,260 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** FormEmbedOut */
+        FormEmbedOut: {
+            /**
+             * Html
+             * @description A plain HTML form posting to the hosted page
+             */
+            html: string;
+            /**
+             * Url
+             * @description The hosted page
+             */
+            url: string;
+        };
+        /** FormFieldIn */
+        FormFieldIn: {
+            /**
+             * Key
+             * @description `firstName`, `lastName`, `phone` or `fields.<key>` (a custom contact field of the account). Email is always asked first.
+             * @example firstName
+             */
+            key: string;
+            /**
+             * Required
+             * @default false
+             */
+            required?: boolean;
+        };
+        /** FormFieldOut */
+        FormFieldOut: {
+            /** Key */
+            key: string;
+            /** Required */
+            required: boolean;
+        };
+        /** FormIn */
+        FormIn: {
+            /** @description The confirmation email; null for the default one */
+            confirmationEmail?: components["schemas"]["ConfirmationEmailIn"] | null;
+            /**
+             * Doubleoptin
+             * @description Whether the person confirms by a link sent by email
+             * @default true
+             */
+            doubleOptIn?: boolean;
+            /**
+             * Fields
+             * @description The fields asked, in order
+             */
+            fields?: components["schemas"]["FormFieldIn"][];
+            /**
+             * Groupids
+             * @description Groups added on confirmation
+             */
+            groupIds?: string[];
+            /** Name */
+            name: string;
+            /**
+             * Redirecturl
+             * @description Where the browser goes after a submission, instead of the message
+             */
+            redirectUrl?: string | null;
+            /**
+             * Successmessage
+             * @description Shown after a submission (plain text)
+             */
+            successMessage?: string | null;
+            /**
+             * Tagids
+             * @description Tags added on confirmation
+             */
+            tagIds?: string[];
+        };
+        /** FormList */
+        FormList: {
+            /** Data */
+            data: components["schemas"]["FormOut"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** FormOut */
+        FormOut: {
+            confirmationEmail: components["schemas"]["ConfirmationEmailOut"] | null;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Doubleoptin */
+            doubleOptIn: boolean;
+            /** Fields */
+            fields: components["schemas"]["FormFieldOut"][];
+            /** Groupids */
+            groupIds: string[];
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Publicid
+             * @description Read-only: the hosted page is `/f/{publicId}`
+             * @example x
+             */
+            publicId: string;
+            /** Redirecturl */
+            redirectUrl: string | null;
+            /** Successmessage */
+            successMessage: string | null;
+            /** Tagids */
+            tagIds: string[];
+            /**
+             * Updatedat
+             * Format: date-time
+             */
+            updatedAt: string;
+        };
+        /** FormPatch */
+        FormPatch: {
+            /** @description The confirmation email; null for the default one */
+            confirmationEmail?: components["schemas"]["ConfirmationEmailIn"] | null;
+            /**
+             * Doubleoptin
+             * @description Whether the person confirms by a link sent by email
+             */
+            doubleOptIn?: boolean | null;
+            /**
+             * Fields
+             * @description The fields asked, in order
+             */
+            fields?: components["schemas"]["FormFieldIn"][] | null;
+            /**
+             * Groupids
+             * @description Groups added on confirmation
+             */
+            groupIds?: string[] | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Redirecturl
+             * @description Where the browser goes after a submission, instead of the message
+             */
+            redirectUrl?: string | null;
+            /**
+             * Successmessage
+             * @description Shown after a submission (plain text)
+             */
+            successMessage?: string | null;
+            /**
+             * Tagids
+             * @description Tags added on confirmation
+             */
+            tagIds?: string[] | null;
+        };
+        /** FormStatsOut */
+        FormStatsOut: {
+            /** Confirmed */
+            confirmed: number;
+            /**
+             * Conversion
+             * @description confirmed / submissions (0 when there are none)
+             */
+            conversion: number;
+            /** Submissions */
+            submissions: number;
+        };
+        /** FormSubmissionEntry */
+        FormSubmissionEntry: {
+            /** Confirmedat */
+            confirmedAt: string | null;
+            /** Createdat */
+            createdAt: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Email */
+            email: string | null;
+            /** Formid */
+            formId: string;
+            /** Formname */
+            formName: string;
+            /** Id */
+            id: string;
+            /** Ip */
+            ip: string | null;
+            /** Status */
+            status: string;
+            /** Useragent */
+            userAgent: string | null;
+        };
+        /** FormSubmissionList */
+        FormSubmissionList: {
+            /** Data */
+            data: components["schemas"]["FormSubmissionOut"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** FormSubmissionOut */
+        FormSubmissionOut: {
+            /** Confirmedat */
+            confirmedAt: string | null;
+            /** Contactid */
+            contactId: string | null;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Email */
+            email: string | null;
+            /** Formid */
+            formId: string;
+            /** Id */
+            id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "confirmed";
+        };
+        /**
+         * FormSubmittedTrigger
+         * @description A person subscribed through this signup form (confirmed it, with double opt-in).
+         */
+        FormSubmittedTrigger: {
+            /**
+             * Conditions
+             * @description Optional: a condition tree (as a segment's `conditions`) that the contact must match at the moment of the trigger to be enrolled
+             * @example {
+             *       "all": [
+             *         {
+             *           "field": "fields.plan",
+             *           "op": "eq",
+             *           "value": "pro"
+             *         }
+             *       ]
+             *     }
+             */
+            conditions?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Formid
+             * @description The id of another object
+             * @example 1
+             */
+            formId: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "form_submitted";
+        };
         /**
          * GroupCondition
          * @description The contact is (or is not) in this group.
@@ -2566,6 +3208,15 @@ export interface components {
             line: number;
             /** Message */
             message: string;
+        };
+        /** Membership */
+        Membership: {
+            /** Addedat */
+            addedAt: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
         };
         /**
          * NotOf
@@ -2923,6 +3574,53 @@ export interface components {
              * @description Up to 10 of them, the newest first
              */
             sample: components["schemas"]["ContactOut"][];
+        };
+        /** SuppressionIn */
+        SuppressionIn: {
+            /**
+             * Email
+             * Format: email
+             * @example ann@example.com
+             */
+            email: string;
+            /**
+             * Reason
+             * @description Only manual entries are added through the API.
+             * @default manual
+             * @constant
+             */
+            reason?: "manual";
+        };
+        /** SuppressionList */
+        SuppressionList: {
+            /** Data */
+            data: components["schemas"]["SuppressionOut"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** SuppressionOut */
+        SuppressionOut: {
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /**
+             * Email
+             * @description The address as recorded; null once erased.
+             */
+            email: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "unsubscribed" | "bounced" | "complained" | "manual" | "erased";
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "unsubscribe" | "bounce" | "complaint" | "api" | "console" | "import" | "erasure" | "form";
         };
         /** TagAddedTrigger */
         TagAddedTrigger: {
@@ -7024,6 +7722,355 @@ export interface operations {
             };
             /** @description Unprocessable Content */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listContactConsents: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+                /** @description From `meta.nextCursor`: the next page of the same ordering (`page` is then ignored) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "action": "granted",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "formId": "17",
+                     *           "id": "1042",
+                     *           "ip": "ip",
+                     *           "source": "form",
+                     *           "userAgent": "userAgent"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ContactConsentList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    exportContactData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "activity": [
+                     *         {
+                     *           "createdAt": "createdAt",
+                     *           "data": {},
+                     *           "type": "type"
+                     *         }
+                     *       ],
+                     *       "consents": [
+                     *         {
+                     *           "action": "action",
+                     *           "createdAt": "createdAt",
+                     *           "formId": "17",
+                     *           "ip": "ip",
+                     *           "source": "source",
+                     *           "userAgent": "userAgent"
+                     *         }
+                     *       ],
+                     *       "contact": {
+                     *         "createdAt": "2026-03-01T09:30:00Z",
+                     *         "email": "ann@example.com",
+                     *         "fields": {
+                     *           "city": "Berlin",
+                     *           "plan": "Gold",
+                     *           "score": 42
+                     *         },
+                     *         "firstName": "Ann",
+                     *         "id": "1042",
+                     *         "lastName": "Lee",
+                     *         "phone": "+1 555 0100",
+                     *         "status": "active",
+                     *         "updatedAt": "2026-03-01T09:30:00Z"
+                     *       },
+                     *       "deals": [
+                     *         {
+                     *           "closeDate": "2026-06-30",
+                     *           "createdAt": "createdAt",
+                     *           "currency": "USD",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "updatedAt": "updatedAt",
+                     *           "value": 125000
+                     *         }
+                     *       ],
+                     *       "exportedAt": "exportedAt",
+                     *       "formSubmissions": [
+                     *         {
+                     *           "confirmedAt": "confirmedAt",
+                     *           "createdAt": "createdAt",
+                     *           "data": {},
+                     *           "email": "ann@example.com",
+                     *           "formId": "17",
+                     *           "formName": "formName",
+                     *           "id": "1042",
+                     *           "ip": "ip",
+                     *           "status": "status",
+                     *           "userAgent": "userAgent"
+                     *         }
+                     *       ],
+                     *       "groups": [
+                     *         {
+                     *           "addedAt": "addedAt",
+                     *           "id": "1042",
+                     *           "name": "Spring sale"
+                     *         }
+                     *       ],
+                     *       "sentEmails": [
+                     *         {
+                     *           "automationId": "17",
+                     *           "bouncedAt": "bouncedAt",
+                     *           "campaignId": "17",
+                     *           "clickCount": 1,
+                     *           "clickedAt": "clickedAt",
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "openCount": 1,
+                     *           "openedAt": "openedAt",
+                     *           "sentAt": "sentAt",
+                     *           "status": "status",
+                     *           "subject": "Hello {{ contact.firstName }}",
+                     *           "unsubscribedAt": "unsubscribedAt"
+                     *         }
+                     *       ],
+                     *       "tags": [
+                     *         {
+                     *           "addedAt": "addedAt",
+                     *           "id": "1042",
+                     *           "name": "Spring sale"
+                     *         }
+                     *       ],
+                     *       "truncated": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DataExportOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    eraseContact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "1042",
+                     *       "status": "status"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErasureOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with a concurrent change */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11638,6 +12685,1045 @@ export interface operations {
             };
         };
     };
+    listForms: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+                sortBy?: "createdAt" | "updatedAt" | "name";
+                sortOrder?: "asc" | "desc";
+                /** @description From `meta.nextCursor`: the next page of the same ordering, in constant time (`page`, `sortBy` and `sortOrder` are then ignored) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "confirmationEmail": {
+                     *             "brandId": "17",
+                     *             "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *             "subject": "Hello {{ contact.firstName }}"
+                     *           },
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "doubleOptIn": true,
+                     *           "fields": [
+                     *             {
+                     *               "key": "key",
+                     *               "required": true
+                     *             }
+                     *           ],
+                     *           "groupIds": [
+                     *             "groupIds"
+                     *           ],
+                     *           "id": "1042",
+                     *           "name": "Spring sale",
+                     *           "publicId": "x",
+                     *           "redirectUrl": "redirectUrl",
+                     *           "successMessage": "successMessage",
+                     *           "tagIds": [
+                     *             "tagIds"
+                     *           ],
+                     *           "updatedAt": "2026-03-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createForm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Send the same key again to get the first response back (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "confirmationEmail": {
+                 *         "brandId": "1",
+                 *         "htmlContent": "<p>Hi {{ contact.firstName }}, <a href=\"{{ confirm_url }}\">confirm</a></p>",
+                 *         "subject": "Please confirm"
+                 *       },
+                 *       "doubleOptIn": true,
+                 *       "fields": [
+                 *         {
+                 *           "key": "firstName",
+                 *           "required": false
+                 *         }
+                 *       ],
+                 *       "groupIds": [
+                 *         "1"
+                 *       ],
+                 *       "name": "Spring sale",
+                 *       "redirectUrl": "redirectUrl",
+                 *       "successMessage": "successMessage",
+                 *       "tagIds": [
+                 *         "1"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["FormIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "confirmationEmail": {
+                     *         "brandId": "17",
+                     *         "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *         "subject": "Hello {{ contact.firstName }}"
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "doubleOptIn": true,
+                     *       "fields": [
+                     *         {
+                     *           "key": "key",
+                     *           "required": true
+                     *         }
+                     *       ],
+                     *       "groupIds": [
+                     *         "groupIds"
+                     *       ],
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "publicId": "x",
+                     *       "redirectUrl": "redirectUrl",
+                     *       "successMessage": "successMessage",
+                     *       "tagIds": [
+                     *         "tagIds"
+                     *       ],
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "confirmationEmail": {
+                     *         "brandId": "17",
+                     *         "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *         "subject": "Hello {{ contact.firstName }}"
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "doubleOptIn": true,
+                     *       "fields": [
+                     *         {
+                     *           "key": "key",
+                     *           "required": true
+                     *         }
+                     *       ],
+                     *       "groupIds": [
+                     *         "groupIds"
+                     *       ],
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "publicId": "x",
+                     *       "redirectUrl": "redirectUrl",
+                     *       "successMessage": "successMessage",
+                     *       "tagIds": [
+                     *         "tagIds"
+                     *       ],
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    replaceForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "confirmationEmail": {
+                 *         "brandId": "1",
+                 *         "htmlContent": "<p>Hi {{ contact.firstName }}, <a href=\"{{ confirm_url }}\">confirm</a></p>",
+                 *         "subject": "Please confirm"
+                 *       },
+                 *       "doubleOptIn": true,
+                 *       "fields": [
+                 *         {
+                 *           "key": "firstName",
+                 *           "required": false
+                 *         }
+                 *       ],
+                 *       "groupIds": [
+                 *         "1"
+                 *       ],
+                 *       "name": "Spring sale",
+                 *       "redirectUrl": "redirectUrl",
+                 *       "successMessage": "successMessage",
+                 *       "tagIds": [
+                 *         "1"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["FormIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "confirmationEmail": {
+                     *         "brandId": "17",
+                     *         "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *         "subject": "Hello {{ contact.firstName }}"
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "doubleOptIn": true,
+                     *       "fields": [
+                     *         {
+                     *           "key": "key",
+                     *           "required": true
+                     *         }
+                     *       ],
+                     *       "groupIds": [
+                     *         "groupIds"
+                     *       ],
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "publicId": "x",
+                     *       "redirectUrl": "redirectUrl",
+                     *       "successMessage": "successMessage",
+                     *       "tagIds": [
+                     *         "tagIds"
+                     *       ],
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    updateForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "confirmationEmail": {
+                 *         "brandId": "1",
+                 *         "htmlContent": "<p>Hi {{ contact.firstName }}, <a href=\"{{ confirm_url }}\">confirm</a></p>",
+                 *         "subject": "Please confirm"
+                 *       },
+                 *       "doubleOptIn": true,
+                 *       "fields": [
+                 *         {
+                 *           "key": "firstName",
+                 *           "required": false
+                 *         }
+                 *       ],
+                 *       "groupIds": [
+                 *         "1"
+                 *       ],
+                 *       "name": "Spring sale",
+                 *       "redirectUrl": "redirectUrl",
+                 *       "successMessage": "successMessage",
+                 *       "tagIds": [
+                 *         "1"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["FormPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "confirmationEmail": {
+                     *         "brandId": "17",
+                     *         "htmlContent": "<p>Hi {{ contact.firstName }}</p><a href=\"{{ unsubscribe_url }}\">Stop</a>",
+                     *         "subject": "Hello {{ contact.firstName }}"
+                     *       },
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "doubleOptIn": true,
+                     *       "fields": [
+                     *         {
+                     *           "key": "key",
+                     *           "required": true
+                     *         }
+                     *       ],
+                     *       "groupIds": [
+                     *         "groupIds"
+                     *       ],
+                     *       "id": "1042",
+                     *       "name": "Spring sale",
+                     *       "publicId": "x",
+                     *       "redirectUrl": "redirectUrl",
+                     *       "successMessage": "successMessage",
+                     *       "tagIds": [
+                     *         "tagIds"
+                     *       ],
+                     *       "updatedAt": "2026-03-01T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getFormEmbed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "html": "<p>Hi Ann</p>",
+                     *       "url": "https://example.com/webhooks"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormEmbedOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getFormStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "confirmed": 1,
+                     *       "conversion": 1.5,
+                     *       "submissions": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormStatsOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listFormSubmissions: {
+        parameters: {
+            query?: {
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "confirmedAt": "2026-03-01T09:30:00Z",
+                     *           "contactId": "17",
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "data": {},
+                     *           "email": "ann@example.com",
+                     *           "formId": "17",
+                     *           "id": "1042",
+                     *           "status": "pending"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["FormSubmissionList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     listOauthClients: {
         parameters: {
             query?: {
@@ -13829,6 +15915,394 @@ export interface operations {
             };
             /** @description Unprocessable Content */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listSuppressions: {
+        parameters: {
+            query?: {
+                /** @description An address */
+                email?: string | null;
+                reason?: ("unsubscribed" | "bounced" | "complained" | "manual" | "erased") | null;
+                /** @description Page number, from 1 */
+                page?: number;
+                /** @description Items per page */
+                pageSize?: number;
+                sortOrder?: string;
+                /** @description From `meta.nextCursor`: the next page of the same ordering (`page` is then ignored) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "createdAt": "2026-03-01T09:30:00Z",
+                     *           "email": "ann@example.com",
+                     *           "id": "1042",
+                     *           "reason": "unsubscribed",
+                     *           "source": "unsubscribe"
+                     *         }
+                     *       ],
+                     *       "meta": {
+                     *         "nextCursor": "eyJrIjpbIjIwMjYiLCIxMDQyIl19",
+                     *         "page": 1,
+                     *         "pageSize": 20,
+                     *         "total": 1,
+                     *         "totalExact": true,
+                     *         "totalPages": 1
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuppressionList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createSuppression: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Send the same key again to get the first response back (24 h). */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ann@example.com",
+                 *       "reason": "manual"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SuppressionIn"];
+            };
+        };
+        responses: {
+            /** @description Already on the list */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "id": "1042",
+                     *       "reason": "unsubscribed",
+                     *       "source": "unsubscribe"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuppressionOut"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "id": "1042",
+                     *       "reason": "unsubscribed",
+                     *       "source": "unsubscribe"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuppressionOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Content Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getSuppression: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "createdAt": "2026-03-01T09:30:00Z",
+                     *       "email": "ann@example.com",
+                     *       "id": "1042",
+                     *       "reason": "unsubscribed",
+                     *       "source": "unsubscribe"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuppressionOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteSuppression: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
