@@ -220,10 +220,10 @@ class ContactListQuery(ListQuery):
         key = count_key(active) if base is None else None
         if key is not None:
             row = await db.fetchone(
-                f"SELECT n FROM {COUNTS_TABLE} WHERE {TENANT} AND key = ?",
+                f"SELECT sum(n) AS n FROM {COUNTS_TABLE} WHERE {TENANT} AND key = ?",
                 (*tenant(principal), key),
             )
-            return (int(row["n"]) if row else 0), True
+            return (int(row["n"]) if row and row["n"] is not None else 0), True
         searching = any(f.kind == "like" and active.get(f.name) is not None for f in self.filters)
         if not searching:
             return await super().total(db, principal, filters, base, where)
@@ -277,7 +277,8 @@ class ContactListQuery(ListQuery):
             return frozenset()
         marks = ", ".join("?" for _ in range(len(keys) + 1))
         rows = await db.fetchall(
-            f"SELECT key, n FROM {COUNTS_TABLE} WHERE {TENANT} AND key IN ({marks})",
+            f"SELECT key, sum(n) AS n FROM {COUNTS_TABLE} WHERE {TENANT} AND key IN ({marks})"
+            " GROUP BY key",
             (*tenant(principal), "all", *keys),
         )
         counts = {row["key"]: int(row["n"]) for row in rows}

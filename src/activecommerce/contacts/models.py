@@ -1,4 +1,14 @@
-from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, String, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from activecommerce.kit.tables import (
@@ -55,15 +65,18 @@ Index(
 
 # Counts the database keeps in the transaction of every change (migration 0005's
 # triggers): key 'all', 'status:<status>', 'group:<id>', 'tag:<id>'. They make a list's
-# total exact without counting a million rows.
+# total exact without counting a million rows. A count is the sum of its slots' rows
+# (migration 0013): PostgreSQL writes the slot of the connection, so that concurrent
+# writers of one account do not queue on one row until they commit; SQLite uses slot 0.
 contact_counts = Table(
     "contact_counts",
     metadata,
     Column("account_id", IdType, nullable=False),
     Column("env", String(8), nullable=False),
     Column("key", String(40), nullable=False),
+    Column("slot", SmallInteger, nullable=False, server_default="0"),
     Column("n", BigInteger, nullable=False),
-    PrimaryKeyConstraint("account_id", "env", "key"),
+    PrimaryKeyConstraint("account_id", "env", "key", "slot"),
 )
 
 

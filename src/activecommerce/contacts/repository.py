@@ -218,9 +218,10 @@ async def member_names(
 async def count_all(db: Database, principal: Principal) -> int:
     """How many contacts the caller's account and environment has (the maintained count)."""
     row = await db.fetchone(
-        f"SELECT n FROM contact_counts WHERE {TENANT} AND key = 'all'", tenant(principal)
+        f"SELECT sum(n) AS n FROM contact_counts WHERE {TENANT} AND key = 'all'",
+        tenant(principal),
     )
-    return int(row["n"]) if row else 0
+    return int(row["n"]) if row and row["n"] is not None else 0
 
 
 # PostgreSQL's trigram indexes of the contacts (migration 0005): the `q` search.
@@ -248,7 +249,8 @@ async def maintained_counts(
     """The maintained counts (contact_counts) of these keys: 'all', 'status:<status>',
     'group:<id>', 'tag:<id>'; a key never counted is 0."""
     rows = await db.fetchall(
-        f"SELECT key, n FROM contact_counts WHERE {TENANT} AND {in_list(db, 'key')}",
+        f"SELECT key, sum(n) AS n FROM contact_counts WHERE {TENANT} AND {in_list(db, 'key')}"
+        " GROUP BY key",
         (*tenant(principal), list_param(db, list(keys))),
     )
     found = {row["key"]: int(row["n"]) for row in rows}
