@@ -7,6 +7,7 @@ import gc
 
 from activecommerce.config import Settings
 from activecommerce.consent import keys as consent_keys
+from activecommerce.consent import service as consent
 from activecommerce.contacts import selection
 from activecommerce.email import service as email_service
 from activecommerce.email.config import EmailConfig
@@ -39,7 +40,13 @@ class AppWorker(Worker):
         self.deliverer = Deliverer(db, settings, webhooks)
         self.sender = Sender(db, settings, email)
 
+        backfilled = False
+
         async def prune() -> None:
+            nonlocal backfilled
+            if not backfilled:  # contacts stopped before the suppression list existed
+                await consent.system_backfill(db)
+                backfilled = True
             await system_prune_events(db, settings.event_retention_days)
             await prune_captured(db, settings.capture_retention_days)
             await forms.prune_unconfirmed(db, settings.unconfirmed_retention_days)

@@ -154,6 +154,23 @@ async def test_unsubscribe_from_all_and_one_click(
     assert await _status(api, bob) == "unsubscribed"
 
 
+async def test_an_unsubscribe_after_the_contact_was_deleted_still_lists_the_address(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    news = await _group(api, "News", True)
+    cy = await created(api, "/v3/contacts", {"email": "cy@example.com"})
+    await _join(api, cy, news)
+    mail = await _mail_to(api, "cy@example.com", news)
+    assert (await api.delete(f"/v3/contacts/{cy['id']}")).status_code == 204
+    async with _links(app) as links:
+        done = await links.post(_unsubscribe_path(mail), data={"action": "all"})
+        assert done.status_code == 200, done.text
+    r = await api.get("/v3/suppressions", params={"email": "cy@example.com"})
+    assert [e["reason"] for e in r.json()["data"]] == ["unsubscribed"]
+    again = await created(api, "/v3/contacts", {"email": "cy@example.com"})
+    assert again["status"] == "unsubscribed"
+
+
 async def test_a_test_copys_link_says_so_and_changes_nothing(
     app: FastAPI, api: httpx.AsyncClient
 ) -> None:

@@ -928,7 +928,7 @@ export interface paths {
         put?: never;
         /**
          * Send a test copy to up to 10 addresses
-         * @description Sends a test copy now to up to 10 addresses, rendered for the first matching contact or with empty fields.
+         * @description Sends a test copy now to up to 10 addresses, rendered for the first matching contact or with empty fields. An address on the suppression list is a 409 (nothing is sent).
          */
         post: operations["testEmailCampaign"];
         delete?: never;
@@ -12629,7 +12629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Conflict with a concurrent change */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -14,7 +14,8 @@ SCOPES: dict[str, str] = {
     f"{area}:{access}": f"{'Read' if access == 'read' else 'Create, change and delete'} "
     f"{area}"
     + {
-        "contacts": " (contacts, groups, tags, segments, memberships, imports and exports)",
+        "contacts": " (contacts, groups, tags, segments, memberships, imports and exports,"
+        " the suppression list, signup forms, personal data)",
         "deals": " (pipelines, stages, statuses and deals)",
         "campaigns": " (brands, campaigns and captured mail)",
         "automations": "",
@@ -33,6 +34,8 @@ COLLECTION_AREAS: dict[str, str] = {
     "contactImports": "contacts",
     "contactExports": "contacts",
     "segments": "contacts",
+    "suppressions": "contacts",
+    "forms": "contacts",
     "imports": "contacts",
     "exports": "contacts",
     "pipelines": "deals",

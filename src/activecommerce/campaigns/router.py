@@ -106,8 +106,9 @@ async def cancel_campaign(
     summary="Send a test copy to up to 10 addresses",
     operation_id="testEmailCampaign",
     description="Sends a test copy now to up to 10 addresses, rendered for the first matching"
-    " contact or with empty fields.",
-    responses=responses(*COMMON_ERRORS, 400, 404, 413, 415, 422),
+    " contact or with empty fields. An address on the suppression list is a 409 (nothing is"
+    " sent).",
+    responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
 )
 async def send_test_copy(
     id: str,

@@ -14,13 +14,14 @@ from activecommerce.campaigns.schemas import (
     CampaignTestIn,
 )
 from activecommerce.campaigns.service import email_campaigns
+from activecommerce.consent import service as consent
 from activecommerce.contacts import service as contacts
 from activecommerce.email import service as email
 from activecommerce.email.config import EmailConfig
 from activecommerce.kit.clock import parse, stamp
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import invalid
+from activecommerce.kit.problems import conflict, invalid
 
 
 async def send(
@@ -41,8 +42,16 @@ async def send_test(
     conn: Connection, principal: Principal, campaign_id: str, body: CampaignTestIn
 ) -> dict[str, Any]:
     """Test copies, now, each rendered for the contact with that address if there is one
-    (else with empty fields). They are not part of the campaign's report."""
+    (else with empty fields). They are not part of the campaign's report. None goes to
+    an address on the suppression list (409)."""
     row = await email_campaigns.get_row(conn, principal, campaign_id)
+    # A test copy is mail too: not to an address whose person said stop.
+    listed = await consent.suppressions_of(conn, principal, body.emails)
+    if listed:
+        raise conflict(
+            "These addresses are on the suppression list and get no mail, test copies"
+            f" included: {', '.join(sorted(listed))}."
+        )
     recipients: list[tuple[int | None, str]] = []
     for address in body.emails:
         match = await contacts.by_email(conn, principal, address)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from activecommerce.kit.db import Connection, Database, Row
-from activecommerce.kit.repository import Scoped, in_list, insert_many, list_param
+from activecommerce.kit.repository import Scoped, in_list, insert_many, list_param, system
 
 
 async def suppression(scope: Scoped, email_hash: str) -> Row | None:
@@ -37,6 +37,19 @@ async def insert_suppression(
     return changed > 0
 
 
+async def upgrade_manual(
+    scope: Scoped, email_hashes: Sequence[str], reason: str, source: str, stamp: str
+) -> None:
+    """Manual entries of these addresses take `reason` (the person's own stop, or an
+    erasure, arrived since): a manual entry can be removed by the account; these cannot."""
+    db: Connection | Database = scope.db
+    await scope.execute(
+        "UPDATE suppressions SET reason = ?, source = ?, updated_at = ?"
+        f" WHERE @tenant AND reason = 'manual' AND {in_list(db, 'email_hash')}",
+        (reason, source, stamp, list_param(db, list(email_hashes))),
+    )
+
+
 async def delete_suppression(scope: Scoped, email_hash: str) -> bool:
     changed = await scope.execute(
         "DELETE FROM suppressions WHERE @tenant AND email_hash = ?", (email_hash,)
@@ -63,9 +76,9 @@ async def insert_consent(
 
 
 async def lock_addresses(conn: Connection, keys: Sequence[int]) -> None:
-    """PostgreSQL: transaction-level advisory locks on these keys (of addresses), taken in
-    order so that two writers never wait for each other in a cycle. SQLite has one writer:
-    every write transaction already holds what it reads."""
+    """PostgreSQL: transaction-level advisory locks on these keys (buckets of addresses),
+    taken in order so that two writers never wait for each other in a cycle. SQLite has
+    one writer: every write transaction already holds what it reads."""
     if conn.dialect != "postgresql" or not keys:
         return
     await conn.fetchall(
@@ -155,7 +168,9 @@ async def withdrawn_since(
     scope: Scoped, contact_id: int | None, email_hash: str, stamp: str
 ) -> bool:
     listed = await scope.fetchone(
-        "SELECT 1 AS one FROM suppressions WHERE @tenant AND email_hash = ? AND created_at > ?",
+        # updated_at: an entry made since, or one made stronger since (an erasure, or the
+        # person's own stop after a manual entry)
+        "SELECT 1 AS one FROM suppressions WHERE @tenant AND email_hash = ? AND updated_at > ?",
         (email_hash, stamp),
     )
     if listed is not None or contact_id is None:
@@ -166,3 +181,14 @@ async def withdrawn_since(
         (contact_id, stamp),
     )
     return withdrawn is not None
+
+
+@system
+async def system_stopped_after(db: Database, after: int, limit: int) -> list[Row]:
+    """The next `limit` contacts of any account, by id after `after`, that are
+    unsubscribed, bounced or complained (id, account_id, env, email, status)."""
+    return await db.scan(
+        "SELECT id, account_id, env, email, status FROM contacts WHERE id > ?"
+        " AND status IN ('unsubscribed', 'bounced', 'complained') ORDER BY id LIMIT ?",
+        (after, limit),
+    )

@@ -44,6 +44,9 @@ STATUS_OF_REASON: dict[str, str] = {
 }
 # The statuses that stopped mail for good: only the person's own confirmation ends them.
 STOPPED = frozenset({"unsubscribed", "bounced", "complained"})
+# The statuses an account's write may not give a stopped or suppressed contact: `active`,
+# and `unconfirmed`, which is on the way to it (and would be a way around the rule).
+REVIVING = frozenset({"active", "unconfirmed"})
 
 
 def status_of(entry: Row) -> str:
@@ -72,11 +75,14 @@ async def suppressions_of(
 async def suppress(
     conn: Connection, principal: Principal, address: str, reason: Reason, source: str
 ) -> bool:
-    """Put the address on the list; whether it was not on it already (an address keeps
-    its first entry)."""
-    return await repository.insert_suppression(
-        Scoped(conn, principal), address, address_hash(address), reason, source, now()
-    )
+    """Put the address on the list; whether it was not on it already. An address keeps
+    its first entry, except that a `manual` one (which the account may remove) takes any
+    other reason that comes after it (the person's own stop, an erasure: not removable)."""
+    scope, key, stamp = Scoped(conn, principal), address_hash(address), now()
+    new = await repository.insert_suppression(scope, address, key, reason, source, stamp)
+    if not new and reason != "manual":
+        await repository.upgrade_manual(scope, [key], reason, source, stamp)
+    return new
 
 
 async def lift(conn: Connection, principal: Principal, address: str) -> bool:
@@ -136,8 +142,15 @@ async def suppress_many(
     scope = (principal.account_id, principal.env)
     hashes = {address_hash(a): a.strip().lower() for a, _ in entries}
     rows = [(*scope, a, address_hash(a), reason, source, stamp, stamp) for a, reason in entries]
-    added = await repository.insert_suppressions(conn, rows)
-    return {hashes[str(row["email_hash"])] for row in added}
+    added = {str(row["email_hash"]) for row in await repository.insert_suppressions(conn, rows)}
+    listed: dict[str, list[str]] = {}  # reason -> hashes of addresses on the list before
+    for address, reason in entries:
+        key = address_hash(address)
+        if key not in added and reason != "manual":
+            listed.setdefault(reason, []).append(key)
+    for reason, keys in sorted(listed.items()):
+        await repository.upgrade_manual(Scoped(conn, principal), keys, reason, source, stamp)
+    return {hashes[key] for key in added}
 
 
 async def record_many(
@@ -180,9 +193,16 @@ def write_source() -> WriteSource:
 # ---------------------------------------------------------------- concurrency
 
 
+# Addresses are locked by bucket, not one by one: an import batch of 5,000 addresses takes
+# at most this many advisory locks (PostgreSQL's shared lock table holds about 6,400 by
+# default, for every session together), at the cost of two unrelated addresses meeting in
+# one bucket now and then. The buckets are this feature's own key range.
+LOCK_BUCKETS = 256
+_LOCK_BASE = 0x5C0_0000  # an arbitrary base, apart from any other advisory lock's keys
+
+
 def _lock_key(address: str) -> int:
-    # 63 bits of the address's keyed hash: a PostgreSQL bigint.
-    return int(address_hash(address)[:15], 16)
+    return _LOCK_BASE + int(address_hash(address)[:8], 16) % LOCK_BUCKETS
 
 
 async def lock_addresses(conn: Connection, addresses: Sequence[str]) -> None:
@@ -351,3 +371,35 @@ async def withdrawn_since(
     return await repository.withdrawn_since(
         Scoped(db, principal), contact_id, address_hash(address), stamp
     )
+
+
+# ---------------------------------------------------------------- contacts stopped before the list
+
+_SOURCE_OF_STATUS = {"unsubscribed": "unsubscribe", "bounced": "bounce", "complained": "complaint"}
+
+
+async def system_backfill(db: Database, batch: int = 1000) -> int:
+    """Put on the list the address of every contact that is unsubscribed, bounced or
+    complained and is not on it yet: those stopped before the list existed, which would
+    otherwise be mailable again once deleted and re-created. Idempotent; run by the worker
+    once per start, in batches (short transactions). How many were added."""
+    added, after = 0, 0
+    while rows := await repository.system_stopped_after(db, after, batch):
+        after = int(rows[-1]["id"])
+        stamp = now()
+        entries = [
+            (
+                int(row["account_id"]),
+                str(row["env"]),
+                str(row["email"]),
+                address_hash(str(row["email"])),
+                str(row["status"]),
+                _SOURCE_OF_STATUS[str(row["status"])],
+                stamp,
+                stamp,
+            )
+            for row in rows
+        ]
+        async with db.transaction() as conn:
+            added += len(await repository.insert_suppressions(conn, entries))
+    return added

@@ -85,8 +85,8 @@ class Outcome:
 
 
 REFUSED = (
-    "skipped: status active refused: this contact is {status} or its address is on the"
-    " suppression list; only the person can subscribe again"
+    "skipped: a mailable status refused: this contact is {status} or its address is on"
+    " the suppression list; only the person can subscribe again"
 )
 
 
@@ -165,8 +165,8 @@ async def upsert(
             applied.append(one)
         elif key in existing:
             row = existing[key]
-            if row["status"] != "active" and (row["status"] in consent.STOPPED or key in entries):
-                kept = [r for r in group if r.fields.get("status") != "active"]
+            if row["status"] in consent.STOPPED or (key in entries and row["status"] != "active"):
+                kept = [r for r in group if r.fields.get("status") not in consent.REVIVING]
                 message = REFUSED.format(status=row["status"])
                 outcome.refused += [(r.line, message) for r in group if r not in kept]
                 outcome.skipped += len(group) - len(kept)

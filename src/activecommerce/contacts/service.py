@@ -35,7 +35,7 @@ async def _guard_status(
 
     A new contact whose address is on the suppression list gets the entry's status; an
     existing one that is stopped (`consent.STOPPED`), or whose new address is on the list,
-    is not made active (409)."""
+    is not made `active` or `unconfirmed` (409)."""
     address = str(prepared["email"])
     moved = current is None or str(current["email"]).lower() != address.lower()
     if current is None:
@@ -44,7 +44,11 @@ async def _guard_status(
         if entry is not None:
             prepared["status"] = consent.status_of(entry)
         return
-    if prepared["status"] != "active" or (current["status"] == "active" and not moved):
+    # Only a write that leaves the contact mailable (or on the way to it) is checked, and
+    # only when it changes the status or the address.
+    if prepared["status"] not in consent.REVIVING or (
+        current["status"] == prepared["status"] and not moved
+    ):
         return
     if moved:
         await consent.lock_addresses(conn, [address])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
+from activecommerce.consent import service as consent
 from activecommerce.contacts import service as contacts
 from activecommerce.email import repository
 from activecommerce.email.repository import Source
@@ -224,15 +225,25 @@ async def count_visit(
 
 async def unsubscribe(db: Database, message_id: int) -> bool:
     """The recipient of the message unsubscribes: the message says so and its contact is
-    unsubscribed (contacts' `set_status`). False when there is no such message."""
+    unsubscribed (contacts' `set_status`, which lists the address). When the contact was
+    deleted since, the address the message went to is listed all the same, so that it is
+    not mailed again when it comes back. False when there is no such message."""
     async with db.transaction() as conn:
         row = await repository.system_message(conn, message_id, lock=True)
         if row is None:
             return False
-        if not row["is_test"] and row["contact_id"] is not None:
-            principal = principal_of(row)
+        if row["is_test"]:
+            return True
+        principal = principal_of(row)
+        if row["contact_id"] is not None:
             await repository.mark_unsubscribed(Scoped(conn, principal), message_id)
             await contacts.set_status(conn, principal, int(row["contact_id"]), "unsubscribed")
+        elif row["to_email"]:
+            await repository.mark_unsubscribed(Scoped(conn, principal), message_id)
+            await consent.lock_addresses(conn, [str(row["to_email"])])
+            await consent.suppress(
+                conn, principal, str(row["to_email"]), "unsubscribed", "unsubscribe"
+            )
     return True
 
 

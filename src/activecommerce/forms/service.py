@@ -375,6 +375,9 @@ async def submit(
     ua = (user_agent or "")[:512] or None
     async with db.transaction() as conn:
         scope = Scoped(conn, principal)
+        # The address first (every write that may list it or make it mailable takes it
+        # before its rows): what is read below stays true until the commit.
+        await consent.lock_addresses(conn, [answers.email])
         contact = await subscription.locked_by_email(conn, principal, answers.email)
         entry = await consent.suppression_of(conn, principal, answers.email)
         stopped = entry is not None or (
@@ -463,8 +466,11 @@ async def confirm(
     if row is None:
         raise not_found("confirmation")
     principal = Principal.acting_for(int(row["account_id"]), str(row["env"]))
+    if row["email"] is None:  # its person was erased
+        raise not_found("confirmation")
     async with db.transaction() as conn:
         scope = Scoped(conn, principal)
+        await consent.lock_addresses(conn, [str(row["email"])])  # before any row (submit)
         locked = await repository.locked_submission(scope, submission_id)
         if locked is None:
             raise not_found("confirmation")

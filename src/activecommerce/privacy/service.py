@@ -196,6 +196,10 @@ async def erase(db: Database, principal: Principal, contact_id: str) -> int:
     """Erase the contact (404 if not the caller's): gone at once, its traces within
     seconds (the job). Its id."""
     async with db.transaction() as conn:
+        # The address before the contact's row, as every write that lists an address or
+        # makes it mailable takes them (no two writers wait for each other in a cycle).
+        seen = await contacts.contacts.get_row(conn, principal, contact_id)
+        await consent.lock_addresses(conn, [str(seen["email"])])
         row = await contacts.contacts.get_row(conn, principal, contact_id, lock=True)
         cid = int(row["id"])
         address = str(row["email"])
@@ -249,11 +253,10 @@ class ErasureRunner:
         address = payload["address"]
         needles = [n for n in payload["needles"] if n]
 
-        def holds_address(*values: Any) -> bool:
-            return any(v is not None and address in str(v).lower() for v in values)
+        exact = address_pattern(address)
 
-        def holds_any(*values: Any) -> bool:
-            return any(v is not None and any(n in str(v).lower() for n in needles) for v in values)
+        def holds_address(*values: Any) -> bool:
+            return any(v is not None and exact.search(str(v)) for v in values)
 
         async def delete(table: str, ids: list[int]) -> bool:
             async with self.db.transaction() as conn:
@@ -329,7 +332,7 @@ class ErasureRunner:
         while rows := await repository.imports_after(scope, after, BATCH):
             after = int(rows[-1]["id"])
             for r in rows:
-                if holds_any(r["errors"]) and holds_address(r["errors"]):
+                if holds_address(r["errors"]):
                     async with self.db.transaction() as conn:
                         await repository.set_import_errors(
                             Scoped(conn, principal), int(r["id"]), _redacted(r["errors"], needles)
@@ -338,8 +341,18 @@ class ErasureRunner:
             await queue.system_finish(conn, job, worker_id)
 
 
+def address_pattern(address: str) -> re.Pattern[str]:
+    """The address as a whole, in any case: not `an@x.com` inside `jan@x.com` or
+    `an@x.com.au` (another person's), but at the end of a sentence too."""
+    return re.compile(
+        r"(?<![A-Za-z0-9._%+\-])" + re.escape(address) + r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])",
+        re.IGNORECASE,
+    )
+
+
 def _redacted(text: str, needles: list[str]) -> str:
-    """`text` with every occurrence of the needles (any case) replaced."""
+    """`text` with every whole-word occurrence of the needles (any case) replaced."""
     for needle in needles:
-        text = re.sub(re.escape(needle), "[erased]", text, flags=re.IGNORECASE)
+        pattern = address_pattern(needle) if "@" in needle else rf"\b{re.escape(needle)}\b"
+        text = re.sub(pattern, "[erased]", text, flags=0 if "@" in needle else re.IGNORECASE)
     return text
