@@ -6,7 +6,7 @@ sending job's claim, the links in emails) or cross accounts (retention): `@syste
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -163,9 +163,9 @@ async def unpause(scope: Scoped, automation_id: int) -> list[int]:
     return sorted(int(r["id"]) for r in rows)
 
 
-async def capture(conn: Connection, message: Row, composed: Any) -> None:
+async def capture(conn: Connection, message: Row | Mapping[str, Any], composed: Any) -> None:
     """Store a message whole instead of sending it (the capture transport), in the
-    message's account and environment."""
+    message's account and environment (its row, or a one-off's: ids None)."""
     await conn.execute(
         "INSERT INTO captured_emails (account_id, env, message_id, campaign_id, automation_id,"
         " contact_id, to_email, from_header, subject, html, text, headers, created_at)"

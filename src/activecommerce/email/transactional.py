@@ -16,14 +16,11 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr
 from urllib.parse import urlsplit
 
-import orjson
-
+from activecommerce.email import repository
 from activecommerce.email.compose import Composed, _header, _one_line, _part, text_of
 from activecommerce.email.transport import SmtpPool
-from activecommerce.kit.clock import now
 from activecommerce.kit.db import Connection
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.repository import Scoped
 
 
 @dataclass(frozen=True)
@@ -75,23 +72,17 @@ def compose_one_off(mail: OneOff, *, env: str, public_url: str) -> Composed:
 async def capture_one_off(
     conn: Connection, principal: Principal, contact_id: int | None, composed: Composed
 ) -> None:
-    """Keep the message instead of sending it (the capture transport)."""
-    await conn.execute(
-        "INSERT INTO captured_emails (account_id, env, message_id, campaign_id, automation_id,"
-        " contact_id, to_email, from_header, subject, html, text, headers, created_at)"
-        " VALUES (?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            *Scoped(conn, principal).values,
-            contact_id,
-            composed.to,
-            composed.from_header,
-            composed.subject,
-            composed.html,
-            composed.text,
-            orjson.dumps(composed.headers).decode(),
-            now(),
-        ),
-    )
+    """Keep the message instead of sending it (the capture transport): a one-off email
+    has no message row, campaign or automation."""
+    one_off = {
+        "account_id": principal.account_id,
+        "env": principal.env,
+        "id": None,
+        "campaign_id": None,
+        "automation_id": None,
+        "contact_id": contact_id,
+    }
+    await repository.capture(conn, one_off, composed)
 
 
 async def send_one_off(pool: SmtpPool, from_email: str, composed: Composed) -> None:

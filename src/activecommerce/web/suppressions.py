@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from activecommerce.consent import service as consent
 from activecommerce.consent.schemas import SuppressionIn
+from activecommerce.kit.pagination import CursorEnvelope
 from activecommerce.kit.problems import Problem, invalid_body
 from activecommerce.kit.services import services
 from activecommerce.web import resources
@@ -33,27 +34,23 @@ async def _list(
         filters["email"] = q
     if reason in consent.REASONS:
         filters["reason"] = reason
+
+    async def page_after(cursor: str | None) -> CursorEnvelope:
+        return await consent.list_suppressions(
+            services(ctx.request).db,
+            ctx.principal,
+            filters,
+            page=1,
+            page_size=resources.PAGE_SIZE,
+            sort_by="createdAt",
+            sort_order="desc",
+            cursor=cursor,
+        )
+
     try:
-        listed = await consent.list_suppressions(
-            services(ctx.request).db,
-            ctx.principal,
-            filters,
-            page=1,
-            page_size=resources.PAGE_SIZE,
-            sort_by="createdAt",
-            sort_order="desc",
-            cursor=after,
-        )
+        listed = await page_after(after)
     except Problem:  # a cursor that is not one of ours: the first page
-        listed = await consent.list_suppressions(
-            services(ctx.request).db,
-            ctx.principal,
-            filters,
-            page=1,
-            page_size=resources.PAGE_SIZE,
-            sort_by="createdAt",
-            sort_order="desc",
-        )
+        listed = await page_after(None)
     kept = {k: v for k, v in (("q", q), ("reason", reason)) if v}
     next_cursor = listed["meta"]["nextCursor"]
     return page(
