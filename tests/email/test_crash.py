@@ -153,7 +153,7 @@ def test_killed_mid_send_everyone_gets_it_and_duplicates_stay_bounded(
 
             def delivered() -> int:
                 if live:
-                    return inbox.count()
+                    return int(inbox.count())
                 rows = _sql(
                     url,
                     f"SELECT count(*) FROM captured_emails WHERE campaign_id = {campaign['id']}",

@@ -6,13 +6,14 @@ CPU-bound (templates, MIME): the sender calls `compose` off the event loop.
 from __future__ import annotations
 
 import binascii
+import email.policy
 import html as html_lib
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, quote
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,14 +38,24 @@ class Content:
     # Large templates render for longer than the event loop may be held (~1 ms): the
     # sender renders those in a thread, the usual few-KB ones inline (~0.1 ms each).
     heavy: bool = False
+    # Deliverability headers (SPEC §14): what List-Id and Feedback-ID are made of.
+    account_id: int | None = None
+    source: str | None = None  # "c<campaign id>" or "a<automation id>"
+    brand_id: int | None = None
+    brand_name: str | None = None
+    bulk: bool = False  # Precedence: bulk (campaigns)
 
 
 HEAVY_TEMPLATE_BYTES = 32 * 1024
 
 
-def prepare_content(row: Any, brand: Any | None) -> Content:
+def prepare_content(
+    row: Any, brand: Any | None, *, account_id: int | None = None, kind: str | None = None
+) -> Content:
     """The content of a campaign or automation row (and its brand's row, if any), with
-    its templates compiled. CPU-bound for large templates: call it off the event loop."""
+    its templates compiled. CPU-bound for large templates: call it off the event loop.
+    `kind` ("campaign" or "automation") and `account_id` give its List-Id, Feedback-ID
+    and Precedence headers."""
     html = row["html_content"] or None
     text = row["plaintext_content"] or None
     if text is None and html is not None:
@@ -61,6 +72,11 @@ def prepare_content(row: Any, brand: Any | None) -> Content:
         reply_to=row["reply_to_email"],
         postal_address=brand["postal_address"] if brand is not None else None,
         heavy=len(row["subject"]) + len(html or "") + len(text or "") > HEAVY_TEMPLATE_BYTES,
+        account_id=account_id,
+        source=f"{kind[0]}{row['id']}" if kind is not None else None,
+        brand_id=int(brand["id"]) if brand is not None else None,
+        brand_name=brand["name"] if brand is not None else None,
+        bulk=kind == "campaign",
     )
 
 
@@ -151,11 +167,53 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# RFC 5322 §2.1.1: a line is at most 998 octets (78 recommended); RFC 6531: an address
+# with a non-ASCII local part is written as UTF-8 (sent with SMTPUTF8).
+MAX_LINE = 998
+_ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To"})
+
+
+class Unsendable(ValueError):
+    """This recipient's message cannot be written as the RFCs require (its rendered
+    subject is too long): it fails for this recipient alone."""
+
+
 def _header(name: str, value: str) -> bytes:
-    if value.isascii():
-        return f"{name}: {value}\r\n".encode()
-    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {encoded}\r\n".encode()
+    if value.isascii() and len(name) + len(value) + 2 <= 78:
+        return f"{name}: {value}\r\n".encode()  # the usual case, without the cost below
+    if name in _ADDRESS_HEADERS and not value.isascii():
+        # An address header: the display name is already an encoded word (formataddr),
+        # so what is not ASCII is the address itself.
+        return str(email.policy.SMTPUTF8.fold(name, value)).encode()
+    # Folded (and encoded where not ASCII) by the standard library: ~0.05 ms for a
+    # line over 78 characters, a few ms only for a subject of thousands.
+    return str(email.policy.SMTP.fold(name, value)).encode()
+
+
+def list_id(content: Content, host: str) -> str | None:
+    """RFC 2919: one list per brand (`"Brand" <b12.7.host>`), else per account."""
+    if content.account_id is None:
+        return None
+    if content.brand_id is None:
+        return f"<a{content.account_id}.{host}>"
+    name = _one_line(content.brand_name or "")
+    if not name:
+        phrase = ""
+    elif name.isascii():
+        phrase = f'"{quote(name)}" '
+    else:
+        phrase = Header(name, "utf-8").encode() + " "
+    return f"{phrase}<b{content.brand_id}.{content.account_id}.{host}>"
+
+
+FEEDBACK_SENDER = "activecommerce"
+
+
+def feedback_id(content: Content) -> str | None:
+    """Gmail's Feedback-ID: campaign or automation, account, sender."""
+    if content.account_id is None or content.source is None:
+        return None
+    return f"{content.source}:{content.account_id}:{FEEDBACK_SENDER}"
 
 
 def _qp(text: str) -> bytes:
@@ -219,6 +277,8 @@ def compose(
     subject = _one_line(content.subject.render(context))
     if test:
         subject = f"[Test] {subject}"
+    if len(subject) > MAX_LINE:
+        raise Unsendable(f"the subject renders to {len(subject)} characters (at most {MAX_LINE})")
     body = content.html.render(context) if content.html is not None else None
     text = content.text.render(context) if content.text is not None else ""
     postal = content.postal_address
@@ -242,8 +302,15 @@ def compose(
         "Message-ID": message_id_header(message_id, env, signer.base),
         "List-Unsubscribe": f"<{unsubscribe}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "MIME-Version": "1.0",
     }
+    host = urlsplit(signer.base).hostname or "activecommerce.local"
+    if (value := list_id(content, host)) is not None:
+        headers["List-Id"] = value
+    if (value := feedback_id(content)) is not None:
+        headers["Feedback-ID"] = value
+    if content.bulk:
+        headers["Precedence"] = "bulk"
+    headers["MIME-Version"] = "1.0"
     raw = b"".join(_header(key, value) for key, value in headers.items())
     if body is None:
         raw += _part("plain", text)

@@ -47,7 +47,13 @@ from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
 from activecommerce.contacts import service as contacts
 from activecommerce.email import repository, service
-from activecommerce.email.compose import Composed, Content, compose, prepare_content
+from activecommerce.email.compose import (
+    Composed,
+    Content,
+    Unsendable,
+    compose,
+    prepare_content,
+)
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.repository import Source
 from activecommerce.email.service import email_view, principal_of
@@ -416,7 +422,11 @@ class Sender:
                 signer=self.config.links(),
                 test=test,
             )
-            composed = await asyncio.to_thread(composer) if content.heavy else composer()
+            try:
+                composed = await asyncio.to_thread(composer) if content.heavy else composer()
+            except Unsendable as exc:  # this recipient's message alone
+                await self.committer.submit(Mark(row, "failed", to, str(exc)))
+                return None
             if capture or self.pool is None:
                 await self.committer.submit(Mark(row, "sent", to, captured=composed))
                 return None
@@ -500,7 +510,11 @@ class Sender:
                     brand = await brands.get_row(self.db, principal, str(source["brand_id"]))
                 except Problem:  # deleted meanwhile
                     brand = None
-            content = await asyncio.to_thread(prepare_content, source, brand)
+            content = await asyncio.to_thread(
+                partial(prepare_content, account_id=principal.account_id, kind=kind),
+                source,
+                brand,
+            )
             self._contents[key] = content
             while len(self._contents) > 32:
                 self._contents.popitem(last=False)

@@ -138,17 +138,43 @@ class Connection:
         return self.client
 
     async def send(self, sender: str, to: str, raw: bytes) -> None:
-        """Hand one message to the relay. Raises TemporaryFailure or PermanentFailure."""
+        """Hand one message to the relay. Raises TemporaryFailure or PermanentFailure.
+
+        Whatever goes wrong, the session is left clean for the next message: reset
+        (RSET) after a refusal the relay answered, closed after anything else (a drop, a
+        timeout, an error of our own mid-transaction), never lent again half-way through
+        a transaction (issue 23)."""
+        utf8 = not (sender.isascii() and to.isascii())
         for attempt in (1, 2):
+            connected = False
             try:
                 client = await self._connected()
-                await client.sendmail(sender, [to], raw)
+                connected = True
+                options: list[str] = []
+                if utf8:
+                    # RFC 6531: only a relay that offers SMTPUTF8 takes a non-ASCII
+                    # address; otherwise this message alone fails, before MAIL FROM.
+                    if not client.supports_extension("smtputf8"):
+                        raise PermanentFailure(
+                            "the relay does not offer SMTPUTF8, needed for the non-ASCII"
+                            f" address {to if not to.isascii() else sender}",
+                            bounce=False,
+                        )
+                    options.append("SMTPUTF8")
+                await client.sendmail(sender, [to], raw, mail_options=options)
                 return
+            except PermanentFailure:
+                raise
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 # Relays close idle sessions: open a new one and try once more.
                 await self.close()
                 if attempt == 2:
-                    raise classify(exc) from exc
+                    failure = classify(exc)
+                    if connected and isinstance(failure, TemporaryFailure):
+                        # A session opened afresh for this message and dropped during it:
+                        # the message counts it, so that it is given up in time.
+                        failure.relay = False
+                    raise failure from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 failure = classify(exc)
                 if isinstance(failure, TemporaryFailure) and failure.relay:
@@ -156,6 +182,14 @@ class Connection:
                 else:
                     await self._reset()
                 raise failure from exc
+            except BaseException as exc:
+                # Anything else (an address the client cannot encode, a cancellation)
+                # may have struck mid-transaction: this session is not used again.
+                if not isinstance(exc, Exception):
+                    self._discard()
+                    raise
+                await self.close()
+                raise TemporaryFailure(f"{type(exc).__name__}: {exc}", relay=False) from exc
 
     async def _reset(self) -> None:
         """After a refused message, clear the session's state for the next one."""
@@ -164,6 +198,11 @@ class Connection:
                 await self.client.rset()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 await self.close()
+
+    def _discard(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
 
     async def close(self) -> None:
         client, self.client = self.client, None
