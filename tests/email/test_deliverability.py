@@ -37,7 +37,7 @@ ROW = {
 BRAND = {"id": 5, "name": 'Zoë "the" Shop', "from_name": None, "postal_address": "1 Road"}
 
 
-class Hostile(Inbox):
+class Hostile(Inbox):  # type: ignore[misc]  # tests/ is not on mypy's path
     """A sink that misbehaves, at one SMTP stage, for one chosen address."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class Hostile(Inbox):
         if address in self.drop_rcpt:
             server.transport.close()
             return "421 4.4.2 Bye"
-        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+        return str(await super().handle_RCPT(server, session, envelope, address, rcpt_options))
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if set(envelope.rcpt_tos) & self.refuse_data:
@@ -78,7 +78,7 @@ class Hostile(Inbox):
         if set(envelope.rcpt_tos) & self.drop_data:
             server.transport.close()
             return "421 4.4.2 Bye"
-        return await super().handle_DATA(server, session, envelope)
+        return str(await super().handle_DATA(server, session, envelope))
 
 
 @contextmanager
