@@ -8,15 +8,19 @@ import email
 import email.policy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from conftest import _new_account, fresh_database, running_app
 from fastapi import FastAPI
+from helpers import created, wait_for
 from servers import free_port
 from smtp import Inbox
 
+from activecommerce.config import Settings
 from activecommerce.email.compose import Content, Unsendable, compose, prepare_content
 from activecommerce.email.transport import (
     Connection,
@@ -24,6 +28,7 @@ from activecommerce.email.transport import (
     SmtpTarget,
     TemporaryFailure,
 )
+from activecommerce.kit.db import connect
 
 ROW = {
     "id": 12,
@@ -242,3 +247,67 @@ async def test_one_bad_recipient_never_affects_the_next_message() -> None:
         finally:
             await connection.close()
     assert inbox.recipients() == [f"good{i}@b.io" for i in range(1, good + 1)]
+
+
+async def test_a_campaign_through_a_hostile_relay(tmp_path: Path, settings: Settings) -> None:
+    """End to end, one SMTP connection: the recipients that the relay refuses, drops, or
+    cannot take (non-ASCII, no SMTPUTF8), and one whose subject renders too long, fail
+    alone with their reasons; every other recipient gets its message; the campaign ends."""
+    inbox = Hostile()
+    inbox.refuse["refused@b.io"] = "550 5.1.1 No such user"
+    inbox.refuse_data.add("content@b.io")
+    inbox.drop_data.add("dropped@b.io")
+    bad = ["refused@b.io", "content@b.io", "dropped@b.io", "zoë@b.io", "long@b.io"]
+    good = [f"ok{i}@b.io" for i in range(6)]
+    async with fresh_database(tmp_path) as url:
+        with sink(inbox, smtputf8=False) as port:
+            overrides = {
+                "database_url": url,
+                "smtp_url": f"smtp://127.0.0.1:{port}",
+                "smtp_connections": 1,
+                "smtp_timeout_seconds": 5.0,
+                "email_retry_seconds": 0.1,
+                "email_max_attempts": 2,
+            }
+            async with running_app(settings, **overrides) as app:
+                account = await _new_account(app)
+                api = account.live
+                group = await created(api, "/v3/contactGroups", {"name": "All"})
+                for address in bad + good:
+                    name = "y" * 200 if address == "long@b.io" else "Ann"
+                    body = {"email": address, "firstName": name}
+                    contact = await created(api, "/v3/contacts", body)
+                    await api.put(f"/v3/contacts/{contact['id']}/groups/{group['id']}")
+                subject = "{{ contact.firstName }} " * 6  # 1,206 characters for long@
+                body = {"name": "N", "subject": subject, "fromEmail": "news@shop.io"}
+                campaign = await created(api, "/v3/emailCampaigns", body)
+                r = await api.post(
+                    f"/v3/emailCampaigns/{campaign['id']}/send",
+                    json={"audience": {"groupIds": [group["id"]]}},
+                )
+                assert r.status_code == 202, r.text
+
+                async def done() -> bool:
+                    r = await api.get(f"/v3/emailCampaigns/{campaign['id']}")
+                    return bool(r.json()["status"] == "sent")
+
+                await wait_for(done, timeout=30, what="the campaign to end")
+                assert sorted(inbox.recipients()) == sorted(good)
+                report = (await api.get(f"/v3/emailCampaigns/{campaign['id']}/report")).json()
+                assert (report["sent"], report["failed"]) == (len(good), len(bad))
+                await account.close()
+        db = await connect(url)
+        try:
+            rows = await db.fetchall(
+                "SELECT c.email AS to_email, m.error FROM email_messages m"
+                " JOIN contacts c ON c.id = m.contact_id WHERE m.status <> 'sent'"
+            )
+        finally:
+            await db.close()
+    errors = {row["to_email"]: row["error"] for row in rows}
+    assert sorted(errors) == sorted(bad)
+    assert "550 5.1.1" in errors["refused@b.io"]
+    assert "554 5.6.0" in errors["content@b.io"]
+    assert "gave up after 2 attempts" in errors["dropped@b.io"]
+    assert "SMTPUTF8" in errors["zoë@b.io"]
+    assert "subject renders to" in errors["long@b.io"]
