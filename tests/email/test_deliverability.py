@@ -42,7 +42,7 @@ ROW = {
 BRAND = {"id": 5, "name": 'Zoë "the" Shop', "from_name": None, "postal_address": "1 Road"}
 
 
-class Hostile(Inbox):  # type: ignore[misc]  # tests/ is not on mypy's path
+class Hostile(Inbox):
     """A sink that misbehaves, at one SMTP stage, for one chosen address."""
 
     def __init__(self) -> None:
