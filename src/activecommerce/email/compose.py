@@ -179,8 +179,12 @@ class Unsendable(ValueError):
 
 
 def _header(name: str, value: str) -> bytes:
-    if value.isascii() and len(name) + len(value) + 2 <= 78:
-        return f"{name}: {value}\r\n".encode()  # the usual case, without the cost below
+    if value.isascii():
+        line = len(name) + len(value) + 2
+        # The usual case, without the cost below: a short line, or one token that no
+        # folding could break (a link: List-Unsubscribe, Message-ID) within the limit.
+        if line <= 78 or (line <= MAX_LINE and not any(c in value for c in " \t")):
+            return f"{name}: {value}\r\n".encode()
     if name in _ADDRESS_HEADERS and not value.isascii():
         # An address header: the display name is already an encoded word (formataddr),
         # so what is not ASCII is the address itself.
