@@ -6,7 +6,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 from activecommerce.email.config import Delivery
 from activecommerce.kit.fields import Email, Input, LongText, Name, Output, Ref, ShortText
 
-CampaignStatus = Literal["draft", "scheduled", "sending", "sent", "canceled"]
+CampaignStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "canceled"]
 
 
 class EmailContentIn(Input):
@@ -123,3 +123,8 @@ class CampaignReportOut(Output):
     uniqueClicks: int
     unsubscribes: int
     bounces: int
+    pausedReason: str | None = Field(
+        default=None,
+        description="Why a paused campaign stopped sending: the relay refused the sender or"
+        " the connection (its messages stay queued; no contact was marked)",
+    )

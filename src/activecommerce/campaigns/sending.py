@@ -78,6 +78,11 @@ async def report(
         "uniqueClicks": counts["unique_clicks"],
         "unsubscribes": counts["unsubscribes"],
         "bounces": counts["bounces"],
+        "pausedReason": (
+            await email.paused_reason(db, principal, int(row["id"]))
+            if row["status"] == "paused"
+            else None
+        ),
     }
 
 

@@ -57,14 +57,14 @@ class CampaignRules(EmailContentRules[EmailCampaignIn]):
         new: EmailCampaignIn,
         current: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        if current is not None and current["status"] in ("sending", "sent"):
+        if current is not None and current["status"] in ("sending", "paused", "sent"):
             raise conflict(f"This campaign is {current['status']} and can no longer be edited.")
         return await super().prepare(conn, principal, new, current)
 
     async def before_delete(self, conn: Connection, principal: Principal, object_id: int) -> None:
         row = await repository.by_id(Scoped(conn, principal), object_id)
-        if row is not None and row["status"] == "sending":
-            raise conflict("This campaign is sending; cancel it before deleting it.")
+        if row is not None and row["status"] in ("sending", "paused"):
+            raise conflict(f"This campaign is {row['status']}; cancel it before deleting it.")
 
 
 email_campaigns = Resource(

@@ -2,9 +2,12 @@
 
     draft --send--> scheduled --its first batch recorded--> sending --all decided--> sent
     draft --send (now)--------------------------------------^
-    scheduled, sending --cancel--> canceled
+    scheduled, sending, paused --cancel--> canceled
+    sending --the relay refuses the sender--> paused (its messages stay queued)
 
-`schedule` and `cancel` are the API's (they record `emailCampaign.updated`); `fix_audience`
+`pause` is the sending job's (SPEC §14: the reason is the queued messages' error, shown
+by the report as `pausedReason`; resuming is not built yet). `schedule` and `cancel` are
+the API's (they record `emailCampaign.updated`); `fix_audience`
 (what the start of sending fixes), `cancel_unresolvable` (an audience whose segment is
 gone: canceled, with `emailCampaign.updated`), `begin`, `resolved` (the audience is all
 recorded) and `complete` the sending jobs' (`complete` records `emailCampaign.sent`).
@@ -76,9 +79,10 @@ async def schedule(
 async def cancel(conn: Connection, principal: Principal, campaign_id: str) -> dict[str, Any]:
     """scheduled, sending -> canceled: nothing more goes out. Another status: 409."""
     row = await email_campaigns.get_row(conn, principal, campaign_id, lock=True)
-    if row["status"] not in UNDER_WAY:
+    if row["status"] not in (*UNDER_WAY, "paused"):
         raise conflict(
-            f"This campaign is {row['status']}; only a scheduled or sending one can be canceled."
+            f"This campaign is {row['status']}; only a scheduled, sending or paused one can"
+            " be canceled."
         )
     return await _change(conn, principal, row, {"status": "canceled"})
 
@@ -136,6 +140,17 @@ async def cancel_unresolvable(
         return
     log.warning("campaign %s canceled: its audience can't be resolved (%s)", campaign_id, reason)
     await _change(conn, principal, row, {"status": "canceled"})
+
+
+async def pause(conn: Connection, principal: Principal, campaign_id: int, reason: str) -> None:
+    """scheduled, sending -> paused by a sending job: the relay refuses the sender or the
+    connection (`reason`, kept on the queued messages), so nothing can go out as
+    configured. Records `emailCampaign.updated`."""
+    row = await repository.by_id(Scoped(conn, principal), campaign_id, lock="UPDATE")
+    if row is None or row["status"] not in UNDER_WAY:
+        return
+    log.warning("campaign %s paused: %s", campaign_id, reason)
+    await _change(conn, principal, row, {"status": "paused"})
 
 
 async def resolved(conn: Connection, principal: Principal, campaign_id: int) -> None:

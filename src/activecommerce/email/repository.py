@@ -143,6 +143,16 @@ async def postpone(scope: Scoped, message_ids: Sequence[int], error: str, counts
     )
 
 
+async def paused_reason(scope: Scoped, campaign_id: int) -> str | None:
+    """The latest error left on a campaign's queued messages (see `postpone`)."""
+    row = await scope.fetchone(
+        "SELECT error FROM email_messages WHERE campaign_id = ? AND @tenant"
+        " AND status = 'queued' AND error IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
+        (campaign_id,),
+    )
+    return None if row is None else str(row["error"])
+
+
 async def pause(scope: Scoped, message_ids: Sequence[int]) -> None:
     """Queued messages of a paused automation: set aside (status `held`) until it is
     resumed."""

@@ -14,7 +14,11 @@ per SMTP connection after a crash.
   it takes another message: commits are grouped across connections (`Committer`) so that
   this costs one transaction per batch, not one per message.
 - Temporary failures leave the record queued and the job comes back with backoff; a
-  permanent one decides it (`failed`; `bounced` contact for a refused address).
+  recipient's given up at last is `failed` as a soft bounce. A permanent one decides it
+  (`failed`; the contact `bounced` only when the mailbox does not exist, 5.1.x). A relay
+  that refuses the sender or the connection (`SenderRefused`) blames no recipient: the
+  run stops, its messages stay queued, and a campaign is `paused` with the reason
+  (SPEC §14, "Classification").
 
 Database faults (docs/decisions/008-email-sending.md, "Faults"). What bounds duplicates is
 that the relay never holds a message the database will not learn of, beyond one per
@@ -57,7 +61,12 @@ from activecommerce.email.compose import (
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.repository import Source
 from activecommerce.email.service import email_view, principal_of
-from activecommerce.email.transport import PermanentFailure, SmtpPool, TemporaryFailure
+from activecommerce.email.transport import (
+    PermanentFailure,
+    SenderRefused,
+    SmtpPool,
+    TemporaryFailure,
+)
 from activecommerce.fields import values
 from activecommerce.fields.definitions import FieldDef, definitions
 from activecommerce.jobs import payloads, queue
@@ -221,6 +230,14 @@ class Deferred(TemporaryFailure):
 DEFERRED_RETRY_SECONDS = 1.0
 
 
+class Refused(TemporaryFailure):
+    """The relay refused the sender or the connection: the message stays queued (its
+    attempts not counted) while the sending is paused."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, relay=True)
+
+
 class _Run:
     """One run of an `email.send` job: once it stops sending, it sends nothing more."""
 
@@ -228,6 +245,16 @@ class _Run:
         self.job = job
         self.committer = committer
         self.stopped: str | None = None
+        # Why the relay refused the sender or the connection, once it did.
+        self.refused: str | None = None
+
+    def refuse(self, failure: SenderRefused) -> Refused:
+        """The relay refuses to send for us: this run sends nothing more."""
+        reason = f"the relay refused the sender: {failure}"
+        if self.refused is None:
+            self.refused = reason
+        self.stopped = self.stopped or reason
+        return Refused(reason)
 
     def stop_reason(self) -> str | None:
         """Checked just before each message is handed to the relay: why this run sends
@@ -355,7 +382,8 @@ class Sender:
         if source is None:
             await self._finish(job, worker_id)
             return
-        if campaign_id is not None and not test and source["status"] == "canceled":
+        if campaign_id is not None and not test and source["status"] in ("canceled", "paused"):
+            # Paused (the relay refused the sender): its messages stay queued.
             await self._finish(job, worker_id)
             return
         paused = automation_id is not None and source["status"] == "paused"
@@ -389,7 +417,7 @@ class Sender:
                 # (those are retried until they commit): the message is still queued; it
                 # is tried again (perhaps sent twice, as after a crash).
                 later.append((row, TemporaryFailure(f"{type(outcome).__name__}", relay=True)))
-        await self._settle(job, worker_id, later, campaign)
+        await self._settle(job, worker_id, later, campaign, run.refused)
 
     async def _one(
         self, row: Row, content: Content, capture: bool, run: _Run, defs: dict[str, FieldDef]
@@ -436,6 +464,8 @@ class Sender:
                     return Deferred(stopped)
                 try:
                     await smtp.send(content.from_email, to, composed.raw)
+                except SenderRefused as failure:
+                    return run.refuse(failure)
                 except PermanentFailure as failure:
                     await self.committer.submit(
                         Mark(row, "failed", to, str(failure), bounced=failure.bounce)
@@ -454,6 +484,7 @@ class Sender:
         worker_id: str,
         later: list[tuple[Row, TemporaryFailure]],
         campaign: Row | None,
+        refused: str | None = None,
     ) -> None:
         settings = self.settings
         async with self.db.transaction() as conn:
@@ -464,6 +495,15 @@ class Sender:
                 await _complete(conn, campaign)
                 return
             scope = Scoped(conn, principal_of(later[0][0]))
+            if refused is not None and campaign is not None:
+                # The relay refuses the sender: nothing is anyone's fault but the
+                # configuration's. The messages stay queued (attempts not counted) and the
+                # campaign is paused with the reason; its other jobs stop when they run.
+                ids = [int(r["id"]) for r, _ in later]
+                await repository.postpone(scope, ids, refused, counts=False)
+                await campaigns.pause(conn, principal_of(campaign), int(campaign["id"]), refused)
+                await queue.system_finish(conn, job, worker_id)
+                return
             relay = [int(r["id"]) for r, f in later if f.relay]
             await repository.postpone(scope, relay, str(later[0][1]), counts=False)
             retrying = bool(relay)
@@ -472,6 +512,10 @@ class Sender:
                     continue
                 if int(row["attempts"]) + 1 >= settings.email_max_attempts:
                     reason = f"gave up after {row['attempts'] + 1} attempts: {failure}"
+                    if str(failure)[:1] == "4":
+                        # The relay's 4xx for this recipient, given up: one soft bounce
+                        # (SPEC §14; "three in 30 days" needs later reports: not here).
+                        reason = f"soft bounce: {reason}"
                     await _apply(conn, Mark(row, "failed", None, reason))
                 else:
                     await repository.postpone(scope, [int(row["id"])], str(failure), counts=True)

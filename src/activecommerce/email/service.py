@@ -163,6 +163,12 @@ async def report(
     return await repository.report(Scoped(db, principal), source, source_id)
 
 
+async def paused_reason(db: Database, principal: Principal, campaign_id: int) -> str | None:
+    """Why a paused campaign stopped: the error its sending job left on its queued
+    messages (the relay's refusal of the sender)."""
+    return await repository.paused_reason(Scoped(db, principal), campaign_id)
+
+
 async def hourly_opens_and_clicks(
     db: Database, principal: Principal, source: Source, source_id: int
 ) -> list[Row]:

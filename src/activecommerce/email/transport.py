@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,11 +38,60 @@ class TemporaryFailure(Exception):
 
 
 class PermanentFailure(Exception):
-    """Never try again. `bounce`: the relay refused the recipient's address (5xx)."""
+    """Never try again. `bounce`: the recipient's mailbox does not exist (a hard bounce,
+    see `mailbox_gone`); otherwise the message alone fails (a policy refusal, content)."""
 
     def __init__(self, message: str, *, bounce: bool) -> None:
         super().__init__(message)
         self.bounce = bounce
+
+
+class SenderRefused(PermanentFailure):
+    """The relay refuses the sender or the connection, not a recipient (MAIL FROM refused,
+    authentication required or refused, relaying denied, a 5xx greeting): no message can
+    go through it as configured, so no recipient is to blame (SPEC §14)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, bounce=False)
+
+
+# RFC 3463 enhanced status code at the start of a reply's text: "5.1.1 No such user".
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\S)")
+# A 550/551/553 without an enhanced code is a hard bounce only when its text says so.
+_UNKNOWN_USER = re.compile(
+    r"user unknown|unknown user|no such (user|mailbox|recipient)|unknown recipient"
+    r"|recipient unknown|mailbox (not found|does not exist)|address does not exist",
+    re.IGNORECASE,
+)
+_RELAY_DENIED = re.compile(r"relay(ing)?( access)? (denied|not permitted)", re.IGNORECASE)
+
+
+def enhanced_status(text: str) -> tuple[int, int, int] | None:
+    """The enhanced status code (class, subject, detail) a reply's text begins with."""
+    match = _ENHANCED.match(text)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), int(match[3])
+
+
+def mailbox_gone(code: int, text: str) -> bool:
+    """A permanent refusal that says the mailbox does not exist (a hard bounce): 5.1.x
+    (but 5.1.7 and 5.1.8, which are about the sender's address), or, without an enhanced
+    code, a 550/551/553 whose text says the user is unknown."""
+    if not 500 <= code < 600:
+        return False
+    status = enhanced_status(text)
+    if status is not None:
+        return status[0] == 5 and status[1] == 1 and status[2] not in (7, 8)
+    return code in (550, 551, 553) and _UNKNOWN_USER.search(text) is not None
+
+
+def _about_the_sender(text: str) -> bool:
+    """A recipient's 5xx that is the relay refusing us: relaying denied, or a 5.1.7/5.1.8
+    (the sender's address)."""
+    status = enhanced_status(text)
+    sender_address = status is not None and status[:2] == (5, 1) and status[2] in (7, 8)
+    return sender_address or _RELAY_DENIED.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -80,16 +130,32 @@ class SmtpTarget:
         )
 
 
-def classify(exc: BaseException) -> TemporaryFailure | PermanentFailure:
+def classify(
+    exc: BaseException, *, connecting: bool = False
+) -> TemporaryFailure | PermanentFailure:
+    """What a failure means (SPEC §14): a 5xx for the recipient's mailbox is a hard bounce,
+    another 5xx about the message fails it alone, a 5xx about the sender or the connection
+    (`connecting`: before the session was ready) is `SenderRefused`; a 4xx is temporary."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         refused = exc.recipients[0]
+        text = f"{refused.code} {refused.message}"
         if 500 <= refused.code < 600:
-            return PermanentFailure(f"{refused.code} {refused.message}", bounce=True)
-        return TemporaryFailure(f"{refused.code} {refused.message}", relay=False)
+            if _about_the_sender(refused.message):
+                return SenderRefused(text)
+            return PermanentFailure(text, bounce=mailbox_gone(refused.code, refused.message))
+        return TemporaryFailure(text, relay=False)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         text = f"{exc.code} {exc.message}"
         if 500 <= exc.code < 600:
-            return PermanentFailure(text, bounce=False)
+            if (
+                connecting
+                or isinstance(
+                    exc, aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPAuthenticationError
+                )
+                or _about_the_sender(exc.message)
+            ):
+                return SenderRefused(text)
+            return PermanentFailure(text, bounce=mailbox_gone(exc.code, exc.message))
         # 421 (closing, throttled) and other 4xx: the relay asks to try later.
         return TemporaryFailure(text, relay=exc.code == 421)
     return TemporaryFailure(f"{type(exc).__name__}: {exc}", relay=True)
@@ -176,8 +242,10 @@ class Connection:
                         failure.relay = False
                     raise failure from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                failure = classify(exc)
-                if isinstance(failure, TemporaryFailure) and failure.relay:
+                failure = classify(exc, connecting=not connected)
+                if (isinstance(failure, TemporaryFailure) and failure.relay) or isinstance(
+                    failure, SenderRefused
+                ):
                     await self.close()
                 else:
                     await self._reset()
