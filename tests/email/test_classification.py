@@ -5,6 +5,7 @@ sender pauses the campaign with its reason and marks no contact; a 4xx is retrie
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
 from activecommerce.email.transport import (
+    Connection,
     PermanentFailure,
     SenderRefused,
+    SmtpTarget,
     TemporaryFailure,
     classify,
     mailbox_gone,
@@ -188,3 +191,21 @@ async def test_a_relay_that_refuses_the_sender_pauses_the_campaign(
     assert report["pausedReason"] == f"the relay refused the sender: {reply}"
     # Not sent, not failed: queued, to go once the relay takes the sender.
     assert {status for status, _ in errors.values()} == {"queued"}
+
+
+async def test_a_relay_that_greets_with_a_5xx_refuses_the_sender() -> None:
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"554 5.3.2 No service for you\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connection = Connection(SmtpTarget.parse(f"smtp://127.0.0.1:{port}"), 2.0)
+    try:
+        with pytest.raises(SenderRefused, match=r"554 5\.3\.2"):
+            await connection.send("news@shop.io", "ann@b.io", b"Subject: x\r\n\r\nx\r\n")
+    finally:
+        await connection.close()
+        server.close()
+        await server.wait_closed()

@@ -231,6 +231,11 @@ class Connection:
                 return
             except PermanentFailure:
                 raise
+            except aiosmtplib.SMTPConnectResponseError as exc:
+                # The greeting: a 5xx refuses the connection (no second try), a 4xx as a drop.
+                await self.close()
+                if exc.code >= 500 or attempt == 2:
+                    raise classify(exc, connecting=True) from exc
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 # Relays close idle sessions: open a new one and try once more.
                 await self.close()
