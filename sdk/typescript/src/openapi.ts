@@ -1770,6 +1770,11 @@ export interface components {
             /** Opens */
             opens: number;
             /**
+             * Pausedreason
+             * @description Why a paused campaign stopped sending: the relay refused the sender or the connection (its messages stay queued; no contact was marked)
+             */
+            pausedReason?: string | null;
+            /**
              * Recipients
              * @description The active contacts targeted
              */
@@ -1780,7 +1785,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "draft" | "scheduled" | "sending" | "sent" | "canceled";
+            status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "canceled";
             /** Uniqueclicks */
             uniqueClicks: number;
             /** Uniqueopens */
@@ -2814,7 +2819,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "draft" | "scheduled" | "sending" | "sent" | "canceled";
+            status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "canceled";
             /** Subject */
             subject: string;
             /**
@@ -12338,6 +12343,7 @@ export interface operations {
                      *       "delivery": "captured",
                      *       "failed": 1,
                      *       "opens": 1,
+                     *       "pausedReason": "pausedReason",
                      *       "recipients": 1,
                      *       "sent": 1,
                      *       "status": "draft",

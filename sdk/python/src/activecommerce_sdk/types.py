@@ -225,7 +225,7 @@ class EmailContent(TypedDict):
 
 
 class EmailCampaign(EmailContent):
-    status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
+    status: Literal["draft", "scheduled", "sending", "paused", "sent", "canceled"]
     scheduledAt: str | None
     sentAt: str | None
 
@@ -253,7 +253,7 @@ class AudienceCount(TypedDict):
 
 class CampaignReport(TypedDict):
     campaignId: str
-    status: Literal["draft", "scheduled", "sending", "sent", "canceled"]
+    status: Literal["draft", "scheduled", "sending", "paused", "sent", "canceled"]
     # captured: what `sent` counts was captured, not delivered (the sandbox, or live
     # without an SMTP relay); smtp: handed to the relay.
     delivery: Literal["captured", "smtp"]
@@ -266,6 +266,8 @@ class CampaignReport(TypedDict):
     uniqueClicks: int
     unsubscribes: int
     bounces: int
+    # Why a paused campaign stopped sending (the relay refused the sender), else None.
+    pausedReason: str | None
 
 
 class TestSent(TypedDict):
