@@ -168,8 +168,8 @@ async def capture(conn: Connection, message: Row | Mapping[str, Any], composed: 
     message's account and environment (its row, or a one-off's: ids None)."""
     await conn.execute(
         "INSERT INTO captured_emails (account_id, env, message_id, campaign_id, automation_id,"
-        " contact_id, to_email, from_header, subject, html, text, headers, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " contact_id, to_email, from_header, subject, html, text, headers, raw, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message["account_id"],
             message["env"],
@@ -183,9 +183,16 @@ async def capture(conn: Connection, message: Row | Mapping[str, Any], composed: 
             composed.html,
             composed.text,
             orjson.dumps(composed.headers).decode(),
+            _raw_text(composed.raw),
             now(),
         ),
     )
+
+
+def _raw_text(raw: bytes | None) -> str | None:
+    """The composed bytes as text (UTF-8, as the message is built: 8-bit parts and
+    SMTPUTF8 headers are UTF-8)."""
+    return None if raw is None else raw.decode("utf-8", "surrogateescape")
 
 
 async def any_queued(scope: Scoped, campaign_id: int) -> bool:
