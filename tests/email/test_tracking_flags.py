@@ -43,6 +43,9 @@ async def test_flags_default_true_and_round_trip(api: httpx.AsyncClient) -> None
     assert r.status_code == 200, r.text
     got = (await api.get(f"/v3/emailCampaigns/{campaign['id']}")).json()
     assert (got["trackOpens"], got["trackClicks"]) == (False, True)
+    # A patch of another field leaves them as they are.
+    r = await api.patch(f"/v3/emailCampaigns/{campaign['id']}", json={"name": "Renamed"})
+    assert (r.json()["trackOpens"], r.json()["trackClicks"]) == (False, True)
 
     tag = await created(api, "/v3/contactTags", {"name": "vip"})
     trigger = {"type": "tag_added", "tagId": tag["id"]}
