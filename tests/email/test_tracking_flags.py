@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from helpers import EMAIL, created, wait_for
 
+from activecommerce.email.links import LinkSigner, track, without_open_pixel
+
 HTML = '<html><body><p>Hi</p><a href="https://shop.io/sale">Sale</a></body></html>'
 
 
@@ -94,3 +96,16 @@ async def test_raw_on_get_by_id_parses_with_the_same_subject(api: httpx.AsyncCli
     part = message.get_body(("html",))
     assert part is not None
     assert "/e/o/" in part.get_content()
+
+
+def test_the_inbox_strips_the_pixel_old_and_new() -> None:
+    signer = LinkSigner(b"secret", "https://ac.test")
+    body = track('<html><body><a href="https://a.io/">a</a></body></html>', signer, 5)
+    assert 'alt="">' in body
+    hidden = body.replace('alt="">', 'alt="" style="display:none">')  # before SPEC §14
+    for shown in (body, hidden):
+        stripped = without_open_pixel(shown, signer)
+        assert "/e/o/" not in stripped
+        assert "/e/c/" in stripped
+    plain = '<body><a href="https://a.io/">a</a></body>'
+    assert track(plain, signer, 5, opens=False, clicks=False) == plain

@@ -78,7 +78,9 @@ def without_open_pixel(body: str, signer: LinkSigner) -> str:
     """A sent message's HTML without the open pixel `track` added: for showing it (the
     Sandbox inbox) without recording an open or fetching from outside the page."""
     start = '<img src="' + re.escape(html.escape(signer.base)) + r'/e/o/[^"<>]*"'
-    pixel = re.compile(start + re.escape(_PIXEL_REST))
+    # Mail captured before the pixel was an ordinary image has it hidden with CSS.
+    rest = re.escape(_PIXEL_REST[:-1]) + '(?: style="display:none")?>'
+    pixel = re.compile(start + rest)
     return pixel.sub("", body)
 
 
