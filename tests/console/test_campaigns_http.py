@@ -314,3 +314,23 @@ async def test_live_mail_with_a_relay_is_reported_as_smtp(app: FastAPI, settings
             assert "<dt>Sent</dt>" in pages[5]
         finally:
             await account.close()
+
+
+async def test_the_campaign_editor_has_the_tracking_checkboxes(
+    app: FastAPI, account: Account
+) -> None:
+    async with signed_in(app, account) as b:
+        new = await b.get("/campaigns/new")
+        assert re.search(r'name="trackOpens" checked', new.text)
+        assert re.search(r'name="trackClicks" checked', new.text)
+        saved = await b.post(
+            "/campaigns", files={"name": (None, "T"), "subject": (None, "S"),
+                                 "fromEmail": (None, "a@example.com"), "trackOpens": (None, "on")},
+        )  # fmt: skip
+        assert saved.status_code == 303, saved.text
+        campaign_id = saved.headers["location"].split("/")[-1].split("?")[0]
+        edit = await b.get(f"/campaigns/{campaign_id}")
+        assert 'name="trackOpens" checked' in edit.text
+        assert 'name="trackClicks">' in edit.text
+    got = (await account.sandbox.get(f"/v3/emailCampaigns/{campaign_id}")).json()
+    assert (got["trackOpens"], got["trackClicks"]) == (True, False)

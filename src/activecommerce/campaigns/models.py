@@ -1,6 +1,6 @@
 from typing import Any
 
-from sqlalchemy import Column, Index, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, String, Table, Text
 
 from activecommerce.kit.tables import (
     id_column,
@@ -22,6 +22,9 @@ def email_content_columns() -> list[Column[Any]]:
         Column("html_content", Text),
         Column("plaintext_content", Text),
         ref_column("brand_id", "brands", "SET NULL"),
+        # SPEC §14: an open pixel and click redirects, each unless turned off.
+        Column("track_opens", Boolean, nullable=False, server_default="1"),
+        Column("track_clicks", Boolean, nullable=False, server_default="1"),
     ]
 
 

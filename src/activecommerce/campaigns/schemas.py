@@ -20,6 +20,8 @@ class EmailContentIn(Input):
     htmlContent: LongText | None = None
     plaintextContent: LongText | None = None
     brandId: Ref | None = None
+    trackOpens: bool = Field(True, description="Add an open pixel (a 1x1 image)")
+    trackClicks: bool = Field(True, description="Send links through the click redirect")
 
 
 class EmailContentOut(Output):
@@ -32,6 +34,8 @@ class EmailContentOut(Output):
     htmlContent: str | None
     plaintextContent: str | None
     brandId: str | None
+    trackOpens: bool
+    trackClicks: bool
 
 
 class EmailCampaignIn(EmailContentIn):

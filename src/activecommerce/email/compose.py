@@ -44,6 +44,9 @@ class Content:
     brand_id: int | None = None
     brand_name: str | None = None
     bulk: bool = False  # Precedence: bulk (campaigns)
+    # SPEC §14: the open pixel and the click redirect, each unless turned off.
+    track_opens: bool = True
+    track_clicks: bool = True
 
 
 HEAVY_TEMPLATE_BYTES = 32 * 1024
@@ -77,7 +80,18 @@ def prepare_content(
         brand_id=int(brand["id"]) if brand is not None else None,
         brand_name=brand["name"] if brand is not None else None,
         bulk=kind == "campaign",
+        track_opens=_flag(row, "track_opens"),
+        track_clicks=_flag(row, "track_clicks"),
     )
+
+
+def _flag(row: Any, name: str) -> bool:
+    """A tracking flag of the row; on when the row has none (a preview's form values)."""
+    try:
+        value = row[name]
+    except (KeyError, IndexError):
+        return True
+    return True if value is None else bool(value)
 
 
 @dataclass(frozen=True)
@@ -291,7 +305,14 @@ def compose(
     if body is not None:
         body = _with_footer(body, _footer_html(postal, unsubscribe))
         if tracked:
-            body = track(body, signer, message_id, skip=unsubscribe)
+            body = track(
+                body,
+                signer,
+                message_id,
+                skip=unsubscribe,
+                opens=content.track_opens,
+                clicks=content.track_clicks,
+            )
 
     name = _one_line(content.from_name or "")
     from_header = (

@@ -69,21 +69,34 @@ _HREF = re.compile(
 )
 
 
-_PIXEL_REST = ' width="1" height="1" alt="" style="display:none">'
+# An ordinary 1x1 image (SPEC §14): not hidden with CSS, which some filters hold against
+# a message and some clients skip loading.
+_PIXEL_REST = ' width="1" height="1" alt="">'
 
 
 def without_open_pixel(body: str, signer: LinkSigner) -> str:
     """A sent message's HTML without the open pixel `track` added: for showing it (the
     Sandbox inbox) without recording an open or fetching from outside the page."""
     start = '<img src="' + re.escape(html.escape(signer.base)) + r'/e/o/[^"<>]*"'
-    pixel = re.compile(start + re.escape(_PIXEL_REST))
+    # Mail captured before the pixel was an ordinary image has it hidden with CSS.
+    rest = re.escape(_PIXEL_REST[:-1]) + '(?: style="display:none")?>'
+    pixel = re.compile(start + rest)
     return pixel.sub("", body)
 
 
-def track(body: str, signer: LinkSigner, message_id: int, skip: str = "") -> str:
+def track(
+    body: str,
+    signer: LinkSigner,
+    message_id: int,
+    skip: str = "",
+    *,
+    opens: bool = True,
+    clicks: bool = True,
+) -> str:
     """The HTML with each http(s) link sent through the click redirect (to the URL a
     browser would have opened: the attribute's entities decoded) and an open pixel at the
-    end of the body. The unsubscribe link (`skip`) stays direct."""
+    end of the body. The unsubscribe link (`skip`) stays direct. `opens=False`: no pixel;
+    `clicks=False`: every link stays direct (the campaign's or automation's flags)."""
 
     def rewrite(match: re.Match[str]) -> str:
         url = html.unescape(match.group(3))
@@ -92,7 +105,10 @@ def track(body: str, signer: LinkSigner, message_id: int, skip: str = "") -> str
         tracked = html.escape(signer.click_url(message_id, url), quote=True)
         return f"{match.group(1)}{match.group(2)}{tracked}{match.group(2)}"
 
-    body = _HREF.sub(rewrite, body)
+    if clicks:
+        body = _HREF.sub(rewrite, body)
+    if not opens:
+        return body
     pixel = f'<img src="{html.escape(signer.open_url(message_id))}"{_PIXEL_REST}'
 
     closing = body.lower().rfind("</body>")

@@ -90,6 +90,7 @@ captured_emails = Table(
     Column("html", Text),
     Column("text", Text),
     Column("headers", Text, nullable=False),  # JSON object, as sent
+    Column("raw", Text),  # the message as it would go on the wire (None before 0014)
     Column("created_at", String(32), nullable=False),
     sqlite_autoincrement=True,
 )

@@ -178,8 +178,8 @@ async def capture(conn: Connection, message: Row | Mapping[str, Any], composed: 
     message's account and environment (its row, or a one-off's: ids None)."""
     await conn.execute(
         "INSERT INTO captured_emails (account_id, env, message_id, campaign_id, automation_id,"
-        " contact_id, to_email, from_header, subject, html, text, headers, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " contact_id, to_email, from_header, subject, html, text, headers, raw, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message["account_id"],
             message["env"],
@@ -193,9 +193,16 @@ async def capture(conn: Connection, message: Row | Mapping[str, Any], composed: 
             composed.html,
             composed.text,
             orjson.dumps(composed.headers).decode(),
+            _raw_text(composed.raw),
             now(),
         ),
     )
+
+
+def _raw_text(raw: bytes | None) -> str | None:
+    """The composed bytes as text (UTF-8, as the message is built: 8-bit parts and
+    SMTPUTF8 headers are UTF-8)."""
+    return None if raw is None else raw.decode("utf-8", "replace")
 
 
 async def any_queued(scope: Scoped, campaign_id: int) -> bool:
@@ -334,6 +341,13 @@ async def of_contact(
 # ---------------------------------------------------------------- captured mail
 
 
+# A list's columns: every one but `raw` (the whole message again, shown one at a time).
+_LISTED = (
+    "id, account_id, env, message_id, campaign_id, automation_id, contact_id, to_email,"
+    " from_header, subject, html, text, headers, created_at"
+)
+
+
 async def captured_page(
     scope: Scoped, filters: dict[str, Any], page: int, page_size: int
 ) -> tuple[int, list[Row]]:
@@ -350,7 +364,7 @@ async def captured_page(
     count = f"SELECT count(*) AS n FROM captured_emails WHERE {clause}"
     total = await scope.fetchone(count, params)
     rows = await scope.fetchall(
-        f"SELECT * FROM captured_emails WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        f"SELECT {_LISTED} FROM captured_emails WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
         (*params, page_size, (page - 1) * page_size),
     )
     return (int(total["n"]) if total else 0), rows

@@ -20,7 +20,7 @@ from activecommerce.api.routes import COMMON_ERRORS, json_response, list_model
 from activecommerce.auth.deps import CurrentPrincipal, client_address_of
 from activecommerce.email import service
 from activecommerce.email.config import EmailConfig
-from activecommerce.email.schemas import CapturedEmailOut
+from activecommerce.email.schemas import CapturedEmailDetailOut, CapturedEmailOut
 from activecommerce.kit.db import Row
 from activecommerce.kit.fields import FilterText, parse_id
 from activecommerce.kit.pagination import DEFAULT_PAGE_SIZE, Page, PageSize, envelope
@@ -113,11 +113,12 @@ async def list_emails(
 
 @sandbox_router.get(
     "/{id}",
-    response_model=CapturedEmailOut,
+    response_model=CapturedEmailDetailOut,
     summary="Get one captured message, whole",
     operation_id="getSandboxEmail",
     description="One captured message: recipients, sender, subject, HTML and text parts,"
-    " headers, and the campaign or automation and contact it was sent for.",
+    " headers, the campaign or automation and contact it was sent for, and `raw`: the"
+    " message exactly as it would have gone on the wire.",
     responses=responses(*COMMON_ERRORS, 404),
 )
 async def get_email(id: str, request: Request, principal: CurrentPrincipal) -> Response:
@@ -126,7 +127,8 @@ async def get_email(id: str, request: Request, principal: CurrentPrincipal) -> R
     row = None if oid is None else await service.captured(services(request).db, principal, oid)
     if row is None:
         raise not_found("captured email")
-    return json_response(captured_view(row))
+    detail: dict[str, Any] = {**captured_view(row), "raw": row["raw"]}
+    return json_response(detail)
 
 
 # ------------------------------------------------------------------ links in emails

@@ -19,3 +19,12 @@ class CapturedEmailOut(Output):
     automationId: str | None
     contactId: str | None
     createdAt: datetime
+
+
+class CapturedEmailDetailOut(CapturedEmailOut):
+    """One captured message, with the message as it would have gone on the wire."""
+
+    raw: str | None = Field(
+        description="The whole message (headers and body) exactly as it would have been"
+        " sent; null for mail captured before it was kept"
+    )

@@ -20,7 +20,13 @@ from activecommerce.pipelines.service import deal_stages, pipelines
 from activecommerce.tags.service import contact_tags
 from activecommerce.web import resources
 from activecommerce.web.console import Console, ConsoleContext, console_router, page, see_other
-from activecommerce.web.forms import FormErrors, content_values, form_data, text
+from activecommerce.web.forms import (
+    FormErrors,
+    content_values,
+    form_data,
+    text,
+    tracking_values,
+)
 
 router = console_router()
 
@@ -151,7 +157,8 @@ def _values(form: Any, status: str) -> dict[str, Any]:
     amount = text(form, "delay").strip() or "0"
     size = dict(UNITS).get(text(form, "delayUnit"), 60)
     delay: Any = int(amount) * size if ascii_digits(amount) and len(amount) < 12 else amount
-    return content_values(form) | {"trigger": trigger, "delaySeconds": delay, "status": status}
+    values = content_values(form) | tracking_values(form)
+    return values | {"trigger": trigger, "delaySeconds": delay, "status": status}
 
 
 async def _save(ctx: Console, automation_id: str | None) -> Response:
@@ -167,7 +174,7 @@ async def _save(ctx: Console, automation_id: str | None) -> Response:
     except Problem as problem:
         if problem.status == 404:
             raise
-        shown = {k: v for k, v in form.items() if isinstance(v, str)}
+        shown = {k: v for k, v in form.items() if isinstance(v, str)} | tracking_values(form)
         errors = FormErrors.of(problem, FORM_NAMES)
         return await _editor(ctx, automation, form=shown, errors=errors, status=problem.status)
     return see_other(ctx, f"/automations/{saved['id']}", "Automation saved.")

@@ -36,6 +36,7 @@ from activecommerce.web.forms import (
     form_data,
     problem_text,
     text,
+    tracking_values,
     validated,
 )
 
@@ -111,7 +112,7 @@ async def campaign_page(ctx: ConsoleContext, campaign_id: str) -> Response:
 async def _save(ctx: Console, campaign_id: str | None) -> Response:
     campaign = await _campaign(ctx, campaign_id) if campaign_id is not None else None
     form = await form_data(ctx.request)
-    values = content_values(form)
+    values = content_values(form) | tracking_values(form)
     try:
         if campaign_id is None:
             saved = await resources.create(ctx, email_campaigns, values)

@@ -91,6 +91,14 @@ def content_values(form: Any) -> dict[str, Any]:
     }
 
 
+TRACKING_FIELDS = ("trackOpens", "trackClicks")
+
+
+def tracking_values(form: Any) -> dict[str, bool]:
+    """The tracking checkboxes of an editor's form, by API name (unticked: off)."""
+    return {name: checked(form, name) for name in TRACKING_FIELDS}
+
+
 def validated(model: type[ModelT], values: dict[str, Any]) -> ModelT:
     """A form's values (API names) validated as the API validates a request body; its
     refusal is the API's 422 Problem."""

@@ -220,6 +220,8 @@ class EmailContent(TypedDict):
     htmlContent: str | None
     plaintextContent: str | None
     brandId: str | None
+    trackOpens: bool
+    trackClicks: bool
     createdAt: str
     updatedAt: str
 
@@ -339,6 +341,8 @@ CapturedEmail = TypedDict(
         "automationId": str | None,
         "contactId": str | None,
         "createdAt": str,
+        # Only on one message's GET: the message as it would have gone on the wire.
+        "raw": NotRequired[str | None],
     },
 )
 
