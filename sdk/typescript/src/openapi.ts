@@ -1182,7 +1182,7 @@ export interface paths {
         };
         /**
          * Get one captured message, whole
-         * @description One captured message: recipients, sender, subject, HTML and text parts, headers, and the campaign or automation and contact it was sent for.
+         * @description One captured message: recipients, sender, subject, HTML and text parts, headers, the campaign or automation and contact it was sent for, and `raw`: the message exactly as it would have gone on the wire.
          */
         get: operations["getSandboxEmail"];
         put?: never;
@@ -1810,6 +1810,44 @@ export interface components {
         CampaignTestIn: {
             /** Emails */
             emails: string[];
+        };
+        /**
+         * CapturedEmailDetailOut
+         * @description One captured message, with the message as it would have gone on the wire.
+         */
+        CapturedEmailDetailOut: {
+            /** Automationid */
+            automationId: string | null;
+            /** Campaignid */
+            campaignId: string | null;
+            /** Contactid */
+            contactId: string | null;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** From */
+            from: string;
+            /** Headers */
+            headers: {
+                [key: string]: string;
+            };
+            /** Html */
+            html: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Raw
+             * @description The whole message (headers and body) exactly as it would have been sent; null for mail captured before it was kept
+             */
+            raw: string | null;
+            /** Subject */
+            subject: string;
+            /** Text */
+            text: string | null;
+            /** To */
+            to: string;
         };
         /** CapturedEmailList */
         CapturedEmailList: {
@@ -2683,6 +2721,18 @@ export interface components {
             status?: "active" | "paused";
             /** Subject */
             subject: string;
+            /**
+             * Trackclicks
+             * @description Send links through the click redirect
+             * @default true
+             */
+            trackClicks?: boolean;
+            /**
+             * Trackopens
+             * @description Add an open pixel (a 1x1 image)
+             * @default true
+             */
+            trackOpens?: boolean;
             /** Trigger */
             trigger: components["schemas"]["ContactCreatedTrigger"] | components["schemas"]["TagAddedTrigger"] | components["schemas"]["AddedToGroupTrigger"] | components["schemas"]["DealStageChangedTrigger"] | components["schemas"]["FormSubmittedTrigger"];
         };
@@ -2724,6 +2774,10 @@ export interface components {
             status: "active" | "paused";
             /** Subject */
             subject: string;
+            /** Trackclicks */
+            trackClicks: boolean;
+            /** Trackopens */
+            trackOpens: boolean;
             /** Trigger */
             trigger: {
                 [key: string]: unknown;
@@ -2756,6 +2810,16 @@ export interface components {
             status?: ("active" | "paused") | null;
             /** Subject */
             subject?: string | null;
+            /**
+             * Trackclicks
+             * @description Send links through the click redirect
+             */
+            trackClicks?: boolean | null;
+            /**
+             * Trackopens
+             * @description Add an open pixel (a 1x1 image)
+             */
+            trackOpens?: boolean | null;
             /** Trigger */
             trigger?: (components["schemas"]["ContactCreatedTrigger"] | components["schemas"]["TagAddedTrigger"] | components["schemas"]["AddedToGroupTrigger"] | components["schemas"]["DealStageChangedTrigger"] | components["schemas"]["FormSubmittedTrigger"]) | null;
         };
@@ -2781,6 +2845,18 @@ export interface components {
             replyToEmail?: string | null;
             /** Subject */
             subject: string;
+            /**
+             * Trackclicks
+             * @description Send links through the click redirect
+             * @default true
+             */
+            trackClicks?: boolean;
+            /**
+             * Trackopens
+             * @description Add an open pixel (a 1x1 image)
+             * @default true
+             */
+            trackOpens?: boolean;
         };
         /** EmailCampaignList */
         EmailCampaignList: {
@@ -2822,6 +2898,10 @@ export interface components {
             status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "canceled";
             /** Subject */
             subject: string;
+            /** Trackclicks */
+            trackClicks: boolean;
+            /** Trackopens */
+            trackOpens: boolean;
             /**
              * Updatedat
              * Format: date-time
@@ -2846,6 +2926,16 @@ export interface components {
             replyToEmail?: string | null;
             /** Subject */
             subject?: string | null;
+            /**
+             * Trackclicks
+             * @description Send links through the click redirect
+             */
+            trackClicks?: boolean | null;
+            /**
+             * Trackopens
+             * @description Add an open pixel (a 1x1 image)
+             */
+            trackOpens?: boolean | null;
         };
         /**
          * EmailCondition
@@ -10616,6 +10706,8 @@ export interface operations {
                      *           "replyToEmail": "support@example.com",
                      *           "status": "active",
                      *           "subject": "Hello {{ contact.firstName }}",
+                     *           "trackClicks": true,
+                     *           "trackOpens": true,
                      *           "trigger": {
                      *             "tagId": "17",
                      *             "type": "tag_added"
@@ -10707,6 +10799,8 @@ export interface operations {
                  *       "replyToEmail": "ann@example.com",
                  *       "status": "active",
                  *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trackClicks": true,
+                 *       "trackOpens": true,
                  *       "trigger": {
                  *         "tagId": "17",
                  *         "type": "tag_added"
@@ -10737,6 +10831,8 @@ export interface operations {
                      *       "replyToEmail": "support@example.com",
                      *       "status": "active",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "trigger": {
                      *         "tagId": "17",
                      *         "type": "tag_added"
@@ -10861,6 +10957,8 @@ export interface operations {
                      *       "replyToEmail": "support@example.com",
                      *       "status": "active",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "trigger": {
                      *         "tagId": "17",
                      *         "type": "tag_added"
@@ -10941,6 +11039,8 @@ export interface operations {
                  *       "replyToEmail": "ann@example.com",
                  *       "status": "active",
                  *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trackClicks": true,
+                 *       "trackOpens": true,
                  *       "trigger": {
                  *         "tagId": "17",
                  *         "type": "tag_added"
@@ -10971,6 +11071,8 @@ export interface operations {
                      *       "replyToEmail": "support@example.com",
                      *       "status": "active",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "trigger": {
                      *         "tagId": "17",
                      *         "type": "tag_added"
@@ -11170,6 +11272,8 @@ export interface operations {
                  *       "replyToEmail": "ann@example.com",
                  *       "status": "active",
                  *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trackClicks": true,
+                 *       "trackOpens": true,
                  *       "trigger": {
                  *         "tagId": "17",
                  *         "type": "tag_added"
@@ -11200,6 +11304,8 @@ export interface operations {
                      *       "replyToEmail": "support@example.com",
                      *       "status": "active",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "trigger": {
                      *         "tagId": "17",
                      *         "type": "tag_added"
@@ -11422,6 +11528,8 @@ export interface operations {
                      *           "sentAt": "2026-03-01T09:30:00Z",
                      *           "status": "draft",
                      *           "subject": "Hello {{ contact.firstName }}",
+                     *           "trackClicks": true,
+                     *           "trackOpens": true,
                      *           "updatedAt": "2026-03-01T09:30:00Z"
                      *         }
                      *       ],
@@ -11506,7 +11614,9 @@ export interface operations {
                  *       "name": "Spring sale",
                  *       "plaintextContent": "Hi {{ contact.firstName }}",
                  *       "replyToEmail": "ann@example.com",
-                 *       "subject": "Hello {{ contact.firstName }}"
+                 *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trackClicks": true,
+                 *       "trackOpens": true
                  *     }
                  */
                 "application/json": components["schemas"]["EmailCampaignIn"];
@@ -11534,6 +11644,8 @@ export interface operations {
                      *       "sentAt": "2026-03-01T09:30:00Z",
                      *       "status": "draft",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -11655,6 +11767,8 @@ export interface operations {
                      *       "sentAt": "2026-03-01T09:30:00Z",
                      *       "status": "draft",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -11728,7 +11842,9 @@ export interface operations {
                  *       "name": "Spring sale",
                  *       "plaintextContent": "Hi {{ contact.firstName }}",
                  *       "replyToEmail": "ann@example.com",
-                 *       "subject": "Hello {{ contact.firstName }}"
+                 *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trackClicks": true,
+                 *       "trackOpens": true
                  *     }
                  */
                 "application/json": components["schemas"]["EmailCampaignIn"];
@@ -11756,6 +11872,8 @@ export interface operations {
                      *       "sentAt": "2026-03-01T09:30:00Z",
                      *       "status": "draft",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -11948,7 +12066,9 @@ export interface operations {
                  *       "name": "Spring sale",
                  *       "plaintextContent": "Hi {{ contact.firstName }}",
                  *       "replyToEmail": "ann@example.com",
-                 *       "subject": "Hello {{ contact.firstName }}"
+                 *       "subject": "Hello {{ contact.firstName }}",
+                 *       "trackClicks": true,
+                 *       "trackOpens": true
                  *     }
                  */
                 "application/json": components["schemas"]["EmailCampaignPatch"];
@@ -11976,6 +12096,8 @@ export interface operations {
                      *       "sentAt": "2026-03-01T09:30:00Z",
                      *       "status": "draft",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -12247,6 +12369,8 @@ export interface operations {
                      *       "sentAt": "2026-03-01T09:30:00Z",
                      *       "status": "draft",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -12459,6 +12583,8 @@ export interface operations {
                      *       "sentAt": "2026-03-01T09:30:00Z",
                      *       "status": "draft",
                      *       "subject": "Hello {{ contact.firstName }}",
+                     *       "trackClicks": true,
+                     *       "trackOpens": true,
                      *       "updatedAt": "2026-03-01T09:30:00Z"
                      *     }
                      */
@@ -14801,12 +14927,13 @@ export interface operations {
                      *       },
                      *       "html": "<p>Hi Ann</p>",
                      *       "id": "1042",
+                     *       "raw": "raw",
                      *       "subject": "Hello {{ contact.firstName }}",
                      *       "text": "Hi Ann",
                      *       "to": "to"
                      *     }
                      */
-                    "application/json": components["schemas"]["CapturedEmailOut"];
+                    "application/json": components["schemas"]["CapturedEmailDetailOut"];
                 };
             };
             /** @description Unauthorized */
