@@ -93,7 +93,7 @@ async def test_conflicts_and_refusals_come_back_as_messages(app: FastAPI, accoun
         canceled = await b.post(f"/campaigns/{campaign['id']}/cancel")
         assert canceled.status_code == 303  # the API's 409, as a flash on the page
         page = await b.get(canceled.headers["location"])
-        assert "only a scheduled or sending one can be canceled" in page.text
+        assert "only a scheduled, sending or paused one can be canceled" in page.text
         too_many = ",".join(f"t{i}@example.com" for i in range(11))
         tested = await b.post(f"/campaigns/{campaign['id']}/test", data={"emails": too_many})
         assert "at most 10" in (await b.get(tested.headers["location"])).text
