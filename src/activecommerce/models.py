@@ -18,6 +18,7 @@ from activecommerce.kit.tables import metadata
 from activecommerce.oauth import models as oauth
 from activecommerce.pipelines import models as pipelines
 from activecommerce.segments import models as segments
+from activecommerce.sendingdomains import models as sendingdomains
 from activecommerce.tags import models as tags
 from activecommerce.users import models as users
 from activecommerce.webhooks import models as webhooks
@@ -41,6 +42,7 @@ __all__ = [
     "oauth",
     "pipelines",
     "segments",
+    "sendingdomains",
     "tags",
     "users",
     "webhooks",

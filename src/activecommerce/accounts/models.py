@@ -1,4 +1,4 @@
-from sqlalchemy import Column, Index, String, Table
+from sqlalchemy import Column, Index, String, Table, Text
 
 from activecommerce.kit.tables import IdType, id_column, metadata, tenant_columns, timestamp_columns
 
@@ -8,6 +8,8 @@ accounts = Table(
     id_column(),
     Column("name", String(255), nullable=False),
     Column("plan", String(32), nullable=False),
+    # The postal address of marketing email whose brand has none (CAN-SPAM, GDPR).
+    Column("postal_address", Text),
     *timestamp_columns(),
     sqlite_autoincrement=True,  # ids are never reused
 )

@@ -40,6 +40,11 @@ email_messages = Table(
     Column("sent_at", String(32)),
     Column("error", Text),
     Column("bounced_at", String(32)),
+    # What a bounce or a later report made of it: hard | soft | policy (NULL: none).
+    Column("bounce_kind", String(8)),
+    # A delivery the relay's or the provider's report confirmed; a complaint about it.
+    Column("delivered_at", String(32)),
+    Column("complained_at", String(32)),
     Column("unsubscribed_at", String(32)),
     Column("opened_at", String(32)),
     Column("open_count", Integer, nullable=False, server_default="0"),
@@ -73,6 +78,42 @@ Index(
 )
 # A contact's emails (and SET NULL when a contact is deleted).
 Index("ix_email_messages_contact", email_messages.c.contact_id)
+
+# Every delivery report believed (a DSN or an ARF report at `activecommerce inbound`, a
+# provider's signed webhook, the sandbox's mailbox simulator, a refusal at send time):
+# one row per message and kind, so that a report delivered twice counts once, and the
+# contact's soft bounces of the last 30 days can be counted (three make a hard one).
+email_reports = Table(
+    "email_reports",
+    metadata,
+    id_column(),
+    *tenant_columns(),
+    # Plain ids, no foreign keys: the history outlives the message and the contact.
+    Column("message_id", IdType, nullable=False),
+    Column("contact_id", IdType),
+    # delivered | hard | soft | policy | complaint
+    Column("kind", String(16), nullable=False),
+    # smtp | dsn | arf | ses | sendgrid | postmark | simulator
+    Column("source", String(16), nullable=False),
+    Column("status_code", String(16)),  # the enhanced status code (RFC 3463), e.g. 5.1.1
+    Column("reason", Text),
+    Column("created_at", String(32), nullable=False),
+    sqlite_autoincrement=True,
+)
+Index(
+    "uq_email_reports_message_kind",
+    email_reports.c.message_id,
+    email_reports.c.kind,
+    unique=True,
+)
+Index(
+    "ix_email_reports_contact",
+    email_reports.c.account_id,
+    email_reports.c.env,
+    email_reports.c.contact_id,
+    email_reports.c.kind,
+    email_reports.c.created_at,
+)
 
 captured_emails = Table(
     "captured_emails",
