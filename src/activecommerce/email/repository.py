@@ -109,21 +109,19 @@ async def decide(
     *,
     to: str | None,
     error: str | None = None,
-    bounced: bool = False,
 ) -> Row | None:
     """Record a message's outcome, once: None when it was already decided (by another
     attempt), so that nothing it causes is recorded twice."""
     stamp = now()
     return await scope.fetchone(
         "UPDATE email_messages SET status = ?, to_email = coalesce(?, to_email), error = ?,"
-        " sent_at = ?, bounced_at = ?, updated_at = ? WHERE id = ? AND @tenant"
+        " sent_at = ?, updated_at = ? WHERE id = ? AND @tenant"
         " AND status = 'queued' RETURNING *",
         (
             status,
             to,
             error,
             stamp if status == "sent" else None,
-            stamp if bounced else None,
             stamp,
             message_id,
         ),

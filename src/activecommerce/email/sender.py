@@ -49,7 +49,8 @@ from activecommerce.brands.service import brands
 from activecommerce.campaigns import audiences
 from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
-from activecommerce.contacts import service as contacts
+from activecommerce.deliverability import service as reports
+from activecommerce.deliverability.service import Kind, Report
 from activecommerce.email import repository, service
 from activecommerce.email.compose import (
     Composed,
@@ -66,6 +67,7 @@ from activecommerce.email.transport import (
     SenderRefused,
     SmtpPool,
     TemporaryFailure,
+    status_code,
 )
 from activecommerce.fields import values
 from activecommerce.fields.definitions import FieldDef, definitions
@@ -95,7 +97,9 @@ class Mark:
     status: str  # sent | failed | skipped
     to: str | None
     error: str | None = None
-    bounced: bool = False
+    # What the refusal was (a delivery report of the relay's): hard | soft | policy.
+    report: Kind | None = None
+    status_code: str | None = None
     captured: Composed | None = None
 
 
@@ -200,7 +204,6 @@ async def _apply(conn: Connection, mark: Mark) -> None:
         mark.status,
         to=mark.to,
         error=mark.error,
-        bounced=mark.bounced,
     )
     if decided is None:
         return  # decided by another attempt already: nothing twice
@@ -211,10 +214,10 @@ async def _apply(conn: Connection, mark: Mark) -> None:
     view = email_view(decided)
     if mark.status == "sent":
         await events.record(conn, principal, [("email.sent", view)])
-    if mark.bounced:
-        await events.record(conn, principal, [("email.bounced", view)])
-        if decided["contact_id"] is not None:
-            await contacts.set_status(conn, principal, int(decided["contact_id"]), "bounced")
+    if mark.report is not None:
+        # The relay's refusal is a delivery report like any later one: the same rules.
+        report = Report(int(decided["id"]), mark.report, "smtp", mark.status_code, mark.error)
+        await reports.apply(conn, report, decided)
 
 
 class Deferred(TemporaryFailure):
@@ -467,8 +470,10 @@ class Sender:
                 except SenderRefused as failure:
                     return run.refuse(failure)
                 except PermanentFailure as failure:
+                    code = status_code(str(failure))
+                    kind = "hard" if failure.bounce else reports.kind_of(code, permanent=True)
                     await self.committer.submit(
-                        Mark(row, "failed", to, str(failure), bounced=failure.bounce)
+                        Mark(row, "failed", to, str(failure), report=kind, status_code=code)
                     )
                     return None
                 except TemporaryFailure as failure:
@@ -512,11 +517,13 @@ class Sender:
                     continue
                 if int(row["attempts"]) + 1 >= settings.email_max_attempts:
                     reason = f"gave up after {row['attempts'] + 1} attempts: {failure}"
+                    mark = Mark(row, "failed", None, reason)
                     if str(failure)[:1] == "4":
-                        # The relay's 4xx for this recipient, given up: one soft bounce
-                        # (SPEC §14; "three in 30 days" needs later reports: not here).
-                        reason = f"soft bounce: {reason}"
-                    await _apply(conn, Mark(row, "failed", None, reason))
+                        # The relay's 4xx for this recipient, given up: one soft bounce.
+                        mark.error = f"soft bounce: {reason}"
+                        mark.report = "soft"
+                        mark.status_code = status_code(str(failure))
+                    await _apply(conn, mark)
                 else:
                     await repository.postpone(scope, [int(row["id"])], str(failure), counts=True)
                     retrying = True

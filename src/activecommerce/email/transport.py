@@ -74,6 +74,14 @@ def enhanced_status(text: str) -> tuple[int, int, int] | None:
     return int(match[1]), int(match[2]), int(match[3])
 
 
+def status_code(failure: str) -> str | None:
+    """The enhanced status code of a failure's text ("550 5.1.1 No such user" -> "5.1.1"),
+    or None."""
+    _, _, text = failure.partition(" ")
+    status = enhanced_status(text)
+    return None if status is None else ".".join(map(str, status))
+
+
 def mailbox_gone(code: int, text: str) -> bool:
     """A permanent refusal that says the mailbox does not exist (a hard bounce): 5.1.x
     (but 5.1.7 and 5.1.8, which are about the sender's address), or, without an enhanced

@@ -46,6 +46,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "email.opened",
         "email.clicked",
         "email.bounced",
+        "email.complained",
     ]
 )
 
