@@ -35,6 +35,7 @@ from activecommerce.consent.router import consents_router
 from activecommerce.consent.router import router as suppressions_router
 from activecommerce.contacts.router import router as contacts_router
 from activecommerce.deals.router import router as deals_router
+from activecommerce.deliverability.router import build_router as report_hooks_router
 from activecommerce.email import templates
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.router import public_router, sandbox_router
@@ -314,6 +315,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The signup forms' public pages first: a submission would otherwise be tried
         # against every API route (~0.3 ms); an API request pays one prefix check.
         forms_public_router,
+        report_hooks_router(settings),  # /hooks/...: sending services' delivery reports
         imports_router,  # before the contacts' routes: /v3/contacts/export is not an id
         privacy_router,  # before the contacts' routes, like imports
         contacts_router,

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Requests per second per account and environment, by plan; operators may
@@ -20,6 +20,9 @@ DEFAULT_PLAN_RATES: dict[str, int] = {
     "professional": 120,
     "enterprise": 240,
 }
+
+# Amazon SNS's own hosts, over https only: sns.<region>.amazonaws.com (.com.cn in China).
+SNS_URL_PATTERN = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
 
 
 class Settings(BaseSettings):
@@ -93,6 +96,20 @@ class Settings(BaseSettings):
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
 
+    # Delivery reports from sending services (docs/guides/email-deliverability.md); each
+    # webhook is off (404) until configured. Amazon SES through SNS: the topics believed
+    # (comma-separated ARNs), where signing certificates and subscription confirmations
+    # may be fetched from (a regex matched at the start of the URL), and that fetch's
+    # timeout.
+    ses_topic_arns: str = ""
+    ses_sns_url_pattern: str = SNS_URL_PATTERN
+    ses_timeout_seconds: float = Field(default=5.0, gt=0)
+    # SendGrid's signed event webhook: its verification key, base64 DER as SendGrid shows it.
+    sendgrid_webhook_public_key: str | None = None
+    # Postmark: the user and password of the webhook's HTTP basic auth (both, or neither).
+    postmark_webhook_user: str | None = None
+    postmark_webhook_password: str | None = None
+
     # Users, sessions and OAuth 2.0 (docs/decisions/010-users-and-oauth.md).
     oauth_access_token_seconds: int = Field(default=3600, gt=0)
     oauth_refresh_token_seconds: int = Field(default=30 * 24 * 3600, gt=0)
@@ -155,6 +172,56 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"https?://[^/?#\s]+", part):
                 raise ValueError(f"not an origin (scheme://host[:port]): {part!r}")
         return ",".join(parts)
+
+    @field_validator("ses_sns_url_pattern")
+    @classmethod
+    def _check_sns_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _check_sendgrid_key(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        from activecommerce.deliverability.signatures import sendgrid_key
+
+        sendgrid_key(value)  # ValueError when it is no P-256 public key
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_postmark(self) -> Settings:
+        if bool(self.postmark_webhook_user) != bool(self.postmark_webhook_password):
+            raise ValueError(
+                "set both ACTIVECOMMERCE_POSTMARK_WEBHOOK_USER and"
+                " ACTIVECOMMERCE_POSTMARK_WEBHOOK_PASSWORD, or neither"
+            )
+        return self
+
+    @property
+    def ses_topics(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.ses_topic_arns.split(",") if part.strip())
+
+    @property
+    def postmark_credentials(self) -> tuple[str, str] | None:
+        if self.postmark_webhook_user and self.postmark_webhook_password:
+            return self.postmark_webhook_user, self.postmark_webhook_password
+        return None
+
+    @property
+    def tagged_relays(self) -> frozenset[str]:
+        """The sending services whose webhooks are configured: outgoing mail carries the
+        header each of them echoes back in its reports (Postmark's metadata, SendGrid's
+        unique arguments), naming the message."""
+        relays = set()
+        if self.postmark_credentials is not None:
+            relays.add("postmark")
+        if self.sendgrid_webhook_public_key:
+            relays.add("sendgrid")
+        return frozenset(relays)
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -168,11 +168,31 @@ def _with_footer(body: str, footer: str) -> str:
     return body[:closing] + footer + body[closing:]
 
 
+def message_host(public_url: str) -> str:
+    """The host part of our Message-IDs: the public URL's."""
+    return urlsplit(public_url).hostname or "activecommerce.local"
+
+
 def message_id_header(message_id: int, env: str, public_url: str) -> str:
     """The Message-ID of one recipient's email: derived from its durable record, so every
     attempt (after a crash, a retry) carries the same one."""
-    host = urlsplit(public_url).hostname or "activecommerce.local"
-    return f"<{message_id}.{env}@{host}>"
+    return f"<{message_id}.{env}@{message_host(public_url)}>"
+
+
+# The key under which a sending service echoes the message's Message-ID (without its
+# angle brackets) in its delivery reports: Postmark's metadata, SendGrid's unique
+# arguments. Added only for the services whose webhooks are configured.
+RELAY_TAG = "ac_message"
+
+
+def relay_headers(message_id: str, relays: frozenset[str]) -> dict[str, str]:
+    reference = message_id.strip("<>")
+    headers = {}
+    if "postmark" in relays:
+        headers[f"X-PM-Metadata-{RELAY_TAG}"] = reference
+    if "sendgrid" in relays:
+        headers["X-SMTPAPI"] = f'{{"unique_args": {{"{RELAY_TAG}": "{reference}"}}}}'
+    return headers
 
 
 def _one_line(text: str) -> str:
@@ -282,6 +302,7 @@ def compose(
     signer: LinkSigner,
     test: bool = False,
     tracked: bool = True,
+    relays: frozenset[str] = frozenset(),
 ) -> Composed:
     """The message, as the bytes to send and as parts to capture.
 
@@ -335,6 +356,8 @@ def compose(
         headers["Feedback-ID"] = value
     if content.bulk:
         headers["Precedence"] = "bulk"
+    if relays:
+        headers |= relay_headers(headers["Message-ID"], relays)
     headers["MIME-Version"] = "1.0"
     raw = b"".join(_header(key, value) for key, value in headers.items())
     if body is None:

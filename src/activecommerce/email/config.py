@@ -17,10 +17,13 @@ class EmailConfig:
     def __init__(self) -> None:
         self.signer: LinkSigner | None = None
         self.smtp_configured = False
+        # Sending services that echo a header of ours back in their delivery reports.
+        self.relays: frozenset[str] = frozenset()
 
     def configure(self, settings: Settings, server_secret: bytes) -> None:
         self.signer = LinkSigner(server_secret, settings.links_base)
         self.smtp_configured = bool(settings.smtp_url)
+        self.relays = settings.tagged_relays
 
     def links(self) -> LinkSigner:
         if self.signer is None:

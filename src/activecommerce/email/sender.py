@@ -452,6 +452,7 @@ class Sender:
                 contact=contact,
                 signer=self.config.links(),
                 test=test,
+                relays=self.config.relays,
             )
             try:
                 composed = await asyncio.to_thread(composer) if content.heavy else composer()
