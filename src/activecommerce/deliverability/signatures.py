@@ -92,13 +92,14 @@ class Sns:
         return isinstance(url, str) and self.url_pattern.match(url) is not None
 
     async def verify(self, message: dict[str, Any]) -> None:
-        """Refuse (403) a message of another topic or without a valid signature."""
+        """Refuse (403) a message of another topic or without a valid signature (400:
+        not an SNS message)."""
+        data = sns_string_to_sign(message)
         if message.get("TopicArn") not in self.topics:
             raise Problem(403, "This topic is not one whose messages are accepted here.")
         algorithm = SNS_HASHES.get(str(message.get("SignatureVersion")))
         if algorithm is None:
             raise Problem(403, "Unknown SignatureVersion (1 or 2 are accepted).")
-        data = sns_string_to_sign(message)
         try:
             signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
         except (binascii.Error, ValueError):
