@@ -32,6 +32,7 @@ from smtp import Inbox, smtp_server
 from activecommerce.config import SNS_URL_PATTERN, Settings
 from activecommerce.deliverability import providers
 from activecommerce.deliverability.signatures import Sns
+from activecommerce.email.compose import relay_headers
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-reports"
 HOST = "mail.shop.io"
@@ -637,3 +638,8 @@ def test_parsing_names_only_our_messages() -> None:
         assert providers.message_of(other, HOST) is None
     assert providers.status_in("smtp; 550 5.1.1 <a@b.io>: user unknown") == "5.1.1"
     assert providers.status_in("250 OK") is None
+    # The headers services echo back are added only for the services configured.
+    assert relay_headers("<12.live@mail.shop.io>", frozenset()) == {}
+    assert relay_headers("<12.live@mail.shop.io>", frozenset({"postmark"})) == {
+        "X-PM-Metadata-ac_message": "12.live@mail.shop.io"
+    }
