@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     email_max_attempts: int = Field(default=12, gt=0)
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
+    # Deliverability: the domain of the per-message envelope senders and of the inbound
+    # server (bounces and complaints); none: mail is sent without them.
+    bounce_domain: str | None = None
+    # The host that sending domains' SPF records include (`include:<host>`); default:
+    # `_spf.` and the public URL's host.
+    spf_include: str | None = None
 
     # Users, sessions and OAuth 2.0 (docs/decisions/010-users-and-oauth.md).
     oauth_access_token_seconds: int = Field(default=3600, gt=0)
