@@ -58,6 +58,7 @@ from activecommerce.pipelines.router import routers as pipeline_routers
 from activecommerce.privacy.router import router as privacy_router
 from activecommerce.ratelimit.service import RateLimiter
 from activecommerce.segments.router import router as segments_router
+from activecommerce.sendingdomains.router import router as sending_domains_router
 from activecommerce.tags.router import router as tags_router
 from activecommerce.users.passwords import Passwords
 from activecommerce.users.service import Sessions
@@ -331,6 +332,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns_router,
         automations_router,
         segments_router,
+        sending_domains_router,
         forms_router,
         webhooks_router(WebhookService(webhooks)),
         sandbox_router,

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     email_max_attempts: int = Field(default=12, gt=0)
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
+    # Deliverability: the domain of the per-message envelope senders and of the inbound
+    # server (bounces and complaints); none: mail is sent without them.
+    bounce_domain: str | None = None
+    # The host that sending domains' SPF records include (`include:<host>`); default:
+    # `_spf.` and the public URL's host.
+    spf_include: str | None = None
 
     # Delivery reports from sending services (docs/guides/email-deliverability.md); each
     # webhook is off (404) until configured. Amazon SES through SNS: the topics believed

@@ -186,6 +186,17 @@ class Webhooks extends Collection<"/v3/webhooks"> {
   }
 }
 
+/** Sending domains: `create({ domain })` answers with the DNS records to publish. */
+class SendingDomains extends Collection<"/v3/sendingDomains"> {
+  /** Looks the records up in DNS: each found, missing or wrong; verified once DKIM is found. */
+  verify(
+    id: string,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/sendingDomains/{id}/verify", "post">> {
+    return this.http.json({ method: "POST", path: `${this.itemPath(id)}/verify`, ...options });
+  }
+}
+
 export type ImportData = string | Blob | Uint8Array | ReadableStream<Uint8Array>;
 
 export interface UploadOptions extends CallOptions {
@@ -283,6 +294,8 @@ export class ActiveCommerce {
    * listed: its entry back, 200), `delete(id)` removes a manual one (others: 409).
    */
   readonly suppressions: Collection<"/v3/suppressions">;
+  /** The domains mail is sent from (a verified one's mail is DKIM-signed). */
+  readonly sendingDomains: SendingDomains;
   /** Signup forms (hosted pages, double opt-in). */
   readonly forms: Forms;
   readonly emailCampaigns: EmailCampaigns;
@@ -307,6 +320,7 @@ export class ActiveCommerce {
     this.brands = new Collection(http, "/v3/brands");
     this.segments = new Segments(http, "/v3/segments");
     this.suppressions = new Collection(http, "/v3/suppressions");
+    this.sendingDomains = new SendingDomains(http, "/v3/sendingDomains");
     this.forms = new Forms(http, "/v3/forms");
     this.emailCampaigns = new EmailCampaigns(http, "/v3/emailCampaigns");
     this.emailAutomations = new EmailAutomations(http, "/v3/emailAutomations");

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Template
 
+from activecommerce.email.dkim import DkimKey, sign
 from activecommerce.email.links import LinkSigner, track
 from activecommerce.email.templates import compile_template
 
@@ -47,6 +48,14 @@ class Content:
     # SPEC §14: the open pixel and the click redirect, each unless turned off.
     track_opens: bool = True
     track_clicks: bool = True
+    # The key of the From address's verified sending domain: each message is signed.
+    dkim: DkimKey | None = None
+
+    @property
+    def off_loop(self) -> bool:
+        """Whether a message is composed in a thread: a heavy template, or a signature
+        (an RSA-2048 signature takes ~0.3-1 ms of CPU)."""
+        return self.heavy or self.dkim is not None
 
 
 HEAVY_TEMPLATE_BYTES = 32 * 1024
@@ -368,6 +377,9 @@ def compose(
         for part in (_part("plain", text), _part("html", body)):
             raw += f"--{boundary}\r\n".encode() + part + b"\r\n"
         raw += f"--{boundary}--\r\n".encode()
+    if content.dkim is not None:
+        # The signature goes first; what is captured is what goes on the wire.
+        raw = sign(raw, content.dkim)
     return Composed(
         to=to,
         from_header=from_header,

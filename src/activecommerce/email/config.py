@@ -6,6 +6,7 @@ from typing import Literal
 
 from activecommerce.config import Settings
 from activecommerce.email.links import LinkSigner
+from activecommerce.kit.security import SecretBox
 
 Delivery = Literal["captured", "smtp"]
 
@@ -19,11 +20,18 @@ class EmailConfig:
         self.smtp_configured = False
         # Sending services that echo a header of ours back in their delivery reports.
         self.relays: frozenset[str] = frozenset()
+        self.box: SecretBox | None = None  # opens the sending domains' DKIM keys
 
     def configure(self, settings: Settings, server_secret: bytes) -> None:
         self.signer = LinkSigner(server_secret, settings.links_base)
         self.smtp_configured = bool(settings.smtp_url)
         self.relays = settings.tagged_relays
+        self.box = SecretBox(server_secret)
+
+    def secrets(self) -> SecretBox:
+        if self.box is None:
+            raise RuntimeError("EmailConfig.configure() was not called")
+        return self.box
 
     def links(self) -> LinkSigner:
         if self.signer is None:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, cast
 
@@ -85,6 +85,7 @@ from activecommerce.kit.db import (
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.repository import Scoped
+from activecommerce.sendingdomains import service as sending_domains
 
 log = logging.getLogger("activecommerce.email")
 
@@ -291,7 +292,7 @@ class Sender:
         # Messages being rendered or sent at once (rendering runs ahead of the connections
         # a little, so that a connection never waits for it).
         self.slots = asyncio.Semaphore(settings.smtp_connections * 2)
-        self._contents: OrderedDict[tuple[str, int, str], Content] = OrderedDict()
+        self._contents: OrderedDict[tuple[str, int, str, str | None], Content] = OrderedDict()
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -455,7 +456,7 @@ class Sender:
                 relays=self.config.relays,
             )
             try:
-                composed = await asyncio.to_thread(composer) if content.heavy else composer()
+                composed = await asyncio.to_thread(composer) if content.off_loop else composer()
             except Unsendable as exc:  # this recipient's message alone
                 await self.committer.submit(Mark(row, "failed", to, str(exc)))
                 return None
@@ -553,7 +554,11 @@ class Sender:
         return True
 
     async def _content(self, principal: Principal, kind: Source, source: Row) -> Content:
-        key = (kind, int(source["id"]), str(source["updated_at"]))
+        # The From domain's verified sending domain, read per job: one verified (or
+        # deleted) during a send changes the next job's content.
+        domain = await sending_domains.signing_row(self.db, principal, source["from_email"])
+        signing = f"{domain['id']}@{domain['updated_at']}" if domain is not None else None
+        key = (kind, int(source["id"]), str(source["updated_at"]), signing)
         content = self._contents.get(key)
         if content is None:
             brand = None
@@ -567,6 +572,12 @@ class Sender:
                 source,
                 brand,
             )
+            if domain is not None:
+                # Decrypted and loaded once per content, kept with it.
+                dkim_key = await asyncio.to_thread(
+                    sending_domains.signing_key, domain, self.config.secrets()
+                )
+                content = replace(content, dkim=dkim_key)
             self._contents[key] = content
             while len(self._contents) > 32:
                 self._contents.popitem(last=False)

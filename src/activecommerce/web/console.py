@@ -371,6 +371,7 @@ NAV = (
     NavLink("Forms", "/forms"),
     NavLink("Deals", "/deals"),
     NavLink("Campaigns", "/campaigns"),
+    NavLink("Sending domains", "/sending-domains"),
     NavLink("Automations", "/automations"),
     NavLink("Webhooks", "/webhooks"),
     NavLink("API keys", "/keys"),

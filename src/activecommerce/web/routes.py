@@ -23,6 +23,7 @@ from activecommerce.web import (
     pipelines,
     privacy,
     segments,
+    sending_domains,
     signup_forms,
     suppressions,
     tags_groups,
@@ -52,6 +53,7 @@ CONSOLE_ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
     brands.router,  # before campaigns: /campaigns/brands is no campaign's page
     campaigns.router,
+    sending_domains.router,
     automations.router,
     inbox.router,
 )

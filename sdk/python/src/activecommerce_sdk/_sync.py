@@ -168,6 +168,14 @@ class Suppressions(Collection[t.Suppression], Registry[t.Suppression]):
     one (others are a 409)."""
 
 
+class SendingDomains(Collection[t.SendingDomain], Registry[t.SendingDomain]):
+    """Sending domains: `create(domain=...)` makes its DKIM key and answers with the DNS
+    records to publish; `verify` looks them up and says which are found."""
+
+    def verify(self, id: str) -> t.SendingDomain:
+        return self._one("POST", f"/{id}/verify")
+
+
 class Segments(Crud[t.Segment]):
     """Segments: named condition trees, the contacts they match, and a preview."""
 
@@ -306,6 +314,7 @@ class Client(_core.Base):
         self.brands = Crud[t.Brand](runner, "/v3/brands")
         self.segments = Segments(runner, "/v3/segments")
         self.suppressions = Suppressions(runner, "/v3/suppressions")
+        self.sending_domains = SendingDomains(runner, "/v3/sendingDomains")
         self.forms = Forms(runner, "/v3/forms")
         self.email_campaigns = EmailCampaigns(runner, "/v3/emailCampaigns")
         self.email_automations = EmailAutomations(runner, "/v3/emailAutomations")

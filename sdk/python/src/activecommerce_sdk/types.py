@@ -46,6 +46,28 @@ class Suppression(TypedDict):
     createdAt: str
 
 
+class DnsRecord(TypedDict):
+    """A DNS record a sending domain publishes, and what its last verification found."""
+
+    type: Literal["TXT", "CNAME"]
+    name: str
+    value: str
+    state: Literal["found", "missing", "wrong"]
+
+
+class SendingDomain(TypedDict):
+    """A domain mail is sent from (verified: its mail is DKIM-signed)."""
+
+    id: str
+    domain: str
+    status: Literal["pending", "verified"]
+    records: list[DnsRecord]
+    createdAt: str
+    updatedAt: str
+    verifiedAt: str | None
+    checkedAt: str | None
+
+
 class Consent(TypedDict):
     """A grant or withdrawal of a contact's consent to be mailed."""
 
