@@ -135,12 +135,12 @@ def test_marketing_headers(app: FastAPI) -> None:
     assert message["Precedence"] == "bulk"
     assert message["List-Unsubscribe"].startswith("<http")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    # An automation's: no Precedence; without a brand, the account's list.
+    # An automation's: bulk too (no auto-replies to it); without a brand, the account's list.
     automation = prepare_content(ROW, None, account_id=7, kind="automation")
     message = email.message_from_bytes(_compose(app, automation).raw, policy=email.policy.default)
     assert message["List-Id"] == f"<a7.{host}>"
     assert message["Feedback-ID"] == "a12:7:activecommerce"
-    assert message["Precedence"] is None
+    assert message["Precedence"] == "bulk"
     ascii_brand = prepare_content(ROW, {**BRAND, "name": 'The "A" Shop'}, account_id=7)
     raw = _compose(app, ascii_brand).raw
     assert f'List-Id: "The \\"A\\" Shop" <b5.7.{host}>\r\n'.encode() in raw

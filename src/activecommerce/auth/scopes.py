@@ -17,7 +17,7 @@ SCOPES: dict[str, str] = {
         "contacts": " (contacts, groups, tags, segments, memberships, imports and exports,"
         " the suppression list, signup forms, personal data)",
         "deals": " (pipelines, stages, statuses and deals)",
-        "campaigns": " (brands, campaigns and captured mail)",
+        "campaigns": " (brands, campaigns, captured mail and the account's default postal address)",
         "automations": "",
         "webhooks": " (webhooks and their deliveries)",
     }[area]
@@ -43,6 +43,8 @@ COLLECTION_AREAS: dict[str, str] = {
     "dealStatuses": "deals",
     "deals": "deals",
     "brands": "campaigns",
+    # The account's settings: its default postal address is the brands' fallback.
+    "account": "campaigns",
     "emailCampaigns": "campaigns",
     "sandbox": "campaigns",  # captured mail: /v3/sandbox/emails
     "emailAutomations": "automations",

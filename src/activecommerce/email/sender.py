@@ -45,7 +45,6 @@ from functools import partial
 from typing import Any, cast
 
 from activecommerce.automations import state as automations
-from activecommerce.brands.service import brands
 from activecommerce.campaigns import audiences
 from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
@@ -81,7 +80,6 @@ from activecommerce.kit.db import (
     Row,
 )
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
 from activecommerce.kit.repository import Scoped
 
 log = logging.getLogger("activecommerce.email")
@@ -288,7 +286,7 @@ class Sender:
         # Messages being rendered or sent at once (rendering runs ahead of the connections
         # a little, so that a connection never waits for it).
         self.slots = asyncio.Semaphore(settings.smtp_connections * 2)
-        self._contents: OrderedDict[tuple[str, int, str], Content] = OrderedDict()
+        self._contents: OrderedDict[tuple[str, int, str, str | None], Content] = OrderedDict()
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -383,8 +381,16 @@ class Sender:
             await self._finish(job, worker_id)
             return
         if campaign_id is not None and not test and source["status"] in ("canceled", "paused"):
-            # Paused (the relay refused the sender): its messages stay queued.
-            await self._finish(job, worker_id)
+            # Paused (the relay refused the sender): its messages stay queued, for a
+            # resumption to queue again. Checked again under the campaign's lock: resumed
+            # meanwhile, this job sends them after all (the resumption left them to it).
+            async with self.db.transaction() as conn:
+                if not await queue.system_lock_if_leased(conn, job, worker_id):
+                    return
+                if await campaigns.still_paused(conn, principal, source_id):
+                    await queue.system_finish(conn, job, worker_id)
+                    return
+                await queue.system_retry_at(conn, job, worker_id, 0.0)
             return
         paused = automation_id is not None and source["status"] == "paused"
         if paused and await self._wait_while_paused(job, worker_id, principal, source_id, rows):
@@ -545,17 +551,20 @@ class Sender:
         return True
 
     async def _content(self, principal: Principal, kind: Source, source: Row) -> Content:
-        key = (kind, int(source["id"]), str(source["updated_at"]))
+        # The account's default postal address (the footer's when the brand has none):
+        # read per job, so that a change shows in the next job's mail.
+        default = await service.default_postal_address(self.db, principal)
+        key = (kind, int(source["id"]), str(source["updated_at"]), default)
         content = self._contents.get(key)
         if content is None:
-            brand = None
-            if source["brand_id"] is not None:
-                try:
-                    brand = await brands.get_row(self.db, principal, str(source["brand_id"]))
-                except Problem:  # deleted meanwhile
-                    brand = None
+            brand = await service.brand_of(self.db, principal, source["brand_id"])
             content = await asyncio.to_thread(
-                partial(prepare_content, account_id=principal.account_id, kind=kind),
+                partial(
+                    prepare_content,
+                    account_id=principal.account_id,
+                    kind=kind,
+                    default_address=default,
+                ),
                 source,
                 brand,
             )
