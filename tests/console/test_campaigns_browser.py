@@ -40,6 +40,14 @@ def api(signed: Signed, key: str, path: str, body: dict[str, Any] | None = None)
     return answer.json() if answer.content else None
 
 
+def give_postal_address(signed: Signed) -> None:
+    """The account's default postal address: live marketing email needs one."""
+    headers = {"Api-Token": signed.owner.account["liveApiKey"]}
+    body = {"postalAddress": "1 Main St, Springfield"}
+    answer = httpx.patch(f"{signed.server.base}/v3/account", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
 def to_sandbox(page: Page) -> None:
     page.get_by_role("button", name="Switch to sandbox").click()
     expect(page.get_by_test_id("env-badge")).to_have_text("Sandbox")
@@ -166,6 +174,7 @@ def test_build_preview_test_send_inbox_audience_send_and_report(
 
 
 def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None:
+    give_postal_address(signed_in)
     page = signed_in.page
     accept_dialogs(page)
     api(signed_in, "liveApiKey", "/contactGroups", {"name": "Later"})
@@ -200,6 +209,7 @@ def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None
 def test_an_automation_is_created_paused_and_resumed(
     signed_in: Signed, screenshot: Callable[[Page, str], Path]
 ) -> None:
+    give_postal_address(signed_in)
     page = signed_in.page
     api(signed_in, "liveApiKey", "/contactTags", {"name": "VIP"})
     page.get_by_role("link", name="Automations").click()
@@ -270,6 +280,7 @@ def _segment(server: Server, account_id: str, name: str, conditions: dict[str, A
 def test_the_audience_picker_takes_everyone_segments_and_what_to_leave_out(
     signed_in: Signed,
 ) -> None:
+    give_postal_address(signed_in)
     page = signed_in.page
     accept_dialogs(page)
     group = api(signed_in, "liveApiKey", "/contactGroups", {"name": "Regulars"})

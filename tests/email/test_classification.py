@@ -13,7 +13,7 @@ import aiosmtplib
 import httpx
 import pytest
 from conftest import _new_account, fresh_database, running_app
-from helpers import created, recorded_events, wait_for
+from helpers import created, give_postal_address, recorded_events, wait_for
 from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
@@ -63,6 +63,7 @@ async def _send_to(api: httpx.AsyncClient, people: list[str]) -> tuple[str, dict
         assert r.status_code == 204
     body = {"name": "N", "subject": "Hi", "fromEmail": "news@shop.io", "plaintextContent": "Hi"}
     campaign = await created(api, "/v3/emailCampaigns", body)
+    await give_postal_address(api)
     r = await api.post(
         f"/v3/emailCampaigns/{campaign['id']}/send", json={"audience": {"groupIds": [group["id"]]}}
     )
@@ -144,7 +145,13 @@ async def test_only_a_missing_mailbox_bounces_its_contact(
         "policy@b.io": "active",
         "slow@b.io": "active",
     }
-    assert (report["sent"], report["failed"], report["bounces"]) == (2, 2, 1)
+    # gone@ bounced (hard), policy@ failed: each counted once, with its reason.
+    assert (report["sent"], report["delivered"], report["failed"]) == (2, 2, 1)
+    assert (report["bounced"], report["hardBounces"], report["bounces"]) == (1, 1, 1)
+    assert {(r["outcome"], r["count"]) for r in report["reasons"]} == {
+        ("bounced", 1),
+        ("failed", 1),
+    }
     assert report["pausedReason"] is None
     assert [data["to"] for _, data in bounced] == ["gone@b.io"]
     assert errors["policy@b.io"][0] == "failed"
