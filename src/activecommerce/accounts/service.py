@@ -71,7 +71,9 @@ async def update_account(
         if row is None:
             raise Problem(404, "No such account.")
         if "postalAddress" in changes:
-            address = (changes["postalAddress"] or "").strip() or None
+            # Lines end in \n (a form's textarea sends \r\n); blank is none.
+            text = (changes["postalAddress"] or "").replace("\r\n", "\n").replace("\r", "\n")
+            address = text.strip() or None
             row = await repo.set_postal_address(conn, principal.account_id, address, now())
             assert row is not None
     return account_view(row)
