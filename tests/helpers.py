@@ -165,3 +165,13 @@ def redis_url() -> str:
     except OSError:
         pytest.skip("no Redis on 127.0.0.1:6379 (set ACTIVECOMMERCE_TEST_REDIS_URL)")
     return "redis://127.0.0.1:6379/0"
+
+
+POSTAL_ADDRESS = "1 Main St, Springfield"
+
+
+async def give_postal_address(api: httpx.AsyncClient, address: str = POSTAL_ADDRESS) -> None:
+    """The account's default postal address (`PATCH /v3/account`): live marketing email
+    is refused (422) without one, its brand's or this."""
+    r = await api.patch("/v3/account", json={"postalAddress": address})
+    assert r.status_code == 200, r.text

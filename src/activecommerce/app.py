@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from activecommerce import __version__
+from activecommerce.accounts.router import account_router
 from activecommerce.accounts.router import router as keys_router
 from activecommerce.accounts.service import KeyAuthenticator, server_secret
 from activecommerce.api import docs
@@ -324,6 +325,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         suppressions_router,
         fields_router,
         keys_router,
+        account_router,
         groups_router,
         tags_router,
         *pipeline_routers,

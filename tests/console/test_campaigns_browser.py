@@ -40,6 +40,14 @@ def api(signed: Signed, key: str, path: str, body: dict[str, Any] | None = None)
     return answer.json() if answer.content else None
 
 
+def give_postal_address(signed: Signed) -> None:
+    """The account's default postal address: live marketing email needs one."""
+    headers = {"Api-Token": signed.owner.account["liveApiKey"]}
+    body = {"postalAddress": "1 Main St, Springfield"}
+    answer = httpx.patch(f"{signed.server.base}/v3/account", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
 def to_sandbox(page: Page) -> None:
     page.get_by_role("button", name="Switch to sandbox").click()
     expect(page.get_by_test_id("env-badge")).to_have_text("Sandbox")
@@ -166,6 +174,7 @@ def test_build_preview_test_send_inbox_audience_send_and_report(
 
 
 def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None:
+    give_postal_address(signed_in)
     page = signed_in.page
     accept_dialogs(page)
     api(signed_in, "liveApiKey", "/contactGroups", {"name": "Later"})
@@ -200,6 +209,7 @@ def test_schedule_then_cancel_and_the_conflicts_shown(signed_in: Signed) -> None
 def test_an_automation_is_created_paused_and_resumed(
     signed_in: Signed, screenshot: Callable[[Page, str], Path]
 ) -> None:
+    give_postal_address(signed_in)
     page = signed_in.page
     api(signed_in, "liveApiKey", "/contactTags", {"name": "VIP"})
     page.get_by_role("link", name="Automations").click()
@@ -270,6 +280,7 @@ def _segment(server: Server, account_id: str, name: str, conditions: dict[str, A
 def test_the_audience_picker_takes_everyone_segments_and_what_to_leave_out(
     signed_in: Signed,
 ) -> None:
+    give_postal_address(signed_in)
     page = signed_in.page
     accept_dialogs(page)
     group = api(signed_in, "liveApiKey", "/contactGroups", {"name": "Regulars"})
@@ -353,3 +364,136 @@ def test_the_campaign_pages_fit_a_phone(chromium: Browser, console_server: Serve
         axe(page)
     page.context.close()
     assert not violations, violations  # the preview has no open pixel to refuse
+
+
+def _sql(server: Server, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Statements run straight on the server's database (states only a relay makes)."""
+    url = server.env["ACTIVECOMMERCE_DATABASE_URL"]
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            for sql, values in statements:
+                conn.execute(sql, values)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        for sql, values in statements:
+            pg.execute(sql.replace("?", "%s"), values)
+
+
+def test_postal_address_setting_outcomes_and_resuming_a_paused_campaign(
+    signed_in: Signed,
+) -> None:
+    page = signed_in.page
+    # The account's postal address, on the Settings page.
+    page.goto("/settings")
+    page.get_by_label("Postal address").fill("1 Main St\nSpringfield")
+    page.get_by_role("button", name="Save postal address").click()
+    expect(page.get_by_role("status")).to_contain_text("postal address was saved")
+    expect(page.get_by_label("Postal address")).to_have_value("1 Main St\nSpringfield")
+    assert api(signed_in, "liveApiKey", "/account")["postalAddress"] == "1 Main St\nSpringfield"
+    axe(page)
+
+    # A live campaign the relay paused: one delivered, one refused by policy, two queued.
+    group = api(signed_in, "liveApiKey", "/contactGroups", {"name": "Paused"})
+    contacts = [
+        api(signed_in, "liveApiKey", "/contacts", {"email": f"r{i}@example.com"}) for i in range(4)
+    ]
+    for contact in contacts:
+        headers = {"Api-Token": signed_in.owner.account["liveApiKey"]}
+        url = f"{signed_in.server.base}/v3/contacts/{contact['id']}/groups/{group['id']}"
+        assert httpx.put(url, headers=headers).status_code == 204
+    campaign = api(
+        signed_in,
+        "liveApiKey",
+        "/emailCampaigns",
+        {"name": "Paused sale", "subject": "Sale", "fromEmail": "shop@example.com"},
+    )
+    account_id = int(signed_in.owner.account["accountId"])
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    reason = "the relay refused the sender: 553 5.7.1 Sender not allowed"
+    policy = "550 5.7.1 Message refused by policy " + "x" * 120  # long: it wraps
+    rows = [("sent", None), ("failed", policy), ("queued", reason), ("queued", reason)]
+    insert = (
+        "INSERT INTO email_messages (account_id, env, campaign_id, contact_id, is_test, status,"
+        " attempts, due_at, sent_at, error, open_count, click_count, created_at, updated_at)"
+        " VALUES (?, 'live', ?, ?, ?, ?, 0, ?, ?, ?, 0, 0, ?, ?)"
+    )
+    _sql(
+        signed_in.server,
+        [
+            (
+                insert,
+                (
+                    account_id,
+                    int(campaign["id"]),
+                    int(contact["id"]),
+                    False,
+                    status,
+                    stamp,
+                    stamp if status == "sent" else None,
+                    error,
+                    stamp,
+                    stamp,
+                ),
+            )
+            for contact, (status, error) in zip(contacts, rows, strict=True)
+        ]
+        + [
+            (
+                "UPDATE email_campaigns SET status = 'paused', scheduled_at = ?,"
+                " resolved_at = ?, audience = ? WHERE id = ?",
+                (stamp, stamp, json.dumps({"groupIds": [group["id"]]}), int(campaign["id"])),
+            )
+        ],
+    )
+    page.goto(f"/campaigns/{campaign['id']}/report")
+    expect(page.get_by_test_id("count-delivered")).to_have_text("1")
+    expect(page.get_by_test_id("count-failed")).to_have_text("1")
+    expect(page.get_by_test_id("count-bounced")).to_have_text("0")
+    expect(page.get_by_test_id("report-reasons")).to_contain_text("550 5.7.1 Message refused")
+    expect(page.get_by_test_id("paused-reason")).to_contain_text("553 5.7.1 Sender not allowed")
+    axe(page)
+    # At phone width (opened there: the chart sizes itself when the page loads).
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/campaigns/{campaign['id']}/report")
+    expect(page.get_by_test_id("report-reasons")).to_be_visible()
+    fits(page)
+    page.goto(f"/campaigns/{campaign['id']}")
+    expect(page.get_by_test_id("paused-reason")).to_contain_text("553 5.7.1 Sender not allowed")
+    axe(page)
+    fits(page)
+    page.get_by_role("button", name="Resume campaign").click()
+    expect(page.get_by_role("status")).to_contain_text("Campaign resumed")
+    # No relay here: the two left queued are captured, each once, and the campaign ends.
+    wait_until(
+        lambda: (
+            api(signed_in, "liveApiKey", f"/emailCampaigns/{campaign['id']}")["status"] == "sent"
+        ),
+        what="the resumed campaign to be sent",
+    )
+    report = api(signed_in, "liveApiKey", f"/emailCampaigns/{campaign['id']}/report")
+    assert (report["sent"], report["delivered"], report["failed"]) == (3, 3, 1)
+    # The settings and an automation's report, at phone width too.
+    page.goto("/settings")
+    fits(page)
+    tag = api(signed_in, "liveApiKey", "/contactTags", {"name": "Later"})
+    automation = api(
+        signed_in,
+        "liveApiKey",
+        "/emailAutomations",
+        {
+            "name": "Welcome",
+            "subject": "Hi",
+            "fromEmail": "shop@example.com",
+            "trigger": {"type": "tag_added", "tagId": tag["id"]},
+        },
+    )
+    page.goto(f"/automations/{automation['id']}/report")
+    expect(page.get_by_test_id("count-delivered")).to_have_text("0")
+    axe(page)
+    fits(page)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from conftest import Account, _new_account, running_app
 from fastapi import FastAPI
-from helpers import created, wait_for
+from helpers import created, give_postal_address, wait_for
 from oauthflow import browser, field, new_user, sign_in
 
 from activecommerce.campaigns import sending
@@ -242,6 +242,8 @@ CAPTURED = "Live mail is captured, not delivered"
 async def _reports(account: Account, env: str) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """A draft campaign and an automation in `env`, and their reports."""
     api = account.live if env == "live" else account.sandbox
+    if env == "live":
+        await give_postal_address(api)  # an active automation sends: live needs one
     campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN | {"htmlContent": "<p>Hi</p>"})
     automation = await created(
         api,

@@ -13,7 +13,7 @@ import aiosmtplib
 import httpx
 import pytest
 from conftest import _new_account, fresh_database, running_app
-from helpers import created, recorded_events, wait_for
+from helpers import created, give_postal_address, recorded_events, wait_for
 from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
@@ -63,6 +63,7 @@ async def _send_to(api: httpx.AsyncClient, people: list[str]) -> tuple[str, dict
         assert r.status_code == 204
     body = {"name": "N", "subject": "Hi", "fromEmail": "news@shop.io", "plaintextContent": "Hi"}
     campaign = await created(api, "/v3/emailCampaigns", body)
+    await give_postal_address(api)
     r = await api.post(
         f"/v3/emailCampaigns/{campaign['id']}/send", json={"audience": {"groupIds": [group["id"]]}}
     )
@@ -144,7 +145,13 @@ async def test_only_a_missing_mailbox_bounces_its_contact(
         "policy@b.io": "active",
         "slow@b.io": "active",
     }
-    assert (report["sent"], report["failed"], report["bounces"]) == (2, 2, 1)
+    # gone@ bounced (hard), policy@ failed: each counted once, with its reason.
+    assert (report["sent"], report["delivered"], report["failed"]) == (2, 2, 1)
+    assert (report["bounced"], report["hardBounces"], report["bounces"]) == (1, 1, 1)
+    assert {(r["outcome"], r["count"]) for r in report["reasons"]} == {
+        ("bounced", 1),
+        ("failed", 1),
+    }
     assert report["pausedReason"] is None
     assert [data["to"] for _, data in bounced] == ["gone@b.io"]
     assert errors["policy@b.io"][0] == "failed"
@@ -209,3 +216,56 @@ async def test_a_relay_that_greets_with_a_5xx_refuses_the_sender() -> None:
         await connection.close()
         server.close()
         await server.wait_closed()
+
+
+class RefusesUntilFixed(RefusesSender):
+    """A relay that refuses the sender until its configuration is put right (`fixed`)."""
+
+    fixed = False
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self.fixed:
+            envelope.mail_from = address
+            return "250 OK"
+        return self.reply
+
+
+async def test_a_paused_campaign_resumed_sends_each_email_once(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Resumed (twice at once: one 200, one 409), the campaign sends what was left queued,
+    each email once, and ends `sent`; a campaign that is not paused can't be resumed."""
+    inbox = RefusesUntilFixed("553 5.7.1 Sender not allowed")
+    async with fresh_database(tmp_path) as url:
+        with smtp_server(inbox=inbox) as (_, port):
+            async with running_app(settings, **_overrides(url, port)) as app:
+                account = await _new_account(app)
+                api = account.live
+                people = [f"p{i}@b.io" for i in range(7)]
+                campaign_id, _ = await _send_to(api, people)
+
+                async def status_is(wanted: str) -> bool:
+                    r = await api.get(f"/v3/emailCampaigns/{campaign_id}")
+                    return bool(r.json()["status"] == wanted)
+
+                await wait_for(lambda: status_is("paused"), timeout=20, what="a pause")
+                inbox.fixed = True
+                answers = await asyncio.gather(
+                    api.post(f"/v3/emailCampaigns/{campaign_id}/resume"),
+                    api.post(f"/v3/emailCampaigns/{campaign_id}/resume"),
+                )
+                assert sorted(a.status_code for a in answers) == [200, 409], [
+                    a.text for a in answers
+                ]
+                resumed = next(a for a in answers if a.status_code == 200).json()
+                assert resumed["status"] == "sending"
+                await wait_for(lambda: status_is("sent"), timeout=20, what="the campaign sent")
+                again = await api.post(f"/v3/emailCampaigns/{campaign_id}/resume")
+                report = (await api.get(f"/v3/emailCampaigns/{campaign_id}/report")).json()
+                await account.close()
+    assert again.status_code == 409
+    assert "only a paused one can be resumed" in again.json()["detail"]
+    assert sorted(inbox.recipients()) == sorted(people)  # each once
+    assert (report["sent"], report["delivered"], report["pausedReason"]) == (7, 7, None)

@@ -145,6 +145,9 @@ def test_killed_mid_send_everyone_gets_it_and_duplicates_stay_bounded(
                     "htmlContent": "<p>Hello {{ contact.firstName }}</p>",
                 }
                 campaign = api.post("/v3/emailCampaigns", json=body).json()
+                # Live marketing email needs a postal address (the account's default).
+                address = {"postalAddress": "1 Main St, Springfield"}
+                assert api.patch("/v3/account", json=address).status_code == 200
                 r = api.post(
                     f"/v3/emailCampaigns/{campaign['id']}/send",
                     json={"audience": {"groupIds": [group]}},

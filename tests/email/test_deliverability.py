@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import _new_account, fresh_database, running_app
 from fastapi import FastAPI
-from helpers import created, wait_for
+from helpers import created, give_postal_address, wait_for
 from servers import free_port
 from smtp import Inbox
 
@@ -135,12 +135,12 @@ def test_marketing_headers(app: FastAPI) -> None:
     assert message["Precedence"] == "bulk"
     assert message["List-Unsubscribe"].startswith("<http")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    # An automation's: no Precedence; without a brand, the account's list.
+    # An automation's: bulk too (no auto-replies to it); without a brand, the account's list.
     automation = prepare_content(ROW, None, account_id=7, kind="automation")
     message = email.message_from_bytes(_compose(app, automation).raw, policy=email.policy.default)
     assert message["List-Id"] == f"<a7.{host}>"
     assert message["Feedback-ID"] == "a12:7:activecommerce"
-    assert message["Precedence"] is None
+    assert message["Precedence"] == "bulk"
     ascii_brand = prepare_content(ROW, {**BRAND, "name": 'The "A" Shop'}, account_id=7)
     raw = _compose(app, ascii_brand).raw
     assert f'List-Id: "The \\"A\\" Shop" <b5.7.{host}>\r\n'.encode() in raw
@@ -281,6 +281,7 @@ async def test_a_campaign_through_a_hostile_relay(tmp_path: Path, settings: Sett
                 subject = "{{ contact.firstName }} " * 6  # 1,206 characters for long@
                 body = {"name": "N", "subject": subject, "fromEmail": "news@shop.io"}
                 campaign = await created(api, "/v3/emailCampaigns", body)
+                await give_postal_address(api)
                 r = await api.post(
                     f"/v3/emailCampaigns/{campaign['id']}/send",
                     json={"audience": {"groupIds": [group["id"]]}},
@@ -294,7 +295,11 @@ async def test_a_campaign_through_a_hostile_relay(tmp_path: Path, settings: Sett
                 await wait_for(done, timeout=30, what="the campaign to end")
                 assert sorted(inbox.recipients()) == sorted(good)
                 report = (await api.get(f"/v3/emailCampaigns/{campaign['id']}/report")).json()
-                assert (report["sent"], report["failed"]) == (len(good), len(bad))
+                assert (report["sent"], report["delivered"]) == (len(good), len(good))
+                # refused@ bounces (5.1.1); the others fail, each with its reason.
+                assert (report["hardBounces"], report["bounced"]) == (1, 1)
+                assert report["failed"] == len(bad) - 1
+                assert sum(r["count"] for r in report["reasons"]) == len(bad)
                 await account.close()
         db = await connect(url)
         try:

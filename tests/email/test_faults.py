@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import POSTGRES_ADMIN_URL, Account, _new_account, fresh_database, running_app
-from helpers import created, wait_for
+from helpers import created, give_postal_address, wait_for
 from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
@@ -93,6 +93,7 @@ async def _send_to_everyone(db: Database, account: Account) -> dict[str, Any]:
     group = await created(api, "/v3/contactGroups", {"name": "All"})
     await _contacts(db, account, RECIPIENTS, int(group["id"]))
     campaign = await created(api, "/v3/emailCampaigns", CAMPAIGN)
+    await give_postal_address(api)
     r = await api.post(
         f"/v3/emailCampaigns/{campaign['id']}/send",
         json={"audience": {"groupIds": [group["id"]]}},

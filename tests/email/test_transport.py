@@ -8,7 +8,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 from conftest import _new_account, fresh_database, running_app
-from helpers import created, wait_for
+from helpers import created, give_postal_address, wait_for
 from smtp import smtp_server
 
 from activecommerce.accounts.service import create_account
@@ -82,6 +82,7 @@ async def test_the_rate_cap_spaces_messages_out(tmp_path: Path, settings: Settin
                     await api.put(f"/v3/contacts/{contact['id']}/groups/{group['id']}")
                 body = {"name": "N", "subject": "S", "fromEmail": "n@shop.io"}
                 campaign = await created(api, "/v3/emailCampaigns", body)
+                await give_postal_address(api)
                 started = time.monotonic()
                 r = await api.post(
                     f"/v3/emailCampaigns/{campaign['id']}/send",

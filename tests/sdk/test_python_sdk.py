@@ -286,6 +286,12 @@ def test_campaign_send_and_the_captured_email(client: Client) -> None:
     )
     assert scheduled["status"] == "scheduled"
     assert client.email_campaigns.cancel(later["id"])["status"] == "canceled"
+    with pytest.raises(Conflict):
+        client.email_campaigns.resume(later["id"])  # not paused
+    # The account: its default postal address, set and cleared.
+    assert client.update_account(postalAddress="1 Main St")["postalAddress"] == "1 Main St"
+    assert client.account()["postalAddress"] == "1 Main St"
+    assert client.update_account({"postalAddress": None})["postalAddress"] is None
 
 
 def test_webhook_signature_of_a_real_delivery(client: Client) -> None:
@@ -401,6 +407,12 @@ async def test_async_client_parity(live: Live, tmp_path: Path) -> None:
         assert page["meta"]["total"] == 2
         with pytest.raises(Conflict):
             await client.email_campaigns.cancel(campaign["id"])  # a draft: nothing to cancel
+        with pytest.raises(Conflict):
+            await client.email_campaigns.resume(campaign["id"])  # a draft: not paused
+        assert (await client.update_account(postalAddress="2 Mill Lane"))["postalAddress"] == (
+            "2 Mill Lane"
+        )
+        assert (await client.account())["postalAddress"] == "2 Mill Lane"
 
 
 async def test_oauth_refresh_token_used_for_you(app: FastAPI, account: Account) -> None:

@@ -138,6 +138,11 @@ class EmailCampaigns extends Collection<"/v3/emailCampaigns"> {
     return this.http.json({ method: "POST", path: this.action(id, "cancel"), ...options });
   }
 
+  /** Resumes a paused campaign (the relay refused the sender): what was left queued goes out, each once. */
+  resume(id: string, options?: CallOptions): Promise<ResultOf<"/v3/emailCampaigns/{id}/resume", "post">> {
+    return this.http.json({ method: "POST", path: this.action(id, "resume"), ...options });
+  }
+
   /** Sends a test to a few addresses. */
   test(
     id: string,
@@ -329,5 +334,21 @@ export class ActiveCommerce {
     this.oauthClients = new Collection(http, "/v3/oauthClients");
     this.contactImports = new ContactImports(http, "/v3/contactImports");
     this.sandboxEmails = new Listing(http, "/v3/sandbox/emails");
+  }
+
+  /** The account: its name, plan and default postal address (`postalAddress`). */
+  account(options?: CallOptions): Promise<ResultOf<"/v3/account", "get">> {
+    return this.http.json({ method: "GET", path: "/v3/account", ...options });
+  }
+
+  /**
+   * Changes the account's settings, only the fields sent: `{ postalAddress }` is the
+   * footer's postal address of marketing email whose brand has none (null clears it).
+   */
+  updateAccount(
+    body: BodyOf<"/v3/account", "patch">,
+    options?: CallOptions,
+  ): Promise<ResultOf<"/v3/account", "patch">> {
+    return this.http.json({ method: "PATCH", path: "/v3/account", json: body, ...options });
   }
 }

@@ -32,6 +32,16 @@ async def count_accounts(db: Database) -> int:
     return int(row["n"]) if row else 0
 
 
+async def set_postal_address(
+    conn: Connection, account_id: int, address: str | None, now: str
+) -> Row | None:
+    """The account's default postal address (None clears it): its row after."""
+    return await conn.fetchone(
+        "UPDATE accounts SET postal_address = ?, updated_at = ? WHERE id = ? RETURNING *",
+        (address, now, account_id),
+    )
+
+
 async def set_plan(conn: Connection, account_id: int, plan: str, now: str) -> int:
     return await conn.execute(
         "UPDATE accounts SET plan = ?, updated_at = ? WHERE id = ?", (plan, now, account_id)

@@ -6,16 +6,30 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from activecommerce.accounts import service
-from activecommerce.accounts.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
-from activecommerce.api.routes import COMMON_ERRORS, JSON_BODY, IdempotencyKey, list_model
+from activecommerce.accounts.schemas import (
+    AccountOut,
+    AccountPatch,
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+)
+from activecommerce.api.routes import (
+    COMMON_ERRORS,
+    JSON_BODY,
+    IdempotencyKey,
+    json_response,
+    list_model,
+)
 from activecommerce.api.secrets import ShownOnce
 from activecommerce.auth.deps import CurrentPrincipal
 from activecommerce.kit.db import Connection, Database
 from activecommerce.kit.pagination import Page, PageSize
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import Problem, responses
+from activecommerce.kit.services import services
 
 router = APIRouter(prefix="/v3/apiKeys", tags=["API keys"])
+account_router = APIRouter(prefix="/v3/account", tags=["Account"])
 KEYS = ShownOnce("API key", "/v3/apiKeys", "key")
 
 
@@ -87,3 +101,34 @@ async def revoke_key(id: str, request: Request, principal: CurrentPrincipal) -> 
 
 async def _revoke(db: Database, principal: Principal, key_id: int) -> bool:
     return await service.revoke_key(db, key_id, principal.account_id, principal.env)
+
+
+@account_router.get(
+    "",
+    response_model=AccountOut,
+    summary="The account: its name, plan and default postal address",
+    operation_id="getAccount",
+    description="The caller's account. `postalAddress` is the default postal address of"
+    " marketing email: the footer shows the brand's address, else this one, and a live"
+    " campaign or automation needs one of the two.",
+    responses=responses(*COMMON_ERRORS),
+)
+async def get_account(request: Request, principal: CurrentPrincipal) -> Response:
+    return json_response(await service.account_of(services(request).db, principal))
+
+
+@account_router.patch(
+    "",
+    dependencies=JSON_BODY,
+    response_model=AccountOut,
+    summary="Change the account's settings (its default postal address)",
+    operation_id="updateAccount",
+    description="Changes only the fields sent: `postalAddress` (null, or blank, clears it;"
+    " a live campaign or automation without a brand address then can't be sent: 422).",
+    responses=responses(*COMMON_ERRORS, 400, 413, 415, 422),
+)
+async def update_account(
+    request: Request, principal: CurrentPrincipal, body: AccountPatch
+) -> Response:
+    changes = body.model_dump(exclude_unset=True)
+    return json_response(await service.update_account(services(request).db, principal, changes))

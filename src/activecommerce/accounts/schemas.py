@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from activecommerce.kit.fields import Input, Name, Output
+from activecommerce.kit.fields import Input, LongText, Name, Output
 
 Environment = Literal["live", "sandbox"]
 
@@ -26,4 +26,25 @@ class ApiKeyCreated(ApiKeyOut):
     key: str | None = Field(
         description="The key, shown only here: null when this response is an idempotent "
         "replay (Idempotent-Replayed: true)"
+    )
+
+
+Plan = Literal["free", "lite", "plus", "professional", "enterprise"]
+
+
+class AccountOut(Output):
+    id: str
+    name: str
+    plan: Plan
+    postalAddress: str | None = Field(
+        description="The postal address printed in the footer of marketing email whose"
+        " brand has none; a live campaign or automation needs one of the two"
+    )
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class AccountPatch(Input):
+    postalAddress: LongText | None = Field(
+        None, description="The account's default postal address; null (or blank) clears it"
     )

@@ -42,6 +42,49 @@ async def find_account(db: Database | Connection, account_id: int) -> Row | None
     return await repo.get_account(db, account_id)
 
 
+def account_view(row: Row) -> dict[str, Any]:
+    """The account as `GET /v3/account` shows it."""
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "plan": row["plan"],
+        "postalAddress": row["postal_address"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+async def account_of(db: Database | Connection, principal: Principal) -> dict[str, Any]:
+    row = await repo.get_account(db, principal.account_id)
+    if row is None:
+        raise Problem(404, "No such account.")
+    return account_view(row)
+
+
+async def update_account(
+    db: Database, principal: Principal, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """The account's settings changed: only the fields sent (`postalAddress`: null or
+    blank clears it)."""
+    async with db.transaction() as conn:
+        row = await repo.get_account(conn, principal.account_id)
+        if row is None:
+            raise Problem(404, "No such account.")
+        if "postalAddress" in changes:
+            # Lines end in \n (a form's textarea sends \r\n); blank is none.
+            text = (changes["postalAddress"] or "").replace("\r\n", "\n").replace("\r", "\n")
+            address = text.strip() or None
+            row = await repo.set_postal_address(conn, principal.account_id, address, now())
+            assert row is not None
+    return account_view(row)
+
+
+async def default_postal_address(db: Database | Connection, account_id: int) -> str | None:
+    """The account's default postal address (for marketing mail whose brand has none)."""
+    row = await repo.get_account(db, account_id)
+    return None if row is None else (row["postal_address"] or None)
+
+
 def key_view(row: Row, raw: str | None = None) -> dict[str, Any]:
     view = {
         "id": str(row["id"]),

@@ -17,7 +17,8 @@ SCOPES: dict[str, str] = {
         "contacts": " (contacts, groups, tags, segments, memberships, imports and exports,"
         " the suppression list, signup forms, personal data)",
         "deals": " (pipelines, stages, statuses and deals)",
-        "campaigns": " (brands, sending domains, campaigns and captured mail)",
+        "campaigns": " (brands, sending domains, campaigns, captured mail and the account's"
+        " default postal address)",
         "automations": "",
         "webhooks": " (webhooks and their deliveries)",
     }[area]
@@ -44,6 +45,8 @@ COLLECTION_AREAS: dict[str, str] = {
     "deals": "deals",
     "brands": "campaigns",
     "sendingDomains": "campaigns",
+    # The account's settings: its default postal address is the brands' fallback.
+    "account": "campaigns",
     "emailCampaigns": "campaigns",
     "sandbox": "campaigns",  # captured mail: /v3/sandbox/emails
     "emailAutomations": "automations",

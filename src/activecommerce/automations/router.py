@@ -15,10 +15,12 @@ router = crud_router(service.email_automations, "Email automations")
 @router.get(
     "/{id}/report",
     response_model=AutomationReportOut,
-    summary="An automation's counts: enrolled, sent, failed, opens, clicks",
+    summary="An automation's counts: enrolled, sent, delivered, bounced, failed, opens, ...",
     operation_id="getEmailAutomationReport",
-    description="How many contacts the automation enrolled, and the emails sent, failed,"
-    " opened and clicked; `delivery` says whether the mail counted as sent was"
+    description="How many contacts the automation enrolled, and the emails sent; what"
+    " became of them (delivered, bounced: hardBounces and softBounces, failed, complaints,"
+    " and the most frequent `reasons`); opens and clicks. `delivery` says whether the"
+    " mail counted as sent was"
     " `captured` (not delivered: the sandbox, or live while no SMTP relay is configured)"
     " or went to the `smtp` relay.",
     responses=responses(*COMMON_ERRORS, 404),

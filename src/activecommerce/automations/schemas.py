@@ -3,9 +3,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from activecommerce.campaigns.schemas import EmailContentIn, EmailContentOut
+from activecommerce.campaigns.schemas import EmailContentIn, EmailContentOut, OutcomesOut
 from activecommerce.email.config import Delivery
-from activecommerce.kit.fields import Input, NonNegInt32, Output, Ref
+from activecommerce.kit.fields import Input, NonNegInt32, Ref
 
 AutomationStatus = Literal["active", "paused"]
 
@@ -69,7 +69,7 @@ class EmailAutomationOut(EmailContentOut):
     updatedAt: datetime
 
 
-class AutomationReportOut(Output):
+class AutomationReportOut(OutcomesOut):
     automationId: str
     status: AutomationStatus
     delivery: Delivery = Field(
@@ -77,7 +77,6 @@ class AutomationReportOut(Output):
         " sandbox, or live while no SMTP relay is configured); smtp: handed to the relay"
     )
     enrolled: int
-    sent: int
-    failed: int
+    sent: int = Field(description="Handed to the relay (or captured)")
     opens: int
     clicks: int

@@ -17,7 +17,7 @@ from activecommerce.kit.fields import patch_model_of
 from activecommerce.kit.named import NAME_SORTS
 from activecommerce.kit.principal import Principal
 from activecommerce.kit.problems import conflict
-from activecommerce.kit.resource import DeleteGuard, Resource, require_ref
+from activecommerce.kit.resource import DeleteGuard, Resource, require_ref, unchanged
 from activecommerce.pipelines.service import deal_stages, pipelines, stage_ids
 from activecommerce.segments.conditions import check
 from activecommerce.tags.service import contact_tags
@@ -39,6 +39,15 @@ class AutomationRules(EmailContentRules[EmailAutomationIn]):
         current: dict[str, Any] | None,
     ) -> dict[str, Any]:
         values = await super().prepare(conn, principal, new, current)
+        activated = values["status"] == "active" and (
+            current is None or current["status"] != "active"
+        )
+        if activated or (
+            values["status"] == "active" and not unchanged(current, values, "brandId")
+        ):
+            # Sending is asked for (made active, or its brand changed while active): live
+            # mail needs a postal address, the brand's or the account's.
+            await email.require_postal_address(conn, principal, values.get("brandId"))
         if current is not None and current["status"] == "paused" and values["status"] == "active":
             # Resumed: what came due while it was paused goes out now.
             await state.resumed(conn, principal, int(current["id"]))
@@ -122,7 +131,8 @@ async def report(
         "delivery": config.delivery(principal.env),
         "enrolled": counts["recipients"],
         "sent": counts["sent"],
-        "failed": counts["failed"],
+        **email.outcomes(counts),
         "opens": counts["opens"],
         "clicks": counts["clicks"],
+        "reasons": counts["reasons"],
     }

@@ -47,7 +47,8 @@ Work = tuple[int, dict[str, Any], str | None]
     " tags or segments is a 422, and so is an id the account does not have (naming it:"
     " `audience.groupIds.0`). The recipients are fixed when sending starts: contacts created"
     " or matching later are not added, and one that is no longer active when its email goes"
-    " gets nothing. A campaign that is not a draft: 409.",
+    " gets nothing. A campaign that is not a draft: 409. A live campaign needs a postal"
+    " address, its brand's or the account's default (`PATCH /v3/account`): 422 without.",
     responses=responses(*COMMON_ERRORS, 400, 404, 409, 413, 415, 422),
 )
 async def send_campaign(
@@ -99,6 +100,26 @@ async def cancel_campaign(
 
 
 @router.post(
+    "/{id}/resume",
+    response_model=EmailCampaignOut,
+    summary="Resume a paused campaign: what was left queued goes out",
+    operation_id="resumeEmailCampaign",
+    description="A campaign is paused when the relay refuses the sender or the connection"
+    " (the report's `pausedReason`). Once that is put right, resuming sets it sending"
+    " again and its messages still queued go out, each once. Another status: 409; a live"
+    " campaign without a postal address (its brand's or the account's): 422.",
+    responses=responses(*COMMON_ERRORS, 404, 409, 422),
+)
+async def resume_campaign(
+    id: str, request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def work(conn: Connection) -> Work:
+        return 200, await state.resume(conn, principal, id), None
+
+    return await idempotent_post(request, principal, idempotency_key, None, work)
+
+
+@router.post(
     "/{id}/test",
     dependencies=JSON_BODY,
     status_code=202,
@@ -128,8 +149,10 @@ async def send_test_copy(
     response_model=CampaignReportOut,
     summary="A campaign's counts: recipients, sent, failed, opens, clicks, ...",
     operation_id="getEmailCampaignReport",
-    description="The campaign's counts: recipients (the active contacts targeted), sent,"
-    " failed, opens, unique opens, clicks, unique clicks, unsubscribes, bounces; and"
+    description="The campaign's counts: recipients (the active contacts targeted), sent;"
+    " what became of them: delivered, bounced (hardBounces, softBounces), failed,"
+    " complaints, and `reasons` (the most frequent reasons of bounces and failures);"
+    " opens, unique opens, clicks, unique clicks, unsubscribes; and"
     " `delivery`: `captured` when the mail counted as sent was captured, not delivered"
     " (the sandbox, or live while no SMTP relay is configured), `smtp` when it went to"
     " the relay.",

@@ -111,7 +111,34 @@ class TestSentOut(Output):
     emails: list[str]
 
 
-class CampaignReportOut(Output):
+class OutcomeReasonOut(Output):
+    outcome: Literal["bounced", "failed"]
+    reason: str | None = Field(description="The relay's or the report's words (null: none)")
+    count: int
+
+
+class OutcomesOut(Output):
+    """What became of the messages: each one handed over is delivered, bounced or
+    failed (skipped ones, to contacts no longer active, are none of these)."""
+
+    delivered: int = Field(description="Sent, and no report of a bounce or refusal since")
+    bounced: int = Field(description="Hard and soft bounces, at sending or reported later")
+    hardBounces: int = Field(description="The mailbox does not exist (5.1.x)")
+    softBounces: int = Field(
+        description="A temporary refusal given up at sending, or a soft bounce reported later"
+    )
+    failed: int = Field(
+        description="Not sent for another reason (a template error, a policy or reputation"
+        " refusal: 5.7.x), bounces not included"
+    )
+    complaints: int = Field(description="Recipients who reported the email as spam")
+    reasons: list[OutcomeReasonOut] = Field(
+        description="The most frequent reasons of bounces and failures (at most 10), the"
+        " most frequent first"
+    )
+
+
+class CampaignReportOut(OutcomesOut):
     campaignId: str
     status: CampaignStatus
     delivery: Delivery = Field(
@@ -119,14 +146,13 @@ class CampaignReportOut(Output):
         " sandbox, or live while no SMTP relay is configured); smtp: handed to the relay"
     )
     recipients: int = Field(description="The active contacts targeted")
-    sent: int
-    failed: int
+    sent: int = Field(description="Handed to the relay (or captured)")
     opens: int
     uniqueOpens: int
     clicks: int
     uniqueClicks: int
     unsubscribes: int
-    bounces: int
+    bounces: int = Field(description="The same as `bounced` (kept for older clients)")
     pausedReason: str | None = Field(
         default=None,
         description="Why a paused campaign stopped sending: the relay refused the sender or"

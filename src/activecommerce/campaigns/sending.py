@@ -28,6 +28,7 @@ async def send(
     conn: Connection, principal: Principal, campaign_id: str, body: CampaignSendIn
 ) -> dict[str, Any]:
     row = await state.draft(conn, principal, campaign_id)
+    await email.require_postal_address(conn, principal, row["brand_id"])
     audience = await audiences.validated(conn, principal, body.audience)
     moment = datetime.now(UTC)
     try:
@@ -71,13 +72,14 @@ async def report(
         "delivery": config.delivery(principal.env),
         "recipients": counts["recipients"],
         "sent": counts["sent"],
-        "failed": counts["failed"],
+        **email.outcomes(counts),
         "opens": counts["opens"],
         "uniqueOpens": counts["unique_opens"],
         "clicks": counts["clicks"],
         "uniqueClicks": counts["unique_clicks"],
         "unsubscribes": counts["unsubscribes"],
-        "bounces": counts["bounces"],
+        "bounces": counts["bounced"],
+        "reasons": counts["reasons"],
         "pausedReason": (
             await email.paused_reason(db, principal, int(row["id"]))
             if row["status"] == "paused"

@@ -4,10 +4,11 @@
     draft --send (now)--------------------------------------^
     scheduled, sending, paused --cancel--> canceled
     sending --the relay refuses the sender--> paused (its messages stay queued)
+    paused --resume--> sending (its queued messages queued again)
 
-`pause` is the sending job's (SPEC §14: the reason is the queued messages' error, shown
-by the report as `pausedReason`; resuming is not built yet). `schedule` and `cancel` are
-the API's (they record `emailCampaign.updated`); `fix_audience`
+`pause` is the sending job's (the reason is the queued messages' error, shown by the
+report as `pausedReason`). `schedule`, `cancel` and `resume` are the API's (they record
+`emailCampaign.updated`); `fix_audience`
 (what the start of sending fixes), `cancel_unresolvable` (an audience whose segment is
 gone: canceled, with `emailCampaign.updated`), `begin`, `resolved` (the audience is all
 recorded) and `complete` the sending jobs' (`complete` records `emailCampaign.sent`).
@@ -85,6 +86,36 @@ async def cancel(conn: Connection, principal: Principal, campaign_id: str) -> di
             " be canceled."
         )
     return await _change(conn, principal, row, {"status": "canceled"})
+
+
+RESUME_BATCH = 250  # queued messages of a resumed campaign per send job
+
+
+async def resume(conn: Connection, principal: Principal, campaign_id: str) -> dict[str, Any]:
+    """paused -> sending: what was left queued goes out now (the relay refused the
+    sender; its configuration was put right). Another status: 409. A live campaign
+    needs a postal address (422) as when it was sent."""
+    row = await email_campaigns.get_row(conn, principal, campaign_id, lock=True)
+    if row["status"] != "paused":
+        raise conflict(f"This campaign is {row['status']}; only a paused one can be resumed.")
+    await email.require_postal_address(conn, principal, row["brand_id"])
+    updated = await _change(conn, principal, row, {"status": "sending"})
+    await email.resume_campaign(
+        conn,
+        principal,
+        int(row["id"]),
+        resolve=row["resolved_at"] is None,
+        batch=RESUME_BATCH,
+    )
+    return updated
+
+
+async def still_paused(conn: Connection, principal: Principal, campaign_id: int) -> bool:
+    """Whether the campaign is paused or canceled (or deleted), read locked: a sending
+    job that drops its messages for that does so before a resumption (which then queues
+    them again) or after it (and then sees it sending)."""
+    row = await repository.by_id(Scoped(conn, principal), campaign_id, lock="UPDATE")
+    return row is None or row["status"] in ("paused", "canceled")
 
 
 async def of_job(db: Database, campaign_id: int) -> Row | None:

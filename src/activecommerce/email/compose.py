@@ -44,7 +44,9 @@ class Content:
     source: str | None = None  # "c<campaign id>" or "a<automation id>"
     brand_id: int | None = None
     brand_name: str | None = None
-    bulk: bool = False  # Precedence: bulk (campaigns)
+    # Precedence: bulk (campaigns and automations): auto-responders do not answer it
+    # (RFC 3834), and with List-Id and List-Unsubscribe it marks the mail as a list's.
+    bulk: bool = False
     # SPEC §14: the open pixel and the click redirect, each unless turned off.
     track_opens: bool = True
     track_clicks: bool = True
@@ -62,12 +64,18 @@ HEAVY_TEMPLATE_BYTES = 32 * 1024
 
 
 def prepare_content(
-    row: Any, brand: Any | None, *, account_id: int | None = None, kind: str | None = None
+    row: Any,
+    brand: Any | None,
+    *,
+    account_id: int | None = None,
+    kind: str | None = None,
+    default_address: str | None = None,
 ) -> Content:
     """The content of a campaign or automation row (and its brand's row, if any), with
     its templates compiled. CPU-bound for large templates: call it off the event loop.
     `kind` ("campaign" or "automation") and `account_id` give its List-Id, Feedback-ID
-    and Precedence headers."""
+    and Precedence headers. The footer's postal address is the brand's, else
+    `default_address` (the account's)."""
     html = row["html_content"] or None
     text = row["plaintext_content"] or None
     if text is None and html is not None:
@@ -82,16 +90,33 @@ def prepare_content(
         from_email=row["from_email"],
         from_name=row["from_name"] or (brand["from_name"] if brand is not None else None),
         reply_to=row["reply_to_email"],
-        postal_address=brand["postal_address"] if brand is not None else None,
+        postal_address=_postal_address(brand, default_address),
         heavy=len(row["subject"]) + len(html or "") + len(text or "") > HEAVY_TEMPLATE_BYTES,
         account_id=account_id,
-        source=f"{kind[0]}{row['id']}" if kind is not None else None,
+        source=_source(row, kind),
         brand_id=int(brand["id"]) if brand is not None else None,
         brand_name=brand["name"] if brand is not None else None,
-        bulk=kind == "campaign",
+        bulk=kind is not None,
         track_opens=_flag(row, "track_opens"),
         track_clicks=_flag(row, "track_clicks"),
     )
+
+
+def _source(row: Any, kind: str | None) -> str | None:
+    """Feedback-ID's campaign or automation ("c12", "a3"); None for content not saved yet
+    (a preview of a new campaign)."""
+    try:
+        source_id = row["id"]
+    except (KeyError, IndexError):
+        return None
+    return None if kind is None or source_id is None else f"{kind[0]}{source_id}"
+
+
+def _postal_address(brand: Any | None, default: str | None) -> str | None:
+    own = brand["postal_address"] if brand is not None else None
+    if own and own.strip():
+        return str(own).strip()
+    return default.strip() if default and default.strip() else None
 
 
 def _flag(row: Any, name: str) -> bool:
@@ -167,6 +192,22 @@ def _footer_html(postal: str | None, unsubscribe: str) -> str:
     return (
         '<div style="margin-top:24px;font-size:12px;color:#666">'
         f'{address}<a href="{html_lib.escape(unsubscribe)}">Unsubscribe</a></div>'
+    )
+
+
+_HTML_TAG = re.compile(r"<html[\s>]", re.IGNORECASE)
+
+
+def _document(body: str, subject: str) -> str:
+    """An HTML body given as a fragment (`<p>Hi</p>`), made a whole document: its
+    charset, a viewport for phones and the subject as its title, as mail clients and
+    filters expect (a bare fragment with an image reads as an image-only email)."""
+    if _HTML_TAG.search(body):
+        return body
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html_lib.escape(subject)}</title></head><body>{body}</body></html>"
     )
 
 
@@ -333,7 +374,7 @@ def compose(
     text = text.rstrip() + "\n\n--\n" + (f"{postal}\n" if postal else "")
     text += f"Unsubscribe: {unsubscribe}\n"
     if body is not None:
-        body = _with_footer(body, _footer_html(postal, unsubscribe))
+        body = _with_footer(_document(body, subject), _footer_html(postal, unsubscribe))
         if tracked:
             body = track(
                 body,

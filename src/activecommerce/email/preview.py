@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from activecommerce.brands.service import brands
 from activecommerce.contacts import service as contacts
+from activecommerce.email import service as email
 from activecommerce.email.compose import Composed, compose, prepare_content
 from activecommerce.email.links import LinkSigner
+from activecommerce.email.repository import Source
 from activecommerce.email.templates import in_parser, template_error
 from activecommerce.fields import values
 from activecommerce.fields.definitions import definitions
 from activecommerce.kit.db import Database
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
 
 TEMPLATED = {
     "subject": "subject",
@@ -41,6 +41,9 @@ def _render(
     contact: dict[str, str],
     signer: LinkSigner,
     env: str,
+    account_id: int,
+    kind: Source,
+    default_address: str | None,
 ) -> Composed | list[dict[str, str]]:
     """In the parser process: the field errors of the templates, else the message."""
     errors = []
@@ -52,7 +55,9 @@ def _render(
         return errors
     try:
         return compose(
-            prepare_content(row, brand),
+            prepare_content(
+                row, brand, account_id=account_id, kind=kind, default_address=default_address
+            ),
             message_id=0,
             env=env,
             to=contact["email"] or PREVIEW_TO,
@@ -70,18 +75,28 @@ async def preview(
     signer: LinkSigner,
     content: dict[str, Any],
     contact_email: str | None,
+    *,
+    kind: Source = "campaign",
+    source_id: int | None = None,
 ) -> Preview:
     """`content` by API name (subject, htmlContent, plaintextContent, fromEmail, fromName,
     replyToEmail, brandId) rendered for the contact with `contact_email` (else with empty
-    fields, as a test copy would be). Template errors come back as field errors."""
+    fields, as a test copy would be). Template errors come back as field errors. With
+    the headers the sender adds: List-Id (the brand's), Feedback-ID (of `kind` and
+    `source_id`, when it is saved), Precedence (campaigns), and the footer's postal
+    address (the brand's, else the account's)."""
     brand = None
-    if content.get("brandId"):
-        try:
-            chosen = await brands.get_row(db, principal, str(content["brandId"]))
-            brand = {"from_name": chosen["from_name"], "postal_address": chosen["postal_address"]}
-        except Problem:
-            brand = None
+    chosen = await email.brand_of(db, principal, content.get("brandId") or None)
+    if chosen is not None:
+        brand = {
+            "id": chosen["id"],
+            "name": chosen["name"],
+            "from_name": chosen["from_name"],
+            "postal_address": chosen["postal_address"],
+        }
+    default_address = await email.default_postal_address(db, principal)
     row = {column: content.get(name) or None for name, column in TEMPLATED.items()}
+    row["id"] = source_id
     row["subject"] = content.get("subject") or ""
     row |= {
         "from_email": content.get("fromEmail") or "",
@@ -100,7 +115,17 @@ async def preview(
         if found and found["fields"]
         else {},
     }
-    rendered = await in_parser(_render, row, brand, contact, signer, principal.env)
+    rendered = await in_parser(
+        _render,
+        row,
+        brand,
+        contact,
+        signer,
+        principal.env,
+        principal.account_id,
+        kind,
+        default_address,
+    )
     if rendered is None:
         return Preview(errors=[{"field": "message", "message": "is too large to preview in time"}])
     if isinstance(rendered, list):

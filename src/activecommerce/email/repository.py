@@ -171,6 +171,17 @@ async def unpause(scope: Scoped, automation_id: int) -> list[int]:
     return sorted(int(r["id"]) for r in rows)
 
 
+async def queued_of_campaign(scope: Scoped, campaign_id: int) -> list[int]:
+    """A campaign's recipients still to be sent to: their ids (the (campaign, status)
+    index)."""
+    rows = await scope.fetchall(
+        "SELECT id FROM email_messages WHERE campaign_id = ? AND @tenant"
+        " AND status = 'queued' AND NOT is_test ORDER BY id",
+        (campaign_id,),
+    )
+    return [int(r["id"]) for r in rows]
+
+
 async def capture(conn: Connection, message: Row | Mapping[str, Any], composed: Any) -> None:
     """Store a message whole instead of sending it (the capture transport), in the
     message's account and environment (its row, or a one-off's: ids None)."""
@@ -267,26 +278,48 @@ async def mark_unsubscribed(scope: Scoped, message_id: int) -> None:
 REPORT_COUNTS = (
     "recipients",
     "sent",
+    "delivered",
+    "bounced",
+    "hard_bounces",
+    "soft_bounces",
     "failed",
+    "complaints",
     "opens",
     "unique_opens",
     "clicks",
     "unique_clicks",
     "unsubscribes",
-    "bounces",
 )
+
+# What became of a message (NULL: nothing went wrong): `hard`, `soft` (a bounce, at send
+# time or by a later report) or `policy` (refused for a policy or reputation reason).
+# A bounce recorded before its kind was (a 5.1.x at send time) is a hard one; a message
+# given up after the relay's temporary refusals is a soft bounce.
+_OUTCOME = (
+    "CASE WHEN bounce_kind IS NOT NULL THEN bounce_kind"
+    " WHEN bounced_at IS NOT NULL THEN 'hard'"
+    " WHEN status = 'failed' AND substr(error, 1, 12) = 'soft bounce:' THEN 'soft' END"
+)
+# Every decided message is one of: delivered (sent, nothing went wrong), bounced (hard
+# or soft), failed (not sent for another reason, or refused for a policy one), skipped.
 _REPORT = (
     "SELECT count(*) AS recipients,"
     " coalesce(sum(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,"
-    " coalesce(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,"
+    " coalesce(sum(CASE WHEN status = 'sent' AND outcome IS NULL THEN 1 ELSE 0 END), 0)"
+    " AS delivered,"
+    " coalesce(sum(CASE WHEN outcome = 'hard' THEN 1 ELSE 0 END), 0) AS hard_bounces,"
+    " coalesce(sum(CASE WHEN outcome = 'soft' THEN 1 ELSE 0 END), 0) AS soft_bounces,"
+    " coalesce(sum(CASE WHEN outcome = 'policy' OR (status = 'failed' AND outcome IS NULL)"
+    " THEN 1 ELSE 0 END), 0) AS failed,"
+    " coalesce(sum(CASE WHEN complained_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS complaints,"
     " coalesce(sum(open_count), 0) AS opens,"
     " coalesce(sum(CASE WHEN opened_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS unique_opens,"
     " coalesce(sum(click_count), 0) AS clicks,"
     " coalesce(sum(CASE WHEN clicked_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS unique_clicks,"
     " coalesce(sum(CASE WHEN unsubscribed_at IS NOT NULL THEN 1 ELSE 0 END), 0)"
-    " AS unsubscribes,"
-    " coalesce(sum(CASE WHEN bounced_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS bounces"
-    " FROM email_messages"
+    " AS unsubscribes"
+    f" FROM (SELECT status, complained_at, open_count, opened_at, click_count, clicked_at,"
+    f" unsubscribed_at, {_OUTCOME} AS outcome FROM email_messages WHERE {{where}}) m"
 )
 
 
@@ -294,8 +327,32 @@ async def report(scope: Scoped, source: Source, source_id: int) -> dict[str, int
     """Counts over a campaign's or automation's records (off the event loop on SQLite:
     it reads every recipient)."""
     where = f"{_SOURCE_COLUMN[source]} = ? AND @tenant AND NOT is_test"
-    rows = await scope.scan(f"{_REPORT} WHERE {where}", (source_id,))
-    return {key: int(rows[0][key] or 0) for key in REPORT_COUNTS}
+    rows = await scope.scan(_REPORT.format(where=where), (source_id,))
+    counts = {key: int(rows[0][key] or 0) for key in REPORT_COUNTS if key != "bounced"}
+    counts["bounced"] = counts["hard_bounces"] + counts["soft_bounces"]
+    return counts
+
+
+REASONS_SHOWN = 10
+
+
+async def reasons(scope: Scoped, source: Source, source_id: int) -> list[Row]:
+    """The most frequent reasons of a campaign's or automation's bounced and failed
+    messages (rows of outcome 'bounced'|'failed', reason, n), the most frequent first.
+    One GROUP BY over those messages alone: the failed ones through the (source, status)
+    index; those sent that a later report turned into a bounce or a policy refusal among
+    the sent ones."""
+    column = _SOURCE_COLUMN[source]
+    return await scope.scan(
+        "SELECT CASE WHEN outcome IN ('hard', 'soft') THEN 'bounced' ELSE 'failed' END"
+        " AS outcome, reason, count(*) AS n FROM ("
+        f" SELECT {_OUTCOME} AS outcome, error AS reason FROM email_messages"
+        f" WHERE {column} = ? AND @tenant AND NOT is_test AND status IN ('failed', 'sent')"
+        " AND (status = 'failed' OR bounce_kind IS NOT NULL OR bounced_at IS NOT NULL)) m"
+        " GROUP BY CASE WHEN outcome IN ('hard', 'soft') THEN 'bounced' ELSE 'failed' END,"
+        " reason ORDER BY n DESC, outcome, reason LIMIT ?",
+        (source_id, REASONS_SHOWN),
+    )
 
 
 async def hourly_opens_and_clicks(scope: Scoped, source: Source, source_id: int) -> list[Row]:

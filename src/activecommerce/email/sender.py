@@ -45,7 +45,6 @@ from functools import partial
 from typing import Any, cast
 
 from activecommerce.automations import state as automations
-from activecommerce.brands.service import brands
 from activecommerce.campaigns import audiences
 from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
@@ -83,7 +82,6 @@ from activecommerce.kit.db import (
     Row,
 )
 from activecommerce.kit.principal import Principal
-from activecommerce.kit.problems import Problem
 from activecommerce.kit.repository import Scoped
 from activecommerce.sendingdomains import service as sending_domains
 
@@ -292,7 +290,9 @@ class Sender:
         # Messages being rendered or sent at once (rendering runs ahead of the connections
         # a little, so that a connection never waits for it).
         self.slots = asyncio.Semaphore(settings.smtp_connections * 2)
-        self._contents: OrderedDict[tuple[str, int, str, str | None], Content] = OrderedDict()
+        self._contents: OrderedDict[tuple[str, int, str, str | None, str | None], Content] = (
+            OrderedDict()
+        )
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -387,8 +387,16 @@ class Sender:
             await self._finish(job, worker_id)
             return
         if campaign_id is not None and not test and source["status"] in ("canceled", "paused"):
-            # Paused (the relay refused the sender): its messages stay queued.
-            await self._finish(job, worker_id)
+            # Paused (the relay refused the sender): its messages stay queued, for a
+            # resumption to queue again. Checked again under the campaign's lock: resumed
+            # meanwhile, this job sends them after all (the resumption left them to it).
+            async with self.db.transaction() as conn:
+                if not await queue.system_lock_if_leased(conn, job, worker_id):
+                    return
+                if await campaigns.still_paused(conn, principal, source_id):
+                    await queue.system_finish(conn, job, worker_id)
+                    return
+                await queue.system_retry_at(conn, job, worker_id, 0.0)
             return
         paused = automation_id is not None and source["status"] == "paused"
         if paused and await self._wait_while_paused(job, worker_id, principal, source_id, rows):
@@ -554,21 +562,23 @@ class Sender:
         return True
 
     async def _content(self, principal: Principal, kind: Source, source: Row) -> Content:
-        # The From domain's verified sending domain, read per job: one verified (or
-        # deleted) during a send changes the next job's content.
+        # The From domain's verified sending domain and the account's default postal
+        # address (the footer's when the brand has none), read per job: a domain verified
+        # (or deleted) or an address changed during a send shows in the next job's mail.
         domain = await sending_domains.signing_row(self.db, principal, source["from_email"])
         signing = f"{domain['id']}@{domain['updated_at']}" if domain is not None else None
-        key = (kind, int(source["id"]), str(source["updated_at"]), signing)
+        default = await service.default_postal_address(self.db, principal)
+        key = (kind, int(source["id"]), str(source["updated_at"]), signing, default)
         content = self._contents.get(key)
         if content is None:
-            brand = None
-            if source["brand_id"] is not None:
-                try:
-                    brand = await brands.get_row(self.db, principal, str(source["brand_id"]))
-                except Problem:  # deleted meanwhile
-                    brand = None
+            brand = await service.brand_of(self.db, principal, source["brand_id"])
             content = await asyncio.to_thread(
-                partial(prepare_content, account_id=principal.account_id, kind=kind),
+                partial(
+                    prepare_content,
+                    account_id=principal.account_id,
+                    kind=kind,
+                    default_address=default,
+                ),
                 source,
                 brand,
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
+from activecommerce.accounts import service as accounts
+from activecommerce.brands.service import brands
 from activecommerce.consent import service as consent
 from activecommerce.contacts import service as contacts
 from activecommerce.email import repository
@@ -18,6 +20,7 @@ from activecommerce.kit import events
 from activecommerce.kit.clock import after
 from activecommerce.kit.db import Connection, Database, Row
 from activecommerce.kit.principal import Principal
+from activecommerce.kit.problems import Problem
 from activecommerce.kit.repository import Scoped
 from activecommerce.privacy import service as privacy
 
@@ -47,6 +50,52 @@ def email_view(row: Row) -> dict[str, Any]:
         "sentAt": row["sent_at"],
         "error": row["error"],
     }
+
+
+# ---------------------------------------------------------------- the postal address
+
+NO_POSTAL_ADDRESS = (
+    "A live marketing email needs a postal address: set one on its brand or the account's"
+    " default (PATCH /v3/account)."
+)
+
+
+async def brand_of(db: Database | Connection, principal: Principal, brand_id: Any) -> Row | None:
+    """A campaign's or automation's brand, if it has one (and it still exists)."""
+    if brand_id is None:
+        return None
+    try:
+        return await brands.get_row(db, principal, str(brand_id))
+    except Problem:  # deleted meanwhile
+        return None
+
+
+async def default_postal_address(db: Database | Connection, principal: Principal) -> str | None:
+    """The account's default postal address: the footer's when the brand has none."""
+    return await accounts.default_postal_address(db, principal.account_id)
+
+
+async def postal_address(
+    db: Database | Connection, principal: Principal, brand_id: Any
+) -> str | None:
+    """The postal address marketing mail of this brand (or none) carries: the brand's,
+    else the account's default; None when neither is set."""
+    brand = await brand_of(db, principal, brand_id)
+    if brand is not None and (brand["postal_address"] or "").strip():
+        return str(brand["postal_address"])
+    return await default_postal_address(db, principal)
+
+
+async def require_postal_address(
+    db: Database | Connection, principal: Principal, brand_id: Any
+) -> None:
+    """Live marketing mail must show where its sender can be found (CAN-SPAM, the
+    GDPR's identification): 422 when neither the brand nor the account has an address.
+    The sandbox is exempt (nothing reaches a person)."""
+    if principal.env != "live":
+        return
+    if not (await postal_address(db, principal, brand_id) or "").strip():
+        raise Problem(422, NO_POSTAL_ADDRESS)
 
 
 # ---------------------------------------------------------------- queueing
@@ -148,6 +197,37 @@ async def unpause(conn: Connection, principal: Principal, automation_id: int, ba
         await queue_send(conn, principal, ids[start : start + batch], automation_id=automation_id)
 
 
+async def resume_campaign(
+    conn: Connection, principal: Principal, campaign_id: int, *, resolve: bool, batch: int
+) -> int:
+    """A paused campaign's sending taken up again (in the transaction that resumes it,
+    with the campaign's row locked): its messages still queued that no job of it holds
+    any more are queued again (`batch` a job); with `resolve`, the recording of its
+    audience too (`campaign.start`, whose rerun records no one twice) unless a job of it
+    is still there. How many messages were queued again.
+
+    Exactly once: a job of the campaign still in the queue (waiting, or running in a
+    worker) keeps its messages, so that no message is in two jobs at once. A job that
+    drops its messages because the campaign is paused does so under the campaign's lock
+    (the sender's `_settle` and its check at start), so it either went before this (its
+    messages are queued again here) or sees the campaign sending and keeps them."""
+    lane = f"campaign:{campaign_id}"
+    held: set[int] = set()
+    for payload in await queue.lane_jobs(conn, principal.account_id, SEND, lane):
+        if not payload.get("test"):
+            held.update(int(i) for i in payload.get("ids") or [])
+    ids = [
+        i
+        for i in await repository.queued_of_campaign(Scoped(conn, principal), campaign_id)
+        if i not in held
+    ]
+    for start in range(0, len(ids), batch):
+        await queue_send(conn, principal, ids[start : start + batch], campaign_id=campaign_id)
+    if resolve and not await queue.lane_jobs(conn, principal.account_id, START, lane):
+        await queue_start(conn, principal, campaign_id, 0.0)
+    return len(ids)
+
+
 async def any_queued(conn: Connection, principal: Principal, campaign_id: int) -> bool:
     """Whether a recipient of the campaign is still to be sent to."""
     return await repository.any_queued(Scoped(conn, principal), campaign_id)
@@ -158,9 +238,30 @@ async def any_queued(conn: Connection, principal: Principal, campaign_id: int) -
 
 async def report(
     db: Database, principal: Principal, source: Source, source_id: int
-) -> dict[str, int]:
-    """The counts over a campaign's or automation's recipients (`REPORT_COUNTS`)."""
-    return await repository.report(Scoped(db, principal), source, source_id)
+) -> dict[str, Any]:
+    """The counts over a campaign's or automation's recipients (`REPORT_COUNTS`), and
+    `reasons`: the most frequent reasons of its bounces and failures, as the API shows
+    them ({outcome, reason, count})."""
+    scope = Scoped(db, principal)
+    counts: dict[str, Any] = await repository.report(scope, source, source_id)
+    counts["reasons"] = [
+        {"outcome": r["outcome"], "reason": r["reason"], "count": int(r["n"])}
+        for r in await repository.reasons(scope, source, source_id)
+    ]
+    return counts
+
+
+def outcomes(counts: dict[str, Any]) -> dict[str, int]:
+    """What became of the messages, as both reports show it: delivered, bounced (hard
+    and soft), failed (another reason, policy refusals included), complaints."""
+    return {
+        "delivered": counts["delivered"],
+        "bounced": counts["bounced"],
+        "hardBounces": counts["hard_bounces"],
+        "softBounces": counts["soft_bounces"],
+        "failed": counts["failed"],
+        "complaints": counts["complaints"],
+    }
 
 
 async def paused_reason(db: Database, principal: Principal, campaign_id: int) -> str | None:

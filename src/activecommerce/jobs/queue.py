@@ -340,6 +340,17 @@ async def payload_of(db: Database, account_id: int, kind: str, job_id: int) -> A
     return None if row is None else orjson.loads(row["payload"])
 
 
+async def lane_jobs(conn: Connection, account_id: int, kind: str, lane: str) -> list[Any]:
+    """The payloads of an account's queued or running jobs of this kind in this lane
+    (e.g. one campaign's sends). A read of the whole queue (lanes are not indexed): for
+    rare operations only (resuming a campaign)."""
+    rows = await conn.fetchall(
+        "SELECT payload FROM jobs WHERE account_id = ? AND kind = ? AND lane = ?",
+        (account_id, kind, lane),
+    )
+    return [orjson.loads(r["payload"]) for r in rows]
+
+
 @system
 async def system_finish(conn: Connection, job: Job, worker_id: str) -> None:
     await conn.execute("DELETE FROM jobs WHERE id = ? AND locked_by = ?", (job.id, worker_id))

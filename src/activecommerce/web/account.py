@@ -1,11 +1,14 @@
-"""The account picker, the live/sandbox switch, the password page and the user's
-settings (the time zone the console shows times in)."""
+"""The account picker, the live/sandbox switch, the password page and the settings:
+the user's (the time zone the console shows times in) and the account's (its default
+postal address)."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
+from activecommerce.accounts import service as accounts
+from activecommerce.accounts.schemas import AccountPatch
 from activecommerce.api.html import SESSION_COOKIE, render, sessions
 from activecommerce.kit.clock import now
 from activecommerce.kit.problems import Problem
@@ -23,7 +26,7 @@ from activecommerce.web.console import (
     see_other,
     signed_in_user,
 )
-from activecommerce.web.forms import FormErrors, form_of
+from activecommerce.web.forms import FormErrors, form_of, validated
 from activecommerce.web.pages import safe_next
 
 router = console_router()
@@ -102,9 +105,18 @@ async def password_change(ctx: ConsoleContext) -> Response:
     return see_other(ctx, "/account/password", "Your password was changed.")
 
 
-def _settings_page(
-    ctx: Console, zone: str, errors: FormErrors | None = None, status: int = 200
+async def _settings_page(
+    ctx: Console,
+    zone: str,
+    errors: FormErrors | None = None,
+    status: int = 200,
+    *,
+    address: str | None = None,
+    address_errors: FormErrors | None = None,
 ) -> Response:
+    if address is None:
+        account = await accounts.account_of(services(ctx.request).db, ctx.principal)
+        address = account["postalAddress"] or ""
     return page(
         ctx,
         "account/settings.html",
@@ -112,13 +124,38 @@ def _settings_page(
         zones=zone_names(),
         zone=zone,
         errors=errors or FormErrors(),
+        address=address,
+        address_errors=address_errors or FormErrors(),
         now=now(),
     )
 
 
 @router.get("/settings")
 async def settings_page(ctx: ConsoleContext) -> Response:
-    return _settings_page(ctx, ctx.user.time_zone)
+    return await _settings_page(ctx, ctx.user.time_zone)
+
+
+@router.post("/settings/account")
+async def save_account_settings(ctx: ConsoleContext) -> Response:
+    """The account's default postal address (the footer of marketing email whose brand
+    has none), as `PATCH /v3/account` sets it."""
+    address = (await form_of(ctx.request)).get("postal_address", "")
+    try:
+        body = validated(AccountPatch, {"postalAddress": address})
+        await accounts.update_account(
+            services(ctx.request).db, ctx.principal, body.model_dump(exclude_unset=True)
+        )
+    except Problem as problem:
+        errors = FormErrors.of(problem, {"postalAddress": "postal_address"})
+        return await _settings_page(
+            ctx,
+            ctx.user.time_zone,
+            status=problem.status,
+            address=address,
+            address_errors=errors,
+        )
+    saved = "saved" if address.strip() else "cleared"
+    return see_other(ctx, "/settings", f"The account's postal address was {saved}.")
 
 
 @router.post("/settings")
@@ -127,7 +164,7 @@ async def save_settings(ctx: ConsoleContext) -> Response:
     try:
         await set_time_zone(services(ctx.request).db, ctx.user, zone)
     except Problem as problem:
-        return _settings_page(
+        return await _settings_page(
             ctx, zone, FormErrors.of(problem, {"timeZone": "time_zone"}), problem.status
         )
     return see_other(ctx, "/settings", f"Times are now shown in {zone}.")

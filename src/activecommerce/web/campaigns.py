@@ -18,6 +18,7 @@ from activecommerce.campaigns import sending, state
 from activecommerce.campaigns.schemas import AudienceIn, CampaignSendIn, CampaignTestIn
 from activecommerce.campaigns.service import email_campaigns
 from activecommerce.contacts.service import contacts
+from activecommerce.email import service as email
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.preview import preview
 from activecommerce.groups.service import contact_groups
@@ -76,6 +77,11 @@ async def _editor(
     chosen = ctx.request.query_params.get("preview", "")[:254]
     values.setdefault("previewContact", chosen or (people[0] if people else ""))
     draft = campaign is not None and campaign["status"] == "draft"
+    paused_reason = None
+    if campaign is not None and campaign["status"] == "paused":
+        paused_reason = await email.paused_reason(
+            services(ctx.request).db, ctx.principal, int(campaign["id"])
+        )
     return page(
         ctx,
         "campaigns/edit.html",
@@ -92,6 +98,7 @@ async def _editor(
         pick_limit=resources.PICK_LIMIT,
         now=datetime.now(UTC),
         picked=False,
+        paused_reason=paused_reason,
     )
 
 
@@ -149,12 +156,15 @@ async def _preview(ctx: Console) -> tuple[Any, dict[str, Any]]:
     form = await form_data(ctx.request)
     values = content_values(form)
     contact = text(form, "previewContact").strip() or None
+    # The campaign being edited (none yet for a new one): its Feedback-ID header.
     shown = await preview(
         services(ctx.request).db,
         ctx.principal,
         services(ctx.request).part(EmailConfig).links(),
         values,
         contact,
+        kind="campaign",
+        source_id=parse_id(text(form, "campaignId")),
     )
     return shown, {"contact": contact}
 
@@ -288,6 +298,19 @@ async def cancel_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
             raise
         return see_other(ctx, here, problem.detail or problem.title, "error")
     return see_other(ctx, here, "Campaign canceled: nothing more goes out.")
+
+
+@router.post("/campaigns/{campaign_id}/resume")
+async def resume_campaign(ctx: ConsoleContext, campaign_id: str) -> Response:
+    here = f"/campaigns/{campaign_id}"
+    try:
+        async with services(ctx.request).db.transaction() as conn:
+            await state.resume(conn, ctx.principal, campaign_id)
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return see_other(ctx, here, problem.detail or problem.title, "error")
+    return see_other(ctx, f"{here}/report", "Campaign resumed: the emails still queued go out.")
 
 
 # ---------------------------------------------------------------- report

@@ -246,6 +246,11 @@ class EmailCampaigns(Crud[t.EmailCampaign]):
     async def cancel(self, id: str) -> t.EmailCampaign:
         return await self._one("POST", f"/{id}/cancel")
 
+    async def resume(self, id: str) -> t.EmailCampaign:
+        """Resume a paused campaign (the relay refused the sender): what was left queued
+        goes out, each email once."""
+        return await self._one("POST", f"/{id}/resume")
+
     async def test(self, id: str, emails: list[str]) -> t.TestSent:
         """Send a test copy now to up to 10 addresses."""
         path = f"{self._path}/{id}/test"
@@ -309,7 +314,7 @@ class AsyncClient(_core.Base):
         self._core = _core.make_core(options)
         timeout = options.get("timeout", 30.0)
         self._http = http_client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
-        runner = Runner(self._http, self._core)
+        runner = self._runner = Runner(self._http, self._core)
         self.contacts = Contacts(runner, "/v3/contacts")
         self.contact_groups = Crud[t.ContactGroup](runner, "/v3/contactGroups")
         self.contact_tags = Crud[t.ContactTag](runner, "/v3/contactTags")
@@ -330,6 +335,18 @@ class AsyncClient(_core.Base):
         self.sandbox_emails = Collection[t.CapturedEmail](runner, "/v3/sandbox/emails")
         self.api_keys = Registry[t.ApiKey](runner, "/v3/apiKeys")
         self.oauth_clients = Registry[t.OAuthClient](runner, "/v3/oauthClients")
+
+    async def account(self) -> t.Account:
+        """The account: its name, plan and default postal address."""
+        return cast(t.Account, await self._runner.json("GET", "/v3/account"))
+
+    async def update_account(
+        self, body: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> t.Account:
+        """Change the account's settings, only the fields sent (API names):
+        `update_account(postalAddress="1 Main St, Springfield")`; None clears it."""
+        changes = {**(body or {}), **fields}
+        return cast(t.Account, await self._runner.json("PATCH", "/v3/account", json=changes))
 
     async def aclose(self) -> None:
         await self._http.aclose()

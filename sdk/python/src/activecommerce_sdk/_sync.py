@@ -237,6 +237,11 @@ class EmailCampaigns(Crud[t.EmailCampaign]):
     def cancel(self, id: str) -> t.EmailCampaign:
         return self._one("POST", f"/{id}/cancel")
 
+    def resume(self, id: str) -> t.EmailCampaign:
+        """Resume a paused campaign (the relay refused the sender): what was left queued
+        goes out, each email once."""
+        return self._one("POST", f"/{id}/resume")
+
     def test(self, id: str, emails: list[str]) -> t.TestSent:
         """Send a test copy now to up to 10 addresses."""
         path = f"{self._path}/{id}/test"
@@ -301,7 +306,7 @@ class Client(_core.Base):
         self._core = _core.make_core(options)
         timeout = options.get("timeout", 30.0)
         self._http = http_client or httpx.Client(base_url=base_url, timeout=timeout)
-        runner = Runner(self._http, self._core)
+        runner = self._runner = Runner(self._http, self._core)
         self.contacts = Contacts(runner, "/v3/contacts")
         self.contact_groups = Crud[t.ContactGroup](runner, "/v3/contactGroups")
         self.contact_tags = Crud[t.ContactTag](runner, "/v3/contactTags")
@@ -322,6 +327,16 @@ class Client(_core.Base):
         self.sandbox_emails = Collection[t.CapturedEmail](runner, "/v3/sandbox/emails")
         self.api_keys = Registry[t.ApiKey](runner, "/v3/apiKeys")
         self.oauth_clients = Registry[t.OAuthClient](runner, "/v3/oauthClients")
+
+    def account(self) -> t.Account:
+        """The account: its name, plan and default postal address."""
+        return cast(t.Account, self._runner.json("GET", "/v3/account"))
+
+    def update_account(self, body: Mapping[str, Any] | None = None, /, **fields: Any) -> t.Account:
+        """Change the account's settings, only the fields sent (API names):
+        `update_account(postalAddress="1 Main St, Springfield")`; None clears it."""
+        changes = {**(body or {}), **fields}
+        return cast(t.Account, self._runner.json("PATCH", "/v3/account", json=changes))
 
     def close(self) -> None:
         self._http.close()

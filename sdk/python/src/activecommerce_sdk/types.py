@@ -230,6 +230,18 @@ class Brand(TypedDict):
     updatedAt: str
 
 
+class Account(TypedDict):
+    """The account (`client.account()`): `postalAddress` is the footer's postal address
+    of marketing email whose brand has none."""
+
+    id: str
+    name: str
+    plan: Literal["free", "lite", "plus", "professional", "enterprise"]
+    postalAddress: str | None
+    createdAt: str
+    updatedAt: str
+
+
 class EmailContent(TypedDict):
     """What campaigns and automations send."""
 
@@ -275,6 +287,12 @@ class AudienceCount(TypedDict):
     count: int
 
 
+class OutcomeReason(TypedDict):
+    outcome: Literal["bounced", "failed"]
+    reason: str | None
+    count: int
+
+
 class CampaignReport(TypedDict):
     campaignId: str
     status: Literal["draft", "scheduled", "sending", "paused", "sent", "canceled"]
@@ -283,13 +301,19 @@ class CampaignReport(TypedDict):
     delivery: Literal["captured", "smtp"]
     recipients: int
     sent: int
-    failed: int
+    delivered: int
+    bounced: int  # hardBounces + softBounces
+    hardBounces: int
+    softBounces: int
+    failed: int  # not sent for another reason, or refused by policy (bounces not counted)
+    complaints: int
+    reasons: list[OutcomeReason]  # the most frequent reasons, at most 10
     opens: int
     uniqueOpens: int
     clicks: int
     uniqueClicks: int
     unsubscribes: int
-    bounces: int
+    bounces: int  # the same as `bounced`
     # Why a paused campaign stopped sending (the relay refused the sender), else None.
     pausedReason: str | None
 
@@ -311,7 +335,13 @@ class AutomationReport(TypedDict):
     delivery: Literal["captured", "smtp"]  # as in CampaignReport
     enrolled: int
     sent: int
+    delivered: int
+    bounced: int
+    hardBounces: int
+    softBounces: int
     failed: int
+    complaints: int
+    reasons: list[OutcomeReason]
     opens: int
     clicks: int
 
