@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     email_max_attempts: int = Field(default=12, gt=0)
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
+    # Bounces and complaints: the domain whose mail reaches `activecommerce inbound`. Set,
+    # each message's envelope sender is a signed address on it (deliverability/verp.py).
+    bounce_domain: str | None = None
 
     # Users, sessions and OAuth 2.0 (docs/decisions/010-users-and-oauth.md).
     oauth_access_token_seconds: int = Field(default=3600, gt=0)
@@ -135,6 +138,17 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[smhd]", part.strip()):
                 raise ValueError(f"bad retry delay {part!r}: use e.g. 5s, 5m, 2h, 1d")
         return ",".join(part.strip() for part in value.split(","))
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _check_bounce_domain(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        domain = value.strip().rstrip(".").lower()
+        label = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+        if len(domain) > 200 or not re.fullmatch(rf"{label}(\.{label})+", domain):
+            raise ValueError(f"not a domain name: {value!r} (e.g. bounces.example.com)")
+        return domain
 
     @field_validator("trusted_proxies")
     @classmethod
