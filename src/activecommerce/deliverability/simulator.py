@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import cast
 
-from activecommerce.email import repository as messages
 from activecommerce.email.compose import message_id_header
 from activecommerce.email.config import EmailConfig
+from activecommerce.email.service import system_message
 from activecommerce.jobs import payloads, queue
 from activecommerce.jobs.queue import Job
 from activecommerce.kit.db import Connection, Database, Row
@@ -62,7 +62,7 @@ class Simulator:
 
     async def __call__(self, job: Job, worker_id: str) -> None:
         message_id = int(cast(payloads.EmailSimulate, job.payload)["message"])
-        row = await messages.system_message(self.db, message_id)
+        row = await system_message(self.db, message_id)
         verp = self.config.simulation
         if row is not None and verp is not None and simulated(row["to_email"]):
             env = str(row["env"])
