@@ -26,7 +26,9 @@ def test_a_return_path_names_its_message_and_environment() -> None:
     local, _, domain = address.partition("@")
     assert domain == "bounces.shop.io"
     assert local.startswith("b-1234567-l-")
-    assert local.isascii() and local == local.lower() and len(local) < 40
+    assert local.isascii()
+    assert local == local.lower()
+    assert len(local) < 40
     assert verp.parse(address) == Address("b", 1234567, "live")
     assert verp_module.parse(verp, address) == (1234567, "live")
     # Relays may change the case of a local part, or keep the angle brackets.
@@ -111,7 +113,8 @@ async def test_live_mail_goes_out_with_its_return_path(tmp_path: Path, settings:
                 )
                 verp = app.state.services.email.verp
                 await account.close()
-    assert row is not None and verp is not None
+    assert row is not None
+    assert verp is not None
     message_id = int(row["id"])
     assert inbox.senders == [verp.return_path(message_id, "live")]
     sent = email.message_from_bytes(inbox.received[0][1], policy=email.policy.default)
