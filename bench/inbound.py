@@ -110,7 +110,9 @@ def dsn(return_path: str, recipient: str) -> bytes:
 
 def prepare(db_url: str | None, data_dir: Path, account_id: int, n: int) -> list[tuple[int, str]]:
     """N contacts and a sent live message to each: [(message id, address)]."""
-    contacts = [(account_id, "live", f"p{i}@bench.example", "active", STAMP, STAMP) for i in range(n)]
+    contacts = [
+        (account_id, "live", f"p{i}@bench.example", "active", STAMP, STAMP) for i in range(n)
+    ]
     insert = (
         "INSERT INTO email_messages (account_id, env, contact_id, is_test, to_email, status,"
         " due_at, sent_at, created_at, updated_at)"
@@ -118,8 +120,7 @@ def prepare(db_url: str | None, data_dir: Path, account_id: int, n: int) -> list
         f" '{STAMP}', '{STAMP}' FROM contacts WHERE account_id = {int(account_id)}"
     )
     select = (
-        "SELECT id, to_email FROM email_messages WHERE account_id = "
-        f"{int(account_id)} ORDER BY id"
+        f"SELECT id, to_email FROM email_messages WHERE account_id = {int(account_id)} ORDER BY id"
     )
     if db_url is None:
         conn = sqlite3.connect(data_dir / base.DB_NAME, timeout=30)
@@ -141,17 +142,16 @@ def prepare(db_url: str | None, data_dir: Path, account_id: int, n: int) -> list
     with psycopg.connect(db_url, connect_timeout=10) as pg:
         with pg.cursor() as cur:
             copy_sql = (
-                "COPY contacts (account_id, env, email, status, created_at, updated_at)"
-                " FROM STDIN"
+                "COPY contacts (account_id, env, email, status, created_at, updated_at) FROM STDIN"
             )
             with cur.copy(copy_sql) as copy:
                 for row in contacts:
                     copy.write_row(row)
-            cur.execute(insert.format(false="false"))  # type: ignore[arg-type]
+            cur.execute(insert.format(false="false"))
         pg.commit()
         pg.autocommit = True
         pg.execute("ANALYZE")
-        rows = pg.execute(select).fetchall()  # type: ignore[arg-type]
+        rows = pg.execute(select).fetchall()
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
@@ -174,7 +174,7 @@ def outcome(db_url: str | None, data_dir: Path, account_id: int) -> tuple[int, i
         with psycopg.connect(db_url, connect_timeout=10) as pg:
             got = []
             for sql in sqls:
-                row = pg.execute(sql).fetchone()  # type: ignore[arg-type]
+                row = pg.execute(sql).fetchone()
                 assert row is not None
                 got.append(int(row[0]))
     return got[0], got[1]
@@ -259,9 +259,10 @@ def run_setup(args: argparse.Namespace, name: str, root: Path, db_url: str | Non
         env,
         data_dir / "serve.log",
     )
+    profile = [] if not args.profile else ["-m", "cProfile", "-o", str(root / f"{name}.prof")]
     inbound = base.Server(
         f"{name} inbound",
-        [*PRODUCT, "inbound", "--port", str(smtp_port)],
+        [sys.executable, *profile, "-m", "activecommerce", "inbound", "--port", str(smtp_port)],
         env,
         data_dir / "inbound.log",
     )
@@ -274,9 +275,7 @@ def run_setup(args: argparse.Namespace, name: str, root: Path, db_url: str | Non
         time.sleep(args.idle_seconds)
         quiet = quiet_load.stop()
         seconds, busy = asyncio.run(
-            flood_under_load(
-                args, smtp_port, api_port, key, contact_ids[0], contact_ids[1], dsns
-            )
+            flood_under_load(args, smtp_port, api_port, key, contact_ids[0], contact_ids[1], dsns)
         )
         inbound.check_alive()
         reports, bounced = outcome(db_url, data_dir, account_id)
@@ -295,7 +294,7 @@ def make_database(admin_url: str) -> str:
 
     name = f"ac_bench_inbound_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
@@ -304,7 +303,7 @@ def drop_database(url: str, admin_url: str) -> None:
 
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def print_result(r: Result) -> list[str]:
@@ -340,9 +339,13 @@ def main() -> None:
     parser.add_argument("--api-clients", type=int, default=8)
     parser.add_argument("--idle-seconds", type=float, default=4.0)
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--postgres-url", default=os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL"))
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL")
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    # The inbound process under cProfile: <dir>/<setup>.prof (with --keep).
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ac-bench-inbound-"))
     problems: list[str] = []
