@@ -19,6 +19,10 @@ It reports:
   (default 8) keep-alive clients in a process of their own (bench/send.py's load), for
   --idle-seconds with no DSN flowing, then for as long as the DSNs flow; the ratio of the
   two (target: at least 0.7x);
+- the inbound process's CPU time per DSN, and the rate one core of its own would give:
+  on a machine shared with other work (the CPUs are shared by the SMTP clients, the API
+  load, `serve`, PostgreSQL and anything else running) the wall-clock rate says more
+  about the machine than about the server;
 - that every message got its report and every contact is `bounced`.
 
 Setups, each fresh: SQLite in a temporary data directory (the embedded mode: `serve` with
@@ -77,6 +81,9 @@ class Result:
     busy: dict[str, Any]
     reports: int
     bounced: int
+    # CPU seconds the inbound process spent during the flood (user + system): the figure
+    # the machine's other load changes least.
+    inbound_cpu: float
 
     @property
     def rate(self) -> float:
@@ -274,15 +281,17 @@ def run_setup(args: argparse.Namespace, name: str, root: Path, db_url: str | Non
         )
         time.sleep(args.idle_seconds)
         quiet = quiet_load.stop()
+        cpu_before = inbound.cpu_seconds()
         seconds, busy = asyncio.run(
             flood_under_load(args, smtp_port, api_port, key, contact_ids[0], contact_ids[1], dsns)
         )
         inbound.check_alive()
+        cpu = inbound.cpu_seconds() - cpu_before
         reports, bounced = outcome(db_url, data_dir, account_id)
     finally:
         serve.stop()
         inbound.stop()
-    return Result(name, len(dsns), seconds, quiet, busy, reports, bounced)
+    return Result(name, len(dsns), seconds, quiet, busy, reports, bounced, cpu)
 
 
 def _contact_range(db_url: str | None, data_dir: Path, account_id: int) -> tuple[int, int]:
@@ -311,6 +320,11 @@ def print_result(r: Result) -> list[str]:
     ratio = busy / quiet if quiet else float("nan")
     print(f"\n== {r.setup}")
     print(f"DSNs processed: {r.dsns} in {r.seconds:.2f} s = {r.rate:,.0f}/s (target >= 500/s)")
+    per = r.inbound_cpu / r.dsns * 1000
+    print(
+        f"inbound process CPU: {per:.2f} ms per DSN ({r.inbound_cpu / r.seconds:.0%} of a core"
+        f" during the flood): {1000 / per:,.0f} DSNs/s per core it has to itself"
+    )
     print(f"reports stored: {r.reports}, contacts bounced: {r.bounced}")
     for label, load in (("quiet", r.quiet), ("while DSNs flow", r.busy)):
         print(

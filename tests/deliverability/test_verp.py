@@ -9,8 +9,10 @@ import email.policy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import _new_account, fresh_database, running_app
 from helpers import created, wait_for
+from pydantic import ValidationError
 from smtp import Inbox, smtp_server
 
 from activecommerce.config import Settings
@@ -124,3 +126,11 @@ async def test_live_mail_goes_out_with_its_return_path(tmp_path: Path, settings:
     mailto = f"mailto:{verp.unsubscribe_address(message_id, 'live')}?subject=unsubscribe"
     assert unsubscribe.startswith(f"<{mailto}>, <https://mail.shop.io/e/u/{message_id}/")
     assert sent["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_the_bounce_domain_setting() -> None:
+    assert Settings(bounce_domain=" Bounces.Shop.io. ").bounce_domain == "bounces.shop.io"
+    assert Settings(bounce_domain="").bounce_domain is None
+    for bad in ("localhost", "bounces shop.io", "-x.shop.io", "b@shop.io"):
+        with pytest.raises(ValidationError):
+            Settings(bounce_domain=bad)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from activecommerce.email import service as email_service
-from activecommerce.kit.db import Database
+from activecommerce.kit.db import ConcurrentChange, Database, DatabaseUnavailable
 
 from . import dsn
 from .service import Report, receive
@@ -40,6 +40,9 @@ MAX_RECIPIENTS = 50
 # Messages larger than this are parsed in a thread (the parser holds the loop ~1 ms per
 # 100 KB).
 PARSE_INLINE_BYTES = 64 * 1024
+
+# The database could not take the report now: the sender tries again.
+TRANSIENT = (DatabaseUnavailable, ConcurrentChange, OSError, TimeoutError)
 
 Outcome = Literal["applied", "unchanged", "ignored", "unsubscribed"]
 
@@ -128,10 +131,14 @@ class Handler:
             async with self.intake.slots, asyncio.timeout(self.intake.timeout):
                 for rcpt in envelope.rcpt_tos:
                     await self.intake.deliver(rcpt, raw)
-        except Exception as exc:
-            # The database (down, locked, too slow) or a bug: the relay keeps the report
-            # and tries again later; what was applied already is not applied twice.
-            log.warning("could not record an inbound report (%s); answered 451", exc)
+        except TRANSIENT as exc:
+            # The database (down, locked, too slow): the relay keeps the report and tries
+            # again later; what was applied already is not applied twice.
+            log.warning("could not record an inbound report (%s); answered 451", type(exc).__name__)
+            return "451 4.3.0 Cannot record the report now; try again later"
+        except Exception:
+            # A bug: 451 too (the report is kept by the relay, not lost), and the trace.
+            log.exception("recording an inbound report failed; answered 451")
             return "451 4.3.0 Cannot record the report now; try again later"
         return "250 2.0.0 OK"
 
