@@ -357,6 +357,7 @@ def main() -> None:
         "--postgres-url", default=os.environ.get("ACTIVECOMMERCE_TEST_DATABASE_URL")
     )
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--keep", action="store_true")
     # The inbound process under cProfile: <dir>/<setup>.prof (with --keep).
     parser.add_argument("--profile", action="store_true")
@@ -364,8 +365,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="ac-bench-inbound-"))
     problems: list[str] = []
     try:
-        result = run_setup(args, "sqlite", root, None)
-        problems += print_result(result)
+        if not args.skip_sqlite:
+            result = run_setup(args, "sqlite", root, None)
+            problems += print_result(result)
         if args.postgres_url and not args.skip_postgres:
             url = make_database(args.postgres_url)
             try:
