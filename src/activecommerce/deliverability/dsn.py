@@ -13,8 +13,8 @@ message (verp.py); a Message-ID or a copy of the original it quotes is never bel
   person's) are none.
 - Anything else (an auto-reply, a bounce in plain words): nothing.
 
-CPU work (the standard library's parser, under a millisecond for a typical DSN, more for a large
-one): the caller runs large messages off the event loop.
+CPU work (the standard library's parser: under a millisecond for a typical DSN, more
+for a large one): the caller runs large messages off the event loop.
 """
 
 from __future__ import annotations
