@@ -245,6 +245,53 @@ def worker() -> None:
     asyncio.run(_with_db(run))
 
 
+@app.command()
+def inbound(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 2525,
+) -> None:
+    """Receive bounces and complaints over SMTP (for a relay or MX of the bounce domain)."""
+    import logging
+    import signal
+
+    from activecommerce.deliverability.inbound import Intake, start
+    from activecommerce.email.config import EmailConfig
+    from activecommerce.webhooks.service import WebhookConfig
+    from activecommerce.wiring import wire
+    from activecommerce.worker import configure
+
+    settings = get_settings()
+    if not settings.bounce_domain:
+        console.print(
+            "Set ACTIVECOMMERCE_BOUNCE_DOMAIN (the domain whose mail reaches this server)"
+            " first: messages carry return paths on it once it is set."
+        )
+        raise typer.Exit(2)
+    _open_database()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def run(db: Any, secret: bytes) -> None:
+        email = EmailConfig()
+        configure(settings, secret, WebhookConfig(), email)
+        wire()  # the event subscribers: webhooks and automations see bounces and complaints
+        assert email.verp is not None
+        server = await start(Intake(db, email.verp), host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(
+            f"Receiving reports for {settings.bounce_domain} on {host}:{port}. Ctrl-C stops."
+        )
+        try:
+            await stop.wait()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(_with_db(run))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Make the database if there is none, and apply every pending migration."""

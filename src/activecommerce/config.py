@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     email_max_attempts: int = Field(default=12, gt=0)
     # First wait after a temporary failure (then doubled, up to 10 minutes).
     email_retry_seconds: float = Field(default=10.0, gt=0)
-    # Deliverability: the domain of the per-message envelope senders and of the inbound
-    # server (bounces and complaints); none: mail is sent without them.
+    # Bounces and complaints: the domain whose mail reaches `activecommerce inbound`. Set,
+    # each message's envelope sender is a signed address on it (deliverability/verp.py).
     bounce_domain: str | None = None
     # The host that sending domains' SPF records include (`include:<host>`); default:
     # `_spf.` and the public URL's host.
@@ -158,6 +158,17 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[smhd]", part.strip()):
                 raise ValueError(f"bad retry delay {part!r}: use e.g. 5s, 5m, 2h, 1d")
         return ",".join(part.strip() for part in value.split(","))
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _check_bounce_domain(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        domain = value.strip().rstrip(".").lower()
+        label = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+        if len(domain) > 200 or not re.fullmatch(rf"{label}(\.{label})+", domain):
+            raise ValueError(f"not a domain name: {value!r} (e.g. bounces.example.com)")
+        return domain
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -9,6 +9,7 @@ from activecommerce.config import Settings
 from activecommerce.consent import keys as consent_keys
 from activecommerce.consent import service as consent
 from activecommerce.contacts import selection
+from activecommerce.deliverability.simulator import SIMULATE, Simulator
 from activecommerce.email import service as email_service
 from activecommerce.email.config import EmailConfig
 from activecommerce.email.sender import Sender, prune_captured
@@ -60,6 +61,7 @@ class AppWorker(Worker):
                 DELIVER: self.deliverer,
                 email_service.START: self.sender.start_campaign,
                 email_service.SEND: self.sender.send,
+                SIMULATE: Simulator(db, email),
                 forms.MAIL: ConfirmationMailer(db, settings, email, self.sender),
                 imports.RUN: imports.ImportRunner(db, settings.import_batch_size),
                 selection.RUN: selection.BulkRunner(db),

@@ -392,6 +392,12 @@ SOURCE_OF: dict[StoppedStatus, Literal["bounce", "unsubscribe", "complaint"]] = 
 }
 
 
+async def lock(conn: Connection, principal: Principal, contact_id: int) -> bool:
+    """Hold the contact's row until the transaction ends (what decides from its history,
+    such as counting its soft bounces, is then not raced); whether it exists."""
+    return await repository.locked(Scoped(conn, principal), contact_id) is not None
+
+
 async def set_status(
     conn: Connection, principal: Principal, contact_id: int, status: StoppedStatus
 ) -> bool:

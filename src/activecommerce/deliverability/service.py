@@ -28,8 +28,7 @@ from typing import Literal
 
 from activecommerce.consent import service as consent
 from activecommerce.contacts import service as contacts
-from activecommerce.email import repository as messages
-from activecommerce.email.service import email_view, principal_of
+from activecommerce.email.service import email_view, principal_of, system_message
 from activecommerce.kit import events
 from activecommerce.kit.clock import after, now
 from activecommerce.kit.db import Connection, Database, Row
@@ -94,7 +93,7 @@ async def apply(conn: Connection, report: Report, message: Row | None = None) ->
     """Apply a report inside the caller's transaction (the sender's, which decided the
     message's status at send time, passes the row it decided)."""
     if message is None:
-        message = await messages.system_message(conn, report.message_id, lock=True)
+        message = await system_message(conn, report.message_id, lock=True)
     if message is None or message["is_test"]:
         return False
     if report.env is not None and report.env != message["env"]:
@@ -129,7 +128,8 @@ async def apply(conn: Connection, report: Report, message: Row | None = None) ->
     if report.kind == "policy":
         return True
     hard = report.kind == "hard"
-    if not hard and contact_id is not None:
+    if not hard and contact_id is not None and await contacts.lock(conn, principal, contact_id):
+        # The contact held first: two soft bounces reported at once both count.
         since = after(-SOFT_BOUNCE_WINDOW_SECONDS)
         hard = await repository.soft_bounces_since(scope, contact_id, since) >= (
             SOFT_BOUNCES_MAKE_HARD

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Template
 
+from activecommerce.deliverability.verp import Verp
 from activecommerce.email.dkim import DkimKey, sign
 from activecommerce.email.links import LinkSigner, track
 from activecommerce.email.templates import compile_template
@@ -294,6 +295,15 @@ def list_id(content: Content, host: str) -> str | None:
     return f"{phrase}<b{content.brand_id}.{content.account_id}.{host}>"
 
 
+def list_unsubscribe(url: str, message_id: int, env: str, verp: Verp | None) -> str:
+    """RFC 2369: the https link (RFC 8058's one-click POST goes there), and with a bounce
+    domain a `mailto:` first, for the clients that only mail."""
+    if verp is None:
+        return f"<{url}>"
+    mailto = f"mailto:{verp.unsubscribe_address(message_id, env)}?subject=unsubscribe"
+    return f"<{mailto}>, <{url}>"
+
+
 FEEDBACK_SENDER = "activecommerce"
 
 
@@ -353,6 +363,7 @@ def compose(
     test: bool = False,
     tracked: bool = True,
     relays: frozenset[str] = frozenset(),
+    verp: Verp | None = None,
 ) -> Composed:
     """The message, as the bytes to send and as parts to capture.
 
@@ -360,7 +371,8 @@ def compose(
     policy machinery costs ~2 ms of CPU per message (measured by bench/send.py: 73% of a
     send's time), this ~0.1 ms; the tests parse the result with the standard library's
     parser to hold it to the RFCs. `tracked=False` (the console's preview): no open pixel
-    and links left as written, so that showing it records nothing."""
+    and links left as written, so that showing it records nothing. `verp` (a bounce
+    domain is configured): List-Unsubscribe also offers a signed `mailto:` on it."""
     unsubscribe = signer.unsubscribe_url(message_id)
     context = {"contact": template_fields(contact), "unsubscribe_url": unsubscribe}
     subject = _one_line(content.subject.render(context))
@@ -396,7 +408,7 @@ def compose(
         "Subject": subject,
         "Date": format_datetime(datetime.now(UTC)),
         "Message-ID": message_id_header(message_id, env, signer.base),
-        "List-Unsubscribe": f"<{unsubscribe}>",
+        "List-Unsubscribe": list_unsubscribe(unsubscribe, message_id, env, verp),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     host = urlsplit(signer.base).hostname or "activecommerce.local"

@@ -49,6 +49,7 @@ from activecommerce.campaigns import audiences
 from activecommerce.campaigns import state as campaigns
 from activecommerce.config import Settings
 from activecommerce.deliverability import service as reports
+from activecommerce.deliverability import simulator
 from activecommerce.deliverability.service import Kind, Report
 from activecommerce.email import repository, service
 from activecommerce.email.compose import (
@@ -210,6 +211,8 @@ async def _apply(conn: Connection, mark: Mark) -> None:
         await repository.capture(conn, decided, mark.captured)
     if decided["is_test"]:
         return
+    if mark.captured is not None and decided["env"] == "sandbox" and simulator.simulated(mark.to):
+        await simulator.queue_report(conn, decided)  # the sandbox's mailbox simulator
     view = email_view(decided)
     if mark.status == "sent":
         await events.record(conn, principal, [("email.sent", view)])
@@ -462,6 +465,7 @@ class Sender:
                 signer=self.config.links(),
                 test=test,
                 relays=self.config.relays,
+                verp=self.config.verp,
             )
             try:
                 composed = await asyncio.to_thread(composer) if content.off_loop else composer()
@@ -476,7 +480,7 @@ class Sender:
                 if (stopped := run.stop_reason()) is not None:
                     return Deferred(stopped)
                 try:
-                    await smtp.send(content.from_email, to, composed.raw)
+                    await smtp.send(self._mail_from(content, row), to, composed.raw)
                 except SenderRefused as failure:
                     return run.refuse(failure)
                 except PermanentFailure as failure:
@@ -492,6 +496,13 @@ class Sender:
                 # it is: the relay has it).
                 await self.committer.submit(Mark(row, "sent", to))
         return None
+
+    def _mail_from(self, content: Content, row: Row) -> str:
+        """The envelope sender: the message's signed return path on the bounce domain
+        (where its bounces come back), else the From address."""
+        if self.config.verp is None:
+            return content.from_email
+        return self.config.verp.return_path(int(row["id"]), str(row["env"]))
 
     async def _settle(
         self,

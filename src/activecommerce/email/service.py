@@ -330,6 +330,14 @@ async def count_visit(
     return counted
 
 
+async def system_message(
+    db: Database | Connection, message_id: int, *, lock: bool = False
+) -> Row | None:
+    """A message by its id alone: what a signed link or return path names (its signature
+    is the proof; what follows is scoped by the message's account)."""
+    return await repository.system_message(db, message_id, lock=lock)
+
+
 async def unsubscribe(db: Database, message_id: int) -> bool:
     """The recipient of the message unsubscribes: the message says so and its contact is
     unsubscribed (contacts' `set_status`, which lists the address). When the contact was

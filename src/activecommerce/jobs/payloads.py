@@ -27,6 +27,12 @@ class EmailSend(TypedDict):
     test: bool
 
 
+class EmailSimulate(TypedDict):
+    """`email.simulate`: the sandbox mailbox simulator's report on a captured message."""
+
+    message: int
+
+
 class WebhookDelivery(TypedDict):
     """`webhook.deliver`: deliver one event to one webhook."""
 
