@@ -26,13 +26,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
-from helpers import created, problem, recorded_events, wait_for
+from helpers import created, give_postal_address, problem, recorded_events, wait_for
 from smtp import Inbox, smtp_server
 
 from activecommerce.config import SNS_URL_PATTERN, Settings
 from activecommerce.deliverability import providers
 from activecommerce.deliverability.signatures import Sns
 from activecommerce.email.compose import relay_headers
+from activecommerce.email.config import EmailConfig
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-reports"
 HOST = "mail.shop.io"
@@ -196,6 +197,7 @@ async def world(
         "sendgrid_webhook_public_key": base64.b64encode(public).decode(),
         "postmark_webhook_user": POSTMARK[0],
         "postmark_webhook_password": POSTMARK[1],
+        "bounce_domain": "bounces.shop.io",
     }
     with sns_server(sns), smtp_server() as (inbox, port):
         async with (
@@ -225,6 +227,7 @@ async def _sent(world: World, api: httpx.AsyncClient, people: list[str]) -> dict
         ids[address] = str(contact["id"])
         r = await api.put(f"/v3/contacts/{contact['id']}/groups/{group['id']}")
         assert r.status_code == 204, r.text
+    await give_postal_address(api)
     body = {"name": "N", "subject": "Hi", "fromEmail": "news@shop.io", "plaintextContent": "Hi"}
     campaign = await created(api, "/v3/emailCampaigns", body)
     r = await api.post(
@@ -337,6 +340,34 @@ async def test_ses_reports_through_sns(world: World) -> None:
     )
     complaints = await recorded_events(world.app, account, "email.complained")
     assert [e["to"] for _, e in complaints] == [complained]
+    await account.close()
+
+
+async def test_ses_reports_found_by_the_return_path(world: World) -> None:
+    """A notification without the original headers names the message by its envelope
+    sender (`mail.source`): believed only when it is a return path that verifies."""
+    account = await _new_account(world.app)
+    api = account.live
+    gone, other = _address("gone"), _address("other")
+    sent = await _sent(world, api, [gone, other])
+    verp = world.app.state.services.part(EmailConfig).verp
+    assert verp is not None
+
+    async def post(source: str) -> dict[str, Any]:
+        ses = ses_bounce("", "Permanent", "5.1.1")
+        ses["mail"] = {"messageId": "0102018f-ses-own-id", "source": source}
+        message = world.sns.notification(ses)
+        r = await world.client.post("/hooks/ses", content=orjson.dumps(message))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    number = int(sent[gone][1].strip("<>").split(".")[0])
+    forged = verp.return_path(number, "live").replace("-l-", "-s-")
+    assert (await post(forged))["applied"] == 0
+    assert (await post("news@shop.io"))["applied"] == 0
+    assert (await post(verp.return_path(number, "live")))["applied"] == 1
+    assert await _status(api, sent[gone][0]) == "bounced"
+    assert await _status(api, sent[other][0]) == "active"
     await account.close()
 
 

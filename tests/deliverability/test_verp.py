@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import _new_account, fresh_database, running_app
-from helpers import created, wait_for
+from helpers import created, give_postal_address, wait_for
 from pydantic import ValidationError
 from smtp import Inbox, smtp_server
 
@@ -100,6 +100,7 @@ async def test_live_mail_goes_out_with_its_return_path(tmp_path: Path, settings:
                 contact = await created(api, "/v3/contacts", {"email": "ann@b.io"})
                 r = await api.put(f"/v3/contacts/{contact['id']}/groups/{group['id']}")
                 assert r.status_code == 204
+                await give_postal_address(api)
                 body = {"name": "N", "subject": "Hi", "fromEmail": "news@shop.io"}
                 campaign = await created(
                     api, "/v3/emailCampaigns", body | {"plaintextContent": "Hi"}

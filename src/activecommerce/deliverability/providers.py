@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from activecommerce.deliverability.verp import Verp
+from activecommerce.deliverability.verp import parse as parse_return_path
 from activecommerce.email.compose import RELAY_TAG
 
 from .service import Kind, Report, Source, kind_of
@@ -70,7 +72,7 @@ def _report(
 # ------------------------------------------------------------------ Amazon SES
 
 
-def _ses_message(mail: dict[str, Any], host: str) -> tuple[int, str] | None:
+def _ses_message(mail: dict[str, Any], host: str, verp: Verp | None) -> tuple[int, str] | None:
     # commonHeaders.messageId is the Message-ID header the message was sent with (SES's
     # own id is mail.messageId); mail.headers has it too when "include original headers"
     # is on.
@@ -82,7 +84,11 @@ def _ses_message(mail: dict[str, Any], host: str) -> tuple[int, str] | None:
         header = _dict(header)
         if str(header.get("name", "")).lower() == "message-id":
             return message_of(header.get("value"), host)
-    # TODO: mail.source, our signed VERP return path, once deliverability/verp.py exists.
+    # The envelope sender the message was sent with: our signed return path, when a
+    # bounce domain is set.
+    source = mail.get("source")
+    if verp is not None and isinstance(source, str):
+        return parse_return_path(verp, source)
     return None
 
 
@@ -91,7 +97,7 @@ def _ses_message(mail: dict[str, Any], host: str) -> tuple[int, str] | None:
 _SES_GONE = frozenset({"NoEmail", "Suppressed", "OnAccountSuppressionList"})
 
 
-def ses_reports(message: str, host: str) -> list[Report]:
+def ses_reports(message: str, host: str, verp: Verp | None = None) -> list[Report]:
     """The report in an SES notification (an SNS Notification's Message): Bounce,
     Complaint or Delivery, from a notification topic or a configuration set's events."""
     try:
@@ -99,7 +105,7 @@ def ses_reports(message: str, host: str) -> list[Report]:
     except orjson.JSONDecodeError:
         return []
     kind = notification.get("notificationType") or notification.get("eventType")
-    ref = _ses_message(_dict(notification.get("mail")), host)
+    ref = _ses_message(_dict(notification.get("mail")), host, verp)
     if ref is None:
         return []
     if kind == "Bounce":

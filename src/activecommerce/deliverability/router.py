@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from activecommerce.auth.deps import client_address_of
 from activecommerce.config import Settings
 from activecommerce.email.compose import message_host
+from activecommerce.email.config import EmailConfig
 from activecommerce.kit.problems import Problem
 from activecommerce.kit.services import services
 
@@ -115,7 +116,8 @@ def build_router(settings: Settings) -> APIRouter:
             await hooks.sns.verify(message)
             kind = message["Type"]
             if kind == "Notification":
-                return providers.ses_reports(str(message["Message"]), hooks.host)
+                verp = services(request).part(EmailConfig).verp
+                return providers.ses_reports(str(message["Message"]), hooks.host, verp)
             topic = message["TopicArn"]
             if kind == "SubscriptionConfirmation":
                 if await hooks.sns.confirm(message["SubscribeURL"]):
