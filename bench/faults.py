@@ -197,6 +197,7 @@ def campaign_run(
     sendbench.insert_audience(
         setup.db_url, setup.data_dir, setup.account_id, group, args.recipients
     )
+    setup.call("PATCH", "/v3/account", {"postalAddress": sendbench.POSTAL_ADDRESS})
     body = {"name": run, "subject": sendbench.SUBJECT, "fromEmail": sendbench.FROM_EMAIL}
     body["htmlContent"] = sendbench.HTML
     campaign = setup.call("POST", "/v3/emailCampaigns", body)
@@ -240,6 +241,7 @@ def campaign_run(
 
 def tagging_run(setup: Setup, args: argparse.Namespace, status_port: int) -> Result:
     result = Result("postgres-tagging")
+    setup.call("PATCH", "/v3/account", {"postalAddress": sendbench.POSTAL_ADDRESS})
     tag = setup.call("POST", "/v3/contactTags", {"name": "Trial"})
     body = {
         "name": "Welcome",

@@ -728,6 +728,9 @@ def create_account(env: dict[str, str]) -> dict[str, Any]:
     return dict(orjson.loads(out.stdout.strip().splitlines()[-1]))
 
 
+POSTAL_ADDRESS = "1 Main St, Springfield"
+
+
 def api_json(port: int, method: str, path: str, key: str, body: Any = None) -> Any:
     status, data = base.http_call(port, method, path, key, body)
     if not 200 <= status < 300:
@@ -814,6 +817,8 @@ def send_campaign(
 ) -> Send:
     """Creates a campaign to the group, sends it and measures it until it is `sent`."""
     result = Send(setup, args.recipients, with_api_load=api_range is not None, signed=signed)
+    # Live marketing email needs a postal address: the account's default.
+    api_json(port, "PATCH", "/v3/account", key, {"postalAddress": POSTAL_ADDRESS})
     body = {"name": name, "subject": SUBJECT, "fromEmail": FROM_EMAIL, "htmlContent": HTML}
     body["fromName"] = "The Shop"
     campaign = api_json(port, "POST", "/v3/emailCampaigns", key, body)
