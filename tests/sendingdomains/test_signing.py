@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import _new_account, fresh_database, running_app
 from dnsserver import Zone, dns_server
-from helpers import created, wait_for
+from helpers import created, give_postal_address, wait_for
 from smtp import smtp_server
 
 from activecommerce.config import Settings
@@ -66,6 +66,7 @@ async def send_campaign(api: httpx.AsyncClient, from_email: str, to: list[str]) 
         "replyToEmail": "help@shop.io",
         "htmlContent": HTML,
     }
+    await give_postal_address(api)
     campaign = await created(api, "/v3/emailCampaigns", body)
     r = await api.post(
         f"/v3/emailCampaigns/{campaign['id']}/send",
