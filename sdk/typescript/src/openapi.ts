@@ -2910,6 +2910,30 @@ export interface components {
             /** Statuscode */
             statusCode: number | null;
         };
+        /** DnsRecordOut */
+        DnsRecordOut: {
+            /**
+             * Name
+             * @description The record's full name
+             */
+            name: string;
+            /**
+             * State
+             * @description What the last verification found: the record (found), another value where it belongs (wrong), or nothing (missing; also before any verification)
+             * @enum {string}
+             */
+            state: "found" | "missing" | "wrong";
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "TXT" | "CNAME";
+            /**
+             * Value
+             * @description What to publish
+             */
+            value: string;
+        };
         /** EmailAutomationIn */
         EmailAutomationIn: {
             /** Brandid */
@@ -3743,30 +3767,6 @@ export interface components {
             /** Type */
             type: string;
         };
-        /** RecordOut */
-        RecordOut: {
-            /**
-             * Name
-             * @description The record's full name
-             */
-            name: string;
-            /**
-             * State
-             * @description What the last verification found: the record (found), another value where it belongs (wrong), or nothing (missing; also before any verification)
-             * @enum {string}
-             */
-            state: "found" | "missing" | "wrong";
-            /**
-             * Type
-             * @enum {string}
-             */
-            type: "TXT" | "CNAME";
-            /**
-             * Value
-             * @description What to publish
-             */
-            value: string;
-        };
         /** RetryOut */
         RetryOut: {
             /**
@@ -3963,7 +3963,7 @@ export interface components {
             /** Id */
             id: string;
             /** Records */
-            records: components["schemas"]["RecordOut"][];
+            records: components["schemas"]["DnsRecordOut"][];
             /**
              * Status
              * @description verified while the last verification found the DKIM record

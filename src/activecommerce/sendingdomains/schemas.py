@@ -22,7 +22,7 @@ class SendingDomainIn(Input):
     domain: DomainName
 
 
-class RecordOut(Output):
+class DnsRecordOut(Output):
     type: Literal["TXT", "CNAME"]
     name: str = Field(description="The record's full name")
     value: str = Field(description="What to publish")
@@ -38,7 +38,7 @@ class SendingDomainOut(Output):
     status: Literal["pending", "verified"] = Field(
         description="verified while the last verification found the DKIM record"
     )
-    records: list[RecordOut]
+    records: list[DnsRecordOut]
     createdAt: datetime
     updatedAt: datetime
     verifiedAt: datetime | None = Field(
