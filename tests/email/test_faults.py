@@ -106,6 +106,7 @@ async def _tag_automation(
     api: httpx.AsyncClient, delay: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A tag, and an automation that emails whoever gets it, `delay` seconds later."""
+    await give_postal_address(api)
     tag = await created(api, "/v3/contactTags", {"name": "Trial"})
     trigger = {"type": "tag_added", "tagId": tag["id"]}
     body = {**CAMPAIGN, "name": "Welcome", "trigger": trigger, "delaySeconds": delay}
