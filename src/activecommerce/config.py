@@ -22,7 +22,9 @@ DEFAULT_PLAN_RATES: dict[str, int] = {
 }
 
 # Amazon SNS's own hosts, over https only: sns.<region>.amazonaws.com (.com.cn in China).
-SNS_URL_PATTERN = r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+# A region's SNS host only (us-east-1, us-gov-west-1, cn-north-1): `sns.s3.amazonaws.com`
+# and the like are S3 buckets anyone can name "sns".
+SNS_URL_PATTERN = r"https://sns\.[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]\.amazonaws\.com(\.cn)?/"
 
 
 class Settings(BaseSettings):

@@ -251,3 +251,30 @@ class _held:
         else:
             self.lite.execute("ROLLBACK")
             self.lite.close()
+
+
+async def test_sessions_over_the_limit_are_told_to_come_back(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each session may hold a message in memory: past MAX_SESSIONS a new one gets 421
+    (the relay tries again later), and a closed session frees its place."""
+    monkeypatch.setattr("activecommerce.deliverability.inbound.MAX_SESSIONS", 2)
+    verp = Verp(app.state.services.authenticator.secret, DOMAIN)
+    server = await start(Intake(app.state.services.db, verp), "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    try:
+        held = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10) for _ in range(2)]
+        for client in held:
+            await client.connect()
+        with pytest.raises(aiosmtplib.SMTPConnectError) as refused:
+            await aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10).connect()
+        assert "421" in str(refused.value)
+        await held[0].quit()
+        await asyncio.sleep(0.1)  # the server sees the connection closed
+        again = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
+        await again.connect()
+        await again.quit()
+        await held[1].quit()
+    finally:
+        server.close()
+        await server.wait_closed()

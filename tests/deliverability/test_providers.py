@@ -444,12 +444,17 @@ def test_the_default_sns_url_pattern_is_amazons_https_hosts() -> None:
     good = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"
     assert sns.trusted_url(good)
     assert sns.trusted_url("https://sns.cn-north-1.amazonaws.com.cn/x.pem")
+    assert sns.trusted_url("https://sns.us-gov-west-1.amazonaws.com/x.pem")
     for bad in (
         good.replace("https:", "http:"),
         "https://sns.eu-west-1.amazonaws.com.evil.example/x.pem",
         "https://sns.eu-west-1.amazonaws.com@evil.example/x.pem",
         "https://evil.example/?https://sns.eu-west-1.amazonaws.com/x.pem",
         "https://s3.amazonaws.com/x.pem",
+        # S3 buckets named "sns": valid TLS on amazonaws.com, anyone's content.
+        "https://sns.s3.amazonaws.com/x.pem",
+        "https://sns.s3-accelerate.amazonaws.com/x.pem",
+        "https://sns.s3-us-west-2.amazonaws.com/x.pem",
         None,
     ):
         assert not sns.trusted_url(bad), bad

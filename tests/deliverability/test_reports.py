@@ -164,3 +164,21 @@ async def test_a_deleted_contacts_address_is_suppressed(app: FastAPI, account: A
     contact = await account.sandbox.post("/v3/contacts", json={"email": address})
     assert contact.status_code == 201, contact.text
     assert contact.json()["status"] == "bounced"
+
+
+async def test_a_late_report_is_about_the_address_the_email_went_to(
+    app: FastAPI, account: Account
+) -> None:
+    """A complaint or a hard bounce that arrives after the contact changed its address
+    suppresses the address the email went to; the contact, now at another address that
+    nobody reported, stays mailable."""
+    db = app.state.services.db
+    for kind, reason in (("complaint", "complained"), ("hard", "bounced")):
+        contact_id, message_id, old = await _sent(app, account)
+        new = _address()
+        r = await account.sandbox.patch(f"/v3/contacts/{contact_id}", json={"email": new})
+        assert r.status_code == 200, r.text
+        assert await receive(db, Report(message_id, kind, "arf", "5.1.1", "late"))  # type: ignore[arg-type]
+        assert await suppression_of(account.sandbox, old) == reason
+        assert await suppression_of(account.sandbox, new) is None
+        assert await status_of(account.sandbox, contact_id) == "active"

@@ -399,16 +399,25 @@ async def lock(conn: Connection, principal: Principal, contact_id: int) -> bool:
 
 
 async def set_status(
-    conn: Connection, principal: Principal, contact_id: int, status: StoppedStatus
+    conn: Connection,
+    principal: Principal,
+    contact_id: int,
+    status: StoppedStatus,
+    *,
+    address: str | None = None,
 ) -> bool:
     """Move a contact to `status` if `REPLACES` allows it from its status now, with the
     events of the change (contact.updated; contact.unsubscribed, which the rules add) and
     a withdrawal on its consent record. The address goes on the suppression list either
     way (an address keeps its first entry). Whether the contact moved (no such contact,
-    or a status it may not leave: no change)."""
+    or a status it may not leave: no change). With `address` (the one an email went to),
+    only while the contact still has that address: a late report about an address the
+    contact has since changed is about that address, not the contact's new one."""
     scope = Scoped(conn, principal)
     before = await repository.locked(scope, contact_id)
     if before is None:
+        return False
+    if address is not None and str(before["email"]).lower() != address.lower():
         return False
     await consent.suppress(conn, principal, str(before["email"]), status, SOURCE_OF[status])
     if before["status"] not in REPLACES[status]:

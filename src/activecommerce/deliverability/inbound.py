@@ -35,8 +35,13 @@ from .verp import Address, Verp
 
 log = logging.getLogger("activecommerce.inbound")
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # SMTP SIZE: reports are small; their copies may not be
-MAX_RECIPIENTS = 50
+# SMTP SIZE. aiosmtpd holds a message in memory (many times its size when its lines are
+# short) before the handler sees it: with MAX_SESSIONS, what bounds the server's memory.
+# A report quotes our message, which is tens of KB.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_RECIPIENTS = 10
+# SMTP sessions at once; more are answered 421 (a relay tries again later).
+MAX_SESSIONS = 32
 # Messages larger than this are parsed in a thread (the parser holds the loop ~1 ms per
 # 100 KB).
 PARSE_INLINE_BYTES = 64 * 1024
@@ -129,7 +134,8 @@ class Handler:
             raw = envelope.content
         try:
             async with self.intake.slots, asyncio.timeout(self.intake.timeout):
-                for rcpt in envelope.rcpt_tos:
+                # Each return path once, however often it was given.
+                for rcpt in dict.fromkeys(r.lower() for r in envelope.rcpt_tos):
                     await self.intake.deliver(rcpt, raw)
         except TRANSIENT as exc:
             # The database (down, locked, too slow): the relay keeps the report and tries
@@ -143,6 +149,33 @@ class Handler:
         return "250 2.0.0 OK"
 
 
+class _Sessions:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+class _Session(SMTP):
+    """An SMTP session that counts itself among the open ones until it closes."""
+
+    def __init__(self, sessions: _Sessions, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sessions = sessions
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._sessions.open -= 1
+        super().connection_lost(exc)
+
+
+class _Busy(asyncio.Protocol):
+    """Over MAX_SESSIONS: 421 and the connection closed (RFC 5321 §3.8)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(b"421 4.3.2 Too many connections; try again later\r\n")
+        transport.close()
+
+
 async def start(
     intake: Intake, host: str, port: int, *, idle_timeout: float = 60.0
 ) -> asyncio.Server:
@@ -153,8 +186,14 @@ async def start(
     # measured: 5% of the server's time). What matters is logged here.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
 
+    sessions = _Sessions(MAX_SESSIONS)
+
     def factory() -> Any:
-        return SMTP(
+        if sessions.open >= sessions.limit:
+            return _Busy()
+        sessions.open += 1
+        return _Session(
+            sessions,
             handler,
             data_size_limit=MAX_MESSAGE_BYTES,
             enable_SMTPUTF8=True,

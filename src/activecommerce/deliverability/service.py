@@ -146,19 +146,23 @@ def _view(row: Row, report: Report) -> dict[str, object]:
     return email_view(row) | {
         "bounceType": report.kind if report.kind in ("hard", "soft") else None,
         "statusCode": report.status_code,
-        "reason": report.reason,
+        "reason": None if report.reason is None else report.reason[:1000],
         "reportedBy": report.source,
     }
 
 
 async def _stop(conn: Connection, message: Row, status: contacts.StoppedStatus) -> None:
-    """The message's contact takes the status (which suppresses its address); when the
-    contact was deleted since, the address the message went to is suppressed all the
-    same, so that it is not mailed again when it comes back."""
+    """The address the message went to is suppressed (also when its contact was deleted
+    or has changed its address since: it must not be mailed again when it comes back),
+    and the message's contact takes the status while it still has that address."""
     principal = principal_of(message)
-    if message["contact_id"] is not None:
-        await contacts.set_status(conn, principal, int(message["contact_id"]), status)
-    elif message["to_email"]:
+    to = message["to_email"]
+    if to:
         source = "complaint" if status == "complained" else "bounce"
-        await consent.lock_addresses(conn, [str(message["to_email"])])
-        await consent.suppress(conn, principal, str(message["to_email"]), status, source)
+        await consent.lock_addresses(conn, [str(to)])
+        await consent.suppress(conn, principal, str(to), status, source)
+    if message["contact_id"] is not None:
+        address = None if not to else str(to)
+        await contacts.set_status(
+            conn, principal, int(message["contact_id"]), status, address=address
+        )

@@ -306,6 +306,17 @@ class Sender:
     async def start_campaign(self, job: Job, worker_id: str) -> None:
         campaign_id = int(cast(payloads.CampaignStart, job.payload)["campaign"])
         row = await campaigns.of_job(self.db, campaign_id)
+        if row is not None and row["status"] == "paused":
+            # Dropped only under the campaign's lock: a resumption that saw this job
+            # queued (and so queued no other) has it run after all.
+            async with self.db.transaction() as conn:
+                if not await queue.system_lock_if_leased(conn, job, worker_id):
+                    return
+                if await campaigns.still_paused(conn, principal_of(row), campaign_id):
+                    await queue.system_finish(conn, job, worker_id)
+                    return
+                await queue.system_retry_at(conn, job, worker_id, 0.0)
+            return
         if row is None or row["status"] not in campaigns.UNDER_WAY:
             await self._finish(job, worker_id)
             return
